@@ -1,0 +1,63 @@
+//! Check families. Each family is a folder: `mod.rs` probes the target (all network I/O) and
+//! hands one observation to its rules, one pure function per file.
+//!
+//! Adding a family: a folder here, its catalogue `checks/<family>.toml` (embedded by
+//! [`crate::catalogue::SOURCES`]), and one line in [`CHECKS`].
+
+use futures::future::BoxFuture;
+
+use crate::engine::{ScanCx, ScanTarget};
+use crate::model::Outcome;
+use crate::target::Target;
+
+pub mod headers;
+
+/// A check family.
+pub trait Check: Send + Sync {
+    /// Family name: the `--checks` value and the catalogue file name.
+    fn family(&self) -> &'static str;
+    /// One line describing the family.
+    fn summary(&self) -> &'static str;
+    /// Every rule id the family can emit (the catalogue test compares this with the catalogue).
+    fn rule_ids(&self) -> &'static [&'static str];
+    /// Whether the family runs on this kind of target by default.
+    fn applies_to(&self, target: &Target) -> bool;
+    /// Probe the target and evaluate every rule: one outcome per rule id.
+    fn run<'a>(&'a self, cx: &'a ScanCx, target: &'a ScanTarget) -> BoxFuture<'a, Vec<Outcome>>;
+}
+
+/// Every family, in report order.
+pub static CHECKS: &[&dyn Check] = &[&headers::Headers];
+
+/// Look up a family by name.
+pub fn family(name: &str) -> Option<&'static dyn Check> {
+    CHECKS.iter().copied().find(|c| c.family() == name)
+}
+
+/// Family names, for messages.
+pub fn family_names() -> Vec<&'static str> {
+    CHECKS.iter().map(|c| c.family()).collect()
+}
+
+/// Parse a comma-separated family list (`--checks headers,tls`). Errors name the bad entry.
+pub fn parse_families(list: &str) -> Result<Vec<&'static str>, String> {
+    let mut out = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let check = family(name).ok_or_else(|| {
+            format!(
+                "unknown family '{name}' (available: {})",
+                family_names().join(", ")
+            )
+        })?;
+        if !out.contains(&check.family()) {
+            out.push(check.family());
+        }
+    }
+    if out.is_empty() {
+        return Err(format!(
+            "no family given (available: {})",
+            family_names().join(", ")
+        ));
+    }
+    Ok(out)
+}

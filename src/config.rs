@@ -1,0 +1,376 @@
+//! The TOML configuration file: targets, per-target overrides, families, limits and policy.
+//!
+//! Unknown keys are errors, and every error names the file, the line and column, and the key.
+//! Values are validated here with the same ranges as the command-line flags ([`limits`]).
+//! See README.md for a complete, commented example (a test parses it).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::checks;
+use crate::error::{Error, Result};
+use crate::target::{Origin, ResolveEntry, Target};
+
+/// Ranges shared by the config file and the command line. Each check returns the message that
+/// follows the key or flag name.
+pub mod limits {
+    use std::time::Duration;
+
+    /// Timeout in seconds: 0.05 to 300.
+    pub fn timeout(secs: f64) -> Result<Duration, String> {
+        if secs.is_finite() && (0.05..=300.0).contains(&secs) {
+            Ok(Duration::from_secs_f64(secs))
+        } else {
+            Err(format!("must be between 0.05 and 300 seconds, got {secs}"))
+        }
+    }
+
+    /// An integer within `lo..=hi`.
+    pub fn range(value: i64, lo: i64, hi: i64) -> Result<i64, String> {
+        if (lo..=hi).contains(&value) {
+            Ok(value)
+        } else {
+            Err(format!("must be between {lo} and {hi}, got {value}"))
+        }
+    }
+
+    /// A score threshold, 0 to 100.
+    pub fn min_score(value: f64) -> Result<f64, String> {
+        if value.is_finite() && (0.0..=100.0).contains(&value) {
+            Ok(value)
+        } else {
+            Err(format!("must be between 0 and 100, got {value}"))
+        }
+    }
+
+    /// Highest concurrency.
+    pub const MAX_CONCURRENCY: i64 = 4096;
+    /// Highest connections per host.
+    pub const MAX_PER_HOST: i64 = 256;
+    /// Most redirects followed.
+    pub const MAX_REDIRECTS: i64 = 20;
+}
+
+/// A number that may be written as an integer or a float in TOML.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(untagged)]
+enum Number {
+    Int(i64),
+    Float(f64),
+}
+
+impl Number {
+    #[allow(clippy::cast_precision_loss, reason = "config values are small")]
+    fn as_f64(self) -> f64 {
+        match self {
+            Number::Int(i) => i as f64,
+            Number::Float(f) => f,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    scan: ScanSection,
+    #[serde(default)]
+    policy: PolicySection,
+    #[serde(default, rename = "target")]
+    targets: Vec<Spanned<TargetEntry>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScanSection {
+    checks: Option<Spanned<Vec<String>>>,
+    timeout: Option<Spanned<Number>>,
+    concurrency: Option<Spanned<i64>>,
+    per_host: Option<Spanned<i64>>,
+    max_redirects: Option<Spanned<i64>>,
+    http_port: Option<Spanned<i64>>,
+    ca_file: Option<Spanned<String>>,
+    insecure: Option<bool>,
+    #[serde(default)]
+    resolve: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicySection {
+    min_score: Option<Spanned<Number>>,
+    max_critical: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetEntry {
+    url: Option<Spanned<String>>,
+    host: Option<Spanned<String>>,
+    checks: Option<Spanned<Vec<String>>>,
+    http_port: Option<Spanned<i64>>,
+    #[serde(default)]
+    resolve: Vec<Spanned<String>>,
+}
+
+/// A loaded configuration. `None` means "not set here" (the command line or a default decides).
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Targets, with their origin line.
+    pub targets: Vec<Target>,
+    /// `scan.checks`.
+    pub families: Option<Vec<&'static str>>,
+    /// `scan.timeout`.
+    pub timeout: Option<Duration>,
+    /// `scan.concurrency`.
+    pub concurrency: Option<usize>,
+    /// `scan.per_host`.
+    pub per_host: Option<usize>,
+    /// `scan.max_redirects`.
+    pub max_redirects: Option<u32>,
+    /// `scan.http_port`.
+    pub http_port: Option<u16>,
+    /// `scan.ca_file`, relative to the config file's directory.
+    pub ca_file: Option<PathBuf>,
+    /// `scan.insecure`.
+    pub insecure: Option<bool>,
+    /// `scan.resolve`.
+    pub resolve: Vec<ResolveEntry>,
+    /// `policy.min_score`.
+    pub min_score: Option<f64>,
+    /// `policy.max_critical`.
+    pub max_critical: Option<u32>,
+}
+
+/// Read and validate a config file.
+pub fn load(path: &Path) -> Result<Config> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(path, &text)
+}
+
+/// Validate config text (`path` is used in messages and to resolve relative paths).
+pub fn parse(path: &Path, text: &str) -> Result<Config> {
+    let err = |span: std::ops::Range<usize>, message: String| {
+        let (line, column) = line_col(text, span.start);
+        Error::Config {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message,
+        }
+    };
+    let file: FileConfig = toml::from_str(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        err(span, e.message().trim().to_string())
+    })?;
+
+    let mut config = Config {
+        path: path.to_path_buf(),
+        ..Config::default()
+    };
+    let scan = file.scan;
+    if let Some(checks) = scan.checks {
+        config.families =
+            Some(families(&checks).map_err(|m| err(checks.span(), format!("scan.checks: {m}")))?);
+    }
+    if let Some(t) = scan.timeout {
+        config.timeout = Some(
+            limits::timeout(t.get_ref().as_f64())
+                .map_err(|m| err(t.span(), format!("scan.timeout: {m}")))?,
+        );
+    }
+    let int = |v: &Spanned<i64>, key: &str, lo: i64, hi: i64| {
+        limits::range(*v.get_ref(), lo, hi).map_err(|m| err(v.span(), format!("{key}: {m}")))
+    };
+    if let Some(v) = &scan.concurrency {
+        config.concurrency =
+            usize::try_from(int(v, "scan.concurrency", 1, limits::MAX_CONCURRENCY)?).ok();
+    }
+    if let Some(v) = &scan.per_host {
+        config.per_host = usize::try_from(int(v, "scan.per_host", 1, limits::MAX_PER_HOST)?).ok();
+    }
+    if let Some(v) = &scan.max_redirects {
+        config.max_redirects =
+            u32::try_from(int(v, "scan.max_redirects", 0, limits::MAX_REDIRECTS)?).ok();
+    }
+    if let Some(v) = &scan.http_port {
+        config.http_port = u16::try_from(int(v, "scan.http_port", 1, 65535)?).ok();
+    }
+    if let Some(ca) = scan.ca_file {
+        let p = PathBuf::from(ca.get_ref());
+        let p = if p.is_relative() {
+            path.parent().unwrap_or(Path::new(".")).join(p)
+        } else {
+            p
+        };
+        if !p.is_file() {
+            return Err(err(
+                ca.span(),
+                format!("scan.ca_file: {} does not exist", p.display()),
+            ));
+        }
+        config.ca_file = Some(p);
+    }
+    config.insecure = scan.insecure;
+    config.resolve = resolve_entries(&scan.resolve, "scan.resolve", &err)?;
+
+    if let Some(v) = file.policy.min_score {
+        config.min_score = Some(
+            limits::min_score(v.get_ref().as_f64())
+                .map_err(|m| err(v.span(), format!("policy.min_score: {m}")))?,
+        );
+    }
+    if let Some(v) = &file.policy.max_critical {
+        config.max_critical = u32::try_from(int(v, "policy.max_critical", 0, 1_000_000)?).ok();
+    }
+
+    for (n, entry) in file.targets.iter().enumerate() {
+        let key = format!("target[{n}]");
+        let e = entry.get_ref();
+        let (value, parsed) = match (&e.url, &e.host) {
+            (Some(url), None) => (
+                url,
+                Target::parse_url(url.get_ref()).map_err(|m| format!("{key}.url: {m}")),
+            ),
+            (None, Some(host)) => (
+                host,
+                Target::parse_host(host.get_ref()).map_err(|m| format!("{key}.host: {m}")),
+            ),
+            (Some(_), Some(host)) => {
+                return Err(err(
+                    host.span(),
+                    format!("{key}: set either url or host, not both"),
+                ));
+            }
+            (None, None) => return Err(err(entry.span(), format!("{key}: needs a url or a host"))),
+        };
+        let mut target = parsed.map_err(|m| err(value.span(), m))?;
+        target.origin = Some(Origin {
+            file: path.to_path_buf(),
+            line: line_col(text, value.span().start).0,
+        });
+        if let Some(checks) = &e.checks {
+            target.families = Some(
+                families(checks).map_err(|m| err(checks.span(), format!("{key}.checks: {m}")))?,
+            );
+        }
+        if let Some(v) = &e.http_port {
+            target.http_port = u16::try_from(int(v, &format!("{key}.http_port"), 1, 65535)?).ok();
+        }
+        target.resolve = resolve_entries(&e.resolve, &format!("{key}.resolve"), &err)?;
+        config.targets.push(target);
+    }
+    Ok(config)
+}
+
+fn families(list: &Spanned<Vec<String>>) -> Result<Vec<&'static str>, String> {
+    checks::parse_families(&list.get_ref().join(","))
+}
+
+fn resolve_entries(
+    list: &[Spanned<String>],
+    key: &str,
+    err: &dyn Fn(std::ops::Range<usize>, String) -> Error,
+) -> Result<Vec<ResolveEntry>> {
+    list.iter()
+        .map(|s| ResolveEntry::parse(s.get_ref()).map_err(|m| err(s.span(), format!("{key}: {m}"))))
+        .collect()
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<Config> {
+        parse(Path::new("secgate.toml"), text)
+    }
+
+    #[test]
+    fn parses_a_full_file() {
+        let c = parse_str(
+            r#"
+[scan]
+checks = ["headers"]
+timeout = 2
+concurrency = 10
+resolve = ["shop.test:443:127.0.0.1"]
+
+[policy]
+min_score = 90.5
+max_critical = 1
+
+[[target]]
+url = "https://shop.test/"
+http_port = 8080
+
+[[target]]
+host = "db.test:5432"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.timeout, Some(Duration::from_secs(2)));
+        assert_eq!(c.min_score, Some(90.5));
+        assert_eq!(c.targets.len(), 2);
+        assert_eq!(c.targets[0].origin.as_ref().unwrap().line, 13);
+        assert_eq!(c.targets[0].http_port, Some(8080));
+        assert_eq!(c.targets[1].id, "db.test:5432");
+        assert_eq!(c.resolve[0].port, 443);
+    }
+
+    #[test]
+    fn errors_name_the_key_and_position() {
+        let e = parse_str("[scan]\ntiemout = 3\n").unwrap_err().to_string();
+        assert!(
+            e.starts_with("secgate.toml:2:1:") && e.contains("unknown field `tiemout`"),
+            "{e}"
+        );
+
+        let e = parse_str("[scan]\ntimeout = 0\n").unwrap_err().to_string();
+        assert!(e.starts_with("secgate.toml:2:11: scan.timeout:"), "{e}");
+
+        let e = parse_str("[[target]]\nurl = \"ftp://x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("secgate.toml:2:7: target[0].url:") && e.contains("unsupported scheme"),
+            "{e}"
+        );
+
+        let e = parse_str("[scan]\nchecks = [\"nope\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("scan.checks: unknown family 'nope'"), "{e}");
+
+        let e = parse_str("[[target]]\nhttp_port = 80\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("target[0]: needs a url or a host"), "{e}");
+
+        let e = parse_str("[scan\n").unwrap_err().to_string();
+        assert!(e.starts_with("secgate.toml:1:"), "{e}");
+
+        let e = parse_str("[scan]\nresolve = [\"x\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("scan.resolve: 'x': expected HOST:PORT:ADDR"),
+            "{e}"
+        );
+    }
+}

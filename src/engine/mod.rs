@@ -1,0 +1,541 @@
+//! The orchestrator: resolves targets, runs every applicable check family on every reachable
+//! target concurrently, and collects the outcomes.
+//!
+//! 1. **Connectivity**: each target is resolved once (`--resolve` first, then the system
+//!    resolver) and, when it names a port, connected to once. A target that fails gets one
+//!    target-level status (`unreachable`) instead of a pile of errored checks (as sslyze does).
+//! 2. **Checks**: each (target, family) pair is one task on a [`JoinSet`], under a global
+//!    semaphore (`--concurrency`) and a per-host connection semaphore (`per_host`). A task
+//!    that panics or overruns its deadline yields `inconclusive` results (reason `bug` or
+//!    `timeout`) for its rules; the other tasks carry on.
+//! 3. **Interruption**: when the interrupt future fires (Ctrl-C), running tasks are aborted,
+//!    their rules are recorded as `inconclusive` (reason `interrupted`) and the result is
+//!    marked incomplete, so reports can still be written.
+
+pub mod limits;
+pub mod net;
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::CertificateDer;
+use serde::Serialize;
+use time::OffsetDateTime;
+use tokio::task::JoinSet;
+
+use crate::checks::{self, Check};
+use crate::model::{Emitter, Outcome, Reason, ReasonKind};
+use crate::policy::Policy;
+use crate::target::{ResolveEntry, Target};
+
+/// Scan-wide settings, after merging the config file and the command line.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Timeout of each network operation (connect, TLS handshake, read).
+    pub timeout: Duration,
+    /// (target, family) tasks running at once.
+    pub concurrency: usize,
+    /// Connections to one host at once.
+    pub per_host: usize,
+    /// Redirects followed per fetch.
+    pub max_redirects: u32,
+    /// Plain-HTTP port probed for https:// targets.
+    pub http_port: u16,
+    /// Skip certificate verification for HTTP probes (the TLS family still judges certificates).
+    pub insecure: bool,
+    /// Extra trust anchors (`--ca-file`).
+    pub ca_certs: Vec<CertificateDer<'static>>,
+    /// Scan-wide `--resolve` overrides.
+    pub resolve: Vec<ResolveEntry>,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            timeout: Duration::from_secs(5),
+            concurrency: 64,
+            per_host: 8,
+            max_redirects: 5,
+            http_port: 80,
+            insecure: false,
+            ca_certs: Vec::new(),
+            resolve: Vec::new(),
+        }
+    }
+}
+
+/// Everything a scan needs, validated.
+#[derive(Clone, Debug)]
+pub struct ScanPlan {
+    /// Targets in the order given.
+    pub targets: Vec<Target>,
+    /// Families requested for all targets; empty means every family that applies.
+    pub families: Vec<&'static str>,
+    /// Settings.
+    pub settings: Settings,
+    /// Gate thresholds.
+    pub policy: Policy,
+    /// The config file, when one was used.
+    pub config_path: Option<PathBuf>,
+}
+
+/// The hosts a scan may talk to, and where they are.
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    hosts: HashSet<String>,
+    addrs: Vec<(String, SocketAddr)>,
+}
+
+impl Scope {
+    /// Whether redirects may go to `host` (it is the host of one of the scan's targets).
+    pub fn allows(&self, host: &str) -> bool {
+        self.hosts.contains(&normalise_host(host))
+    }
+
+    /// Name → address pairs for HTTP clients, so that each name is resolved only once.
+    pub fn addrs(&self) -> &[(String, SocketAddr)] {
+        &self.addrs
+    }
+}
+
+fn normalise_host(host: &str) -> String {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
+}
+
+/// Shared state of a running scan, handed to every check.
+#[derive(Debug)]
+pub struct ScanCx {
+    /// Settings.
+    pub settings: Settings,
+    /// Concurrency limits.
+    pub limits: limits::Limits,
+    /// TLS configuration for HTTP clients.
+    pub tls: Arc<rustls::ClientConfig>,
+    /// Hosts in scope.
+    pub scope: Scope,
+}
+
+impl ScanCx {
+    /// HTTP client options for `target`.
+    pub fn http_options(&self, _target: &ScanTarget) -> net::HttpOptions {
+        net::HttpOptions {
+            timeout: self.settings.timeout,
+            tls: self.tls.clone(),
+            // Port 0: reqwest then uses the URL's port (explicit or the scheme's default), so the
+            // plain-HTTP probe of a host reaches its port 80, not the HTTPS port.
+            resolve: self
+                .scope
+                .addrs()
+                .iter()
+                .map(|(host, addr)| (host.clone(), SocketAddr::new(addr.ip(), 0)))
+                .collect(),
+        }
+    }
+
+    /// The key under which connections to `target` are limited: its address, else its name.
+    pub fn host_key(&self, host: &str) -> String {
+        let host = normalise_host(host);
+        self.scope
+            .addrs
+            .iter()
+            .find(|(name, _)| *name == host)
+            .map_or(host, |(_, addr)| addr.ip().to_string())
+    }
+}
+
+/// A target that passed the connectivity phase.
+#[derive(Clone, Debug)]
+pub struct ScanTarget {
+    /// The target.
+    pub target: Target,
+    /// Where it was reached (first working address first).
+    pub addrs: Vec<SocketAddr>,
+}
+
+/// What happened to a target as a whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetStatus {
+    /// Reached and scanned (its results say how each check went).
+    Scanned,
+    /// Not resolved or not reachable; no check ran.
+    Unreachable,
+    /// The scan was interrupted before the target was done.
+    Interrupted,
+}
+
+/// Per-target summary for reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct TargetResult {
+    /// Target id.
+    pub target: String,
+    /// The address used, when resolved.
+    pub address: Option<String>,
+    /// What happened.
+    pub status: TargetStatus,
+    /// Why it was not scanned.
+    pub error: Option<Reason>,
+}
+
+/// The raw outcome of a scan, before scoring.
+#[derive(Clone, Debug)]
+pub struct ScanResult {
+    /// When the scan started.
+    pub started_at: OffsetDateTime,
+    /// When it finished.
+    pub finished_at: OffsetDateTime,
+    /// False when interrupted.
+    pub complete: bool,
+    /// One entry per target, in plan order.
+    pub targets: Vec<TargetResult>,
+    /// Every outcome, sorted by target (plan order), then catalogue order.
+    pub outcomes: Vec<Outcome>,
+}
+
+/// Run `plan` until done or until `interrupt` completes.
+pub async fn run(plan: &ScanPlan, interrupt: impl Future<Output = ()>) -> ScanResult {
+    let started_at = OffsetDateTime::now_utc();
+    let settings = plan.settings.clone();
+    tokio::pin!(interrupt);
+    let mut interrupted = false;
+
+    // Phase 1: connectivity.
+    let mut targets: Vec<TargetResult> = plan
+        .targets
+        .iter()
+        .map(|t| TargetResult {
+            target: t.id.clone(),
+            address: None,
+            status: TargetStatus::Interrupted,
+            error: None,
+        })
+        .collect();
+    let mut reached: Vec<Option<ScanTarget>> = vec![None; plan.targets.len()];
+    {
+        let gate = Arc::new(tokio::sync::Semaphore::new(settings.concurrency.max(1)));
+        let mut set = JoinSet::new();
+        for (i, target) in plan.targets.iter().enumerate() {
+            let target = target.clone();
+            let settings = settings.clone();
+            let gate = gate.clone();
+            set.spawn(async move {
+                let _permit = gate.acquire_owned().await.ok();
+                (i, connectivity(&target, &settings).await, target)
+            });
+        }
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut interrupt, if !interrupted => {
+                    interrupted = true;
+                    set.abort_all();
+                }
+                next = set.join_next() => match next {
+                    None => break,
+                    Some(Ok((i, result, target))) => {
+                        if let Some(slot) = targets.get_mut(i) {
+                            match result {
+                                Ok(addrs) => {
+                                    slot.status = TargetStatus::Scanned;
+                                    slot.address = addrs.first().map(|a| display_addr(&target, a));
+                                    if let Some(r) = reached.get_mut(i) {
+                                        *r = Some(ScanTarget { target, addrs });
+                                    }
+                                }
+                                Err(reason) => {
+                                    slot.status = TargetStatus::Unreachable;
+                                    slot.error = Some(reason);
+                                }
+                            }
+                        }
+                    }
+                    Some(Err(_)) => {} // aborted by the interrupt; the slot stays `interrupted`
+                },
+            }
+        }
+    }
+
+    // Phase 2: checks.
+    let mut scope = Scope::default();
+    for t in &plan.targets {
+        scope.hosts.insert(normalise_host(&t.host()));
+    }
+    for st in reached.iter().flatten() {
+        if let (None, Some(addr)) = (st.target.ip_literal(), st.addrs.first()) {
+            let host = normalise_host(&st.target.host());
+            if !scope.addrs.iter().any(|(h, _)| *h == host) {
+                scope.addrs.push((host, *addr));
+            }
+        }
+    }
+    let cx = Arc::new(ScanCx {
+        tls: net::tls_config(&settings.ca_certs, settings.insecure),
+        limits: limits::Limits::new(settings.concurrency, settings.per_host),
+        settings: settings.clone(),
+        scope,
+    });
+
+    let mut outcomes: Vec<(usize, Outcome)> = Vec::new();
+    let mut pending: HashMap<tokio::task::Id, (usize, &'static dyn Check)> = HashMap::new();
+    let mut set: JoinSet<(usize, Vec<Outcome>)> = JoinSet::new();
+    for (i, st) in reached.iter().enumerate() {
+        let Some(st) = st else { continue };
+        for (check, applies) in selected_checks(plan, &st.target) {
+            if !applies {
+                let mut out = Emitter::new(check.family(), st.target.id.clone());
+                for id in check.rule_ids() {
+                    out.skipped(
+                        id,
+                        format!(
+                            "the {} family does not apply to this target",
+                            check.family()
+                        ),
+                    );
+                }
+                outcomes.extend(out.finish().into_iter().map(|o| (i, o)));
+                continue;
+            }
+            if interrupted {
+                outcomes.extend(
+                    unfinished(check, &st.target.id, &interrupted_reason()).map(|o| (i, o)),
+                );
+                continue;
+            }
+            let cx = cx.clone();
+            let st = st.clone();
+            let handle = set.spawn(async move {
+                let _permit = cx.limits.task().await;
+                let deadline = check_deadline(&cx.settings);
+                let outcomes = match tokio::time::timeout(deadline, check.run(&cx, &st)).await {
+                    Ok(outcomes) => complete_outcomes(check, &st.target.id, outcomes),
+                    Err(_) => unfinished(
+                        check,
+                        &st.target.id,
+                        &Reason::new(
+                            ReasonKind::Timeout,
+                            format!(
+                                "the {} checks did not finish within {}",
+                                check.family(),
+                                net::secs(deadline)
+                            ),
+                        ),
+                    )
+                    .collect(),
+                };
+                (i, outcomes)
+            });
+            pending.insert(handle.id(), (i, check));
+        }
+    }
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut interrupt, if !interrupted => {
+                interrupted = true;
+                set.abort_all();
+            }
+            next = set.join_next_with_id() => match next {
+                None => break,
+                Some(Ok((id, (i, list)))) => {
+                    pending.remove(&id);
+                    outcomes.extend(list.into_iter().map(|o| (i, o)));
+                }
+                Some(Err(err)) => {
+                    let Some((i, check)) = pending.remove(&err.id()) else { continue };
+                    let target_id = plan.targets.get(i).map(|t| t.id.clone()).unwrap_or_default();
+                    let reason = if err.is_panic() {
+                        Reason::new(ReasonKind::Bug, format!("the {} checks panicked: {}", check.family(), panic_message(err)))
+                    } else {
+                        interrupted_reason()
+                    };
+                    outcomes.extend(unfinished(check, &target_id, &reason).map(|o| (i, o)));
+                }
+            },
+        }
+    }
+    if interrupted {
+        for t in &mut targets {
+            if t.status == TargetStatus::Scanned
+                && outcomes.iter().any(|(_, o)| {
+                    o.target == t.target
+                        && o.reason
+                            .as_ref()
+                            .is_some_and(|r| r.kind == ReasonKind::Interrupted)
+                })
+            {
+                t.status = TargetStatus::Interrupted;
+            }
+        }
+    }
+
+    outcomes.sort_by_key(|(i, o)| (*i, crate::catalogue::index(o.rule_id).unwrap_or(usize::MAX)));
+    ScanResult {
+        started_at,
+        finished_at: OffsetDateTime::now_utc(),
+        complete: !interrupted,
+        targets,
+        outcomes: outcomes.into_iter().map(|(_, o)| o).collect(),
+    }
+}
+
+fn interrupted_reason() -> Reason {
+    Reason::new(
+        ReasonKind::Interrupted,
+        "the scan was interrupted before this was evaluated",
+    )
+}
+
+fn panic_message(err: tokio::task::JoinError) -> String {
+    match err.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into()),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// How long one family may take on one target before it is cut off. Each network operation
+/// is bounded by the timeout already; this is the safety net above them.
+pub fn check_deadline(settings: &Settings) -> Duration {
+    let requests = 2 * (u64::from(settings.max_redirects) + 1) + 4;
+    net::request_deadline(settings.timeout)
+        .saturating_mul(u32::try_from(requests).unwrap_or(u32::MAX))
+}
+
+/// The checks to run on `target`, each with whether it applies.
+fn selected_checks(plan: &ScanPlan, target: &Target) -> Vec<(&'static dyn Check, bool)> {
+    let requested: &[&'static str] = target.families.as_deref().unwrap_or(&plan.families);
+    checks::CHECKS
+        .iter()
+        .copied()
+        .filter_map(|check| {
+            let applies = check.applies_to(target);
+            if requested.is_empty() {
+                applies.then_some((check, true))
+            } else if requested.contains(&check.family()) {
+                Some((check, applies))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// Make sure every rule of `check` has exactly one outcome: drop duplicates, and record a rule
+/// the check forgot as an inconclusive bug rather than silently leaving it out of the score.
+fn complete_outcomes(check: &dyn Check, target: &str, outcomes: Vec<Outcome>) -> Vec<Outcome> {
+    let mut seen = HashSet::new();
+    let mut out: Vec<Outcome> = outcomes
+        .into_iter()
+        .filter(|o| seen.insert(o.rule_id))
+        .collect();
+    let mut missing = Emitter::new(check.family(), target);
+    for id in check.rule_ids() {
+        if !seen.contains(id) {
+            missing.inconclusive(
+                id,
+                &Reason::new(
+                    ReasonKind::Bug,
+                    format!("the {} checks did not report {id}", check.family()),
+                ),
+            );
+        }
+    }
+    out.extend(missing.finish());
+    out
+}
+
+/// Inconclusive outcomes for every rule of a check that did not finish.
+fn unfinished(check: &dyn Check, target: &str, reason: &Reason) -> impl Iterator<Item = Outcome> {
+    let mut out = Emitter::new(check.family(), target);
+    for id in check.rule_ids() {
+        out.inconclusive(id, reason);
+    }
+    out.finish().into_iter()
+}
+
+fn display_addr(target: &Target, addr: &SocketAddr) -> String {
+    if target.port().is_some() {
+        addr.to_string()
+    } else {
+        addr.ip().to_string()
+    }
+}
+
+/// Resolve a target once and, when it names a port, connect to it once.
+pub async fn connectivity(target: &Target, settings: &Settings) -> Result<Vec<SocketAddr>, Reason> {
+    let addrs = resolve(target, settings).await?;
+    let Some(_port) = target.port() else {
+        return Ok(addrs);
+    };
+    let stream = net::connect(&addrs, settings.timeout).await?;
+    let used = stream.peer_addr().ok();
+    drop(stream);
+    // Put the address that answered first.
+    let mut ordered = addrs;
+    if let Some(used) = used {
+        ordered.retain(|a| *a != used);
+        ordered.insert(0, used);
+    }
+    Ok(ordered)
+}
+
+/// Resolve a target: IP literal, then `--resolve` (target's own, then scan-wide), then the
+/// system resolver, bounded by the timeout.
+pub async fn resolve(target: &Target, settings: &Settings) -> Result<Vec<SocketAddr>, Reason> {
+    let port = target.port().unwrap_or(0);
+    if let Some(ip) = target.ip_literal() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let host = normalise_host(&target.host());
+    let entry = target
+        .resolve
+        .iter()
+        .chain(settings.resolve.iter())
+        .find(|e| e.host == host && (target.port().is_none() || e.port == port));
+    if let Some(entry) = entry {
+        return Ok(entry
+            .addrs
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, port))
+            .collect());
+    }
+    match tokio::time::timeout(
+        settings.timeout,
+        tokio::net::lookup_host((host.as_str(), port)),
+    )
+    .await
+    {
+        Ok(Ok(addrs)) => {
+            let addrs: Vec<SocketAddr> = addrs.collect();
+            if addrs.is_empty() {
+                Err(Reason::new(
+                    ReasonKind::Dns,
+                    format!("{host}: no address found"),
+                ))
+            } else {
+                Ok(addrs)
+            }
+        }
+        Ok(Err(e)) => Err(Reason::new(
+            ReasonKind::Dns,
+            format!("{host}: cannot resolve: {e}"),
+        )),
+        Err(_) => Err(Reason::new(
+            ReasonKind::Timeout,
+            format!(
+                "{host}: name resolution timed out after {}",
+                net::secs(settings.timeout)
+            ),
+        )),
+    }
+}

@@ -1,0 +1,338 @@
+//! All network I/O of the checks goes through here: connects, TLS client configuration, and
+//! HTTP requests, each with a timeout, a size cap and an error mapped to a [`Reason`].
+//!
+//! HTTP requests never follow redirects on their own (the headers family follows them by hand,
+//! within the scan's scope, to record each hop), never use a proxy from the environment, and
+//! never read a response body unless asked, and then only up to a cap.
+
+use std::error::Error as StdError;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use tokio::net::TcpStream;
+use url::Url;
+
+use crate::model::{Reason, ReasonKind};
+
+/// The most headers an HTTP/1 response may carry before it is rejected as too large.
+pub const MAX_RESPONSE_HEADERS: usize = 128;
+
+/// The User-Agent secgate sends.
+pub const USER_AGENT: &str = concat!("secgate/", env!("CARGO_PKG_VERSION"));
+
+/// Connect to the first address that accepts within `timeout` each.
+pub async fn connect(addrs: &[SocketAddr], timeout: Duration) -> Result<TcpStream, Reason> {
+    let mut last = Reason::new(ReasonKind::Dns, "no address to connect to");
+    for addr in addrs {
+        match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Err(e)) => last = io_reason(&e, &format!("connect to {addr}")),
+            Err(_) => {
+                last = Reason::new(
+                    ReasonKind::Timeout,
+                    format!("connect to {addr} timed out after {}", secs(timeout)),
+                )
+            }
+        }
+    }
+    Err(last)
+}
+
+/// Map an I/O error to a reason, prefixed with what was being done.
+pub fn io_reason(e: &std::io::Error, doing: &str) -> Reason {
+    use std::io::ErrorKind as K;
+    let kind = match e.kind() {
+        K::ConnectionRefused => ReasonKind::Refused,
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
+            ReasonKind::Reset
+        }
+        K::TimedOut | K::WouldBlock => ReasonKind::Timeout,
+        K::InvalidData => ReasonKind::Malformed,
+        _ => ReasonKind::Io,
+    };
+    Reason::new(kind, format!("{doing}: {e}"))
+}
+
+/// Render a duration in seconds for messages (`5s`, `0.5s`).
+pub fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// The TLS client configuration shared by every HTTP client of a scan: Mozilla's roots
+/// (webpki-roots) plus `--ca-file` anchors, or no verification at all with `--insecure`.
+pub fn tls_config(
+    extra_roots: &[CertificateDer<'static>],
+    insecure: bool,
+) -> Arc<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions();
+    // The provider's default protocol versions are always valid.
+    let Ok(builder) = builder else {
+        unreachable_config()
+    };
+    let mut config = if insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
+            .with_no_client_auth()
+    } else {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        for cert in extra_roots {
+            // Unparseable anchors were rejected when the CA file was read.
+            let _ = roots.add(cert.clone());
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+#[allow(clippy::panic, reason = "aws-lc-rs always supports TLS 1.2 and 1.3")]
+fn unreachable_config() -> ! {
+    panic!("the aws-lc-rs provider rejected its own default protocol versions")
+}
+
+/// Read trust anchors from a PEM file; errors name the file.
+pub fn read_ca_file(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let certs = CertificateDer::pem_slice_iter(&data)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: invalid PEM: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no CERTIFICATE block found", path.display()));
+    }
+    let mut probe = rustls::RootCertStore::empty();
+    for cert in &certs {
+        probe
+            .add(cert.clone())
+            .map_err(|e| format!("{}: unusable certificate: {e}", path.display()))?;
+    }
+    Ok(certs)
+}
+
+/// Certificate verifier for `--insecure`: accepts any chain but still checks the handshake
+/// signatures, so the connection is at least to the holder of the presented key.
+#[derive(Debug)]
+struct AcceptAnyCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Options for building an HTTP client for one target.
+#[derive(Clone, Debug)]
+pub struct HttpOptions {
+    /// Per-operation timeout (connect, each read).
+    pub timeout: Duration,
+    /// Shared TLS configuration.
+    pub tls: Arc<rustls::ClientConfig>,
+    /// Host name → address overrides (the scan's resolved targets and `--resolve`).
+    pub resolve: Vec<(String, SocketAddr)>,
+}
+
+/// Build an HTTP/1.1 client: no redirects, no proxy, no decompression, bounded headers.
+pub fn http_client(opts: &HttpOptions) -> Result<reqwest::Client, Reason> {
+    let mut builder = reqwest::Client::builder()
+        .tls_backend_preconfigured((*opts.tls).clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .http1_only()
+        .http1_max_headers(MAX_RESPONSE_HEADERS)
+        .connect_timeout(opts.timeout)
+        .read_timeout(opts.timeout)
+        .timeout(request_deadline(opts.timeout))
+        .pool_max_idle_per_host(1)
+        .user_agent(USER_AGENT);
+    for (host, addr) in &opts.resolve {
+        builder = builder.resolve(host, *addr);
+    }
+    builder
+        .build()
+        .map_err(|e| Reason::new(ReasonKind::Bug, format!("building the HTTP client: {e}")))
+}
+
+/// The longest one request may take from connect to the end of the response head: three
+/// timeouts (connect, TLS handshake, response), so a server that trickles bytes slower than
+/// the read timeout cannot hold a request open forever.
+pub fn request_deadline(timeout: Duration) -> Duration {
+    timeout.saturating_mul(3)
+}
+
+/// One HTTP response head (the body is not read).
+#[derive(Clone, Debug)]
+pub struct HttpResponse {
+    /// The URL requested.
+    pub url: Url,
+    /// Status code.
+    pub status: u16,
+    /// Response headers (all values, in order).
+    pub headers: HeaderMap,
+}
+
+/// Why a request failed, and whether it failed before the TCP connection was established.
+#[derive(Clone, Debug)]
+pub struct FetchError {
+    /// The reason.
+    pub reason: Reason,
+    /// True when no TCP connection was made (refused, unreachable, connect timeout).
+    pub before_connect: bool,
+}
+
+/// Send one request and return the response head, or why it failed.
+pub async fn fetch(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &Url,
+    headers: HeaderMap,
+    timeout: Duration,
+) -> Result<HttpResponse, FetchError> {
+    let request = client.request(method, url.clone()).headers(headers).send();
+    // reqwest enforces the same deadline; this outer one guards against any await it misses.
+    let outer = request_deadline(timeout) + Duration::from_millis(250);
+    match tokio::time::timeout(outer, request).await {
+        Ok(Ok(resp)) => Ok(HttpResponse {
+            url: url.clone(),
+            status: resp.status().as_u16(),
+            headers: resp.headers().clone(),
+        }),
+        Ok(Err(e)) => Err(FetchError {
+            before_connect: e.is_connect() && !has_tls_error(&e),
+            reason: classify(&e, url, timeout),
+        }),
+        Err(_) => Err(FetchError {
+            before_connect: false,
+            reason: Reason::new(
+                ReasonKind::Timeout,
+                format!("{url}: no complete response within {}", secs(outer)),
+            ),
+        }),
+    }
+}
+
+fn has_tls_error(e: &reqwest::Error) -> bool {
+    chain(e).any(|s| s.downcast_ref::<rustls::Error>().is_some())
+}
+
+fn chain<'a>(
+    e: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    let mut next = Some(e);
+    std::iter::from_fn(move || {
+        let current = next?;
+        next = current.source();
+        Some(current)
+    })
+}
+
+/// Map a reqwest error to a reason by walking its source chain.
+pub fn classify(e: &reqwest::Error, url: &Url, timeout: Duration) -> Reason {
+    for source in chain(e) {
+        if let Some(tls) = source.downcast_ref::<rustls::Error>() {
+            return Reason::new(
+                ReasonKind::Tls,
+                format!("{url}: TLS handshake failed: {tls}"),
+            );
+        }
+        if let Some(h) = source.downcast_ref::<hyper::Error>() {
+            if h.is_parse_too_large() {
+                return Reason::new(
+                    ReasonKind::TooLarge,
+                    format!(
+                        "{url}: response head too large (over {MAX_RESPONSE_HEADERS} headers or the size cap)"
+                    ),
+                );
+            }
+            if h.is_parse() || h.is_parse_status() {
+                return Reason::new(
+                    ReasonKind::Malformed,
+                    format!("{url}: not a valid HTTP response: {h}"),
+                );
+            }
+            if h.is_incomplete_message() {
+                return Reason::new(
+                    ReasonKind::Reset,
+                    format!("{url}: connection closed before a complete response"),
+                );
+            }
+        }
+        if let Some(io) = source.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                break;
+            }
+            return io_reason(io, url.as_str());
+        }
+    }
+    if e.is_timeout() {
+        let what = if e.is_connect() {
+            "connection"
+        } else {
+            "TLS handshake or response"
+        };
+        return Reason::new(
+            ReasonKind::Timeout,
+            format!(
+                "{url}: timed out waiting for the {what} (timeout {})",
+                secs(timeout)
+            ),
+        );
+    }
+    let detail = chain(e)
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join(": ");
+    Reason::new(ReasonKind::Io, format!("{url}: {detail}"))
+}

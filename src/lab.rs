@@ -1,0 +1,430 @@
+//! A lab of real servers on loopback: well-configured and misconfigured web sites over HTTP
+//! and HTTPS, and hostile servers that misbehave at the socket level.
+//!
+//! `secgate demo` scans a lab; the integration tests and benchmarks build theirs from the same
+//! parts. Every server binds a loopback address only and stops when its [`LabServer`] is
+//! dropped.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, Response, StatusCode};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
+
+/// A running server; dropping it stops the server and its connections.
+#[derive(Debug)]
+pub struct LabServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Drop for LabServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Bind a loopback address (`127.x.y.z:port` or `[::1]:port`; port 0 picks a free one).
+pub async fn bind(addr: &str) -> Result<TcpListener, String> {
+    let sock: SocketAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+    if !sock.ip().is_loopback() {
+        return Err(format!("{addr}: the lab binds loopback addresses only"));
+    }
+    TcpListener::bind(sock)
+        .await
+        .map_err(|e| format!("bind {addr}: {e}"))
+}
+
+/// A private CA that issues lab certificates.
+pub struct Pki {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    ca_der: CertificateDer<'static>,
+    ca_pem: String,
+}
+
+impl std::fmt::Debug for Pki {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pki")
+    }
+}
+
+impl Pki {
+    /// A new CA ("secgate lab CA").
+    pub fn new() -> Result<Pki, String> {
+        let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+        let mut params =
+            rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "secgate lab CA");
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let cert = params.self_signed(&key).map_err(|e| e.to_string())?;
+        Ok(Pki {
+            ca_der: cert.der().clone(),
+            ca_pem: cert.pem(),
+            issuer: rcgen::Issuer::new(params, key),
+        })
+    }
+
+    /// The CA certificate (a trust anchor for `--ca-file`).
+    pub fn ca_der(&self) -> CertificateDer<'static> {
+        self.ca_der.clone()
+    }
+
+    /// The CA certificate in PEM.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// A leaf certificate for `names` (DNS names or IP literals), signed by this CA.
+    pub fn leaf(
+        &self,
+        names: &[&str],
+    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+        let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+        let names: Vec<String> = names.iter().map(|n| (*n).to_string()).collect();
+        let mut params = rcgen::CertificateParams::new(names).map_err(|e| e.to_string())?;
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "secgate lab server");
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .map_err(|e| e.to_string())?;
+        let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        Ok((vec![cert.der().clone(), self.ca_der.clone()], key_der))
+    }
+
+    /// A rustls server configuration for `names`.
+    pub fn server_config(&self, names: &[&str]) -> Result<Arc<rustls::ServerConfig>, String> {
+        let (chain, key) = self.leaf(names)?;
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(|e| e.to_string())?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+}
+
+/// How a lab site answers CORS requests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Cors {
+    /// No CORS headers.
+    #[default]
+    None,
+    /// Echo any Origin back.
+    Reflect {
+        /// Also send `Access-Control-Allow-Credentials: true`.
+        credentials: bool,
+    },
+    /// `Access-Control-Allow-Origin: *`.
+    Wildcard {
+        /// Also send `Access-Control-Allow-Credentials: true`.
+        credentials: bool,
+    },
+}
+
+/// What a lab web site sends.
+#[derive(Clone, Debug, Default)]
+pub struct Site {
+    /// Headers on every response (repeat a name to send it twice).
+    pub headers: Vec<(String, String)>,
+    /// CORS behaviour.
+    pub cors: Cors,
+    /// Redirect every request to this base URL plus the request path (e.g. HTTP → HTTPS).
+    pub redirect_all: Option<String>,
+    /// Redirect `/` only to this location (relative or absolute).
+    pub redirect_root: Option<String>,
+    /// Status of content responses (default 200).
+    pub status: Option<u16>,
+}
+
+impl Site {
+    /// A site with these headers.
+    pub fn with_headers(headers: &[(&str, &str)]) -> Site {
+        Site {
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect(),
+            ..Site::default()
+        }
+    }
+
+    /// A site that does everything the headers family checks for.
+    pub fn hardened() -> Site {
+        Site::with_headers(&[
+            (
+                "strict-transport-security",
+                "max-age=63072000; includeSubDomains; preload",
+            ),
+            (
+                "content-security-policy",
+                "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'",
+            ),
+            ("x-content-type-options", "nosniff"),
+            ("x-frame-options", "DENY"),
+            ("referrer-policy", "strict-origin-when-cross-origin"),
+            (
+                "set-cookie",
+                "__Host-session=lab-session-value; Path=/; Secure; HttpOnly; SameSite=Lax",
+            ),
+            ("server", "lab"),
+        ])
+    }
+
+    /// A site with the classic mistakes: no HSTS, weak CSP, obsolete framing header, an
+    /// insecure session cookie, a reflecting CORS policy and version banners.
+    pub fn legacy() -> Site {
+        let mut site = Site::with_headers(&[
+            (
+                "content-security-policy",
+                "script-src 'self' 'unsafe-inline' 'unsafe-eval'",
+            ),
+            ("x-frame-options", "ALLOW-FROM https://partner.example"),
+            ("set-cookie", "sessionid=lab-session-value; Path=/"),
+            ("set-cookie", "theme=dark; Path=/"),
+            ("server", "nginx/1.18.0"),
+            ("x-powered-by", "PHP/7.4.3"),
+        ]);
+        site.cors = Cors::Reflect { credentials: true };
+        site
+    }
+
+    /// A plain-HTTP site that redirects everything to `https_base` (e.g. `https://a.test:8443`).
+    pub fn redirect_to(https_base: &str) -> Site {
+        Site {
+            redirect_all: Some(https_base.trim_end_matches('/').to_string()),
+            ..Site::default()
+        }
+    }
+
+    /// The axum router for this site.
+    pub fn router(self) -> Router {
+        Router::new().fallback(answer).with_state(Arc::new(self))
+    }
+}
+
+async fn answer(State(site): State<Arc<Site>>, req: Request) -> Response<Body> {
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    let mut builder = Response::builder();
+    let status;
+    if let Some(base) = &site.redirect_all {
+        status = StatusCode::MOVED_PERMANENTLY;
+        builder = builder.header("location", format!("{base}{path}"));
+    } else if let (Some(to), "/") = (&site.redirect_root, req.uri().path()) {
+        status = StatusCode::FOUND;
+        builder = builder.header("location", to.as_str());
+    } else {
+        status = StatusCode::from_u16(site.status.unwrap_or(200)).unwrap_or(StatusCode::OK);
+    }
+    for (k, v) in &site.headers {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::try_from(k.as_str()),
+            HeaderValue::try_from(v.as_str()),
+        ) {
+            builder = builder.header(k, v);
+        }
+    }
+    let origin = req.headers().get("origin").cloned();
+    match (&site.cors, origin) {
+        (Cors::Reflect { credentials }, Some(origin)) => {
+            builder = builder.header("access-control-allow-origin", origin);
+            if *credentials {
+                builder = builder.header("access-control-allow-credentials", "true");
+            }
+        }
+        (Cors::Wildcard { credentials }, _) => {
+            builder = builder.header("access-control-allow-origin", "*");
+            if *credentials {
+                builder = builder.header("access-control-allow-credentials", "true");
+            }
+        }
+        _ => {}
+    }
+    builder
+        .status(status)
+        .header("content-type", "text/html; charset=utf-8")
+        .body(Body::from(
+            "<!doctype html><title>secgate lab</title><p>lab</p>\n",
+        ))
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+/// Serve `router` on `listener`, over TLS when `tls` is given (HTTP/1.1).
+pub fn serve(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> LabServer {
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let task = tokio::spawn(async move {
+        let mut conns = JoinSet::new();
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                // Out of descriptors or similar: back off instead of spinning.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            };
+            let router = router.clone();
+            let acceptor = acceptor.clone();
+            conns.spawn(async move {
+                let service = hyper_util::service::TowerToHyperService::new(router);
+                let http = hyper::server::conn::http1::Builder::new();
+                match acceptor {
+                    Some(acceptor) => {
+                        let Ok(Ok(tls)) =
+                            tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                                .await
+                        else {
+                            return;
+                        };
+                        let _ = http
+                            .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                            .await;
+                    }
+                    None => {
+                        let _ = http
+                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                            .await;
+                    }
+                }
+            });
+            // Reap finished connections so the set does not grow without bound.
+            while conns.try_join_next().is_some() {}
+        }
+    });
+    LabServer { addr, task }
+}
+
+/// Servers that misbehave at the socket level, for hostile-input tests and the demo.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hostile {
+    /// Accepts and never sends a byte.
+    Tarpit,
+    /// Starts an HTTP response and then sends one byte every 200 ms, forever.
+    Slowloris,
+    /// Answers anything with 4 KiB of pseudo-random bytes, then closes.
+    Garbage,
+    /// Accepts, reads the request, and resets the connection (RST).
+    Reset,
+    /// Sends a status line followed by 1 MiB of header data.
+    HugeHeaders,
+    /// Sends a status line followed by 500 small headers.
+    ManyHeaders,
+}
+
+/// Serve a hostile behaviour on `listener` (at most 64 connections held at once).
+pub fn serve_hostile(listener: TcpListener, kind: Hostile) -> LabServer {
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let task = tokio::spawn(async move {
+        let mut conns = JoinSet::new();
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            };
+            while conns.try_join_next().is_some() {}
+            if conns.len() >= 64 {
+                continue; // dropping the stream closes it
+            }
+            conns.spawn(misbehave(stream, kind));
+        }
+    });
+    LabServer { addr, task }
+}
+
+async fn misbehave(mut stream: TcpStream, kind: Hostile) {
+    let mut buf = [0u8; 2048];
+    match kind {
+        Hostile::Tarpit => {
+            // Hold the connection (reading, so the peer's writes do not block) for 10 minutes.
+            let _ = tokio::time::timeout(Duration::from_secs(600), async {
+                while let Ok(n) = stream.read(&mut buf).await {
+                    if n == 0 {
+                        std::future::pending::<()>().await;
+                    }
+                }
+            })
+            .await;
+        }
+        Hostile::Slowloris => {
+            let _ = tokio::time::timeout(Duration::from_millis(500), stream.read(&mut buf)).await;
+            if stream
+                .write_all(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                .await
+                .is_err()
+            {
+                return;
+            }
+            for _ in 0..3000 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if stream.write_all(b"a").await.is_err() {
+                    return;
+                }
+            }
+        }
+        Hostile::Garbage => {
+            let _ = tokio::time::timeout(Duration::from_millis(500), stream.read(&mut buf)).await;
+            let mut x: u32 = 0x9e37_79b9;
+            let noise: Vec<u8> = (0..4096)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    x.to_le_bytes()[0]
+                })
+                .collect();
+            let _ = stream.write_all(&noise).await;
+        }
+        Hostile::Reset => {
+            let _ = tokio::time::timeout(Duration::from_millis(500), stream.read(&mut buf)).await;
+            let _ = stream.set_zero_linger();
+            drop(stream);
+        }
+        Hostile::HugeHeaders => {
+            let _ = tokio::time::timeout(Duration::from_millis(500), stream.read(&mut buf)).await;
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nX-Huge: ").await;
+            let chunk = vec![b'a'; 64 * 1024];
+            for _ in 0..16 {
+                if stream.write_all(&chunk).await.is_err() {
+                    return;
+                }
+            }
+            let _ = stream.write_all(b"\r\n\r\n").await;
+        }
+        Hostile::ManyHeaders => {
+            let _ = tokio::time::timeout(Duration::from_millis(500), stream.read(&mut buf)).await;
+            let mut head = String::from("HTTP/1.1 200 OK\r\n");
+            for i in 0..500 {
+                head.push_str(&format!("X-Pad-{i}: {i}\r\n"));
+            }
+            head.push_str("Content-Length: 0\r\n\r\n");
+            let _ = stream.write_all(head.as_bytes()).await;
+        }
+    }
+}

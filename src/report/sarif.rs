@@ -1,0 +1,306 @@
+//! SARIF 2.1.0 for GitHub code scanning.
+//!
+//! - `tool.driver.rules`: every stable catalogue rule, with short and full descriptions, text and
+//!   Markdown help, a default level, and `properties.tags` / `precision` /
+//!   `security-severity` (from [`Severity::security_severity`]).
+//! - `results`: one per finding (failed result), with `ruleId`, `ruleIndex`, `level` (from
+//!   [`Severity::sarif_level`]), the message, `partialFingerprints` and one location. When the
+//!   target was declared in a config file, the location is that file (relative to
+//!   `%SRCROOT%`, the directory secgate ran in) and line, so alerts land on the line of the
+//!   repository that owns the service; the target itself is a logical location. Otherwise the
+//!   location is the target URL.
+//! - `invocations[0].executionSuccessful` is false when the scan was interrupted or a target
+//!   was unreachable, with one notification per unreachable target.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::path::Path;
+
+use serde_sarif::sarif;
+
+use super::ScanReport;
+use crate::catalogue::{self, Lifecycle, RuleDoc};
+use crate::engine::TargetStatus;
+use crate::model::Outcome;
+use crate::target::Origin;
+
+/// The `$schema` written into reports.
+pub const SCHEMA_URI: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+/// Key of secgate's fingerprint in `partialFingerprints`.
+pub const FINGERPRINT_KEY: &str = "secgate/v1";
+const INFORMATION_URI: &str = "https://github.com/secgate/secgate";
+
+/// Write the SARIF log.
+pub fn write(report: &ScanReport, out: &mut dyn Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, &log(report))?;
+    writeln!(out)
+}
+
+/// Build the SARIF log for a report.
+pub fn log(report: &ScanReport) -> sarif::Sarif {
+    let rules: Vec<&RuleDoc> = catalogue::all()
+        .iter()
+        .filter(|r| r.status == Lifecycle::Stable)
+        .collect();
+    let results: Vec<sarif::Result> = report
+        .findings()
+        .map(|o| result(o, &rules, report.origins.get(&o.target)))
+        .collect();
+    let uses_srcroot = report
+        .findings()
+        .any(|o| report.origins.contains_key(&o.target));
+
+    let driver = sarif::ToolComponent::builder()
+        .name("secgate")
+        .full_name(format!("secgate {}", env!("CARGO_PKG_VERSION")))
+        .version(env!("CARGO_PKG_VERSION"))
+        .semantic_version(env!("CARGO_PKG_VERSION"))
+        .information_uri(INFORMATION_URI)
+        .rules(rules.iter().map(|r| descriptor(r)).collect::<Vec<_>>())
+        .build();
+
+    let notifications: Vec<sarif::Notification> = report
+        .targets
+        .iter()
+        .filter(|t| t.status == TargetStatus::Unreachable)
+        .map(|t| {
+            let why = t
+                .error
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            sarif::Notification::builder()
+                .level("error")
+                .message(text(format!("Target {} was unreachable: {why}.", t.target)))
+                .build()
+        })
+        .collect();
+    let unreachable = !notifications.is_empty();
+    let mut invocation = sarif::Invocation::builder()
+        .execution_successful(report.complete && !unreachable)
+        .start_time_utc(report.started_at.clone())
+        .end_time_utc(report.finished_at.clone())
+        .build();
+    if !notifications.is_empty() {
+        invocation.tool_execution_notifications = Some(notifications);
+    }
+
+    let mut run = sarif::Run::builder()
+        .tool(sarif::Tool::builder().driver(driver).build())
+        .invocations(vec![invocation])
+        .results(results)
+        .properties(
+            sarif::PropertyBag::builder()
+                .additional_properties(BTreeMap::from([
+                    ("score".to_string(), serde_json::json!(report.summary.score)),
+                    ("gate".to_string(), serde_json::json!(report.summary.gate)),
+                    ("complete".to_string(), serde_json::json!(report.complete)),
+                ]))
+                .build(),
+        )
+        .build();
+    if uses_srcroot {
+        run.original_uri_base_ids = Some(BTreeMap::from([(
+            "%SRCROOT%".to_string(),
+            sarif::ArtifactLocation::builder()
+                .description(text(
+                    "The directory secgate ran in (the repository root in CI).",
+                ))
+                .build(),
+        )]));
+    }
+    sarif::Sarif::builder()
+        .schema(SCHEMA_URI)
+        .version(serde_json::json!("2.1.0"))
+        .runs(vec![run])
+        .build()
+}
+
+fn text(s: impl Into<String>) -> sarif::Message {
+    sarif::Message::builder().text(s.into()).build()
+}
+
+fn multiformat(text: &str, markdown: Option<String>) -> sarif::MultiformatMessageString {
+    let mut m = sarif::MultiformatMessageString::builder()
+        .text(text.trim())
+        .build();
+    m.markdown = markdown;
+    m
+}
+
+/// `headers.hsts.missing` → `HeadersHstsMissing` (SARIF `name` is PascalCase by convention).
+fn pascal_case(id: &str) -> String {
+    id.split(['.', '_', '-'])
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+fn descriptor(rule: &RuleDoc) -> sarif::ReportingDescriptor {
+    let mut tags = vec!["security".to_string(), rule.family.clone()];
+    tags.extend(rule.tags.iter().cloned());
+    tags.extend(rule.cwe.iter().map(|c| format!("external/cwe/cwe-{c}")));
+    let mut props = BTreeMap::from([("precision".to_string(), serde_json::json!("high"))]);
+    if let Some(score) = rule.severity.security_severity() {
+        props.insert("security-severity".to_string(), serde_json::json!(score));
+    }
+    sarif::ReportingDescriptor::builder()
+        .id(rule.id.clone())
+        .name(pascal_case(&rule.id))
+        .short_description(multiformat(&rule.title, None))
+        .full_description(multiformat(&rule.description, None))
+        .help(multiformat(
+            &format!(
+                "{}\n\nHow to fix it: {}",
+                rule.rationale.trim(),
+                rule.remediation.trim()
+            ),
+            Some(rule.markdown()),
+        ))
+        .default_configuration(
+            sarif::ReportingConfiguration::builder()
+                .level(serde_json::json!(rule.severity.sarif_level()))
+                .build(),
+        )
+        .properties(
+            sarif::PropertyBag::builder()
+                .tags(tags)
+                .additional_properties(props)
+                .build(),
+        )
+        .build()
+}
+
+fn result(o: &Outcome, rules: &[&RuleDoc], origin: Option<&Origin>) -> sarif::Result {
+    let location = match origin {
+        Some(origin) => sarif::Location::builder()
+            .physical_location(
+                sarif::PhysicalLocation::builder()
+                    .artifact_location(artifact_for_file(&origin.file))
+                    .region(
+                        sarif::Region::builder()
+                            .start_line(i64::try_from(origin.line).unwrap_or(1))
+                            .build(),
+                    )
+                    .build(),
+            )
+            .logical_locations(vec![
+                sarif::LogicalLocation::builder()
+                    .fully_qualified_name(o.target.clone())
+                    .kind("resource")
+                    .build(),
+            ])
+            .build(),
+        None => sarif::Location::builder()
+            .physical_location(
+                sarif::PhysicalLocation::builder()
+                    .artifact_location(
+                        sarif::ArtifactLocation::builder()
+                            .uri(target_uri(&o.target))
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build(),
+    };
+    let mut builder_result = sarif::Result::builder()
+        .rule_id(o.rule_id)
+        .level(sarif_level(o))
+        .message(text(format!(
+            "{} ({}): {}.",
+            o.title,
+            o.target,
+            o.message.trim_end_matches('.')
+        )))
+        .locations(vec![location])
+        .partial_fingerprints(BTreeMap::from([(
+            FINGERPRINT_KEY.to_string(),
+            o.fingerprint.clone(),
+        )]))
+        .build();
+    builder_result.rule_index = rules
+        .iter()
+        .position(|r| r.id == o.rule_id)
+        .and_then(|i| i64::try_from(i).ok());
+    builder_result
+}
+
+fn sarif_level(o: &Outcome) -> sarif::ResultLevel {
+    match o.severity.sarif_level() {
+        "error" => sarif::ResultLevel::Error,
+        "warning" => sarif::ResultLevel::Warning,
+        _ => sarif::ResultLevel::Note,
+    }
+}
+
+/// A config file as a repository-relative URI when it lies under the working directory.
+fn artifact_for_file(file: &Path) -> sarif::ArtifactLocation {
+    let cwd = std::env::current_dir().ok();
+    let absolute = if file.is_absolute() {
+        file.to_path_buf()
+    } else {
+        cwd.as_deref()
+            .map_or_else(|| file.to_path_buf(), |c| c.join(file))
+    };
+    let relative = cwd
+        .as_deref()
+        .and_then(|c| absolute.strip_prefix(c).ok())
+        .map(|p| p.to_path_buf());
+    match relative {
+        Some(rel) => sarif::ArtifactLocation::builder()
+            .uri(path_uri(&rel))
+            .uri_base_id("%SRCROOT%")
+            .build(),
+        None => sarif::ArtifactLocation::builder()
+            .uri(format!("file://{}", path_uri(&absolute)))
+            .build(),
+    }
+}
+
+/// Percent-encode a path for a URI (keeps `/` and unreserved characters).
+fn path_uri(path: &Path) -> String {
+    let s = path.to_string_lossy().replace('\\', "/");
+    let s = s.strip_prefix("./").unwrap_or(&s);
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A target id as a URI: URLs as they are, hosts as network-path references (`//host:port`).
+fn target_uri(target: &str) -> String {
+    if target.contains("://") {
+        target.to_string()
+    } else {
+        format!("//{target}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_uris() {
+        assert_eq!(
+            pascal_case("headers.cors.reflect_credentials"),
+            "HeadersCorsReflectCredentials"
+        );
+        assert_eq!(
+            path_uri(Path::new("./deploy/sec gate.toml")),
+            "deploy/sec%20gate.toml"
+        );
+        assert_eq!(target_uri("db.test:5432"), "//db.test:5432");
+        assert_eq!(target_uri("https://a.test/"), "https://a.test/");
+    }
+}

@@ -1,0 +1,214 @@
+//! The terminal report: results grouped by target, findings first and most severe first,
+//! then a summary line with the score and counts, and the gate verdict with its reasons.
+//!
+//! Colour is used only when asked (a TTY without `--no-color` or `NO_COLOR`).
+
+use std::io::{self, Write};
+
+use super::ScanReport;
+use crate::engine::TargetStatus;
+use crate::model::{Outcome, Severity, Status};
+use crate::policy::{Verdict, fmt_score};
+
+/// Terminal output options.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Use ANSI colours.
+    pub color: bool,
+    /// List passed and skipped results too.
+    pub verbose: bool,
+}
+
+struct Paint(bool);
+
+impl Paint {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.0 {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn severity(&self, s: Severity, text: &str) -> String {
+        let code = match s {
+            Severity::Critical => "1;35",
+            Severity::High => "1;31",
+            Severity::Medium => "33",
+            Severity::Low => "36",
+            Severity::Info => "2",
+        };
+        self.paint(code, text)
+    }
+}
+
+/// Write the terminal report.
+pub fn write(report: &ScanReport, out: &mut dyn Write, opts: Options) -> io::Result<()> {
+    let p = Paint(opts.color);
+    let n = report.targets.len();
+    writeln!(
+        out,
+        "{} {} · {} target{} · families: {}{}",
+        p.paint("1", "secgate"),
+        report.tool.version,
+        n,
+        if n == 1 { "" } else { "s" },
+        if report.families.is_empty() {
+            "none".to_string()
+        } else {
+            report.families.join(", ")
+        },
+        if report.complete {
+            ""
+        } else {
+            " · INTERRUPTED"
+        },
+    )?;
+    let id_width = report
+        .results
+        .iter()
+        .map(|o| o.rule_id.len())
+        .max()
+        .unwrap_or(20)
+        .max(20);
+
+    for t in &report.targets {
+        writeln!(out)?;
+        let addr = t
+            .address
+            .as_deref()
+            .map(|a| format!("  ({a})"))
+            .unwrap_or_default();
+        writeln!(out, "{}{addr}", p.paint("1", &t.target))?;
+        match t.status {
+            TargetStatus::Unreachable => {
+                let why = t
+                    .error
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                writeln!(out, "  {}  {why}", p.paint("1;31", "UNREACHABLE"))?;
+                continue;
+            }
+            TargetStatus::Interrupted if !report.results.iter().any(|o| o.target == t.target) => {
+                writeln!(out, "  {}  not scanned", p.paint("1;33", "INTERRUPTED"))?;
+                continue;
+            }
+            _ => {}
+        }
+        let mut mine: Vec<&Outcome> = report
+            .results
+            .iter()
+            .filter(|o| o.target == t.target)
+            .collect();
+        // Findings first (most severe first), then inconclusive, then the rest in catalogue order.
+        mine.sort_by_key(|o| {
+            let rank = match o.status {
+                Status::Fail => 0,
+                Status::Inconclusive => 1,
+                Status::Pass => 2,
+                Status::Skipped => 3,
+            };
+            (rank, std::cmp::Reverse(o.severity))
+        });
+        let (mut passed, mut skipped) = (0, 0);
+        let mut undecided_shown: Vec<&str> = Vec::new();
+        for o in &mine {
+            let label = match o.status {
+                Status::Fail => p.severity(o.severity, "FAIL"),
+                Status::Inconclusive => {
+                    // Many rules undecided for one reason (a dead target) read better as one line.
+                    let detail = o.reason.as_ref().map_or("", |r| r.detail.as_str());
+                    let same = mine
+                        .iter()
+                        .filter(|x| {
+                            x.status == Status::Inconclusive
+                                && x.reason.as_ref().is_some_and(|r| r.detail == detail)
+                        })
+                        .count();
+                    if !opts.verbose && same > 3 {
+                        if !undecided_shown.contains(&detail) {
+                            undecided_shown.push(detail);
+                            writeln!(
+                                out,
+                                "  {}  {same} rules could not be decided: {detail}",
+                                p.paint("1;33", "????")
+                            )?;
+                        }
+                        continue;
+                    }
+                    p.paint("1;33", "????")
+                }
+                Status::Pass => {
+                    passed += 1;
+                    if !opts.verbose {
+                        continue;
+                    }
+                    p.paint("32", "pass")
+                }
+                Status::Skipped => {
+                    skipped += 1;
+                    if !opts.verbose {
+                        continue;
+                    }
+                    p.paint("2", "skip")
+                }
+            };
+            let sev = format!("{:<8}", o.severity.as_str());
+            writeln!(
+                out,
+                "  {label}  {}  {:<id_width$}  {}",
+                p.severity(o.severity, &sev),
+                o.rule_id,
+                o.message
+            )?;
+            if o.status == Status::Fail && opts.verbose {
+                for (k, v) in &o.evidence.0 {
+                    writeln!(out, "        {}: {}", p.paint("2", k), v.display())?;
+                }
+            }
+        }
+        if !opts.verbose && passed + skipped > 0 {
+            writeln!(
+                out,
+                "  {}",
+                p.paint(
+                    "2",
+                    &format!("{passed} passed, {skipped} skipped (--verbose lists them)")
+                )
+            )?;
+        }
+    }
+
+    let s = &report.summary;
+    writeln!(out)?;
+    let families: Vec<String> = s
+        .family_scores
+        .iter()
+        .map(|(f, sc)| format!("{f} {}", fmt_score(*sc)))
+        .collect();
+    let counts: Vec<String> = Severity::DESCENDING
+        .iter()
+        .map(|sev| p.severity(*sev, &format!("{} {}", s.counts.get(*sev), sev)))
+        .collect();
+    writeln!(
+        out,
+        "Score {}{} · findings: {} · {} inconclusive · {} passed",
+        p.paint("1", &fmt_score(s.score)),
+        if families.len() > 1 {
+            format!(" ({})", families.join(", "))
+        } else {
+            String::new()
+        },
+        counts.join(", "),
+        s.results.inconclusive,
+        s.results.pass,
+    )?;
+    let verdict = match s.gate.verdict {
+        Verdict::Passed => p.paint("1;32", "PASSED"),
+        Verdict::Failed => p.paint("1;31", "FAILED"),
+        Verdict::Undecided => p.paint("1;33", "UNDECIDED"),
+    };
+    writeln!(out, "Gate {verdict}: {}", s.gate.reasons.join("; "))?;
+    Ok(())
+}
