@@ -279,9 +279,8 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs)> {
     if let Some(path) = &args.ca_file {
         settings.ca_certs =
             crate::engine::net::read_ca_file(path).map_err(|m| Error::usage("--ca-file", m))?;
-    } else if let Some(path) = &cfg.ca_file {
-        settings.ca_certs =
-            crate::engine::net::read_ca_file(path).map_err(|m| Error::usage("scan.ca_file", m))?;
+    } else {
+        settings.ca_certs = cfg.ca_certs.clone();
     }
     let mut resolve = Vec::new();
     for raw in &args.resolve {

@@ -137,6 +137,8 @@ pub struct Config {
     pub http_port: Option<u16>,
     /// `scan.ca_file`, relative to the config file's directory.
     pub ca_file: Option<PathBuf>,
+    /// The certificates read from `scan.ca_file`.
+    pub ca_certs: Vec<rustls::pki_types::CertificateDer<'static>>,
     /// `scan.insecure`.
     pub insecure: Option<bool>,
     /// `scan.resolve`.
@@ -211,12 +213,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
         } else {
             p
         };
-        if !p.is_file() {
-            return Err(err(
-                ca.span(),
-                format!("scan.ca_file: {} does not exist", p.display()),
-            ));
-        }
+        config.ca_certs = crate::engine::net::read_ca_file(&p)
+            .map_err(|m| err(ca.span(), format!("scan.ca_file: {m}")))?;
         config.ca_file = Some(p);
     }
     config.insecure = scan.insecure;

@@ -267,53 +267,56 @@ fn has_tls_error(e: &reqwest::Error) -> bool {
     chain(e).any(|s| s.downcast_ref::<rustls::Error>().is_some())
 }
 
+/// The error and its causes. Unlike `source()` alone, this steps *into* an `io::Error` that
+/// wraps another error (its `source()` skips the wrapped error, which is where tokio-rustls
+/// puts a handshake failure). Bounded, in case of a cyclic chain.
 fn chain<'a>(
     e: &'a (dyn StdError + 'static),
 ) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
     let mut next = Some(e);
     std::iter::from_fn(move || {
         let current = next?;
-        next = current.source();
+        next = match current
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => Some(inner as &(dyn StdError + 'static)),
+            None => current.source(),
+        };
         Some(current)
     })
+    .take(32)
 }
 
 /// Map a reqwest error to a reason by walking its source chain.
 pub fn classify(e: &reqwest::Error, url: &Url, timeout: Duration) -> Reason {
-    for source in chain(e) {
-        if let Some(tls) = source.downcast_ref::<rustls::Error>() {
+    // The most specific cause wins: TLS, then HTTP parsing, then timeouts, then socket errors.
+    if let Some(tls) = chain(e).find_map(|s| s.downcast_ref::<rustls::Error>()) {
+        return Reason::new(
+            ReasonKind::Tls,
+            format!("{url}: TLS handshake failed: {tls}"),
+        );
+    }
+    if let Some(h) = chain(e).find_map(|s| s.downcast_ref::<hyper::Error>()) {
+        if h.is_parse_too_large() {
             return Reason::new(
-                ReasonKind::Tls,
-                format!("{url}: TLS handshake failed: {tls}"),
+                ReasonKind::TooLarge,
+                format!(
+                    "{url}: response head too large (over {MAX_RESPONSE_HEADERS} headers or the size cap)"
+                ),
             );
         }
-        if let Some(h) = source.downcast_ref::<hyper::Error>() {
-            if h.is_parse_too_large() {
-                return Reason::new(
-                    ReasonKind::TooLarge,
-                    format!(
-                        "{url}: response head too large (over {MAX_RESPONSE_HEADERS} headers or the size cap)"
-                    ),
-                );
-            }
-            if h.is_parse() || h.is_parse_status() {
-                return Reason::new(
-                    ReasonKind::Malformed,
-                    format!("{url}: not a valid HTTP response: {h}"),
-                );
-            }
-            if h.is_incomplete_message() {
-                return Reason::new(
-                    ReasonKind::Reset,
-                    format!("{url}: connection closed before a complete response"),
-                );
-            }
+        if h.is_parse() || h.is_parse_status() {
+            return Reason::new(
+                ReasonKind::Malformed,
+                format!("{url}: not a valid HTTP response: {h}"),
+            );
         }
-        if let Some(io) = source.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::TimedOut {
-                break;
-            }
-            return io_reason(io, url.as_str());
+        if h.is_incomplete_message() {
+            return Reason::new(
+                ReasonKind::Reset,
+                format!("{url}: connection closed before a complete response"),
+            );
         }
     }
     if e.is_timeout() {
@@ -329,6 +332,12 @@ pub fn classify(e: &reqwest::Error, url: &Url, timeout: Duration) -> Reason {
                 secs(timeout)
             ),
         );
+    }
+    let io = chain(e)
+        .filter_map(|s| s.downcast_ref::<std::io::Error>())
+        .last();
+    if let Some(io) = io.filter(|io| io.kind() != std::io::ErrorKind::TimedOut) {
+        return io_reason(io, url.as_str());
     }
     let detail = chain(e)
         .map(|s| s.to_string())

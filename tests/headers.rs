@@ -1,0 +1,478 @@
+//! The headers family against real HTTP and HTTPS servers on loopback, one scenario per test,
+//! asserting the exact status of every rule.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests: a failed assumption is a failed test"
+)]
+
+mod support;
+
+use secgate::lab::{Cors, Site};
+use support::{all_headers, closed_port, http_site_at, https_site, https_site_at, secgate};
+
+const PASS: &str = "pass";
+const FAIL: &str = "fail";
+const SKIP: &str = "skipped";
+const INCONCLUSIVE: &str = "inconclusive";
+
+/// Flags that point the plain-HTTP probe at a port where nothing listens.
+fn no_plain_http() -> Vec<String> {
+    vec!["--http-port".into(), closed_port("127.0.0.1").to_string()]
+}
+
+fn args(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hardened_site_passes_every_rule_and_the_gate() {
+    let site = https_site(Site::hardened()).await;
+    let run = site.scan(&args(&no_plain_http()));
+    assert_eq!(run.statuses(None), all_headers(PASS, &[]), "{}", run.stdout);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.json()["summary"]["score"], 100.0);
+    assert_eq!(run.json()["targets"][0]["status"], "scanned");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bare_site_misses_every_header() {
+    let site = https_site(Site::default()).await;
+    let run = site.scan(&args(&no_plain_http()));
+    let want = all_headers(
+        PASS,
+        &[
+            ("headers.hsts.missing", FAIL),
+            ("headers.hsts.short", SKIP),
+            ("headers.hsts.no_include_subdomains", SKIP),
+            ("headers.csp.missing", FAIL),
+            ("headers.csp.unsafe", SKIP),
+            ("headers.csp.no_object_src", SKIP),
+            ("headers.csp.no_base_uri", SKIP),
+            ("headers.xcto.missing", FAIL),
+            ("headers.framing.missing", FAIL),
+            ("headers.referrer.missing", FAIL),
+            ("headers.cookie.insecure", SKIP),
+            ("headers.cookie.no_httponly", SKIP),
+            ("headers.cookie.no_samesite", SKIP),
+        ],
+    );
+    assert_eq!(run.statuses(None), want);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.result("headers.cookie.insecure")["message"],
+        "no cookies are set"
+    );
+    // Weights: hsts 2 + csp 2 + xcto 1 + framing 2 + referrer 0 failed; cors 5 + 1, version 1,
+    // redirect 2 passed: 9 / 16.
+    assert_eq!(run.json()["summary"]["score"], 56.25);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_site_has_the_classic_findings() {
+    let plain = http_site_at("127.0.0.1", Site::legacy()).await;
+    let site = https_site(Site::legacy()).await;
+    let port = plain.addr.port().to_string();
+    let run = site.scan(&["--http-port", &port]);
+    let want = all_headers(
+        FAIL,
+        &[
+            ("headers.hsts.short", SKIP),
+            ("headers.hsts.no_include_subdomains", SKIP),
+            ("headers.csp.missing", PASS),
+            ("headers.cors.wildcard_credentials", PASS),
+        ],
+    );
+    assert_eq!(run.statuses(None), want);
+    assert_eq!(run.code, 1);
+
+    let csp = run.result("headers.csp.unsafe");
+    assert_eq!(
+        csp["evidence"]["unsafe_sources"],
+        serde_json::json!(["'unsafe-inline'", "'unsafe-eval'"])
+    );
+    let cookie = run.result("headers.cookie.insecure");
+    assert_eq!(
+        cookie["message"],
+        "session cookie without Secure: sessionid"
+    );
+    // The cookie's value never reaches the report.
+    assert!(!run.json().to_string().contains("lab-session-value"));
+    let cors = run.result("headers.cors.reflect_credentials");
+    assert_eq!(cors["evidence"]["access-control-allow-credentials"], "true");
+    let version = run.result("headers.version_disclosure");
+    assert_eq!(
+        version["evidence"]["banners"],
+        serde_json::json!(["server: nginx/1.18.0", "x-powered-by: PHP/7.4.3"])
+    );
+    let redirect = run.result("http.no_https_redirect");
+    assert_eq!(redirect["evidence"]["status"], 200);
+    assert_eq!(
+        run.result("headers.framing.missing")["evidence"]["x-frame-options"],
+        "ALLOW-FROM https://partner.example"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hsts_short_and_without_subdomains() {
+    let site = https_site(Site::with_headers(&[(
+        "strict-transport-security",
+        "max-age=86400",
+    )]))
+    .await;
+    let s = site.scan(&args(&no_plain_http())).statuses(None);
+    assert_eq!(s["headers.hsts.missing"], PASS);
+    assert_eq!(s["headers.hsts.short"], FAIL);
+    assert_eq!(s["headers.hsts.no_include_subdomains"], FAIL);
+
+    let invalid = https_site(Site::with_headers(&[(
+        "strict-transport-security",
+        "max-age=abc",
+    )]))
+    .await;
+    let run = invalid.scan(&args(&no_plain_http()));
+    assert_eq!(run.statuses(None)["headers.hsts.missing"], FAIL);
+    assert!(
+        run.result("headers.hsts.missing")["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csp_variants() {
+    // A nonce makes browsers ignore 'unsafe-inline' (CSP2+): the policy is safe.
+    let nonce = https_site(Site::with_headers(&[(
+        "content-security-policy",
+        "script-src 'nonce-abc123' 'strict-dynamic' 'unsafe-inline' https:; object-src 'none'; base-uri 'none'",
+    )]))
+    .await;
+    let s = nonce.scan(&args(&no_plain_http())).statuses(None);
+    for id in [
+        "headers.csp.missing",
+        "headers.csp.unsafe",
+        "headers.csp.no_object_src",
+        "headers.csp.no_base_uri",
+    ] {
+        assert_eq!(s[id], PASS, "{id}");
+    }
+    // Report-Only blocks nothing.
+    let report_only = https_site(Site::with_headers(&[(
+        "content-security-policy-report-only",
+        "default-src 'self'",
+    )]))
+    .await;
+    let run = report_only.scan(&args(&no_plain_http()));
+    assert_eq!(run.statuses(None)["headers.csp.missing"], FAIL);
+    assert!(
+        run.result("headers.csp.missing")["message"]
+            .as_str()
+            .unwrap()
+            .contains("Report-Only")
+    );
+    // Wildcards and data: in default-src.
+    let wild = https_site(Site::with_headers(&[(
+        "content-security-policy",
+        "default-src * data:",
+    )]))
+    .await;
+    let s = wild.scan(&args(&no_plain_http())).statuses(None);
+    assert_eq!(s["headers.csp.unsafe"], FAIL);
+    assert_eq!(s["headers.csp.no_object_src"], FAIL);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn framing_by_frame_ancestors_or_xfo() {
+    let fa = https_site(Site::with_headers(&[(
+        "content-security-policy",
+        "frame-ancestors 'self'",
+    )]))
+    .await;
+    assert_eq!(
+        fa.scan(&args(&no_plain_http())).statuses(None)["headers.framing.missing"],
+        PASS
+    );
+    let xfo = https_site(Site::with_headers(&[("x-frame-options", "SAMEORIGIN")])).await;
+    assert_eq!(
+        xfo.scan(&args(&no_plain_http())).statuses(None)["headers.framing.missing"],
+        PASS
+    );
+    let open = https_site(Site::with_headers(&[(
+        "content-security-policy",
+        "frame-ancestors *",
+    )]))
+    .await;
+    assert_eq!(
+        open.scan(&args(&no_plain_http())).statuses(None)["headers.framing.missing"],
+        FAIL
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookies_are_judged_per_attribute() {
+    let site = https_site(Site::with_headers(&[
+        ("set-cookie", "PHPSESSID=x; Path=/; Secure; HttpOnly"),
+        ("set-cookie", "auth_token=y; Secure; SameSite=Strict"),
+        ("set-cookie", "old_session=; Max-Age=0"),
+        ("set-cookie", "theme=dark"),
+    ]))
+    .await;
+    let run = site.scan(&args(&no_plain_http()));
+    let s = run.statuses(None);
+    assert_eq!(s["headers.cookie.insecure"], PASS);
+    assert_eq!(s["headers.cookie.no_httponly"], FAIL);
+    assert_eq!(s["headers.cookie.no_samesite"], FAIL);
+    assert_eq!(
+        run.result("headers.cookie.no_httponly")["message"],
+        "session cookie without HttpOnly: auth_token"
+    );
+    assert_eq!(
+        run.result("headers.cookie.no_samesite")["message"],
+        "session cookie without SameSite: PHPSESSID"
+    );
+    assert_eq!(
+        run.result("headers.cookie.insecure")["evidence"]["cookies"],
+        serde_json::json!(["PHPSESSID", "auth_token"])
+    );
+
+    let only_prefs = https_site(Site::with_headers(&[("set-cookie", "lang=en")])).await;
+    let run = only_prefs.scan(&args(&no_plain_http()));
+    assert_eq!(run.statuses(None)["headers.cookie.insecure"], SKIP);
+    assert!(
+        run.result("headers.cookie.insecure")["message"]
+            .as_str()
+            .unwrap()
+            .contains("lang")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_policies() {
+    let mut wildcard = Site::hardened();
+    wildcard.cors = Cors::Wildcard { credentials: true };
+    let s = https_site(wildcard)
+        .await
+        .scan(&args(&no_plain_http()))
+        .statuses(None);
+    assert_eq!(s["headers.cors.reflect_credentials"], PASS);
+    assert_eq!(s["headers.cors.wildcard_credentials"], FAIL);
+
+    let mut reflect_public = Site::hardened();
+    reflect_public.cors = Cors::Reflect { credentials: false };
+    let s = https_site(reflect_public)
+        .await
+        .scan(&args(&no_plain_http()))
+        .statuses(None);
+    assert_eq!(s["headers.cors.reflect_credentials"], PASS);
+    assert_eq!(s["headers.cors.wildcard_credentials"], PASS);
+
+    let mut reflect = Site::hardened();
+    reflect.cors = Cors::Reflect { credentials: true };
+    let run = https_site(reflect).await.scan(&args(&no_plain_http()));
+    assert_eq!(run.statuses(None)["headers.cors.reflect_credentials"], FAIL);
+    assert_eq!(
+        run.result("headers.cors.reflect_credentials")["evidence"]["origin_sent"],
+        "https://secgate-cors-probe.invalid"
+    );
+    // One high finding out of 17 rules: the gate fails.
+    assert_eq!(run.code, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_banners() {
+    let mut quiet = Site::hardened();
+    quiet
+        .headers
+        .push(("x-powered-by".into(), "Express".into()));
+    let s = https_site(quiet)
+        .await
+        .scan(&args(&no_plain_http()))
+        .statuses(None);
+    assert_eq!(s["headers.version_disclosure"], PASS);
+    let mut loud = Site::hardened();
+    loud.headers
+        .push(("x-aspnet-version".into(), "4.0.30319".into()));
+    let s = https_site(loud)
+        .await
+        .scan(&args(&no_plain_http()))
+        .statuses(None);
+    assert_eq!(s["headers.version_disclosure"], FAIL);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_must_redirect_to_https() {
+    let site = https_site(Site::hardened()).await;
+    let https_base = format!("https://app.test:{}", site.port());
+
+    let good = http_site_at("127.0.0.1", Site::redirect_to(&https_base)).await;
+    let run = site.scan(&["--http-port", &good.addr.port().to_string()]);
+    assert_eq!(run.statuses(None)["http.no_https_redirect"], PASS);
+    assert_eq!(
+        run.result("http.no_https_redirect")["evidence"]["location"],
+        format!("{https_base}/")
+    );
+    assert_eq!(run.code, 0);
+
+    let http_first = http_site_at(
+        "127.0.0.1",
+        Site::redirect_to(&format!("http://app.test:{}", site.port())),
+    )
+    .await;
+    let run = site.scan(&["--http-port", &http_first.addr.port().to_string()]);
+    assert_eq!(run.statuses(None)["http.no_https_redirect"], FAIL);
+
+    let content = http_site_at("127.0.0.1", Site::hardened()).await;
+    let run = site.scan(&["--http-port", &content.addr.port().to_string()]);
+    assert_eq!(run.statuses(None)["http.no_https_redirect"], FAIL);
+    assert_eq!(run.code, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_target_is_judged_itself() {
+    let server = http_site_at("127.0.0.1", Site::hardened()).await;
+    let url = format!("http://127.0.0.1:{}/", server.addr.port());
+    let run = secgate(&["scan", &url, "--timeout", "2"]);
+    let s = run.statuses(None);
+    assert_eq!(s["http.no_https_redirect"], FAIL);
+    for id in [
+        "headers.hsts.missing",
+        "headers.hsts.short",
+        "headers.hsts.no_include_subdomains",
+    ] {
+        assert_eq!(s[id], SKIP, "{id}");
+    }
+    assert_eq!(s["headers.csp.missing"], PASS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_followed_within_scope_only() {
+    // `/` redirects to `/home` on the same host: content rules judge `/home`, HSTS the first hop.
+    let mut site = Site::hardened();
+    site.redirect_root = Some("/home".into());
+    let in_scope = https_site(site).await;
+    let run = in_scope.scan(&args(&no_plain_http()));
+    assert_eq!(run.statuses(None), all_headers(PASS, &[]));
+
+    // A redirect to a host that is not a target is not followed: content rules are inconclusive.
+    let mut away = Site::hardened();
+    away.redirect_root = Some("https://elsewhere.test/".into());
+    let out_of_scope = https_site(away).await;
+    let run = out_of_scope.scan(&args(&no_plain_http()));
+    let s = run.statuses(None);
+    for id in [
+        "headers.csp.missing",
+        "headers.xcto.missing",
+        "headers.framing.missing",
+        "headers.referrer.missing",
+        "headers.cors.reflect_credentials",
+    ] {
+        assert_eq!(s[id], INCONCLUSIVE, "{id}");
+    }
+    assert_eq!(s["headers.hsts.missing"], PASS);
+    let reason = &run.result("headers.csp.missing")["reason"];
+    assert_eq!(reason["kind"], "redirect");
+    assert!(
+        reason["detail"]
+            .as_str()
+            .unwrap()
+            .contains("elsewhere.test")
+    );
+    assert_eq!(run.code, 3, "only inconclusive results stop this gate");
+
+    // A redirect loop ends after --max-redirects.
+    let mut looping = Site::hardened();
+    looping.redirect_root = Some("/".into());
+    let run = https_site(looping).await.scan(&[
+        "--max-redirects",
+        "2",
+        "--http-port",
+        &closed_port("127.0.0.1").to_string(),
+    ]);
+    assert_eq!(
+        run.result("headers.csp.missing")["reason"]["kind"],
+        "redirect"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirect_to_another_target_is_followed() {
+    let other = https_site_at("127.0.0.2", "www.app.test", Site::hardened()).await;
+    let away = Site {
+        redirect_root: Some(other.url.clone()),
+        ..Site::default()
+    };
+    // Same CA for both: build the first site with the second's PKI by scanning with both CAs.
+    let first = https_site_at("127.0.0.3", "app.test", away).await;
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle.pem");
+    std::fs::write(
+        &bundle,
+        format!("{}{}", first.pki.ca_pem(), other.pki.ca_pem()),
+    )
+    .unwrap();
+    let closed = closed_port("127.0.0.3");
+    let run = secgate(&[
+        "scan",
+        &first.url,
+        &other.url,
+        "--resolve",
+        &format!("app.test:{}:127.0.0.3", first.port()),
+        "--resolve",
+        &format!("www.app.test:{}:127.0.0.2", other.port()),
+        "--ca-file",
+        bundle.to_str().unwrap(),
+        "--http-port",
+        &closed.to_string(),
+        "--timeout",
+        "2",
+    ]);
+    let s = run.statuses(Some(&first.url));
+    // HSTS is judged on app.test's own redirect (none), content headers on www.app.test.
+    assert_eq!(s["headers.hsts.missing"], FAIL);
+    assert_eq!(s["headers.csp.missing"], PASS);
+    assert_eq!(s["headers.cookie.insecure"], PASS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_trust_is_required_unless_insecure() {
+    let site = https_site(Site::hardened()).await;
+    let resolve = format!("app.test:{}:127.0.0.1", site.port());
+    let closed = closed_port("127.0.0.1").to_string();
+    // Without the lab CA the certificate is untrusted: no header can be judged.
+    let run = secgate(&[
+        "scan",
+        &site.url,
+        "--resolve",
+        &resolve,
+        "--http-port",
+        &closed,
+        "--timeout",
+        "2",
+    ]);
+    let r = run.result("headers.csp.missing");
+    assert_eq!(r["status"], INCONCLUSIVE);
+    assert_eq!(r["reason"]["kind"], "tls");
+    assert!(
+        r["reason"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("certificate"),
+        "{r}"
+    );
+    assert_eq!(run.code, 3);
+    // --insecure leaves certificate judgement to the TLS family.
+    let run = secgate(&[
+        "scan",
+        &site.url,
+        "--resolve",
+        &resolve,
+        "--http-port",
+        &closed,
+        "--insecure",
+    ]);
+    assert_eq!(run.statuses(None), all_headers(PASS, &[]));
+}
