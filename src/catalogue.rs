@@ -12,10 +12,13 @@ use serde::{Deserialize, Serialize};
 use crate::model::Severity;
 
 /// The embedded catalogue files, one per family: `(file name, contents)`.
-pub const SOURCES: &[(&str, &str)] = &[(
-    "checks/headers.toml",
-    include_str!("../checks/headers.toml"),
-)];
+pub const SOURCES: &[(&str, &str)] = &[
+    (
+        "checks/headers.toml",
+        include_str!("../checks/headers.toml"),
+    ),
+    ("checks/tls.toml", include_str!("../checks/tls.toml")),
+];
 
 /// Whether a rule is in use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -87,6 +87,9 @@ pub struct ScanArgs {
     /// Plain-HTTP port probed for https:// targets [default: 80].
     #[arg(long, value_name = "PORT")]
     pub http_port: Option<i64>,
+    /// Fail tls.cert.expiring_soon when a certificate expires within DAYS [default: 30].
+    #[arg(long, value_name = "DAYS")]
+    pub cert_expiry_days: Option<i64>,
     /// Write the JSON report here.
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
@@ -275,6 +278,16 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs)> {
         .or(cfg.http_port)
         .unwrap_or(settings.http_port);
     settings.insecure = args.insecure || cfg.insecure.unwrap_or(false);
+    let expiry = int_flag(
+        args.cert_expiry_days,
+        "--cert-expiry-days",
+        0,
+        limits::MAX_CERT_EXPIRY_DAYS,
+    )?;
+    settings.cert_expiry_days = expiry
+        .and_then(|v| u32::try_from(v).ok())
+        .or(cfg.cert_expiry_days)
+        .unwrap_or(settings.cert_expiry_days);
 
     if let Some(path) = &args.ca_file {
         settings.ca_certs =

@@ -52,6 +52,8 @@ pub mod limits {
     pub const MAX_PER_HOST: i64 = 256;
     /// Most redirects followed.
     pub const MAX_REDIRECTS: i64 = 20;
+    /// Longest certificate-expiry warning window, in days.
+    pub const MAX_CERT_EXPIRY_DAYS: i64 = 3650;
 }
 
 /// A number that may be written as an integer or a float in TOML.
@@ -96,6 +98,7 @@ struct ScanSection {
     insecure: Option<bool>,
     #[serde(default)]
     resolve: Vec<Spanned<String>>,
+    cert_expiry_days: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -143,6 +146,8 @@ pub struct Config {
     pub insecure: Option<bool>,
     /// `scan.resolve`.
     pub resolve: Vec<ResolveEntry>,
+    /// `scan.cert_expiry_days`.
+    pub cert_expiry_days: Option<u32>,
     /// `policy.min_score`.
     pub min_score: Option<f64>,
     /// `policy.max_critical`.
@@ -219,6 +224,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
     }
     config.insecure = scan.insecure;
     config.resolve = resolve_entries(&scan.resolve, "scan.resolve", &err)?;
+    if let Some(v) = &scan.cert_expiry_days {
+        config.cert_expiry_days = u32::try_from(int(
+            v,
+            "scan.cert_expiry_days",
+            0,
+            limits::MAX_CERT_EXPIRY_DAYS,
+        )?)
+        .ok();
+    }
 
     if let Some(v) = file.policy.min_score {
         config.min_score = Some(
@@ -362,6 +376,14 @@ host = "db.test:5432"
 
         let e = parse_str("[scan\n").unwrap_err().to_string();
         assert!(e.starts_with("secgate.toml:1:"), "{e}");
+
+        let e = parse_str("[scan]\ncert_expiry_days = -1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("secgate.toml:2:20: scan.cert_expiry_days: must be between 0 and 3650"),
+            "{e}"
+        );
 
         let e = parse_str("[scan]\nresolve = [\"x\"]\n")
             .unwrap_err()

@@ -11,6 +11,7 @@ use crate::model::Outcome;
 use crate::target::Target;
 
 pub mod headers;
+pub mod tls;
 
 /// A check family.
 pub trait Check: Send + Sync {
@@ -27,7 +28,7 @@ pub trait Check: Send + Sync {
 }
 
 /// Every family, in report order.
-pub static CHECKS: &[&dyn Check] = &[&headers::Headers];
+pub static CHECKS: &[&dyn Check] = &[&headers::Headers, &tls::Tls];
 
 /// Look up a family by name.
 pub fn family(name: &str) -> Option<&'static dyn Check> {

@@ -51,6 +51,8 @@ pub struct Settings {
     pub ca_certs: Vec<CertificateDer<'static>>,
     /// Scan-wide `--resolve` overrides.
     pub resolve: Vec<ResolveEntry>,
+    /// `tls.cert.expiring_soon` fails when a certificate expires within this many days.
+    pub cert_expiry_days: u32,
 }
 
 impl Default for Settings {
@@ -64,6 +66,7 @@ impl Default for Settings {
             insecure: false,
             ca_certs: Vec::new(),
             resolve: Vec::new(),
+            cert_expiry_days: 30,
         }
     }
 }
