@@ -66,7 +66,7 @@ fn bad_arguments_exit_2_with_one_line() {
     );
     assert_usage_error(
         &secgate(&["scan", "example.test", "--checks", "headers,nope"]),
-        "--checks: unknown family 'nope' (available: headers)",
+        "--checks: unknown family 'nope' (available: headers, tls)",
     );
     assert_usage_error(&secgate(&["scan"]), "TARGET: no target given");
     assert_usage_error(
