@@ -7,11 +7,15 @@
 //!   serves content instead of redirecting;
 //! - `api.lab.test`: hardened, and its plain-HTTP port redirects to HTTPS;
 //! - `slow.lab.test`: accepts connections and never answers (a tarpit), to show how a
-//!   misbehaving target becomes `inconclusive` within the timeout instead of hanging the scan.
+//!   misbehaving target becomes `inconclusive` within the timeout instead of hanging the scan;
+//! - `expired.lab.test` (TLS family only): a rustls server whose certificate expired;
+//! - `legacy.lab.test` (TLS family only): the lab's scripted legacy responder (SSL 3.0 and
+//!   TLS 1.0, RC4, 3DES and static RSA, 1024-bit DHE, DEFLATE, no secure renegotiation).
 
 use std::time::Duration;
 
 use crate::engine::{ScanPlan, Settings};
+use crate::lab::tls::{LeafSpec, Legacy, TlsPki};
 use crate::lab::{self, Hostile, LabServer, Pki, Site};
 use crate::policy::Policy;
 use crate::target::{ResolveEntry, Target};
@@ -26,6 +30,7 @@ pub struct DemoLab {
 }
 
 const NAMES: [&str; 3] = ["shop.lab.test", "api.lab.test", "slow.lab.test"];
+const TLS_NAMES: [&str; 2] = ["expired.lab.test", "legacy.lab.test"];
 
 /// Start the demo lab on 127.0.0.1 (free ports).
 pub async fn start() -> Result<DemoLab, String> {
@@ -72,10 +77,34 @@ pub async fn start() -> Result<DemoLab, String> {
     let slow = lab::serve_hostile(lab::bind("127.0.0.1:0").await?, Hostile::Tarpit);
     add(NAMES[2], &slow, None)?;
 
-    servers.extend([shop, shop_http, api, api_http, slow]);
+    // TLS-only targets: their certificates or protocols are the point.
+    let tls_pki = TlsPki::new()?;
+    let (chain, key) = tls_pki.leaf(&LeafSpec {
+        not_before_days: -400,
+        not_after_days: -3,
+        ..LeafSpec::new(&[TLS_NAMES[0]])
+    })?;
+    let expired = lab::serve(
+        lab::bind("127.0.0.1:0").await?,
+        Site::hardened().router(),
+        Some(lab::tls::rustls_config(chain, key)?),
+    );
+    let (chain, _) = tls_pki.leaf(&LeafSpec::new(&[TLS_NAMES[1]]))?;
+    let legacy = lab::tls::serve_legacy(lab::bind("127.0.0.1:0").await?, Legacy::ancient(chain));
+    for (name, server) in [(TLS_NAMES[0], &expired), (TLS_NAMES[1], &legacy)] {
+        let mut t = Target::parse(&format!("{name}:{}", server.addr.port()))?;
+        t.families = Some(vec![crate::checks::tls::FAMILY]);
+        resolve.push(ResolveEntry::parse(&format!(
+            "{name}:{}:127.0.0.1",
+            server.addr.port()
+        ))?);
+        targets.push(t);
+    }
+
+    servers.extend([shop, shop_http, api, api_http, slow, expired, legacy]);
     let settings = Settings {
         timeout: Duration::from_millis(1500),
-        ca_certs: vec![pki.ca_der()],
+        ca_certs: vec![pki.ca_der(), tls_pki.root_der()],
         resolve,
         ..Settings::default()
     };

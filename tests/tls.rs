@@ -900,3 +900,38 @@ async fn tls_reports_validate_against_the_schemas() {
         "{ids:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The demo shows the TLS family.
+
+#[test]
+fn demo_shows_tls_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("demo.json");
+    let run = secgate(&["demo", "--no-color", "--json", json.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let status = |host: &str, rule: &str| {
+        report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["target"].as_str().unwrap().starts_with(host) && r["rule_id"] == rule)
+            .map(|r| r["status"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no {rule} for {host}"))
+    };
+    assert_eq!(status("expired.lab.test", "tls.cert.expired"), FAIL);
+    for rule in [
+        "tls.protocol.sslv3",
+        "tls.cipher.weak",
+        "tls.compression",
+        "tls.renegotiation.insecure",
+        "tls.kex.weak_dh",
+    ] {
+        assert_eq!(status("legacy.lab.test", rule), FAIL, "{rule}");
+    }
+    // The hardened API passes the TLS family too.
+    assert_eq!(status("https://api.lab.test", "tls.cipher.weak"), PASS);
+    assert_eq!(status("https://api.lab.test", "tls.cert.untrusted"), PASS);
+    assert!(run.stdout.contains("tls.cert.expired"), "{}", run.stdout);
+}

@@ -17,17 +17,31 @@ pub(super) const RULE: Rule = Rule { ids: IDS, eval };
 fn eval(obs: &TlsObservation, out: &mut Emitter) {
     let accepted = obs.accepted();
     let unknown = obs.suites_unknown();
-    let found = |pred: &dyn Fn(Version, &Suite) -> Option<String>| -> Vec<String> {
-        let mut v: Vec<String> = Vec::new();
+    // Each offending suite once, with the versions that accept it:
+    // `TLS_RSA_WITH_RC4_128_SHA (RC4, SSLv3/TLS 1.0)`.
+    type Pred<'p> = &'p dyn Fn(Version, &Suite) -> Option<Option<&'static str>>;
+    let found = |pred: Pred<'_>, with_versions: bool| -> Vec<String> {
+        let mut groups: Vec<(u16, Option<&'static str>, Vec<&'static str>)> = Vec::new();
         for (version, code) in &accepted {
-            if let Some(s) = registry::suite(*code)
-                && let Some(line) = pred(*version, s)
-                && !v.contains(&line)
-            {
-                v.push(line);
+            let Some(tag) = registry::suite(*code).and_then(|s| pred(*version, s)) else {
+                continue;
+            };
+            match groups.iter_mut().find(|g| g.0 == *code) {
+                Some(g) => g.2.push(version.name()),
+                None => groups.push((*code, tag, vec![version.name()])),
             }
         }
-        v
+        groups
+            .into_iter()
+            .map(|(code, tag, versions)| {
+                let name = registry::suite_name(code);
+                match (tag, with_versions) {
+                    (Some(t), true) => format!("{name} ({t}, {})", versions.join("/")),
+                    (None, true) => format!("{name} ({})", versions.join("/")),
+                    _ => name,
+                }
+            })
+            .collect()
     };
     let judge = |out: &mut Emitter, id: &'static str, hits: Vec<String>, what: &str, ok: &str| {
         if !hits.is_empty() {
@@ -43,10 +57,7 @@ fn eval(obs: &TlsObservation, out: &mut Emitter) {
             out.pass(id, ok, obs.suites_evidence());
         }
     };
-    let weak = found(&|v, s| {
-        s.weakness()
-            .map(|w| format!("{} ({}, {v})", s.name, w.label()))
-    });
+    let weak = found(&|_, s| s.weakness().map(|w| Some(w.label())), true);
     judge(
         out,
         WEAK,
@@ -54,7 +65,7 @@ fn eval(obs: &TlsObservation, out: &mut Emitter) {
         "weak cipher suites accepted",
         "no weak cipher suite is accepted",
     );
-    let static_kex = found(&|v, s| (!s.forward_secret()).then(|| format!("{} ({v})", s.name)));
+    let static_kex = found(&|_, s| (!s.forward_secret()).then_some(None), true);
     judge(
         out,
         NO_FORWARD_SECRECY,
@@ -62,7 +73,10 @@ fn eval(obs: &TlsObservation, out: &mut Emitter) {
         "suites without forward secrecy accepted",
         "every accepted suite has an ephemeral key exchange",
     );
-    let cbc = found(&|v, s| (v == Version::Tls12 && s.is_cbc()).then(|| s.name.clone()));
+    let cbc = found(
+        &|v, s| (v == Version::Tls12 && s.is_cbc()).then_some(None),
+        false,
+    );
     judge(
         out,
         CBC,
