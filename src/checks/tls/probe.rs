@@ -334,7 +334,8 @@ pub async fn observe(cx: &ScanCx, target: &ScanTarget, port: u16, now: i64) -> T
             Exchange::Failed(r) => Err(r),
         })
     };
-    let (enumerations, compression) = futures::join!(enumerations, compression);
+    let groups = enumerate_groups(&p, &supported, &all_groups);
+    let (enumerations, compression, groups) = futures::join!(enumerations, compression, groups);
     let mut suites: BTreeMap<Version, Result<Accepted, Reason>> = BTreeMap::new();
     let mut dh_bits: BTreeMap<u16, u32> = BTreeMap::new();
     let mut curves_seen: Vec<u16> = Vec::new();
@@ -355,7 +356,6 @@ pub async fn observe(cx: &ScanCx, target: &ScanTarget, port: u16, now: i64) -> T
         }
         suites.insert(v, result.map(|(a, _)| a));
     }
-    let groups = enumerate_groups(&p, &supported, &suites, &all_groups).await;
 
     let renegotiation = legacy_flight.map(|f| Ok(f.hello.renegotiation_info));
     TlsObservation {
@@ -533,41 +533,37 @@ async fn offer_pick_remove(
 }
 
 /// The named groups the server accepts: through HelloRetryRequest with TLS 1.3, else through
-/// the ServerKeyExchange of accepted ECDHE suites with the highest TLS ≤ 1.2 version.
+/// the ServerKeyExchange of ECDHE suites with the highest TLS ≤ 1.2 version. Offer the groups,
+/// record the one the server selects, remove it, repeat.
 async fn enumerate_groups(
     p: &Prober<'_>,
     supported: &[Version],
-    suites: &BTreeMap<Version, Result<Accepted, Reason>>,
     all: &[u16],
 ) -> Option<Result<Vec<u16>, Reason>> {
-    let (version, offered_suites, mut remaining): (Version, Vec<u16>, Vec<u16>) = if supported
-        .contains(&Version::Tls13)
-    {
-        let s = match suites.get(&Version::Tls13) {
-            Some(Ok(a)) if !a.suites.is_empty() => a.suites.clone(),
-            _ => registry::candidates(Version::Tls13),
-        };
-        (Version::Tls13, s, all.to_vec())
-    } else {
-        let v = supported.iter().rev().copied().find(|v| {
-                matches!(suites.get(v), Some(Ok(a)) if a.suites.iter().any(|s| registry::suite(*s).is_some_and(registry::Suite::is_ecdhe)))
-            })?;
-        let ecdhe: Vec<u16> = match suites.get(&v) {
-            Some(Ok(a)) => a
-                .suites
+    let (version, offered_suites, mut remaining): (Version, Vec<u16>, Vec<u16>) =
+        if supported.contains(&Version::Tls13) {
+            (
+                Version::Tls13,
+                registry::candidates(Version::Tls13),
+                all.to_vec(),
+            )
+        } else {
+            let v = supported
+                .iter()
+                .rev()
+                .copied()
+                .find(|v| *v <= Version::Tls12)?;
+            let ecdhe: Vec<u16> = registry::candidates(v)
+                .into_iter()
+                .filter(|s| registry::suite(*s).is_some_and(registry::Suite::is_ecdhe))
+                .collect();
+            let curves = all
                 .iter()
                 .copied()
-                .filter(|s| registry::suite(*s).is_some_and(registry::Suite::is_ecdhe))
-                .collect(),
-            _ => Vec::new(),
+                .filter(|g| registry::is_ec_curve(*g))
+                .collect();
+            (v, ecdhe, curves)
         };
-        let curves = all
-            .iter()
-            .copied()
-            .filter(|g| registry::is_ec_curve(*g))
-            .collect();
-        (v, ecdhe, curves)
-    };
     let mut found = Vec::new();
     while !remaining.is_empty() {
         let mut spec = p.spec(version, &offered_suites, &remaining);
