@@ -935,3 +935,27 @@ fn demo_shows_tls_findings() {
     assert_eq!(status("https://api.lab.test", "tls.cert.untrusted"), PASS);
     assert!(run.stdout.contains("tls.cert.expired"), "{}", run.stdout);
 }
+
+#[test]
+fn cert_expiry_days_is_validated_as_flag_and_key() {
+    let run = secgate(&["scan", "a.test", "--cert-expiry-days", "4000"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("--cert-expiry-days: must be between 0 and 3650, got 4000"),
+        "{}",
+        run.stderr
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("secgate.toml");
+    std::fs::write(&cfg, "[scan]\ncert_expiry_days = 5000\n").unwrap();
+    let run = secgate(&["validate", cfg.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("secgate.toml:2:20: scan.cert_expiry_days: must be between 0 and 3650"),
+        "{}",
+        run.stderr
+    );
+}

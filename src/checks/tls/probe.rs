@@ -110,6 +110,7 @@ impl<'a> Prober<'a> {
         }
         let mut buf: Vec<u8> = Vec::new();
         let mut chunk = vec![0u8; 16 * 1024];
+        let mut complete = 0usize; // end of the complete records received so far
         loop {
             let wait = self
                 .timeout
@@ -126,6 +127,18 @@ impl<'a> Prober<'a> {
                 return Exchange::Closed("closed the connection");
             }
             buf.extend_from_slice(chunk.get(..bytes).unwrap_or_default());
+            if buf.len() > wire::MAX_FLIGHT {
+                return Exchange::Failed(wire_reason(
+                    &WireError::FlightTooLarge(wire::MAX_FLIGHT),
+                    &self.doing(spec),
+                ));
+            }
+            // Parse again only when a record completed (or at the end).
+            let now_complete = wire::complete_prefix(&buf, complete);
+            if now_complete == complete && !eof && complete > 0 {
+                continue;
+            }
+            complete = now_complete;
             match wire::parse_answer(&buf, full, eof) {
                 Ok(Progress::Done(answer)) => return Exchange::Answer(answer),
                 Ok(Progress::NeedMore) if !eof => {}

@@ -279,6 +279,8 @@ pub const MAX_RECORD: usize = 16384 + 2048;
 pub const MAX_MESSAGE: usize = 128 * 1024;
 /// Most bytes read for one answer.
 pub const MAX_FLIGHT: usize = 256 * 1024;
+/// Most records in one answer (a real flight has a handful; tiny records only cost time).
+pub const MAX_RECORDS: usize = 256;
 /// Most certificates kept from a Certificate message.
 pub const MAX_CERTS: usize = 16;
 
@@ -399,6 +401,7 @@ pub fn parse_answer(buf: &[u8], full_flight: bool, at_eof: bool) -> Result<Progr
     let mut consumed = 0usize; // handshake bytes already parsed into messages
     let mut flight: Option<Flight> = None;
     let mut first = true;
+    let mut count = 0usize;
     loop {
         if records.remaining() < 5 {
             if records.remaining() > 0 && first {
@@ -432,6 +435,10 @@ pub fn parse_answer(buf: &[u8], full_flight: bool, at_eof: bool) -> Result<Progr
             break;
         };
         first = false;
+        count += 1;
+        if count > MAX_RECORDS {
+            return Err(WireError::Invalid("answer: too many records"));
+        }
         match kind {
             21 => {
                 let mut a = Reader::new(body);
@@ -519,6 +526,31 @@ pub fn parse_answer(buf: &[u8], full_flight: bool, at_eof: bool) -> Result<Progr
         };
     }
     Ok(Progress::NeedMore)
+}
+
+/// The end of the complete records that start at `from` (at most `MAX_RECORDS + 1` of them): the
+/// network code parses again only when this grows, so bytes trickled in one at a time cost a
+/// header walk, not a parse each. A record header announcing more than [`MAX_RECORD`] bytes
+/// counts as complete, so that the parser rejects it at once.
+pub fn complete_prefix(buf: &[u8], from: usize) -> usize {
+    let mut at = from;
+    for _ in 0..=MAX_RECORDS {
+        let Some(header) = buf.get(at..at + 5) else {
+            break;
+        };
+        let len = usize::from(u16::from_be_bytes([
+            header.get(3).copied().unwrap_or(0),
+            header.get(4).copied().unwrap_or(0),
+        ]));
+        if len > MAX_RECORD || !(20..=23).contains(&header.first().copied().unwrap_or(0)) {
+            return at + 5;
+        }
+        if buf.len() < at + 5 + len {
+            break;
+        }
+        at += 5 + len;
+    }
+    at
 }
 
 fn parse_server_hello(msg: &[u8]) -> Result<ServerHello, WireError> {
@@ -872,6 +904,23 @@ pub(crate) mod tests {
         assert_eq!(
             parse_answer(&record(22, &message(11, &[0, 0, 0])), true, false),
             Err(WireError::UnexpectedMessage(11))
+        );
+    }
+
+    #[test]
+    fn complete_prefix_walks_whole_records() {
+        let mut bytes = record(22, &[1, 2, 3]);
+        bytes.extend(record(21, &[2]));
+        let first = 8;
+        assert_eq!(complete_prefix(&bytes, 0), bytes.len());
+        assert_eq!(complete_prefix(&bytes[..first + 3], 0), first);
+        assert_eq!(complete_prefix(&bytes, first), bytes.len());
+        assert_eq!(complete_prefix(&[0x16, 3, 3, 0xff, 0xff], 0), 5);
+        assert_eq!(complete_prefix(b"GET / HTTP/1.1", 0), 5);
+        let many: Vec<u8> = (0..300).flat_map(|_| record(20, &[])).collect();
+        assert_eq!(
+            parse_answer(&many, true, false),
+            Err(WireError::Invalid("answer: too many records"))
         );
     }
 
