@@ -12,10 +12,17 @@ use serde::{Deserialize, Serialize};
 use crate::model::Severity;
 
 /// The embedded catalogue files, one per family: `(file name, contents)`.
-pub const SOURCES: &[(&str, &str)] = &[(
-    "checks/headers.toml",
-    include_str!("../checks/headers.toml"),
-)];
+pub const SOURCES: &[(&str, &str)] = &[
+    (
+        "checks/headers.toml",
+        include_str!("../checks/headers.toml"),
+    ),
+    ("checks/auth.toml", include_str!("../checks/auth.toml")),
+    (
+        "checks/ratelimit.toml",
+        include_str!("../checks/ratelimit.toml"),
+    ),
+];
 
 /// Whether a rule is in use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

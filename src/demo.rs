@@ -11,6 +11,7 @@
 
 use std::time::Duration;
 
+use crate::endpoint::{Endpoint, Role, Secret, SecretRef, SecretSource};
 use crate::engine::{ScanPlan, Settings};
 use crate::lab::{self, Hostile, LabServer, Pki, Site};
 use crate::policy::Policy;
@@ -47,7 +48,7 @@ pub async fn start() -> Result<DemoLab, String> {
 
     let shop = lab::serve(
         lab::bind("127.0.0.1:0").await?,
-        Site::legacy().router(),
+        behaviour_app(false).merge(Site::legacy().router()),
         Some(tls.clone()),
     );
     let shop_http = lab::serve(
@@ -59,7 +60,7 @@ pub async fn start() -> Result<DemoLab, String> {
 
     let api = lab::serve(
         lab::bind("127.0.0.1:0").await?,
-        Site::hardened().router(),
+        behaviour_app(true).merge(Site::hardened().router()),
         Some(tls.clone()),
     );
     let api_http = lab::serve(
@@ -73,6 +74,11 @@ pub async fn start() -> Result<DemoLab, String> {
     add(NAMES[2], &slow, None)?;
 
     servers.extend([shop, shop_http, api, api_http, slow]);
+    // The shop and the API also have a login form, an admin route and an API route.
+    let password = Secret::new(DEMO_PASSWORD);
+    for t in targets.iter_mut().take(2) {
+        t.endpoints = demo_endpoints(&password);
+    }
     let settings = Settings {
         timeout: Duration::from_millis(1500),
         ca_certs: vec![pki.ca_der()],
@@ -87,8 +93,59 @@ pub async fn start() -> Result<DemoLab, String> {
             settings,
             policy: Policy::default(),
             config_path: None,
+            secrets: vec![Secret::new(DEMO_PASSWORD)],
         },
     })
+}
+
+const DEMO_PASSWORD: &str = "demo-correct-horse";
+
+/// The lab's application routes: careless (`hardened == false`: no lockout, a login that tells
+/// unknown users apart, an admin route guarded for GET only, an unthrottled API) or careful.
+fn behaviour_app(hardened: bool) -> axum::Router {
+    use lab::apps::{self, Enumeration, Guard, Limit, Login};
+    let mut login = Login::new("alice", DEMO_PASSWORD);
+    if hardened {
+        login.lockout_after = Some(5);
+        login.throttle_per_sec = Some(5);
+    } else {
+        login.enumeration = Enumeration::Body;
+    }
+    let (login, _, _) = apps::login(login);
+    let (admin, _) = apps::protected(if hardened {
+        Guard::Proper
+    } else {
+        Guard::GetOnly
+    });
+    let limit = if hardened {
+        Limit::PerSecond {
+            per_sec: 10,
+            retry_after: true,
+        }
+    } else {
+        Limit::None
+    };
+    let (api, _) = apps::api(limit);
+    login.merge(admin).merge(api)
+}
+
+/// The demo's endpoints: small budgets so that the demo stays fast.
+fn demo_endpoints(password: &Secret) -> Vec<Endpoint> {
+    let mut login = Endpoint::new("login", Role::Login, "/login");
+    login.username = Some("alice".into());
+    login.password = Some(SecretRef {
+        key: "demo.password".into(),
+        source: SecretSource::Env("SECGATE_DEMO_PASSWORD".into()),
+        value: Some(password.clone()),
+    });
+    login.max_requests = 30;
+    login.rps = 100.0;
+    login.samples = 5;
+    let admin = Endpoint::new("admin", Role::Protected, "/admin");
+    let mut items = Endpoint::new("items", Role::Api, "/api/items");
+    items.max_requests = 30;
+    items.rps = 100.0;
+    vec![login, admin, items]
 }
 
 /// The benchmark lab: `count` sites of one profile, each on its own 127.0.x.y address, with a

@@ -21,6 +21,7 @@ pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod endpoint;
 pub mod engine;
 pub mod error;
 pub mod lab;

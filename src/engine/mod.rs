@@ -28,6 +28,7 @@ use time::OffsetDateTime;
 use tokio::task::JoinSet;
 
 use crate::checks::{self, Check};
+use crate::endpoint::Secret;
 use crate::model::{Emitter, Outcome, Reason, ReasonKind};
 use crate::policy::Policy;
 use crate::target::{ResolveEntry, Target};
@@ -51,6 +52,8 @@ pub struct Settings {
     pub ca_certs: Vec<CertificateDer<'static>>,
     /// Scan-wide `--resolve` overrides.
     pub resolve: Vec<ResolveEntry>,
+    /// Cap on secgate's own HTTP requests per second over the whole scan (`--max-rps`).
+    pub max_rps: Option<f64>,
 }
 
 impl Default for Settings {
@@ -64,6 +67,7 @@ impl Default for Settings {
             insecure: false,
             ca_certs: Vec::new(),
             resolve: Vec::new(),
+            max_rps: None,
         }
     }
 }
@@ -81,6 +85,8 @@ pub struct ScanPlan {
     pub policy: Policy,
     /// The config file, when one was used.
     pub config_path: Option<PathBuf>,
+    /// Every credential loaded for the scan; outcomes are scrubbed of them.
+    pub secrets: Vec<Secret>,
 }
 
 /// The hosts a scan may talk to, and where they are.
@@ -120,9 +126,30 @@ pub struct ScanCx {
     pub tls: Arc<rustls::ClientConfig>,
     /// Hosts in scope.
     pub scope: Scope,
+    /// The `--max-rps` limiter, if any.
+    pub pacer: Option<Pacer>,
+}
+
+/// A request-rate limiter (governor's direct limiter, no burst).
+pub type Pacer = governor::DefaultDirectRateLimiter;
+
+/// A limiter that lets `rps` requests per second through, evenly spaced (burst of one).
+pub fn pacer(rps: f64) -> Pacer {
+    let period = Duration::from_secs_f64(1.0 / rps.max(0.001));
+    let quota = governor::Quota::with_period(period)
+        .unwrap_or_else(|| governor::Quota::per_second(std::num::NonZeroU32::MIN))
+        .allow_burst(std::num::NonZeroU32::MIN);
+    governor::RateLimiter::direct(quota)
 }
 
 impl ScanCx {
+    /// Wait until the scan-wide `--max-rps` allows one more request.
+    pub async fn pace(&self) {
+        if let Some(p) = &self.pacer {
+            p.until_ready().await;
+        }
+    }
+
     /// HTTP client options for `target`.
     pub fn http_options(&self, _target: &ScanTarget) -> net::HttpOptions {
         net::HttpOptions {
@@ -136,6 +163,7 @@ impl ScanCx {
                 .iter()
                 .map(|(host, addr)| (host.clone(), SocketAddr::new(addr.ip(), 0)))
                 .collect(),
+            pool_idle: 1,
         }
     }
 
@@ -280,13 +308,18 @@ pub async fn run(plan: &ScanPlan, interrupt: impl Future<Output = ()>) -> ScanRe
         limits: limits::Limits::new(settings.concurrency, settings.per_host),
         settings: settings.clone(),
         scope,
+        pacer: settings.max_rps.map(pacer),
     });
 
     let mut outcomes: Vec<(usize, Outcome)> = Vec::new();
-    let mut pending: HashMap<tokio::task::Id, (usize, &'static dyn Check)> = HashMap::new();
+    let mut pending: HashMap<tokio::task::Id, (usize, Vec<&'static dyn Check>)> = HashMap::new();
     let mut set: JoinSet<(usize, Vec<Outcome>)> = JoinSet::new();
     for (i, st) in reached.iter().enumerate() {
         let Some(st) = st else { continue };
+        // Exclusive families (bursts, failed logins) run one after another on a target so that
+        // one's traffic does not skew another's measurements; the others run concurrently.
+        let mut groups: Vec<Vec<&'static dyn Check>> = Vec::new();
+        let mut exclusive: Vec<&'static dyn Check> = Vec::new();
         for (check, applies) in selected_checks(plan, &st.target) {
             if !applies {
                 let mut out = Emitter::new(check.family(), st.target.id.clone());
@@ -300,38 +333,32 @@ pub async fn run(plan: &ScanPlan, interrupt: impl Future<Output = ()>) -> ScanRe
                     );
                 }
                 outcomes.extend(out.finish().into_iter().map(|o| (i, o)));
-                continue;
-            }
-            if interrupted {
+            } else if interrupted {
                 outcomes.extend(
                     unfinished(check, &st.target.id, &interrupted_reason()).map(|o| (i, o)),
                 );
-                continue;
+            } else if check.exclusive() {
+                exclusive.push(check);
+            } else {
+                groups.push(vec![check]);
             }
+        }
+        if !exclusive.is_empty() {
+            groups.push(exclusive);
+        }
+        for group in groups {
             let cx = cx.clone();
             let st = st.clone();
+            let checks = group.clone();
             let handle = set.spawn(async move {
                 let _permit = cx.limits.task().await;
-                let deadline = check_deadline(&cx.settings);
-                let outcomes = match tokio::time::timeout(deadline, check.run(&cx, &st)).await {
-                    Ok(outcomes) => complete_outcomes(check, &st.target.id, outcomes),
-                    Err(_) => unfinished(
-                        check,
-                        &st.target.id,
-                        &Reason::new(
-                            ReasonKind::Timeout,
-                            format!(
-                                "the {} checks did not finish within {}",
-                                check.family(),
-                                net::secs(deadline)
-                            ),
-                        ),
-                    )
-                    .collect(),
-                };
-                (i, outcomes)
+                let mut all = Vec::new();
+                for check in checks {
+                    all.extend(run_check(&cx, check, &st).await);
+                }
+                (i, all)
             });
-            pending.insert(handle.id(), (i, check));
+            pending.insert(handle.id(), (i, group));
         }
     }
     loop {
@@ -348,14 +375,17 @@ pub async fn run(plan: &ScanPlan, interrupt: impl Future<Output = ()>) -> ScanRe
                     outcomes.extend(list.into_iter().map(|o| (i, o)));
                 }
                 Some(Err(err)) => {
-                    let Some((i, check)) = pending.remove(&err.id()) else { continue };
+                    let Some((i, checks)) = pending.remove(&err.id()) else { continue };
                     let target_id = plan.targets.get(i).map(|t| t.id.clone()).unwrap_or_default();
+                    let families: Vec<&str> = checks.iter().map(|c| c.family()).collect();
                     let reason = if err.is_panic() {
-                        Reason::new(ReasonKind::Bug, format!("the {} checks panicked: {}", check.family(), panic_message(err)))
+                        Reason::new(ReasonKind::Bug, format!("the {} checks panicked: {}", families.join("/"), panic_message(err)))
                     } else {
                         interrupted_reason()
                     };
-                    outcomes.extend(unfinished(check, &target_id, &reason).map(|o| (i, o)));
+                    for check in checks {
+                        outcomes.extend(unfinished(check, &target_id, &reason).map(|o| (i, o)));
+                    }
                 }
             },
         }
@@ -375,6 +405,9 @@ pub async fn run(plan: &ScanPlan, interrupt: impl Future<Output = ()>) -> ScanRe
         }
     }
 
+    for (_, o) in &mut outcomes {
+        o.redact(&plan.secrets);
+    }
     outcomes.sort_by_key(|(i, o)| (*i, crate::catalogue::index(o.rule_id).unwrap_or(usize::MAX)));
     ScanResult {
         started_at,
@@ -382,6 +415,46 @@ pub async fn run(plan: &ScanPlan, interrupt: impl Future<Output = ()>) -> ScanRe
         complete: !interrupted,
         targets,
         outcomes: outcomes.into_iter().map(|(_, o)| o).collect(),
+    }
+}
+
+/// Run one family on one target under its deadline, completing its outcome list.
+async fn run_check(cx: &ScanCx, check: &'static dyn Check, st: &ScanTarget) -> Vec<Outcome> {
+    use futures::FutureExt as _;
+    let deadline = check.deadline(&cx.settings, &st.target);
+    // A panic inside a family is caught here, so that it costs only that family's results.
+    let guarded = std::panic::AssertUnwindSafe(check.run(cx, st)).catch_unwind();
+    match tokio::time::timeout(deadline, guarded).await {
+        Ok(Ok(outcomes)) => complete_outcomes(check, &st.target.id, outcomes),
+        Ok(Err(payload)) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            unfinished(
+                check,
+                &st.target.id,
+                &Reason::new(
+                    ReasonKind::Bug,
+                    format!("the {} checks panicked: {message}", check.family()),
+                ),
+            )
+            .collect()
+        }
+        Err(_) => unfinished(
+            check,
+            &st.target.id,
+            &Reason::new(
+                ReasonKind::Timeout,
+                format!(
+                    "the {} checks did not finish within {}",
+                    check.family(),
+                    net::secs(deadline)
+                ),
+            ),
+        )
+        .collect(),
     }
 }
 

@@ -182,6 +182,8 @@ pub struct HttpOptions {
     pub tls: Arc<rustls::ClientConfig>,
     /// Host name → address overrides (the scan's resolved targets and `--resolve`).
     pub resolve: Vec<(String, SocketAddr)>,
+    /// Idle connections kept per host for reuse.
+    pub pool_idle: usize,
 }
 
 /// Build an HTTP/1.1 client: no redirects, no proxy, no decompression, bounded headers.
@@ -195,7 +197,7 @@ pub fn http_client(opts: &HttpOptions) -> Result<reqwest::Client, Reason> {
         .connect_timeout(opts.timeout)
         .read_timeout(opts.timeout)
         .timeout(request_deadline(opts.timeout))
-        .pool_max_idle_per_host(1)
+        .pool_max_idle_per_host(opts.pool_idle)
         .user_agent(USER_AGENT);
     for (host, addr) in &opts.resolve {
         builder = builder.resolve(host, *addr);
@@ -344,4 +346,88 @@ pub fn classify(e: &reqwest::Error, url: &Url, timeout: Duration) -> Reason {
         .collect::<Vec<_>>()
         .join(": ");
     Reason::new(ReasonKind::Io, format!("{url}: {detail}"))
+}
+
+/// One HTTP exchange whose body was read, up to a cap.
+#[derive(Clone, Debug)]
+pub struct Exchange {
+    /// Status code.
+    pub status: u16,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// The body, at most the cap.
+    pub body: Vec<u8>,
+    /// True when the body was longer than the cap (the rest was not read).
+    pub truncated: bool,
+    /// Time from sending the request to the response head.
+    pub elapsed: Duration,
+}
+
+/// The default cap on response bodies read by the behaviour probes.
+pub const BODY_CAP: usize = 64 * 1024;
+
+/// Send one request with an optional body and read the response body up to `body_cap` bytes,
+/// all within the request deadline.
+pub async fn exchange(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &Url,
+    headers: HeaderMap,
+    body: Option<Vec<u8>>,
+    timeout: Duration,
+    body_cap: usize,
+) -> Result<Exchange, FetchError> {
+    let deadline = request_deadline(timeout) + Duration::from_millis(250);
+    let started = tokio::time::Instant::now();
+    let mut request = client.request(method, url.clone()).headers(headers);
+    if let Some(body) = body {
+        request = request.body(body);
+    }
+    let work = async {
+        let mut resp = request.send().await.map_err(|e| FetchError {
+            before_connect: e.is_connect() && !has_tls_error(&e),
+            reason: classify(&e, url, timeout),
+        })?;
+        let elapsed = started.elapsed();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let mut body = Vec::new();
+        let mut truncated = false;
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    let room = body_cap.saturating_sub(body.len());
+                    body.extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or_default());
+                    if chunk.len() > room {
+                        truncated = true;
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(FetchError {
+                        before_connect: false,
+                        reason: classify(&e, url, timeout),
+                    });
+                }
+            }
+        }
+        Ok(Exchange {
+            status,
+            headers,
+            body,
+            truncated,
+            elapsed,
+        })
+    };
+    match tokio::time::timeout(deadline, work).await {
+        Ok(result) => result,
+        Err(_) => Err(FetchError {
+            before_connect: false,
+            reason: Reason::new(
+                ReasonKind::Timeout,
+                format!("{url}: no complete response within {}", secs(deadline)),
+            ),
+        }),
+    }
 }

@@ -145,6 +145,9 @@ fn descriptor(rule: &RuleDoc) -> sarif::ReportingDescriptor {
     let mut tags = vec!["security".to_string(), rule.family.clone()];
     tags.extend(rule.tags.iter().cloned());
     tags.extend(rule.cwe.iter().map(|c| format!("external/cwe/cwe-{c}")));
+    // SARIF requires unique tags; a family name may also be one of the rule's own tags.
+    let mut seen = std::collections::HashSet::new();
+    tags.retain(|t| seen.insert(t.clone()));
     let mut props = BTreeMap::from([("precision".to_string(), serde_json::json!("high"))]);
     if let Some(score) = rule.severity.security_severity() {
         props.insert("security-severity".to_string(), serde_json::json!(score));

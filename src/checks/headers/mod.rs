@@ -376,6 +376,7 @@ async fn fetch_one(
         .limits
         .connection(&cx.host_key(url.host_str().unwrap_or_default()))
         .await;
+    cx.pace().await;
     let resp = net::fetch(
         client,
         reqwest::Method::GET,
