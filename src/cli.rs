@@ -227,7 +227,14 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs)> {
         let t = Target::parse(raw).map_err(|m| Error::usage("TARGET", m))?;
         targets.push(t);
     }
-    targets.extend(cfg.targets.iter().cloned());
+    // A target given on the command line and declared in the config is the config's (it
+    // carries its line for SARIF, its resolve entries, endpoints and ports).
+    for t in &cfg.targets {
+        match targets.iter_mut().find(|x| x.id == t.id) {
+            Some(existing) => *existing = t.clone(),
+            None => targets.push(t.clone()),
+        }
+    }
     if targets.is_empty() {
         return Err(Error::usage(
             "TARGET",
@@ -238,7 +245,13 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs)> {
     targets.retain(|t| seen.insert(t.id.clone()));
 
     let families = match &args.checks {
-        Some(list) => checks::parse_families(list).map_err(|m| Error::usage("--checks", m))?,
+        Some(list) => {
+            // Flags win over the config, per-target `checks` included.
+            for t in &mut targets {
+                t.families = None;
+            }
+            checks::parse_families(list).map_err(|m| Error::usage("--checks", m))?
+        }
         None => cfg.families.clone().unwrap_or_default(),
     };
 

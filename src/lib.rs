@@ -117,16 +117,30 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// Run a scan, write its reports, and return the exit code.
 pub async fn scan(plan: engine::ScanPlan, outputs: Outputs) -> Result<u8> {
-    let interrupt = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            // No signal handler: never interrupt.
-            std::future::pending::<()>().await;
-        }
-    };
+    let interrupt = interrupted();
     let result = engine::run(&plan, interrupt).await;
     let report = ScanReport::new(&plan, result);
     emit(&report, &outputs)?;
     Ok(exit_code(&report))
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM (what CI systems send when they cancel a job);
+/// never, if no handler can be installed.
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => if r.is_err() { std::future::pending::<()>().await },
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// The exit code for a report.

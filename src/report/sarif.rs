@@ -199,6 +199,9 @@ fn result(o: &Outcome, rules: &[&RuleDoc], origin: Option<&Origin>) -> sarif::Re
                     .build(),
             ])
             .build(),
+        // No repository file declares this target: the URL is the location. GitHub code
+        // scanning shows only file locations, so declare targets in a config file to see these
+        // results there (README, "Reports").
         None => sarif::Location::builder()
             .physical_location(
                 sarif::PhysicalLocation::builder()
@@ -209,6 +212,12 @@ fn result(o: &Outcome, rules: &[&RuleDoc], origin: Option<&Origin>) -> sarif::Re
                     )
                     .build(),
             )
+            .logical_locations(vec![
+                sarif::LogicalLocation::builder()
+                    .fully_qualified_name(o.target.clone())
+                    .kind("resource")
+                    .build(),
+            ])
             .build(),
     };
     let mut builder_result = sarif::Result::builder()
