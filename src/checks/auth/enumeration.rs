@@ -6,7 +6,9 @@
 
 use std::collections::BTreeSet;
 
-use super::{AuthObservation, LoginProbe, Verdict, judge, stats, throttled};
+use super::{
+    AuthObservation, LoginProbe, Verdict, judge_logins, stats, throttled, wrong_password_accepted,
+};
 use crate::model::{Emitter, Reason, ReasonKind};
 
 pub(super) const USER_ENUMERATION: &str = "auth.user_enumeration";
@@ -111,10 +113,7 @@ fn verdict(p: &LoginProbe) -> Verdict {
         .iter()
         .any(|ex| p.endpoint.is_success(ex.status, &ex.body))
     {
-        return Verdict::Undecided(Reason::new(
-            ReasonKind::Malformed,
-            "a wrong password looked like a successful login; set success_status / failure_status for this endpoint",
-        ));
+        return wrong_password_accepted();
     }
     let users = [p.username.as_str(), p.unknown_user.as_str()];
     let statuses =
@@ -178,17 +177,7 @@ fn verdict(p: &LoginProbe) -> Verdict {
 }
 
 pub(super) fn eval(obs: &AuthObservation, out: &mut Emitter) {
-    let verdicts: Vec<(String, Verdict)> = obs
-        .logins
-        .iter()
-        .map(|p| (p.endpoint.name.clone(), verdict(p)))
-        .collect();
-    judge(
-        out,
-        USER_ENUMERATION,
-        &verdicts,
-        "no login endpoint is configured",
-    );
+    judge_logins(obs, out, USER_ENUMERATION, verdict);
 }
 
 #[cfg(test)]

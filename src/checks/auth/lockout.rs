@@ -4,7 +4,10 @@
 //! first responses, or, when none of those shows, the real password refused afterwards (a
 //! silent lockout).
 
-use super::{Answer, AuthObservation, LoginProbe, Verdict, judge, stats, throttled};
+use super::{
+    Answer, AuthObservation, LoginProbe, Verdict, judge_logins, stats, throttled,
+    wrong_password_accepted,
+};
 use crate::model::{Emitter, Reason, ReasonKind};
 
 pub(super) const NO_LOCKOUT: &str = "auth.no_lockout";
@@ -64,10 +67,7 @@ fn verdict(p: &LoginProbe) -> Verdict {
         .flatten()
         .any(|ex| p.endpoint.is_success(ex.status, &ex.body))
     {
-        return Verdict::Undecided(Reason::new(
-            ReasonKind::Malformed,
-            "a wrong password looked like a successful login; set success_status / failure_status for this endpoint",
-        ));
+        return wrong_password_accepted();
     }
     let n = p.attempts.len();
     let status = p
@@ -94,15 +94,5 @@ fn verdict(p: &LoginProbe) -> Verdict {
 }
 
 pub(super) fn eval(obs: &AuthObservation, out: &mut Emitter) {
-    let verdicts: Vec<(String, Verdict)> = obs
-        .logins
-        .iter()
-        .map(|p| (p.endpoint.name.clone(), verdict(p)))
-        .collect();
-    judge(
-        out,
-        NO_LOCKOUT,
-        &verdicts,
-        "no login endpoint is configured",
-    );
+    judge_logins(obs, out, NO_LOCKOUT, verdict);
 }

@@ -578,6 +578,29 @@ pub fn judge(out: &mut Emitter, id: &'static str, verdicts: &[(String, Verdict)]
     out.pass(id, good.join("; "), evidence);
 }
 
+/// Judge every login route with `verdict` and fold the verdicts into one outcome.
+fn judge_logins(
+    obs: &AuthObservation,
+    out: &mut Emitter,
+    id: &'static str,
+    verdict: fn(&LoginProbe) -> Verdict,
+) {
+    let verdicts: Vec<(String, Verdict)> = obs
+        .logins
+        .iter()
+        .map(|p| (p.endpoint.name.clone(), verdict(p)))
+        .collect();
+    judge(out, id, &verdicts, "no login endpoint is configured");
+}
+
+/// The verdict when a wrong password got what looks like a successful login.
+fn wrong_password_accepted() -> Verdict {
+    Verdict::Undecided(Reason::new(
+        ReasonKind::Malformed,
+        "a wrong password looked like a successful login; set success_status / failure_status for this endpoint",
+    ))
+}
+
 /// `status` and, for redirects, where to.
 pub fn describe(ex: &Exchange) -> String {
     match ex.headers.get("location") {
