@@ -96,6 +96,21 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             drop(lab);
             Ok(ExitCode::SUCCESS)
         }),
+        Command::Lab(args) if args.profile == "behaviour" => runtime()?.block_on(async move {
+            let (servers, hits) = demo::start_behaviour_bench(&args.out).await.map_err(Error::Usage)?;
+            println!(
+                "serving {} sites; config in {}; password {}",
+                servers.len(),
+                args.out.join("secgate.toml").display(),
+                demo::lab_password()
+            );
+            interrupted().await;
+            for (route, h) in &hits {
+                println!("requests {route}: {}", h.get());
+            }
+            drop(servers);
+            Ok(ExitCode::SUCCESS)
+        }),
         Command::Lab(args) => runtime()?.block_on(async move {
             let servers = demo::start_bench(args.targets, &args.profile, &args.out)
                 .await
