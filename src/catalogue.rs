@@ -18,6 +18,11 @@ pub const SOURCES: &[(&str, &str)] = &[
         include_str!("../checks/headers.toml"),
     ),
     ("checks/tls.toml", include_str!("../checks/tls.toml")),
+    ("checks/auth.toml", include_str!("../checks/auth.toml")),
+    (
+        "checks/ratelimit.toml",
+        include_str!("../checks/ratelimit.toml"),
+    ),
 ];
 
 /// Whether a rule is in use.

@@ -96,6 +96,10 @@ pub struct ScanArgs {
     /// Write a SARIF 2.1.0 report here (GitHub code scanning).
     #[arg(long, value_name = "PATH")]
     pub sarif: Option<PathBuf>,
+    /// Cap on secgate's own HTTP requests per second over the whole scan [default: none;
+    /// rate-limit bursts are paced per endpoint].
+    #[arg(long, value_name = "RPS")]
+    pub max_rps: Option<f64>,
     /// Lowest passing score, 0-100 [default: 95].
     #[arg(long, value_name = "SCORE")]
     pub min_score: Option<f64>,
@@ -226,7 +230,14 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs)> {
         let t = Target::parse(raw).map_err(|m| Error::usage("TARGET", m))?;
         targets.push(t);
     }
-    targets.extend(cfg.targets.iter().cloned());
+    // A target given on the command line and declared in the config is the config's (it
+    // carries its line for SARIF, its resolve entries, endpoints and ports).
+    for t in &cfg.targets {
+        match targets.iter_mut().find(|x| x.id == t.id) {
+            Some(existing) => *existing = t.clone(),
+            None => targets.push(t.clone()),
+        }
+    }
     if targets.is_empty() {
         return Err(Error::usage(
             "TARGET",
@@ -237,7 +248,13 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs)> {
     targets.retain(|t| seen.insert(t.id.clone()));
 
     let families = match &args.checks {
-        Some(list) => checks::parse_families(list).map_err(|m| Error::usage("--checks", m))?,
+        Some(list) => {
+            // Flags win over the config, per-target `checks` included.
+            for t in &mut targets {
+                t.families = None;
+            }
+            checks::parse_families(list).map_err(|m| Error::usage("--checks", m))?
+        }
         None => cfg.families.clone().unwrap_or_default(),
     };
 
@@ -314,6 +331,17 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs)> {
         .or(cfg.max_critical)
         .unwrap_or(policy.max_critical);
 
+    if let Some(rps) = args.max_rps {
+        if !(rps.is_finite() && rps > 0.0 && rps <= 100_000.0) {
+            return Err(Error::usage(
+                "--max-rps",
+                format!("must be above 0 and at most 100000, got {rps}"),
+            ));
+        }
+        settings.max_rps = Some(rps);
+    }
+    let secrets = load_secrets(&mut targets)?;
+
     let outputs = args.output.outputs(args.json.clone(), args.sarif.clone());
     for (flag, path) in [("--json", &outputs.json), ("--sarif", &outputs.sarif)] {
         if let Some(p) = path {
@@ -327,9 +355,28 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs)> {
             settings,
             policy,
             config_path: args.config.clone(),
+            secrets,
         },
         outputs,
     ))
+}
+
+/// Load every endpoint secret (environment variables, files); errors name the config key.
+pub fn load_secrets(targets: &mut [Target]) -> Result<Vec<crate::endpoint::Secret>> {
+    let mut loaded = Vec::new();
+    for target in targets {
+        for endpoint in &mut target.endpoints {
+            for secret in endpoint.secrets_mut() {
+                let value = secret
+                    .source
+                    .load()
+                    .map_err(|m| Error::usage(&secret.key, m))?;
+                loaded.push(value.clone());
+                secret.value = Some(value);
+            }
+        }
+    }
+    Ok(loaded)
 }
 
 /// Fail early (exit 2) when a report path cannot be written, instead of after the scan.

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::checks;
+use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::target::{Origin, ResolveEntry, Target};
 
@@ -117,6 +118,40 @@ struct TargetEntry {
     http_port: Option<Spanned<i64>>,
     #[serde(default)]
     resolve: Vec<Spanned<String>>,
+    #[serde(default, rename = "endpoint")]
+    endpoints: Vec<Spanned<EndpointEntry>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndpointEntry {
+    name: Option<Spanned<String>>,
+    role: Option<Spanned<String>>,
+    method: Option<Spanned<String>>,
+    path: Option<Spanned<String>>,
+    #[serde(default)]
+    headers: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    header_env: std::collections::BTreeMap<String, String>,
+    body: Option<String>,
+    body_format: Option<Spanned<String>>,
+    username: Option<String>,
+    username_field: Option<String>,
+    password_field: Option<String>,
+    password_env: Option<Spanned<String>>,
+    password_file: Option<Spanned<String>>,
+    success_status: Option<Vec<Spanned<i64>>>,
+    success_contains: Option<String>,
+    failure_status: Option<Vec<Spanned<i64>>>,
+    failure_contains: Option<String>,
+    token_env: Option<Spanned<String>>,
+    token_file: Option<Spanned<String>>,
+    expired_token_env: Option<Spanned<String>>,
+    expired_token_file: Option<Spanned<String>>,
+    max_requests: Option<Spanned<i64>>,
+    rps: Option<Spanned<Number>>,
+    attempts: Option<Spanned<i64>>,
+    samples: Option<Spanned<i64>>,
 }
 
 /// A loaded configuration. `None` means "not set here" (the command line or a default decides).
@@ -278,9 +313,204 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
             target.http_port = u16::try_from(int(v, &format!("{key}.http_port"), 1, 65535)?).ok();
         }
         target.resolve = resolve_entries(&e.resolve, &format!("{key}.resolve"), &err)?;
+        for (m, ep) in e.endpoints.iter().enumerate() {
+            let endpoint = endpoint(ep, &format!("{key}.endpoint[{m}]"), path, &err)?;
+            if target.endpoints.iter().any(|x| x.name == endpoint.name) {
+                return Err(err(
+                    ep.span(),
+                    format!(
+                        "{key}.endpoint[{m}]: duplicate endpoint name '{}'",
+                        endpoint.name
+                    ),
+                ));
+            }
+            target.endpoints.push(endpoint);
+        }
         config.targets.push(target);
     }
     Ok(config)
+}
+
+type ErrFn<'a> = &'a dyn Fn(std::ops::Range<usize>, String) -> Error;
+
+/// Validate one `[[target.endpoint]]` table.
+fn endpoint(
+    entry: &Spanned<EndpointEntry>,
+    key: &str,
+    file: &Path,
+    err: ErrFn<'_>,
+) -> Result<Endpoint> {
+    use crate::endpoint::{BodyFormat, Role, SecretRef, SecretSource, ceilings};
+    let e = entry.get_ref();
+    let need = |v: &Option<Spanned<String>>, name: &str| -> Result<Spanned<String>> {
+        v.clone()
+            .ok_or_else(|| err(entry.span(), format!("{key}: missing key `{name}`")))
+    };
+    let role_s = need(&e.role, "role")?;
+    let role = Role::parse(role_s.get_ref())
+        .map_err(|m| err(role_s.span(), format!("{key}.role: {m}")))?;
+    let path_s = need(&e.path, "path")?;
+    if !path_s.get_ref().starts_with('/') {
+        return Err(err(
+            path_s.span(),
+            format!("{key}.path: must start with '/'"),
+        ));
+    }
+    let name = match &e.name {
+        Some(n) if !n.get_ref().trim().is_empty() => n.get_ref().clone(),
+        Some(n) => return Err(err(n.span(), format!("{key}.name: must not be empty"))),
+        None => path_s.get_ref().clone(),
+    };
+    let key = format!("{key}({name})");
+    let mut ep = Endpoint::new(&name, role, path_s.get_ref());
+    if let Some(m) = &e.method {
+        ep.method = reqwest::Method::from_bytes(m.get_ref().to_ascii_uppercase().as_bytes())
+            .map_err(|_| {
+                err(
+                    m.span(),
+                    format!("{key}.method: invalid HTTP method '{}'", m.get_ref()),
+                )
+            })?;
+    }
+    ep.headers = e
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (h, v) in &ep.headers {
+        if reqwest::header::HeaderName::try_from(h.as_str()).is_err()
+            || reqwest::header::HeaderValue::try_from(v.as_str()).is_err()
+        {
+            return Err(err(
+                entry.span(),
+                format!("{key}.headers: invalid header '{h}'"),
+            ));
+        }
+    }
+    let base = file.parent().unwrap_or(Path::new("."));
+    let secret = |env: &Option<Spanned<String>>,
+                  path: &Option<Spanned<String>>,
+                  what: &str|
+     -> Result<Option<SecretRef>> {
+        match (env, path) {
+            (Some(_), Some(p)) => Err(err(
+                p.span(),
+                format!("{key}: set {what}_env or {what}_file, not both"),
+            )),
+            (Some(v), None) => {
+                let name = v.get_ref();
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Err(err(
+                        v.span(),
+                        format!("{key}.{what}_env: '{name}' is not an environment variable name"),
+                    ));
+                }
+                Ok(Some(SecretRef {
+                    key: format!("{key}.{what}_env"),
+                    source: SecretSource::Env(name.clone()),
+                    value: None,
+                }))
+            }
+            (None, Some(p)) => Ok(Some(SecretRef {
+                key: format!("{key}.{what}_file"),
+                source: SecretSource::File(base.join(p.get_ref())),
+                value: None,
+            })),
+            (None, None) => Ok(None),
+        }
+    };
+    for (header, var) in &e.header_env {
+        let spanned = Some(Spanned::new(entry.span(), var.clone()));
+        if let Some(r) = secret(&spanned, &None, "header")? {
+            ep.secret_headers.push((header.clone(), r));
+        }
+    }
+    ep.body = e.body.clone();
+    if let Some(f) = &e.body_format {
+        ep.body_format = match f.get_ref().as_str() {
+            "form" => BodyFormat::Form,
+            "json" => BodyFormat::Json,
+            other => {
+                return Err(err(
+                    f.span(),
+                    format!("{key}.body_format: unknown format '{other}' (form, json)"),
+                ));
+            }
+        };
+    }
+    ep.username = e.username.clone();
+    if let Some(f) = &e.username_field {
+        ep.username_field = f.clone();
+    }
+    if let Some(f) = &e.password_field {
+        ep.password_field = f.clone();
+    }
+    ep.password = secret(&e.password_env, &e.password_file, "password")?;
+    ep.token = secret(&e.token_env, &e.token_file, "token")?;
+    ep.expired_token = secret(&e.expired_token_env, &e.expired_token_file, "expired_token")?;
+    let statuses = |list: &Option<Vec<Spanned<i64>>>, name: &str| -> Result<Vec<u16>> {
+        list.iter()
+            .flatten()
+            .map(|s| {
+                limits::range(*s.get_ref(), 100, 599)
+                    .map(|v| u16::try_from(v).unwrap_or(0))
+                    .map_err(|m| err(s.span(), format!("{key}.{name}: {m}")))
+            })
+            .collect()
+    };
+    ep.success.status = statuses(&e.success_status, "success_status")?;
+    ep.failure.status = statuses(&e.failure_status, "failure_status")?;
+    ep.success.contains = e.success_contains.clone();
+    ep.failure.contains = e.failure_contains.clone();
+    let int = |v: &Spanned<i64>, name: &str, hi: u32| {
+        limits::range(*v.get_ref(), 1, i64::from(hi))
+            .map(|n| u32::try_from(n).unwrap_or(hi))
+            .map_err(|m| err(v.span(), format!("{key}.{name}: {m} (hard ceiling)")))
+    };
+    if let Some(v) = &e.max_requests {
+        ep.max_requests = int(v, "max_requests", ceilings::BURST_REQUESTS)?;
+    }
+    if let Some(v) = &e.attempts {
+        ep.attempts = int(v, "attempts", ceilings::LOCKOUT_ATTEMPTS)?;
+    }
+    if let Some(v) = &e.samples {
+        ep.samples = int(v, "samples", ceilings::ENUMERATION_SAMPLES)?;
+    }
+    if let Some(v) = &e.rps {
+        let rps = v.get_ref().as_f64();
+        if !(rps.is_finite() && rps > 0.0 && rps <= ceilings::BURST_RPS) {
+            return Err(err(
+                v.span(),
+                format!(
+                    "{key}.rps: must be above 0 and at most {} (hard ceiling), got {rps}",
+                    ceilings::BURST_RPS
+                ),
+            ));
+        }
+        ep.rps = rps;
+    }
+    match role {
+        Role::Login if ep.username.is_none() => {
+            return Err(err(
+                entry.span(),
+                format!("{key}: a login endpoint needs `username`"),
+            ));
+        }
+        Role::Login if ep.password.is_none() => {
+            return Err(err(
+                entry.span(),
+                format!("{key}: a login endpoint needs `password_env` or `password_file`"),
+            ));
+        }
+        Role::Jwt if ep.token.is_none() => {
+            return Err(err(
+                entry.span(),
+                format!("{key}: a jwt endpoint needs `token_env` or `token_file`"),
+            ));
+        }
+        _ => {}
+    }
+    Ok(ep)
 }
 
 fn families(list: &Spanned<Vec<String>>) -> Result<Vec<&'static str>, String> {

@@ -430,3 +430,329 @@ async fn misbehave(mut stream: TcpStream, kind: Hostile) {
         }
     }
 }
+
+/// Lab applications for the behaviour families: a login form, a rate-limited (or not) API, and
+/// routes guarded well or badly. Each counts the requests it receives, so tests can assert
+/// secgate's request budget from the server's side.
+pub mod apps {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use axum::Router;
+    use axum::body::{Body, Bytes};
+    use axum::extract::{Request, State};
+    use axum::http::Response;
+    use axum::routing::{any, get, post};
+
+    /// A shared request counter.
+    #[derive(Clone, Debug, Default)]
+    pub struct Hits(Arc<AtomicU32>);
+
+    impl Hits {
+        /// Requests counted so far.
+        pub fn get(&self) -> u32 {
+            self.0.load(Ordering::SeqCst)
+        }
+
+        fn bump(&self) -> u32 {
+            self.0.fetch_add(1, Ordering::SeqCst) + 1
+        }
+    }
+
+    fn respond(status: u16, headers: &[(&str, String)], body: &str) -> Response<Body> {
+        let mut b = Response::builder()
+            .status(status)
+            .header("content-type", "text/plain; charset=utf-8");
+        for (k, v) in headers {
+            b = b.header(*k, v.as_str());
+        }
+        b.body(Body::from(body.to_string()))
+            .unwrap_or_else(|_| Response::new(Body::empty()))
+    }
+
+    /// How a login form gives away whether a username exists.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Enumeration {
+        /// It does not: same status, same message, same work.
+        None,
+        /// Unknown users get 404, wrong passwords 401.
+        Status,
+        /// Same status, different message.
+        Body,
+        /// Same answer, but only existing users pay for a (simulated) 120 ms password hash.
+        Timing,
+    }
+
+    /// A login form's behaviour.
+    #[derive(Clone, Debug)]
+    pub struct Login {
+        /// The one account.
+        pub username: String,
+        /// Its password.
+        pub password: String,
+        /// Lock the account after this many consecutive failures.
+        pub lockout_after: Option<u32>,
+        /// A locked account answers exactly like a wrong password (silent lockout).
+        pub silent_lockout: bool,
+        /// Enumeration behaviour.
+        pub enumeration: Enumeration,
+        /// Random extra delay on every answer, up to this many milliseconds.
+        pub jitter_ms: u64,
+        /// Throttle all logins to this many per second (429 with Retry-After).
+        pub throttle_per_sec: Option<u32>,
+    }
+
+    impl Login {
+        /// A form for `username` / `password` with no defences and no leaks.
+        pub fn new(username: &str, password: &str) -> Login {
+            Login {
+                username: username.into(),
+                password: password.into(),
+                lockout_after: None,
+                silent_lockout: false,
+                enumeration: Enumeration::None,
+                jitter_ms: 0,
+                throttle_per_sec: None,
+            }
+        }
+    }
+
+    struct LoginState {
+        cfg: Login,
+        failures: Mutex<HashMap<String, u32>>,
+        throttle: Option<crate::engine::Pacer>,
+        hits: Hits,
+        seed: AtomicU32,
+    }
+
+    /// The login app: `POST /login` (form fields `username`, `password`) and `GET /login`.
+    /// Returns the router, the request counter, and a probe of the account's failure count.
+    pub fn login(cfg: Login) -> (Router, Hits, impl Fn() -> u32 + Clone) {
+        let hits = Hits::default();
+        let throttle = cfg.throttle_per_sec.map(|n| {
+            let quota = governor::Quota::per_second(
+                std::num::NonZeroU32::new(n).unwrap_or(std::num::NonZeroU32::MIN),
+            );
+            governor::RateLimiter::direct(quota)
+        });
+        let state = Arc::new(LoginState {
+            cfg,
+            failures: Mutex::new(HashMap::new()),
+            throttle,
+            hits: hits.clone(),
+            seed: AtomicU32::new(0x2545_f491),
+        });
+        let probe_state = state.clone();
+        let failures = move || {
+            let user = probe_state.cfg.username.clone();
+            probe_state
+                .failures
+                .lock()
+                .map(|f| f.get(&user).copied().unwrap_or(0))
+                .unwrap_or(0)
+        };
+        let router = Router::new()
+            .route("/login", post(login_post).get(login_page))
+            .with_state(state);
+        (router, hits, failures)
+    }
+
+    async fn login_page(State(st): State<Arc<LoginState>>) -> Response<Body> {
+        st.hits.bump();
+        respond(
+            200,
+            &[],
+            "<form method=post><input name=username><input name=password></form>",
+        )
+    }
+
+    async fn login_post(State(st): State<Arc<LoginState>>, body: Bytes) -> Response<Body> {
+        st.hits.bump();
+        if st.cfg.jitter_ms > 0 {
+            // xorshift: cheap, deterministic noise for the jittery server.
+            let mut x = st.seed.fetch_add(0x9e37_79b9, Ordering::Relaxed) | 1;
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            tokio::time::sleep(Duration::from_millis(u64::from(x) % (st.cfg.jitter_ms + 1))).await;
+        }
+        if st.throttle.as_ref().is_some_and(|t| t.check().is_err()) {
+            return respond(429, &[("retry-after", "1".into())], "Too many requests");
+        }
+        let fields: HashMap<String, String> =
+            url::form_urlencoded::parse(&body).into_owned().collect();
+        let user = fields.get("username").cloned().unwrap_or_default();
+        let pass = fields.get("password").cloned().unwrap_or_default();
+        let generic = "Invalid username or password";
+        if user != st.cfg.username {
+            return match st.cfg.enumeration {
+                Enumeration::Status => respond(404, &[], "No such user"),
+                Enumeration::Body => respond(401, &[], "No such user"),
+                Enumeration::None | Enumeration::Timing => respond(401, &[], generic),
+            };
+        }
+        let failures = st
+            .failures
+            .lock()
+            .map(|f| f.get(&user).copied().unwrap_or(0))
+            .unwrap_or(0);
+        if st.cfg.lockout_after.is_some_and(|n| failures >= n) {
+            if let Ok(mut f) = st.failures.lock() {
+                *f.entry(user).or_default() += 1;
+            }
+            return if st.cfg.silent_lockout {
+                respond(401, &[], generic)
+            } else {
+                respond(423, &[], "Account locked: too many failed attempts")
+            };
+        }
+        if st.cfg.enumeration == Enumeration::Timing {
+            tokio::time::sleep(Duration::from_millis(120)).await;
+        }
+        if pass == st.cfg.password {
+            if let Ok(mut f) = st.failures.lock() {
+                f.remove(&user);
+            }
+            return respond(
+                302,
+                &[
+                    ("location", "/account".into()),
+                    (
+                        "set-cookie",
+                        "session=lab-login-session; Path=/; Secure; HttpOnly; SameSite=Lax".into(),
+                    ),
+                ],
+                "",
+            );
+        }
+        if let Ok(mut f) = st.failures.lock() {
+            *f.entry(user).or_default() += 1;
+        }
+        respond(401, &[], generic)
+    }
+
+    /// How an API route limits requests.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Limit {
+        /// Never.
+        None,
+        /// A token bucket of `per_sec` per second (burst `per_sec`); excess gets 429, with
+        /// Retry-After when `retry_after`.
+        PerSecond {
+            /// Requests per second.
+            per_sec: u32,
+            /// Send Retry-After with the 429.
+            retry_after: bool,
+        },
+        /// Advertises `X-RateLimit-Limit` / `-Remaining` for `limit` requests; enforces it
+        /// (429 after) when `enforced`.
+        Advertised {
+            /// Requests allowed.
+            limit: u32,
+            /// Whether the limit is enforced.
+            enforced: bool,
+        },
+    }
+
+    /// An API app: `GET /api/items` under `limit`.
+    pub fn api(limit: Limit) -> (Router, Hits) {
+        let hits = Hits::default();
+        let bucket = match limit {
+            Limit::PerSecond { per_sec, .. } => {
+                let n = std::num::NonZeroU32::new(per_sec).unwrap_or(std::num::NonZeroU32::MIN);
+                Some(Arc::new(governor::RateLimiter::direct(
+                    governor::Quota::per_second(n),
+                )))
+            }
+            _ => None,
+        };
+        let h = hits.clone();
+        let router = Router::new().route(
+            "/api/items",
+            get(move || {
+                let n = h.bump();
+                let bucket = bucket.clone();
+                async move {
+                    match limit {
+                        Limit::None => respond(200, &[], "[]"),
+                        Limit::PerSecond { retry_after, .. } => {
+                            if bucket.is_some_and(|b| b.check().is_err()) {
+                                let ra = if retry_after {
+                                    vec![("retry-after", "1".to_string())]
+                                } else {
+                                    Vec::new()
+                                };
+                                respond(429, &ra, "slow down")
+                            } else {
+                                respond(200, &[], "[]")
+                            }
+                        }
+                        Limit::Advertised { limit, enforced } => {
+                            let remaining = limit.saturating_sub(n);
+                            let headers = [
+                                ("x-ratelimit-limit", limit.to_string()),
+                                ("x-ratelimit-remaining", remaining.to_string()),
+                            ];
+                            if enforced && n > limit {
+                                respond(429, &[("retry-after", "60".into())], "limit reached")
+                            } else {
+                                respond(200, &headers, "[]")
+                            }
+                        }
+                    }
+                }
+            }),
+        );
+        (router, hits)
+    }
+
+    /// How a route guards itself.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Guard {
+        /// Every method needs `Authorization: Bearer lab-token`.
+        Proper,
+        /// No guard at all.
+        None,
+        /// Only GET is checked (the classic per-method rule).
+        GetOnly,
+        /// The guard is skipped when a method-override header is present.
+        OverrideBypass,
+    }
+
+    /// A guarded route: any method on `/admin`.
+    pub fn protected(guard: Guard) -> (Router, Hits) {
+        let hits = Hits::default();
+        let h = hits.clone();
+        let router = Router::new().route(
+            "/admin",
+            any(move |req: Request| {
+                h.bump();
+                async move {
+                    let authorised = req
+                        .headers()
+                        .get("authorization")
+                        .is_some_and(|v| v.as_bytes() == b"Bearer lab-token");
+                    let overridden = req.headers().contains_key("x-http-method-override");
+                    let checked = match guard {
+                        Guard::Proper => true,
+                        Guard::None => false,
+                        Guard::GetOnly => req.method() == axum::http::Method::GET,
+                        Guard::OverrideBypass => !overridden,
+                    };
+                    if checked && !authorised {
+                        respond(
+                            401,
+                            &[("www-authenticate", "Bearer realm=\"lab\"".into())],
+                            "login required",
+                        )
+                    } else {
+                        respond(200, &[], "admin panel")
+                    }
+                }
+            }),
+        );
+        (router, hits)
+    }
+}

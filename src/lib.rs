@@ -21,6 +21,7 @@ pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod endpoint;
 pub mod engine;
 pub mod error;
 pub mod lab;
@@ -95,6 +96,21 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             drop(lab);
             Ok(ExitCode::SUCCESS)
         }),
+        Command::Lab(args) if args.profile == "behaviour" => runtime()?.block_on(async move {
+            let (servers, hits) = demo::start_behaviour_bench(&args.out).await.map_err(Error::Usage)?;
+            println!(
+                "serving {} sites; config in {}; password {}",
+                servers.len(),
+                args.out.join("secgate.toml").display(),
+                demo::lab_password()
+            );
+            interrupted().await;
+            for (route, h) in &hits {
+                println!("requests {route}: {}", h.get());
+            }
+            drop(servers);
+            Ok(ExitCode::SUCCESS)
+        }),
         Command::Lab(args) => runtime()?.block_on(async move {
             let servers = demo::start_bench(args.targets, &args.profile, &args.out)
                 .await
@@ -116,16 +132,30 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// Run a scan, write its reports, and return the exit code.
 pub async fn scan(plan: engine::ScanPlan, outputs: Outputs) -> Result<u8> {
-    let interrupt = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            // No signal handler: never interrupt.
-            std::future::pending::<()>().await;
-        }
-    };
+    let interrupt = interrupted();
     let result = engine::run(&plan, interrupt).await;
     let report = ScanReport::new(&plan, result);
     emit(&report, &outputs)?;
     Ok(exit_code(&report))
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM (what CI systems send when they cancel a job);
+/// never, if no handler can be installed.
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => if r.is_err() { std::future::pending::<()>().await },
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// The exit code for a report.

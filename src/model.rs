@@ -355,6 +355,41 @@ impl Outcome {
     pub fn is_finding(&self) -> bool {
         self.status == Status::Fail
     }
+
+    /// Replace every occurrence of a secret (4 characters or longer) in the message, the
+    /// evidence and the reason with `[REDACTED]`: the last line of defence that keeps
+    /// credentials out of reports.
+    pub fn redact(&mut self, secrets: &[crate::endpoint::Secret]) {
+        let secrets: Vec<&str> = secrets
+            .iter()
+            .map(crate::endpoint::Secret::expose)
+            .filter(|s| s.len() >= 4)
+            .collect();
+        if secrets.is_empty() {
+            return;
+        }
+        let scrub = |text: &mut String| {
+            for s in &secrets {
+                if text.contains(s) {
+                    *text = text.replace(s, "[REDACTED]");
+                }
+            }
+        };
+        scrub(&mut self.message);
+        if let Some(r) = &mut self.reason {
+            scrub(&mut r.detail);
+        }
+        fn walk(v: &mut Observed, scrub: &dyn Fn(&mut String)) {
+            match v {
+                Observed::Text(t) => scrub(t),
+                Observed::List(items) => items.iter_mut().for_each(|i| walk(i, scrub)),
+                Observed::Bytes(_) | Observed::Number(_) | Observed::Bool(_) => {}
+            }
+        }
+        for (_, v) in &mut self.evidence.0 {
+            walk(v, &scrub);
+        }
+    }
 }
 
 /// Fingerprint of a (rule, target) pair: the first 16 bytes of SHA-256, hex. It hashes only

@@ -130,7 +130,7 @@ pub struct Summary {
 
 /// `100 × Σ weight(passed) / Σ weight(evaluated)`, with `inconclusive_passes` deciding how
 /// inconclusive results count. `None` when the denominator is zero.
-pub fn score<'a>(
+pub fn score_exact<'a>(
     outcomes: impl IntoIterator<Item = &'a Outcome>,
     inconclusive_passes: bool,
 ) -> Option<f64> {
@@ -153,11 +153,29 @@ pub fn score<'a>(
         }
     }
     #[allow(clippy::cast_precision_loss, reason = "weights are small integers")]
-    (evaluated > 0).then(|| round2(100.0 * passed as f64 / evaluated as f64))
+    (evaluated > 0).then(|| 100.0 * passed as f64 / evaluated as f64)
+}
+
+/// [`score_exact`] rounded to two decimals, for reports (the gate compares the exact value).
+pub fn score<'a>(
+    outcomes: impl IntoIterator<Item = &'a Outcome>,
+    inconclusive_passes: bool,
+) -> Option<f64> {
+    score_exact(outcomes, inconclusive_passes).map(round2)
 }
 
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
+}
+
+/// A score under `min`, rounded for display without ever printing as `min` or above.
+fn below(x: f64, min: f64) -> f64 {
+    let r = round2(x);
+    if r >= min {
+        (x * 100.0).floor() / 100.0
+    } else {
+        r
+    }
 }
 
 /// Format a score for people: `97.5%`, `100%`.
@@ -200,13 +218,26 @@ pub fn summarise(
             );
         }
     }
-    let actual = score(outcomes, false);
-    let optimistic = score(outcomes, true);
+    let actual = score_exact(outcomes, false);
+    let optimistic = score_exact(outcomes, true);
     let unreachable: Vec<&TargetResult> = targets
         .iter()
         .filter(|t| t.status == TargetStatus::Unreachable)
         .collect();
-
+    // A target that was reached but that no family evaluated tells nothing about itself.
+    let unjudged: Vec<&TargetResult> = targets
+        .iter()
+        .filter(|t| {
+            t.status == TargetStatus::Scanned
+                && !outcomes
+                    .iter()
+                    .any(|o| o.target == t.target && o.status != Status::Skipped)
+        })
+        .collect();
+    let critical_undecided = outcomes
+        .iter()
+        .filter(|o| o.status == Status::Inconclusive && o.severity == Severity::Critical)
+        .count();
     let mut failing = Vec::new();
     let mut undecided = Vec::new();
     let mut fine = Vec::new();
@@ -227,11 +258,14 @@ pub fn summarise(
     let min = fmt_score(Some(policy.min_score));
     match (actual, optimistic) {
         (Some(a), Some(o)) if o < policy.min_score => {
-            failing.push(format!("score {} is below {min}", fmt_score(Some(a))));
+            failing.push(format!(
+                "score {} is below {min}",
+                fmt_score(Some(below(a, policy.min_score)))
+            ));
         }
         (Some(a), _) if a < policy.min_score => undecided.push(format!(
             "score {} is below {min} only because of {} inconclusive result{}",
-            fmt_score(Some(a)),
+            fmt_score(Some(below(a, policy.min_score))),
             results.inconclusive,
             plural(results.inconclusive)
         )),
@@ -253,6 +287,16 @@ pub fn summarise(
             list.join(", ")
         ));
     }
+    if !unjudged.is_empty() {
+        let list: Vec<&str> = unjudged.iter().map(|t| t.target.as_str()).collect();
+        undecided.push(format!("no check evaluated {}", list.join(", ")));
+    }
+    if critical_undecided > 0 {
+        undecided.push(format!(
+            "{critical_undecided} critical control{} could not be decided",
+            plural(u32::try_from(critical_undecided).unwrap_or(u32::MAX))
+        ));
+    }
     if !complete {
         undecided.push("the scan was interrupted before it finished".to_string());
     }
@@ -271,7 +315,7 @@ pub fn summarise(
         failing.into_iter().chain(undecided).collect()
     };
     Summary {
-        score: actual,
+        score: actual.map(round2),
         family_scores,
         counts,
         results,
@@ -370,6 +414,67 @@ mod tests {
         assert_eq!(
             summarise(&fail, &[], true, &lenient).gate.verdict,
             Verdict::Passed
+        );
+    }
+
+    #[test]
+    fn the_gate_compares_the_exact_score() {
+        // 2 medium passed... choose weights so the exact score is just under 95.
+        let mut o = Vec::new();
+        // 189 low passes and 10 low failures: 189 / 199 = 94.97...%, which rounds to 94.97;
+        // and 1899 / 1999 = 94.997...% rounds to 95.0 but must still fail a 95 gate.
+        let mut e = Emitter::new("headers", "https://a.test/");
+        for _ in 0..1899 {
+            e.emit(
+                "headers.xcto.missing",
+                Status::Pass,
+                "m",
+                crate::model::Evidence::none(),
+                None,
+            );
+        }
+        for _ in 0..100 {
+            e.emit(
+                "headers.xcto.missing",
+                Status::Fail,
+                "m",
+                crate::model::Evidence::none(),
+                None,
+            );
+        }
+        o.extend(e.finish());
+        let s = summarise(&o, &[], true, &Policy::default());
+        assert_eq!(s.score, Some(95.0));
+        assert_eq!(s.gate.verdict, Verdict::Failed, "{:?}", s.gate.reasons);
+    }
+
+    #[test]
+    fn an_undecided_critical_control_blocks_the_gate() {
+        let o = outcomes(&[("headers.hsts.missing", Status::Pass)]);
+        let mut e = Emitter::new("auth", "https://a.test/");
+        e.emit(
+            "auth.unprotected",
+            Status::Inconclusive,
+            "m",
+            crate::model::Evidence::none(),
+            Some(Reason::new(ReasonKind::Timeout, "t")),
+        );
+        let mut all = o;
+        all.extend(e.finish());
+        // Score: 2 passed of 12 evaluated... the optimistic score passes, the critical one does not.
+        let lenient = Policy {
+            min_score: 0.0,
+            max_critical: 0,
+        };
+        let s = summarise(&all, &[], true, &lenient);
+        assert_eq!(s.gate.verdict, Verdict::Undecided);
+        assert!(
+            s.gate
+                .reasons
+                .iter()
+                .any(|r| r.contains("1 critical control could not be decided")),
+            "{:?}",
+            s.gate.reasons
         );
     }
 

@@ -34,7 +34,7 @@ pub enum TargetKind {
 }
 
 /// One target of a scan, with its per-target settings.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Target {
     /// Canonical id (see module docs).
     pub id: String,
@@ -48,6 +48,8 @@ pub struct Target {
     pub http_port: Option<u16>,
     /// `--resolve`-style overrides that apply to this target only.
     pub resolve: Vec<ResolveEntry>,
+    /// Named endpoints for the behaviour families (config `[[target.endpoint]]`).
+    pub endpoints: Vec<crate::endpoint::Endpoint>,
 }
 
 impl Target {
@@ -61,6 +63,7 @@ impl Target {
             families: None,
             http_port: None,
             resolve: Vec::new(),
+            endpoints: Vec::new(),
         })
     }
 
@@ -119,6 +122,23 @@ impl Target {
             TargetKind::Url(url) => url.port_or_known_default(),
             TargetKind::Host { port, .. } => *port,
         }
+    }
+
+    /// The origin (`scheme://host:port/`) endpoints are relative to: the HTTP URL's.
+    pub fn origin_url(&self) -> Option<Url> {
+        let mut url = self.http_url()?;
+        url.set_path("/");
+        url.set_query(None);
+        url.set_fragment(None);
+        Some(url)
+    }
+
+    /// Endpoints with `role`.
+    pub fn endpoints_with(
+        &self,
+        role: crate::endpoint::Role,
+    ) -> impl Iterator<Item = &crate::endpoint::Endpoint> {
+        self.endpoints.iter().filter(move |e| e.role == role)
     }
 
     /// The URL the HTTP families fetch: the URL itself; `https://host/` for a bare host or

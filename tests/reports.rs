@@ -237,6 +237,7 @@ fn empty_report() -> secgate::report::ScanReport {
         settings: secgate::engine::Settings::default(),
         policy: secgate::policy::Policy::default(),
         config_path: None,
+        secrets: Vec::new(),
     };
     let now = time::OffsetDateTime::now_utc();
     secgate::report::ScanReport::new(

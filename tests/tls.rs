@@ -158,7 +158,7 @@ async fn certificate_cases() {
             "-out",
             "sha1.pem",
             "-days",
-            "30",
+            "365",
             "-subj",
             "/CN=sha1.test",
             "-addext",

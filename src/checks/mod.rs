@@ -6,11 +6,16 @@
 
 use futures::future::BoxFuture;
 
-use crate::engine::{ScanCx, ScanTarget};
+use std::time::Duration;
+
+use crate::engine::{ScanCx, ScanTarget, Settings};
 use crate::model::Outcome;
 use crate::target::Target;
 
+pub mod auth;
+pub mod behaviour;
 pub mod headers;
+pub mod ratelimit;
 pub mod tls;
 
 /// A check family.
@@ -25,10 +30,25 @@ pub trait Check: Send + Sync {
     fn applies_to(&self, target: &Target) -> bool;
     /// Probe the target and evaluate every rule: one outcome per rule id.
     fn run<'a>(&'a self, cx: &'a ScanCx, target: &'a ScanTarget) -> BoxFuture<'a, Vec<Outcome>>;
+    /// Families whose traffic would skew each other's measurements (bursts, failed logins)
+    /// say so here; the engine runs them one after another on a target, in [`CHECKS`] order.
+    fn exclusive(&self) -> bool {
+        false
+    }
+    /// How long the family may take on one target before it is cut off (its rules then become
+    /// inconclusive). Each network operation has its own timeout; this is the safety net.
+    fn deadline(&self, settings: &Settings, _target: &Target) -> Duration {
+        crate::engine::check_deadline(settings)
+    }
 }
 
 /// Every family, in report order.
-pub static CHECKS: &[&dyn Check] = &[&headers::Headers, &tls::Tls];
+pub static CHECKS: &[&dyn Check] = &[
+    &headers::Headers,
+    &tls::Tls,
+    &auth::Auth,
+    &ratelimit::RateLimit,
+];
 
 /// Look up a family by name.
 pub fn family(name: &str) -> Option<&'static dyn Check> {

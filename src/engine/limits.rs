@@ -12,6 +12,7 @@ pub struct Limits {
     tasks: Arc<Semaphore>,
     per_host: usize,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    host_tasks: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 impl Limits {
@@ -21,6 +22,7 @@ impl Limits {
             tasks: Arc::new(Semaphore::new(concurrency.max(1))),
             per_host: per_host.max(1),
             hosts: Mutex::new(HashMap::new()),
+            host_tasks: Mutex::new(HashMap::new()),
         }
     }
 
@@ -31,8 +33,21 @@ impl Limits {
 
     /// Wait for a connection slot to `host` (an address or a name).
     pub async fn connection(&self, host: &str) -> Option<OwnedSemaphorePermit> {
+        self.slot(&self.hosts, host).await
+    }
+
+    /// Wait for a slot to run one family on `host`: at most `per_host` at once per host.
+    pub async fn host_task(&self, host: &str) -> Option<OwnedSemaphorePermit> {
+        self.slot(&self.host_tasks, host).await
+    }
+
+    async fn slot(
+        &self,
+        map: &Mutex<HashMap<String, Arc<Semaphore>>>,
+        host: &str,
+    ) -> Option<OwnedSemaphorePermit> {
         let sem = {
-            let mut hosts = match self.hosts.lock() {
+            let mut hosts = match map.lock() {
                 Ok(h) => h,
                 Err(poisoned) => poisoned.into_inner(),
             };

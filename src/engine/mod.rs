@@ -28,6 +28,7 @@ use time::OffsetDateTime;
 use tokio::task::JoinSet;
 
 use crate::checks::{self, Check};
+use crate::endpoint::Secret;
 use crate::model::{Emitter, Outcome, Reason, ReasonKind};
 use crate::policy::Policy;
 use crate::target::{ResolveEntry, Target};
@@ -53,6 +54,8 @@ pub struct Settings {
     pub resolve: Vec<ResolveEntry>,
     /// `tls.cert.expiring_soon` fails when a certificate expires within this many days.
     pub cert_expiry_days: u32,
+    /// Cap on secgate's own HTTP requests per second over the whole scan (`--max-rps`).
+    pub max_rps: Option<f64>,
 }
 
 impl Default for Settings {
@@ -67,6 +70,7 @@ impl Default for Settings {
             ca_certs: Vec::new(),
             resolve: Vec::new(),
             cert_expiry_days: 30,
+            max_rps: None,
         }
     }
 }
@@ -84,6 +88,8 @@ pub struct ScanPlan {
     pub policy: Policy,
     /// The config file, when one was used.
     pub config_path: Option<PathBuf>,
+    /// Every credential loaded for the scan; outcomes are scrubbed of them.
+    pub secrets: Vec<Secret>,
 }
 
 /// The hosts a scan may talk to, and where they are.
@@ -118,28 +124,87 @@ pub struct ScanCx {
     /// Settings.
     pub settings: Settings,
     /// Concurrency limits.
-    pub limits: limits::Limits,
+    pub limits: Arc<limits::Limits>,
     /// TLS configuration for HTTP clients.
     pub tls: Arc<rustls::ClientConfig>,
     /// Hosts in scope.
     pub scope: Scope,
+    /// The `--max-rps` limiter, if any.
+    pub pacer: Option<Pacer>,
+    /// Certificate failures let through by `--insecure`, by server name.
+    pub cert_failures: Arc<net::CertFailures>,
+}
+
+/// A request-rate limiter (governor's direct limiter, no burst).
+pub type Pacer = governor::DefaultDirectRateLimiter;
+
+/// A limiter that lets `rps` requests per second through, evenly spaced (burst of one).
+pub fn pacer(rps: f64) -> Pacer {
+    let period = Duration::from_secs_f64(1.0 / rps.max(0.001));
+    let quota = governor::Quota::with_period(period)
+        .unwrap_or_else(|| governor::Quota::per_second(std::num::NonZeroU32::MIN))
+        .allow_burst(std::num::NonZeroU32::MIN);
+    governor::RateLimiter::direct(quota)
 }
 
 impl ScanCx {
+    /// Why the certificate of `host` failed verification, when `--insecure` let it through.
+    pub fn cert_failure(&self, host: &str) -> Option<String> {
+        let host = normalise_host(host);
+        self.cert_failures
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&host).cloned())
+    }
+
+    /// Wait until the scan-wide `--max-rps` allows one more request.
+    pub async fn pace(&self) {
+        if let Some(p) = &self.pacer {
+            p.until_ready().await;
+        }
+    }
+
     /// HTTP client options for `target`.
-    pub fn http_options(&self, _target: &ScanTarget) -> net::HttpOptions {
+    pub fn http_options(&self, target: &ScanTarget) -> net::HttpOptions {
+        // Port 0: reqwest then uses the URL's port (explicit or the scheme's default). Every
+        // host of the scan maps to where it was reached; the target's own host maps to the
+        // address this target was reached at (last, so it wins when two targets share a name
+        // with different --resolve entries).
+        let mut resolve: Vec<(String, SocketAddr)> = self
+            .scope
+            .addrs()
+            .iter()
+            .map(|(host, addr)| (host.clone(), SocketAddr::new(addr.ip(), 0)))
+            .collect();
+        if let (None, Some(addr)) = (target.target.ip_literal(), target.addrs.first()) {
+            resolve.push((
+                normalise_host(&target.target.host()),
+                SocketAddr::new(addr.ip(), 0),
+            ));
+        }
         net::HttpOptions {
             timeout: self.settings.timeout,
             tls: self.tls.clone(),
-            // Port 0: reqwest then uses the URL's port (explicit or the scheme's default), so the
-            // plain-HTTP probe of a host reaches its port 80, not the HTTPS port.
-            resolve: self
-                .scope
-                .addrs()
-                .iter()
-                .map(|(host, addr)| (host.clone(), SocketAddr::new(addr.ip(), 0)))
-                .collect(),
+            resolve,
+            pool_idle: 1,
         }
+    }
+
+    /// HTTP options for reaching `target`'s host on another `port` (the plain-HTTP probe): a
+    /// `--resolve` entry for exactly that host and port wins, as in curl.
+    pub fn http_options_for_port(&self, target: &ScanTarget, port: u16) -> net::HttpOptions {
+        let mut opts = self.http_options(target);
+        let host = normalise_host(&target.target.host());
+        let entry = target
+            .target
+            .resolve
+            .iter()
+            .chain(self.settings.resolve.iter())
+            .find(|e| e.host == host && e.port == port);
+        if let Some(ip) = entry.and_then(|e| e.addrs.first()) {
+            opts.resolve.push((host, SocketAddr::new(*ip, 0)));
+        }
+        opts
     }
 
     /// The key under which connections to `target` are limited: its address, else its name.
@@ -221,17 +286,33 @@ pub async fn run(plan: &ScanPlan, interrupt: impl Future<Output = ()>) -> ScanRe
         })
         .collect();
     let mut reached: Vec<Option<ScanTarget>> = vec![None; plan.targets.len()];
+    let limits = Arc::new(limits::Limits::new(settings.concurrency, settings.per_host));
     {
-        let gate = Arc::new(tokio::sync::Semaphore::new(settings.concurrency.max(1)));
         let mut set = JoinSet::new();
+        let mut ids: HashMap<tokio::task::Id, usize> = HashMap::new();
         for (i, target) in plan.targets.iter().enumerate() {
             let target = target.clone();
             let settings = settings.clone();
-            let gate = gate.clone();
-            set.spawn(async move {
-                let _permit = gate.acquire_owned().await.ok();
-                (i, connectivity(&target, &settings).await, target)
+            let limits = limits.clone();
+            let handle = set.spawn(async move {
+                let _task = limits.task().await;
+                let _conn = limits.connection(&normalise_host(&target.host())).await;
+                // Resolution and every address tried are bounded; this bounds them together.
+                let deadline = settings.timeout.saturating_mul(2 + MAX_ADDRESSES_TRIED);
+                let result =
+                    match tokio::time::timeout(deadline, connectivity(&target, &settings)).await {
+                        Ok(r) => r,
+                        Err(_) => Err(Reason::new(
+                            ReasonKind::Timeout,
+                            format!(
+                                "resolving and connecting did not finish within {}",
+                                net::secs(deadline)
+                            ),
+                        )),
+                    };
+                (i, result, target)
             });
+            ids.insert(handle.id(), i);
         }
         loop {
             tokio::select! {
@@ -259,7 +340,15 @@ pub async fn run(plan: &ScanPlan, interrupt: impl Future<Output = ()>) -> ScanRe
                             }
                         }
                     }
-                    Some(Err(_)) => {} // aborted by the interrupt; the slot stays `interrupted`
+                    // A panic while resolving loses nothing silently: the target is unreachable
+                    // with reason `bug`. An abort (interrupt) leaves it `interrupted`.
+                    Some(Err(err)) if err.is_panic() => {
+                        if let Some(slot) = ids.get(&err.id()).and_then(|i| targets.get_mut(*i)) {
+                            slot.status = TargetStatus::Unreachable;
+                            slot.error = Some(Reason::new(ReasonKind::Bug, format!("resolving the target panicked: {}", panic_message(err))));
+                        }
+                    }
+                    Some(Err(_)) => {}
                 },
             }
         }
@@ -278,18 +367,25 @@ pub async fn run(plan: &ScanPlan, interrupt: impl Future<Output = ()>) -> ScanRe
             }
         }
     }
+    let cert_failures = Arc::new(net::CertFailures::default());
     let cx = Arc::new(ScanCx {
-        tls: net::tls_config(&settings.ca_certs, settings.insecure),
-        limits: limits::Limits::new(settings.concurrency, settings.per_host),
+        tls: net::tls_config(&settings.ca_certs, settings.insecure, cert_failures.clone()),
+        cert_failures,
+        limits: limits.clone(),
         settings: settings.clone(),
         scope,
+        pacer: settings.max_rps.map(pacer),
     });
 
     let mut outcomes: Vec<(usize, Outcome)> = Vec::new();
-    let mut pending: HashMap<tokio::task::Id, (usize, &'static dyn Check)> = HashMap::new();
+    let mut pending: HashMap<tokio::task::Id, (usize, Vec<&'static dyn Check>)> = HashMap::new();
     let mut set: JoinSet<(usize, Vec<Outcome>)> = JoinSet::new();
     for (i, st) in reached.iter().enumerate() {
         let Some(st) = st else { continue };
+        // Exclusive families (bursts, failed logins) run one after another on a target so that
+        // one's traffic does not skew another's measurements; the others run concurrently.
+        let mut groups: Vec<Vec<&'static dyn Check>> = Vec::new();
+        let mut exclusive: Vec<&'static dyn Check> = Vec::new();
         for (check, applies) in selected_checks(plan, &st.target) {
             if !applies {
                 let mut out = Emitter::new(check.family(), st.target.id.clone());
@@ -303,38 +399,35 @@ pub async fn run(plan: &ScanPlan, interrupt: impl Future<Output = ()>) -> ScanRe
                     );
                 }
                 outcomes.extend(out.finish().into_iter().map(|o| (i, o)));
-                continue;
-            }
-            if interrupted {
+            } else if interrupted {
                 outcomes.extend(
                     unfinished(check, &st.target.id, &interrupted_reason()).map(|o| (i, o)),
                 );
-                continue;
+            } else if check.exclusive() {
+                exclusive.push(check);
+            } else {
+                groups.push(vec![check]);
             }
+        }
+        if !exclusive.is_empty() {
+            groups.push(exclusive);
+        }
+        for group in groups {
             let cx = cx.clone();
             let st = st.clone();
+            let checks = group.clone();
             let handle = set.spawn(async move {
                 let _permit = cx.limits.task().await;
-                let deadline = check_deadline(&cx.settings);
-                let outcomes = match tokio::time::timeout(deadline, check.run(&cx, &st)).await {
-                    Ok(outcomes) => complete_outcomes(check, &st.target.id, outcomes),
-                    Err(_) => unfinished(
-                        check,
-                        &st.target.id,
-                        &Reason::new(
-                            ReasonKind::Timeout,
-                            format!(
-                                "the {} checks did not finish within {}",
-                                check.family(),
-                                net::secs(deadline)
-                            ),
-                        ),
-                    )
-                    .collect(),
-                };
-                (i, outcomes)
+                // At most `per_host` families run on one host at once, and a family's deadline
+                // starts only once it holds its slot, so queueing never looks like a timeout.
+                let _host = cx.limits.host_task(&cx.host_key(&st.target.host())).await;
+                let mut all = Vec::new();
+                for check in checks {
+                    all.extend(run_check(&cx, check, &st).await);
+                }
+                (i, all)
             });
-            pending.insert(handle.id(), (i, check));
+            pending.insert(handle.id(), (i, group));
         }
     }
     loop {
@@ -351,14 +444,17 @@ pub async fn run(plan: &ScanPlan, interrupt: impl Future<Output = ()>) -> ScanRe
                     outcomes.extend(list.into_iter().map(|o| (i, o)));
                 }
                 Some(Err(err)) => {
-                    let Some((i, check)) = pending.remove(&err.id()) else { continue };
+                    let Some((i, checks)) = pending.remove(&err.id()) else { continue };
                     let target_id = plan.targets.get(i).map(|t| t.id.clone()).unwrap_or_default();
+                    let families: Vec<&str> = checks.iter().map(|c| c.family()).collect();
                     let reason = if err.is_panic() {
-                        Reason::new(ReasonKind::Bug, format!("the {} checks panicked: {}", check.family(), panic_message(err)))
+                        Reason::new(ReasonKind::Bug, format!("the {} checks panicked: {}", families.join("/"), panic_message(err)))
                     } else {
                         interrupted_reason()
                     };
-                    outcomes.extend(unfinished(check, &target_id, &reason).map(|o| (i, o)));
+                    for check in checks {
+                        outcomes.extend(unfinished(check, &target_id, &reason).map(|o| (i, o)));
+                    }
                 }
             },
         }
@@ -378,6 +474,9 @@ pub async fn run(plan: &ScanPlan, interrupt: impl Future<Output = ()>) -> ScanRe
         }
     }
 
+    for (_, o) in &mut outcomes {
+        o.redact(&plan.secrets);
+    }
     outcomes.sort_by_key(|(i, o)| (*i, crate::catalogue::index(o.rule_id).unwrap_or(usize::MAX)));
     ScanResult {
         started_at,
@@ -385,6 +484,46 @@ pub async fn run(plan: &ScanPlan, interrupt: impl Future<Output = ()>) -> ScanRe
         complete: !interrupted,
         targets,
         outcomes: outcomes.into_iter().map(|(_, o)| o).collect(),
+    }
+}
+
+/// Run one family on one target under its deadline, completing its outcome list.
+async fn run_check(cx: &ScanCx, check: &'static dyn Check, st: &ScanTarget) -> Vec<Outcome> {
+    use futures::FutureExt as _;
+    let deadline = check.deadline(&cx.settings, &st.target);
+    // A panic inside a family is caught here, so that it costs only that family's results.
+    let guarded = std::panic::AssertUnwindSafe(check.run(cx, st)).catch_unwind();
+    match tokio::time::timeout(deadline, guarded).await {
+        Ok(Ok(outcomes)) => complete_outcomes(check, &st.target.id, outcomes),
+        Ok(Err(payload)) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            unfinished(
+                check,
+                &st.target.id,
+                &Reason::new(
+                    ReasonKind::Bug,
+                    format!("the {} checks panicked: {message}", check.family()),
+                ),
+            )
+            .collect()
+        }
+        Err(_) => unfinished(
+            check,
+            &st.target.id,
+            &Reason::new(
+                ReasonKind::Timeout,
+                format!(
+                    "the {} checks did not finish within {}",
+                    check.family(),
+                    net::secs(deadline)
+                ),
+            ),
+        )
+        .collect(),
     }
 }
 
@@ -474,13 +613,21 @@ fn display_addr(target: &Target, addr: &SocketAddr) -> String {
     }
 }
 
+/// At most this many addresses of one name are tried by the connectivity check.
+pub const MAX_ADDRESSES_TRIED: u32 = 4;
+
 /// Resolve a target once and, when it names a port, connect to it once.
 pub async fn connectivity(target: &Target, settings: &Settings) -> Result<Vec<SocketAddr>, Reason> {
     let addrs = resolve(target, settings).await?;
     let Some(_port) = target.port() else {
         return Ok(addrs);
     };
-    let stream = net::connect(&addrs, settings.timeout).await?;
+    let tried: Vec<SocketAddr> = addrs
+        .iter()
+        .take(MAX_ADDRESSES_TRIED as usize)
+        .copied()
+        .collect();
+    let stream = net::connect(&tried, settings.timeout).await?;
     let used = stream.peer_addr().ok();
     drop(stream);
     // Put the address that answered first.
@@ -540,5 +687,136 @@ pub async fn resolve(target: &Target, settings: &Settings) -> Result<Vec<SocketA
                 net::secs(settings.timeout)
             ),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::Check;
+    use futures::future::BoxFuture;
+
+    struct Panics;
+    struct Sleeps;
+
+    impl Check for Panics {
+        fn family(&self) -> &'static str {
+            "headers"
+        }
+        fn summary(&self) -> &'static str {
+            "panics"
+        }
+        fn rule_ids(&self) -> &'static [&'static str] {
+            &["headers.hsts.missing", "headers.xcto.missing"]
+        }
+        fn applies_to(&self, _: &Target) -> bool {
+            true
+        }
+        #[allow(clippy::panic, reason = "the point of the test")]
+        fn run<'a>(&'a self, _: &'a ScanCx, _: &'a ScanTarget) -> BoxFuture<'a, Vec<Outcome>> {
+            Box::pin(async { panic!("boom") })
+        }
+    }
+
+    impl Check for Sleeps {
+        fn family(&self) -> &'static str {
+            "headers"
+        }
+        fn summary(&self) -> &'static str {
+            "sleeps"
+        }
+        fn rule_ids(&self) -> &'static [&'static str] {
+            &["headers.hsts.missing"]
+        }
+        fn applies_to(&self, _: &Target) -> bool {
+            true
+        }
+        fn deadline(&self, _: &Settings, _: &Target) -> Duration {
+            Duration::from_millis(50)
+        }
+        fn run<'a>(&'a self, _: &'a ScanCx, _: &'a ScanTarget) -> BoxFuture<'a, Vec<Outcome>> {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Vec::new()
+            })
+        }
+    }
+
+    fn cx() -> ScanCx {
+        let settings = Settings::default();
+        ScanCx {
+            tls: net::tls_config(&[], false, Arc::default()),
+            limits: Arc::new(limits::Limits::new(4, 4)),
+            settings,
+            scope: Scope::default(),
+            pacer: None,
+            cert_failures: Arc::default(),
+        }
+    }
+
+    fn target() -> ScanTarget {
+        ScanTarget {
+            target: Target::parse("https://a.test/").unwrap(),
+            addrs: vec!["127.0.0.1:443".parse().unwrap()],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_family_costs_only_its_own_rules() {
+        static PANICS: Panics = Panics;
+        let out = run_check(&cx(), &PANICS, &target()).await;
+        assert_eq!(out.len(), 2);
+        for o in out {
+            assert_eq!(o.status, crate::model::Status::Inconclusive);
+            let r = o.reason.unwrap();
+            assert_eq!(r.kind, ReasonKind::Bug);
+            assert!(r.detail.contains("panicked: boom"), "{}", r.detail);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_family_past_its_deadline_is_cut_off() {
+        static SLEEPS: Sleeps = Sleeps;
+        let started = std::time::Instant::now();
+        let out = run_check(&cx(), &SLEEPS, &target()).await;
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].reason.as_ref().unwrap().kind, ReasonKind::Timeout);
+    }
+
+    #[tokio::test]
+    async fn a_forgotten_rule_is_reported_as_a_bug() {
+        struct Forgets;
+        impl Check for Forgets {
+            fn family(&self) -> &'static str {
+                "headers"
+            }
+            fn summary(&self) -> &'static str {
+                "forgets"
+            }
+            fn rule_ids(&self) -> &'static [&'static str] {
+                &["headers.hsts.missing", "headers.xcto.missing"]
+            }
+            fn applies_to(&self, _: &Target) -> bool {
+                true
+            }
+            fn run<'a>(&'a self, _: &'a ScanCx, _: &'a ScanTarget) -> BoxFuture<'a, Vec<Outcome>> {
+                Box::pin(async {
+                    let mut e = Emitter::new("headers", "https://a.test/");
+                    e.pass("headers.hsts.missing", "ok", crate::model::Evidence::none());
+                    e.pass(
+                        "headers.hsts.missing",
+                        "twice",
+                        crate::model::Evidence::none(),
+                    );
+                    e.finish()
+                })
+            }
+        }
+        static FORGETS: Forgets = Forgets;
+        let out = run_check(&cx(), &FORGETS, &target()).await;
+        assert_eq!(out.len(), 2, "duplicates dropped, the missing rule added");
+        assert_eq!(out[1].rule_id, "headers.xcto.missing");
+        assert_eq!(out[1].reason.as_ref().unwrap().kind, ReasonKind::Bug);
     }
 }

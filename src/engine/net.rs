@@ -68,11 +68,17 @@ pub fn secs(d: Duration) -> String {
     }
 }
 
+/// Certificate failures seen with `--insecure`: server name → why verification failed.
+pub type CertFailures = std::sync::Mutex<std::collections::HashMap<String, String>>;
+
 /// The TLS client configuration shared by every HTTP client of a scan: Mozilla's roots
-/// (webpki-roots) plus `--ca-file` anchors, or no verification at all with `--insecure`.
+/// (webpki-roots) plus `--ca-file` anchors. With `insecure`, a failed verification does not stop
+/// the connection but is recorded in `failures` (browsers ignore HSTS on such a connection,
+/// so the headers family needs to know).
 pub fn tls_config(
     extra_roots: &[CertificateDer<'static>],
     insecure: bool,
+    failures: Arc<CertFailures>,
 ) -> Arc<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
@@ -81,19 +87,24 @@ pub fn tls_config(
     let Ok(builder) = builder else {
         unreachable_config()
     };
-    let mut config = if insecure {
-        builder
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for cert in extra_roots {
+        // Unparseable anchors were rejected when the CA file was read.
+        let _ = roots.add(cert.clone());
+    }
+    let roots = Arc::new(roots);
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        roots.clone(),
+        provider.clone(),
+    )
+    .build();
+    let mut config = match (insecure, verifier) {
+        (true, Ok(inner)) => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
-            .with_no_client_auth()
-    } else {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        for cert in extra_roots {
-            // Unparseable anchors were rejected when the CA file was read.
-            let _ = roots.add(cert.clone());
-        }
-        builder.with_root_certificates(roots).with_no_client_auth()
+            .with_custom_certificate_verifier(Arc::new(RecordingVerifier { inner, failures }))
+            .with_no_client_auth(),
+        _ => builder.with_root_certificates(roots).with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Arc::new(config)
@@ -123,20 +134,36 @@ pub fn read_ca_file(path: &std::path::Path) -> Result<Vec<CertificateDer<'static
     Ok(certs)
 }
 
-/// Certificate verifier for `--insecure`: accepts any chain but still checks the handshake
-/// signatures, so the connection is at least to the holder of the presented key.
+/// Certificate verifier for `--insecure`: runs the real verification, records a failure, and
+/// lets the connection proceed. Handshake signatures are still checked, so the connection is
+/// at least to the holder of the presented key.
 #[derive(Debug)]
-struct AcceptAnyCert(Arc<rustls::crypto::CryptoProvider>);
+struct RecordingVerifier {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    failures: Arc<CertFailures>,
+}
 
-impl ServerCertVerifier for AcceptAnyCert {
+impl ServerCertVerifier for RecordingVerifier {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Err(e) = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            let name = server_name.to_str().to_ascii_lowercase();
+            if let Ok(mut map) = self.failures.lock() {
+                map.insert(name, e.to_string());
+            }
+        }
         Ok(ServerCertVerified::assertion())
     }
 
@@ -146,12 +173,7 @@ impl ServerCertVerifier for AcceptAnyCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        self.inner.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -160,16 +182,11 @@ impl ServerCertVerifier for AcceptAnyCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        self.inner.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.inner.supported_verify_schemes()
     }
 }
 
@@ -182,6 +199,8 @@ pub struct HttpOptions {
     pub tls: Arc<rustls::ClientConfig>,
     /// Host name → address overrides (the scan's resolved targets and `--resolve`).
     pub resolve: Vec<(String, SocketAddr)>,
+    /// Idle connections kept per host for reuse.
+    pub pool_idle: usize,
 }
 
 /// Build an HTTP/1.1 client: no redirects, no proxy, no decompression, bounded headers.
@@ -195,7 +214,7 @@ pub fn http_client(opts: &HttpOptions) -> Result<reqwest::Client, Reason> {
         .connect_timeout(opts.timeout)
         .read_timeout(opts.timeout)
         .timeout(request_deadline(opts.timeout))
-        .pool_max_idle_per_host(1)
+        .pool_max_idle_per_host(opts.pool_idle)
         .user_agent(USER_AGENT);
     for (host, addr) in &opts.resolve {
         builder = builder.resolve(host, *addr);
@@ -344,4 +363,88 @@ pub fn classify(e: &reqwest::Error, url: &Url, timeout: Duration) -> Reason {
         .collect::<Vec<_>>()
         .join(": ");
     Reason::new(ReasonKind::Io, format!("{url}: {detail}"))
+}
+
+/// One HTTP exchange whose body was read, up to a cap.
+#[derive(Clone, Debug)]
+pub struct Exchange {
+    /// Status code.
+    pub status: u16,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// The body, at most the cap.
+    pub body: Vec<u8>,
+    /// True when the body was longer than the cap (the rest was not read).
+    pub truncated: bool,
+    /// Time from sending the request to the response head.
+    pub elapsed: Duration,
+}
+
+/// The default cap on response bodies read by the behaviour probes.
+pub const BODY_CAP: usize = 64 * 1024;
+
+/// Send one request with an optional body and read the response body up to `body_cap` bytes,
+/// all within the request deadline.
+pub async fn exchange(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &Url,
+    headers: HeaderMap,
+    body: Option<Vec<u8>>,
+    timeout: Duration,
+    body_cap: usize,
+) -> Result<Exchange, FetchError> {
+    let deadline = request_deadline(timeout) + Duration::from_millis(250);
+    let started = tokio::time::Instant::now();
+    let mut request = client.request(method, url.clone()).headers(headers);
+    if let Some(body) = body {
+        request = request.body(body);
+    }
+    let work = async {
+        let mut resp = request.send().await.map_err(|e| FetchError {
+            before_connect: e.is_connect() && !has_tls_error(&e),
+            reason: classify(&e, url, timeout),
+        })?;
+        let elapsed = started.elapsed();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let mut body = Vec::new();
+        let mut truncated = false;
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    let room = body_cap.saturating_sub(body.len());
+                    body.extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or_default());
+                    if chunk.len() > room {
+                        truncated = true;
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(FetchError {
+                        before_connect: false,
+                        reason: classify(&e, url, timeout),
+                    });
+                }
+            }
+        }
+        Ok(Exchange {
+            status,
+            headers,
+            body,
+            truncated,
+            elapsed,
+        })
+    };
+    match tokio::time::timeout(deadline, work).await {
+        Ok(result) => result,
+        Err(_) => Err(FetchError {
+            before_connect: false,
+            reason: Reason::new(
+                ReasonKind::Timeout,
+                format!("{url}: no complete response within {}", secs(deadline)),
+            ),
+        }),
+    }
 }

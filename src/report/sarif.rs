@@ -145,6 +145,9 @@ fn descriptor(rule: &RuleDoc) -> sarif::ReportingDescriptor {
     let mut tags = vec!["security".to_string(), rule.family.clone()];
     tags.extend(rule.tags.iter().cloned());
     tags.extend(rule.cwe.iter().map(|c| format!("external/cwe/cwe-{c}")));
+    // SARIF requires unique tags; a family name may also be one of the rule's own tags.
+    let mut seen = std::collections::HashSet::new();
+    tags.retain(|t| seen.insert(t.clone()));
     let mut props = BTreeMap::from([("precision".to_string(), serde_json::json!("high"))]);
     if let Some(score) = rule.severity.security_severity() {
         props.insert("security-severity".to_string(), serde_json::json!(score));
@@ -196,6 +199,9 @@ fn result(o: &Outcome, rules: &[&RuleDoc], origin: Option<&Origin>) -> sarif::Re
                     .build(),
             ])
             .build(),
+        // No repository file declares this target: the URL is the location. GitHub code
+        // scanning shows only file locations, so declare targets in a config file to see these
+        // results there (README, "Reports").
         None => sarif::Location::builder()
             .physical_location(
                 sarif::PhysicalLocation::builder()
@@ -206,6 +212,12 @@ fn result(o: &Outcome, rules: &[&RuleDoc], origin: Option<&Origin>) -> sarif::Re
                     )
                     .build(),
             )
+            .logical_locations(vec![
+                sarif::LogicalLocation::builder()
+                    .fully_qualified_name(o.target.clone())
+                    .kind("resource")
+                    .build(),
+            ])
             .build(),
     };
     let mut builder_result = sarif::Result::builder()

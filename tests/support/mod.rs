@@ -60,10 +60,18 @@ pub fn bin() -> Command {
 
 /// Run `secgate ARGS...` with `--json` into a temp dir (for `scan`), no colour.
 pub fn secgate(args: &[&str]) -> Run {
+    secgate_env(args, &[])
+}
+
+/// [`secgate`] with extra environment variables.
+pub fn secgate_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let json_path = dir.path().join("report.json");
     let mut cmd = bin();
     cmd.args(args).env("NO_COLOR", "1").stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     let scanning = args.first() == Some(&"scan") && !args.contains(&"--json");
     if scanning {
         cmd.arg("--json").arg(&json_path);
@@ -103,15 +111,36 @@ impl HttpsSite {
     pub fn port(&self) -> u16 {
         self.server.addr.port()
     }
+
+    /// Scan this site from a config file whose one target carries `target_toml` (extra keys
+    /// and `[[target.endpoint]]` tables), with `env` in the environment.
+    pub fn scan_config(&self, target_toml: &str, extra: &[&str], env: &[(&str, &str)]) -> Run {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("secgate.toml");
+        std::fs::write(
+            &cfg,
+            format!("[[target]]\nurl = \"{}\"\n{target_toml}\n", self.url),
+        )
+        .unwrap();
+        let mut args: Vec<&str> = vec!["scan", "--config", cfg.to_str().unwrap()];
+        args.extend(self.flags.iter().map(String::as_str));
+        args.extend(extra);
+        secgate_env(&args, env)
+    }
 }
 
 /// Start an HTTPS site at `ip` (a loopback address) serving `site` as `name`.
 pub async fn https_site_at(ip: &str, name: &str, site: Site) -> HttpsSite {
+    https_router_at(ip, name, site.router()).await
+}
+
+/// Start an HTTPS server at `ip` serving `router` as `name`.
+pub async fn https_router_at(ip: &str, name: &str, router: axum::Router) -> HttpsSite {
     let pki = Pki::new().unwrap();
     let tls = pki.server_config(&[name]).unwrap();
     let server = lab::serve(
         lab::bind(&format!("{ip}:0")).await.unwrap(),
-        site.router(),
+        router,
         Some(tls),
     );
     let dir = tempfile::tempdir().unwrap();

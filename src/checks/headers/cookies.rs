@@ -16,13 +16,70 @@ const IDS: &[&str] = &[INSECURE, NO_HTTPONLY, NO_SAMESITE];
 
 pub(super) const RULE: Rule = Rule { ids: IDS, eval };
 
-static SESSION_FRAGMENTS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
-    include_str!("../../../checks/lists/session_cookies.txt")
+/// The session-cookie heuristic, as data (see the file for its format).
+struct Heuristic {
+    names: Vec<&'static str>,
+    prefixes: Vec<&'static str>,
+    tokens: Vec<&'static str>,
+    suffixes: Vec<&'static str>,
+    excludes: Vec<&'static str>,
+}
+
+static HEURISTIC: LazyLock<Heuristic> = LazyLock::new(|| {
+    let mut h = Heuristic {
+        names: Vec::new(),
+        prefixes: Vec::new(),
+        tokens: Vec::new(),
+        suffixes: Vec::new(),
+        excludes: Vec::new(),
+    };
+    for line in include_str!("../../../checks/lists/session_cookies.txt")
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect()
+    {
+        let Some((kind, value)) = line.split_once(':') else {
+            continue;
+        };
+        if line.starts_with('#') {
+            continue;
+        }
+        let list = match kind {
+            "name" => &mut h.names,
+            "prefix" => &mut h.prefixes,
+            "token" => &mut h.tokens,
+            "suffix" => &mut h.suffixes,
+            "exclude" => &mut h.excludes,
+            _ => continue,
+        };
+        list.push(value.trim());
+    }
+    h
 });
+
+/// Split a cookie name into lower-case tokens at non-alphanumerics and camel-case changes.
+fn name_tokens(name: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut current = String::new();
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if !c.is_ascii_alphanumeric() {
+            if !current.is_empty() {
+                tokens.push(std::mem::take(&mut current));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_ascii_uppercase() && prev_lower && !current.is_empty() {
+            tokens.push(std::mem::take(&mut current));
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        current.push(c.to_ascii_lowercase());
+    }
+    if !current.is_empty() {
+        tokens.push(current);
+    }
+    tokens
+}
 
 /// The attributes of one Set-Cookie that matter here.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +92,10 @@ pub struct SetCookie {
     pub http_only: bool,
     /// SameSite value, lower-case, when present and valid.
     pub same_site: Option<String>,
+    /// Domain attribute, lower-case, without a leading dot.
+    pub domain: String,
+    /// Path attribute.
+    pub path: String,
     /// The cookie is being deleted.
     pub deleting: bool,
     /// The raw header (for evidence), with the value replaced by `…`.
@@ -55,9 +116,14 @@ pub fn parse(header: &str) -> Option<SetCookie> {
         secure: false,
         http_only: false,
         same_site: None,
+        domain: String::new(),
+        path: String::new(),
         deleting: false,
         redacted: String::new(),
     };
+    // RFC 6265 §5.3: Max-Age wins over Expires; for each, the last occurrence counts.
+    let mut max_age: Option<i64> = None;
+    let mut expires_past = false;
     let mut attrs = Vec::new();
     for attr in parts {
         let (key, val) = match attr.split_once('=') {
@@ -73,14 +139,20 @@ pub fn parse(header: &str) -> Option<SetCookie> {
                     cookie.same_site = Some(v);
                 }
             }
-            "max-age" if val.parse::<i64>().is_ok_and(|n| n <= 0) => cookie.deleting = true,
-            "expires" if expires_year(val).is_some_and(|y| y < 2000) => cookie.deleting = true,
+            "max-age" => max_age = val.parse::<i64>().ok().or(max_age),
+            "expires" => expires_past = expires_year(val).is_some_and(|y| y < 2000),
+            "domain" => cookie.domain = val.trim_start_matches('.').to_ascii_lowercase(),
+            "path" => cookie.path = val.to_string(),
             _ => {}
         }
         if !key.is_empty() {
             attrs.push(attr.trim().to_string());
         }
     }
+    cookie.deleting = match max_age {
+        Some(n) => n <= 0,
+        None => expires_past,
+    };
     cookie.redacted = std::iter::once(format!("{name}=…"))
         .chain(attrs)
         .collect::<Vec<_>>()
@@ -95,18 +167,32 @@ fn expires_year(date: &str) -> Option<u32> {
         .and_then(|t| t.parse().ok())
 }
 
-/// Whether a cookie name looks like a session or authentication cookie.
+/// Whether a cookie name looks like a session or authentication cookie
+/// (`checks/lists/session_cookies.txt`).
 pub fn is_session_like(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    let bare = lower
-        .strip_prefix("__host-")
-        .or_else(|| lower.strip_prefix("__secure-"))
-        .unwrap_or(&lower);
-    SESSION_FRAGMENTS.iter().any(|f| bare.contains(f))
+    let bare_len = ["__host-", "__secure-"]
+        .iter()
+        .find(|p| lower.starts_with(*p))
+        .map_or(0, |p| p.len());
+    let bare = lower.get(bare_len..).unwrap_or(&lower);
+    let tokens = name_tokens(name.get(bare_len..).unwrap_or(name));
+    let h = &*HEURISTIC;
+    if tokens
+        .iter()
+        .any(|t| h.excludes.iter().any(|x| t.contains(x)))
+    {
+        return false;
+    }
+    h.names.contains(&bare)
+        || h.prefixes.iter().any(|p| bare.starts_with(p))
+        || tokens
+            .iter()
+            .any(|t| h.tokens.contains(&t.as_str()) || h.suffixes.iter().any(|s| t.ends_with(s)))
 }
 
 fn eval(obs: &HttpObservation, out: &mut Emitter) {
-    let hops = match obs.all_hops() {
+    let (hops, incomplete) = match obs.all_hops() {
         Ok(h) => h,
         Err(reason) => return inconclusive_all(out, IDS, &reason),
     };
@@ -123,12 +209,18 @@ fn eval(obs: &HttpObservation, out: &mut Emitter) {
             if cookie.deleting || !is_session_like(&cookie.name) {
                 continue;
             }
-            // The last Set-Cookie of a name wins, as in a browser.
-            session.retain(|c| c.name != cookie.name);
+            // A cookie is identified by name, domain and path; the last Set-Cookie wins.
+            session.retain(|c| {
+                (&c.name, &c.domain, &c.path) != (&cookie.name, &cookie.domain, &cookie.path)
+            });
             session.push(cookie);
         }
     }
     if session.is_empty() {
+        if let Some(reason) = &incomplete {
+            // Responses were missed: a session cookie could have been among them.
+            return inconclusive_all(out, IDS, reason);
+        }
         let why = if all_names.is_empty() {
             "no cookies are set".to_string()
         } else {
@@ -139,11 +231,26 @@ fn eval(obs: &HttpObservation, out: &mut Emitter) {
         };
         return skipped_all(out, IDS, &why);
     }
-    judge(out, &session, INSECURE, "Secure", |c| c.secure);
-    judge(out, &session, NO_HTTPONLY, "HttpOnly", |c| c.http_only);
-    judge(out, &session, NO_SAMESITE, "SameSite", |c| {
-        c.same_site.is_some()
-    });
+    let incomplete = incomplete.as_ref();
+    judge(out, &session, INSECURE, "Secure", |c| c.secure, incomplete);
+    // CSRF-token cookies are excluded from the heuristic: script must read them.
+    judge(
+        out,
+        &session,
+        NO_HTTPONLY,
+        "HttpOnly",
+        |c| c.http_only,
+        incomplete,
+    );
+    // SameSite=None opts out of the protection, so only Strict or Lax count.
+    judge(
+        out,
+        &session,
+        NO_SAMESITE,
+        "SameSite=Strict or Lax",
+        |c| matches!(c.same_site.as_deref(), Some("strict" | "lax")),
+        incomplete,
+    );
 }
 
 fn judge(
@@ -152,8 +259,12 @@ fn judge(
     id: &'static str,
     attr: &str,
     has: fn(&SetCookie) -> bool,
+    incomplete: Option<&crate::model::Reason>,
 ) {
     let bad: Vec<&SetCookie> = cookies.iter().filter(|c| !has(c)).collect();
+    if let (true, Some(reason)) = (bad.is_empty(), incomplete) {
+        return out.inconclusive(id, reason);
+    }
     if bad.is_empty() {
         let names: Vec<&str> = cookies.iter().map(|c| c.name.as_str()).collect();
         out.pass(
@@ -192,6 +303,18 @@ mod tests {
         assert!(!c.redacted.contains("s3cr3t"));
         assert_eq!(c.redacted, "SID=…; Path=/; Secure; HTTPONLY; SameSite=Lax");
         assert!(parse("sid=; Max-Age=0").unwrap().deleting);
+        // Max-Age wins over Expires (RFC 6265 §5.3).
+        assert!(
+            !parse("sid=x; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=86400")
+                .unwrap()
+                .deleting
+        );
+        assert!(parse("sid=x; Max-Age=86400; Max-Age=0").unwrap().deleting);
+        let c = parse("sid=x; Domain=.Shop.Test; Path=/admin").unwrap();
+        assert_eq!(
+            (c.domain.as_str(), c.path.as_str()),
+            ("shop.test", "/admin")
+        );
         assert!(
             parse("sid=x; Expires=Thu, 01 Jan 1970 00:00:00 GMT")
                 .unwrap()
@@ -215,11 +338,27 @@ mod tests {
             "connect.sid",
             "__Host-session",
             "auth_token",
+            "authToken",
             "remember_me",
+            ".AspNetCore.Cookies",
+            "wordpress_logged_in_0123abcd",
+            "mysession",
+            "access_token",
+            "SSO-Ticket",
         ] {
             assert!(is_session_like(name), "{name}");
         }
-        for name in ["theme", "lang", "_ga", "consent"] {
+        for name in [
+            "theme",
+            "lang",
+            "_ga",
+            "consent",
+            "accessibility",
+            "consider",
+            "XSRF-TOKEN",
+            "csrftoken",
+            "userPrefs",
+        ] {
             assert!(!is_session_like(name), "{name}");
         }
     }
@@ -242,6 +381,18 @@ mod tests {
             r.iter()
                 .all(|(_, s, m)| *s == Status::Fail && m.contains("sessionid"))
         );
+
+        // Cookies differ by path: the insecure one is still judged.
+        let two_paths = fixture::https(&[
+            ("set-cookie", "sid=a; Path=/admin"),
+            (
+                "set-cookie",
+                "sid=b; Path=/; Secure; HttpOnly; SameSite=Lax",
+            ),
+        ]);
+        assert_eq!(fixture::status(&RULE, &two_paths, INSECURE), Status::Fail);
+        let none = fixture::https(&[("set-cookie", "sid=a; Secure; HttpOnly; SameSite=None")]);
+        assert_eq!(fixture::status(&RULE, &none, NO_SAMESITE), Status::Fail);
 
         let good = fixture::https(&[(
             "set-cookie",

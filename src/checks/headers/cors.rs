@@ -22,12 +22,21 @@ enum Grant {
 
 fn grant(probe: &CorsProbe) -> Result<(Grant, Evidence), Reason> {
     let hop = probe.response.as_ref().map_err(Clone::clone)?;
-    let acao = hop
-        .first("access-control-allow-origin")
-        .map(|v| v.trim().to_string());
+    // The Fetch CORS check: exactly one Access-Control-Allow-Origin value, equal to the
+    // request's Origin (or `*`), and Access-Control-Allow-Credentials exactly `true`.
+    let acao_values: Vec<String> = hop
+        .values("access-control-allow-origin")
+        .iter()
+        .map(|v| String::from_utf8_lossy(v).trim().to_string())
+        .collect();
+    let acao = match acao_values.as_slice() {
+        [one] if !one.contains(',') => Some(one.as_str()),
+        _ => None,
+    };
     let acac = hop
-        .first("access-control-allow-credentials")
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        .values("access-control-allow-credentials")
+        .first()
+        .is_some_and(|v| String::from_utf8_lossy(v).trim() == "true");
     let mut evidence = Evidence::none().text("origin_sent", probe.origin);
     if let Some(v) = hop.values("access-control-allow-origin").first() {
         evidence = evidence.with("access-control-allow-origin", Observed::from_bytes(v));
@@ -35,8 +44,8 @@ fn grant(probe: &CorsProbe) -> Result<(Grant, Evidence), Reason> {
     if let Some(v) = hop.values("access-control-allow-credentials").first() {
         evidence = evidence.with("access-control-allow-credentials", Observed::from_bytes(v));
     }
-    let g = match acao.as_deref() {
-        Some(o) if acac && o.eq_ignore_ascii_case(probe.origin) => Grant::ReflectedWithCredentials,
+    let g = match acao {
+        Some(o) if acac && o == probe.origin => Grant::ReflectedWithCredentials,
         Some("*") if acac => Grant::WildcardWithCredentials,
         _ => Grant::Safe,
     };
@@ -162,13 +171,34 @@ mod tests {
         let wildcard = with_cors(&[
             &[
                 ("access-control-allow-origin", "*"),
-                ("access-control-allow-credentials", "TRUE"),
+                ("access-control-allow-credentials", "true"),
             ],
             &[],
         ]);
         assert_eq!(
             fixture::status(&RULE, &wildcard, WILDCARD_CREDENTIALS),
             Status::Fail
+        );
+        // Browsers compare byte for byte: `TRUE` does not allow credentials, and two origins fail.
+        let upper = with_cors(&[
+            &[
+                ("access-control-allow-origin", "*"),
+                ("access-control-allow-credentials", "TRUE"),
+            ],
+            &[],
+        ]);
+        assert_eq!(
+            fixture::status(&RULE, &upper, WILDCARD_CREDENTIALS),
+            Status::Pass
+        );
+        let two = with_cors(&[&[
+            ("access-control-allow-origin", CORS_ORIGINS[0]),
+            ("access-control-allow-origin", "https://other.test"),
+            ("access-control-allow-credentials", "true"),
+        ]]);
+        assert_eq!(
+            fixture::status(&RULE, &two, REFLECT_CREDENTIALS),
+            Status::Pass
         );
     }
 

@@ -63,49 +63,107 @@ pub fn enforced(hop: &Hop) -> Vec<Policy> {
         .collect()
 }
 
-/// True for a source that allows any host: `*`, a wildcard host pattern that starts with `*`
-/// and has no dot after it, or a bare scheme such as `https:` or `data:`.
-fn is_wildcard(source: &str) -> bool {
+/// True for a source that allows any host: `*`, a bare scheme (`https:`, `data:`, `ftp:`...),
+/// or a host-source whose host is `*` or a wildcard over a whole top-level domain (`*.com`,
+/// `*.*`), whatever its scheme, port or path (`https://*:443`, `http://*/x`, `*:*`).
+pub fn is_wildcard(source: &str) -> bool {
     let s = source.to_ascii_lowercase();
-    s == "*"
-        || s.starts_with("*:")
-        || matches!(
-            s.as_str(),
-            "http:" | "https:" | "data:" | "blob:" | "filesystem:" | "ws:" | "wss:"
-        )
-        || s == "http://*"
-        || s == "https://*"
+    if s.starts_with('\'') {
+        return false; // keywords, nonces and hashes
+    }
+    // A bare scheme-source: `scheme:` with nothing after it.
+    let bare_scheme = s.strip_suffix(':').is_some_and(|scheme| {
+        !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    });
+    if bare_scheme {
+        return true;
+    }
+    let rest = s.split_once("://").map_or(s.as_str(), |(_, r)| r);
+    let host = rest.split([':', '/']).next().unwrap_or_default();
+    if host == "*" {
+        return true;
+    }
+    // `*.com`, `*.*`: a wildcard with no registrable name under it.
+    host.strip_prefix("*.")
+        .is_some_and(|tail| !tail.contains('.') || tail.split('.').all(|l| l == "*"))
 }
 
 fn is_keyword(source: &str, keyword: &str) -> bool {
     source.eq_ignore_ascii_case(keyword)
 }
 
-/// Why a policy does not restrict scripts; empty when it does.
-pub fn script_issues(policy: &Policy) -> Vec<String> {
-    let Some(list) = policy
-        .get("script-src")
-        .or_else(|| policy.get("default-src"))
-    else {
-        return vec!["no script-src or default-src: scripts from any origin are allowed".into()];
+/// Whether a source is a well-formed nonce or hash (`'nonce-<base64>'`, `'sha256-<base64>'`...).
+/// A malformed one (e.g. an empty nonce from a template) is dropped by browsers, and then does
+/// not cancel `'unsafe-inline'`.
+pub fn is_nonce_or_hash(source: &str) -> bool {
+    let s = source.to_ascii_lowercase();
+    let Some(inner) = s.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')) else {
+        return false;
     };
-    let has_nonce_or_hash = list.iter().any(|s| {
-        let s = s.to_ascii_lowercase();
-        s.starts_with("'nonce-")
-            || s.starts_with("'sha256-")
-            || s.starts_with("'sha384-")
-            || s.starts_with("'sha512-")
-    });
+    let value = ["nonce-", "sha256-", "sha384-", "sha512-"]
+        .iter()
+        .find_map(|p| inner.strip_prefix(p));
+    let Some(value) = value.map(|v| v.trim_end_matches('=')) else {
+        return false;
+    };
+    !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '-' | '_'))
+}
+
+/// Why a source list lets injected script run; empty when it does not.
+fn list_issues(list: &[String]) -> Vec<String> {
+    let has_nonce_or_hash = list.iter().any(|s| is_nonce_or_hash(s));
+    // 'strict-dynamic' makes browsers ignore host and scheme sources and 'unsafe-inline'
+    // (CSP3 §8.2); with it, only nonces/hashes (and what they load) run.
     let strict_dynamic = list.iter().any(|s| is_keyword(s, "'strict-dynamic'"));
     let mut issues = Vec::new();
     for source in list {
         if is_keyword(source, "'unsafe-eval'") {
             issues.push("'unsafe-eval'".to_string());
-        } else if is_keyword(source, "'unsafe-inline'") && !has_nonce_or_hash {
+        } else if is_keyword(source, "'unsafe-inline'") && !has_nonce_or_hash && !strict_dynamic {
             issues.push("'unsafe-inline'".to_string());
-        } else if is_wildcard(source) && !(strict_dynamic && has_nonce_or_hash) {
+        } else if is_wildcard(source) && !strict_dynamic {
             issues.push(source.clone());
         }
+    }
+    issues
+}
+
+/// Why a policy does not restrict scripts; empty when it does. Both the `<script>` element
+/// list (script-src-elem → script-src → default-src) and the inline-handler list
+/// (script-src-attr → script-src → default-src) are judged, as CSP3 §6.1.3 defines them.
+pub fn script_issues(policy: &Policy) -> Vec<String> {
+    let fallback = policy
+        .get("script-src")
+        .or_else(|| policy.get("default-src"));
+    let elem = policy.get("script-src-elem").or(fallback);
+    let attr = policy.get("script-src-attr").or(fallback);
+    let Some(elem) = elem else {
+        return vec!["no script-src or default-src: scripts from any origin are allowed".into()];
+    };
+    let mut issues = list_issues(elem);
+    match attr {
+        Some(attr) => {
+            for i in list_issues(attr) {
+                let i = if policy.get("script-src-attr").is_some() {
+                    format!("{i} (script-src-attr)")
+                } else {
+                    i
+                };
+                if !issues.contains(&i) {
+                    issues.push(i);
+                }
+            }
+        }
+        None => issues.push(
+            "no script-src-attr, script-src or default-src: inline event handlers are allowed"
+                .into(),
+        ),
     }
     issues
 }
@@ -233,6 +291,38 @@ mod tests {
         assert_eq!(issues("img-src *").len(), 1);
         assert_eq!(issues("default-src *"), ["*"]);
         assert!(issues("script-src *.cdn.test").is_empty());
+        // A malformed nonce does not cancel 'unsafe-inline'.
+        assert_eq!(
+            issues("script-src 'self' 'unsafe-inline' 'nonce-'"),
+            ["'unsafe-inline'"]
+        );
+        assert_eq!(
+            issues("script-src 'self' 'unsafe-inline' 'sha256-'"),
+            ["'unsafe-inline'"]
+        );
+        // 'strict-dynamic' alone also makes browsers ignore 'unsafe-inline'.
+        assert!(issues("script-src 'strict-dynamic' 'unsafe-inline'").is_empty());
+        // script-src-elem and script-src-attr are judged too.
+        assert_eq!(
+            issues("default-src 'self'; script-src-elem * 'unsafe-inline'"),
+            ["*", "'unsafe-inline'"]
+        );
+        assert_eq!(
+            issues("default-src 'self'; script-src-attr 'unsafe-inline'"),
+            ["'unsafe-inline' (script-src-attr)"]
+        );
+        // Host wildcards with scheme, port or path are wildcards too.
+        for w in [
+            "https://*:443",
+            "https://*/",
+            "*/path",
+            "http://*:*",
+            "ftp:",
+            "*.com",
+            "https://*.*",
+        ] {
+            assert_eq!(issues(&format!("script-src {w}")), [w], "{w}");
+        }
     }
 
     #[test]

@@ -1,4 +1,12 @@
 //! Clickjacking protection: CSP frame-ancestors or X-Frame-Options.
+//!
+//! Precedence follows the browsers (CSP3 §6.4.2, HTML "X-Frame-Options" processing): when any
+//! enforced policy carries `frame-ancestors`, X-Frame-Options is ignored and only
+//! frame-ancestors counts (framing is blocked if any policy restricts it). Otherwise all
+//! X-Frame-Options values are combined: several distinct values including DENY, SAMEORIGIN or
+//! ALLOWALL block framing; a single DENY or SAMEORIGIN blocks it; anything else allows it.
+
+use std::collections::BTreeSet;
 
 use super::csp;
 use super::{HttpObservation, Rule};
@@ -11,23 +19,38 @@ pub(super) const RULE: Rule = Rule {
     eval,
 };
 
+/// Whether the combined X-Frame-Options values block cross-origin framing (HTML spec).
+pub fn xfo_blocks(values: &BTreeSet<String>) -> bool {
+    let decisive = ["deny", "sameorigin", "allowall"];
+    match values.len() {
+        0 => false,
+        1 => values.iter().any(|v| v == "deny" || v == "sameorigin"),
+        _ => values.iter().any(|v| decisive.contains(&v.as_str())),
+    }
+}
+
 fn eval(obs: &HttpObservation, out: &mut Emitter) {
     let hop = match obs.final_response() {
         Ok(hop) => hop,
         Err(reason) => return out.inconclusive(MISSING, &reason),
     };
     let mut evidence = Evidence::none();
-    let xfo = hop.values("x-frame-options");
-    let xfo_first = xfo.first().map(|v| {
-        let text = String::from_utf8_lossy(v).to_string();
-        text.split(',')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_uppercase()
-    });
-    if let Some(v) = xfo.first() {
-        evidence = evidence.with("x-frame-options", Observed::from_bytes(v));
+    let raw = hop.values("x-frame-options");
+    let xfo: BTreeSet<String> = raw
+        .iter()
+        .flat_map(|v| {
+            String::from_utf8_lossy(v)
+                .split(',')
+                .map(|t| t.trim().to_ascii_lowercase())
+                .filter(|t| !t.is_empty())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if !raw.is_empty() {
+        evidence = evidence.with(
+            "x-frame-options",
+            Observed::List(raw.iter().map(|v| Observed::from_bytes(v)).collect()),
+        );
     }
     let policies = csp::enforced(hop);
     let ancestors: Vec<&[String]> = policies
@@ -38,19 +61,34 @@ fn eval(obs: &HttpObservation, out: &mut Emitter) {
         evidence = evidence.with("frame-ancestors", Observed::texts(a.iter().cloned()));
     }
 
-    if ancestors.iter().any(|a| csp::restricts(Some(a))) {
-        return out.pass(MISSING, "CSP frame-ancestors restricts framing", evidence);
+    if !ancestors.is_empty() {
+        return if ancestors.iter().any(|a| csp::restricts(Some(a))) {
+            out.pass(MISSING, "CSP frame-ancestors restricts framing", evidence)
+        } else {
+            let note = if raw.is_empty() {
+                ""
+            } else {
+                " (X-Frame-Options is ignored when frame-ancestors is present)"
+            };
+            out.fail(
+                MISSING,
+                format!("CSP frame-ancestors allows any origin{note}"),
+                evidence,
+            )
+        };
     }
-    if matches!(xfo_first.as_deref(), Some("DENY" | "SAMEORIGIN")) {
+    if xfo_blocks(&xfo) {
         return out.pass(MISSING, "X-Frame-Options restricts framing", evidence);
     }
-    let message = match (&xfo_first, ancestors.is_empty()) {
-        (_, false) => "CSP frame-ancestors allows any origin".to_string(),
-        (Some(v), true) if v.starts_with("ALLOW-FROM") => {
+    let message = match xfo.iter().next() {
+        Some(v) if v.starts_with("allow-from") => {
             "X-Frame-Options ALLOW-FROM is obsolete and ignored by browsers; use CSP frame-ancestors".to_string()
         }
-        (Some(v), true) => format!("X-Frame-Options '{v}' is not DENY or SAMEORIGIN"),
-        (None, true) => format!("neither X-Frame-Options nor CSP frame-ancestors on {}", hop.url),
+        Some(_) => format!(
+            "X-Frame-Options '{}' is not DENY or SAMEORIGIN",
+            xfo.iter().cloned().collect::<Vec<_>>().join(", ")
+        ),
+        None => format!("neither X-Frame-Options nor CSP frame-ancestors on {}", hop.url),
     };
     out.fail(MISSING, message, evidence);
 }
@@ -71,6 +109,16 @@ mod tests {
                 vec![("x-frame-options", "ALLOW-FROM https://a.test/")],
                 Status::Fail,
             ),
+            (vec![("x-frame-options", "ALLOWALL")], Status::Fail),
+            // Several distinct values including DENY block framing (HTML spec).
+            (
+                vec![("x-frame-options", "ALLOWALL"), ("x-frame-options", "DENY")],
+                Status::Pass,
+            ),
+            (
+                vec![("x-frame-options", "SAMEORIGIN, sameorigin")],
+                Status::Pass,
+            ),
             (
                 vec![("content-security-policy", "frame-ancestors 'self'")],
                 Status::Pass,
@@ -83,9 +131,25 @@ mod tests {
                 vec![("content-security-policy", "frame-ancestors *")],
                 Status::Fail,
             ),
+            // frame-ancestors present makes browsers ignore X-Frame-Options.
             (
                 vec![
                     ("content-security-policy", "frame-ancestors https:"),
+                    ("x-frame-options", "DENY"),
+                ],
+                Status::Fail,
+            ),
+            (
+                vec![
+                    ("content-security-policy", "frame-ancestors https://*:443"),
+                    ("x-frame-options", "DENY"),
+                ],
+                Status::Fail,
+            ),
+            // A CSP without frame-ancestors leaves X-Frame-Options in charge.
+            (
+                vec![
+                    ("content-security-policy", "default-src 'self'"),
                     ("x-frame-options", "DENY"),
                 ],
                 Status::Pass,

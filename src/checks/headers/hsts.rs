@@ -26,8 +26,10 @@ pub struct Hsts {
     pub preload: bool,
 }
 
-/// Parse a header value per RFC 6797 §6.1: `;`-separated directives, names case-insensitive,
-/// values tokens or quoted strings, no directive twice, max-age required.
+/// Parse a header value per RFC 6797 §6.1: `;`-separated directives, names are tokens
+/// (case-insensitive), values are tokens or quoted strings, no directive twice, max-age
+/// required, and `includeSubDomains` / `preload` take no value. Browsers ignore a header that
+/// breaks any of this, so it is an error here too.
 pub fn parse(value: &str) -> Result<Hsts, String> {
     let mut seen: Vec<String> = Vec::new();
     let mut max_age = None;
@@ -35,9 +37,21 @@ pub fn parse(value: &str) -> Result<Hsts, String> {
     let mut preload = false;
     for directive in value.split(';').map(str::trim).filter(|d| !d.is_empty()) {
         let (name, val) = match directive.split_once('=') {
-            Some((n, v)) => (n.trim().to_ascii_lowercase(), Some(v.trim())),
-            None => (directive.to_ascii_lowercase(), None),
+            Some((n, v)) => (n.trim(), Some(v.trim())),
+            None => (directive, None),
         };
+        if !is_token(name) {
+            return Err(format!("'{name}' is not a directive name"));
+        }
+        let val = match val {
+            Some(v) if v.starts_with('"') => Some(
+                unquote(v).ok_or_else(|| format!("unterminated quoted value in '{directive}'"))?,
+            ),
+            Some(v) if is_token(v) => Some(v.to_string()),
+            Some(v) => return Err(format!("'{v}' is not a valid directive value")),
+            None => None,
+        };
+        let name = name.to_ascii_lowercase();
         if seen.contains(&name) {
             return Err(format!("directive '{name}' appears twice"));
         }
@@ -45,16 +59,16 @@ pub fn parse(value: &str) -> Result<Hsts, String> {
         match name.as_str() {
             "max-age" => {
                 let v = val.ok_or("max-age has no value")?;
-                let v = v
-                    .strip_prefix('"')
-                    .and_then(|v| v.strip_suffix('"'))
-                    .unwrap_or(v);
                 if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(format!("max-age '{v}' is not a number of seconds"));
                 }
                 // Absurdly long values saturate rather than fail.
                 max_age = Some(v.parse::<u64>().unwrap_or(u64::MAX));
             }
+            "includesubdomains" if val.is_some() => {
+                return Err("includeSubDomains takes no value".into());
+            }
+            "preload" if val.is_some() => return Err("preload takes no value".into()),
             "includesubdomains" => include_subdomains = true,
             "preload" => preload = true,
             _ => {} // unknown directives are ignored (RFC 6797 §6.1)
@@ -68,18 +82,48 @@ pub fn parse(value: &str) -> Result<Hsts, String> {
     })
 }
 
+/// RFC 9110 token characters.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// The content of a quoted-string (with `\` escapes), or `None` if it is malformed.
+fn unquote(s: &str) -> Option<String> {
+    let inner = s.strip_prefix('"')?.strip_suffix('"')?;
+    let mut out = String::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next()?),
+            '"' => return None,
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
 fn eval(obs: &HttpObservation, out: &mut Emitter) {
-    if !obs.is_https() {
+    // Browsers honour HSTS only on an HTTPS response: the target's own for an https:// target,
+    // the first HTTPS hop when an http:// target redirects there.
+    let hop = match obs.first_https_response() {
+        Ok(Some(hop)) => hop,
+        Ok(None) => {
+            return skipped_all(
+                out,
+                IDS,
+                "HSTS applies to HTTPS responses only; this fetch never reached HTTPS",
+            );
+        }
+        Err(reason) => return inconclusive_all(out, IDS, &reason),
+    };
+    let skip_rest = |out: &mut Emitter| {
         skipped_all(
             out,
-            IDS,
-            "HSTS applies to HTTPS responses only; this target is plain HTTP",
+            &[SHORT, NO_INCLUDE_SUBDOMAINS],
+            "no valid HSTS header (see headers.hsts.missing)",
         );
-        return;
-    }
-    let hop = match obs.first_response() {
-        Ok(hop) => hop,
-        Err(reason) => return inconclusive_all(out, IDS, &reason),
     };
     let values = hop.values("strict-transport-security");
     let Some(first) = values.first() else {
@@ -91,14 +135,17 @@ fn eval(obs: &HttpObservation, out: &mut Emitter) {
             ),
             Evidence::none().with("status", Observed::Number(hop.status.into())),
         );
-        skipped_all(
-            out,
-            &[SHORT, NO_INCLUDE_SUBDOMAINS],
-            "no valid HSTS header (see headers.hsts.missing)",
-        );
-        return;
+        return skip_rest(out);
     };
     let evidence = Evidence::none().with("strict-transport-security", Observed::from_bytes(first));
+    if let Some(why) = &obs.cert_error {
+        out.fail(
+            MISSING,
+            format!("the certificate is not trusted ({why}): browsers ignore HSTS sent over such a connection (RFC 6797 §8.1)"),
+            evidence,
+        );
+        return skip_rest(out);
+    }
     let hsts = match parse(&String::from_utf8_lossy(first)) {
         Ok(h) => h,
         Err(why) => {
@@ -107,14 +154,17 @@ fn eval(obs: &HttpObservation, out: &mut Emitter) {
                 format!("Strict-Transport-Security is invalid: {why}"),
                 evidence,
             );
-            skipped_all(
-                out,
-                &[SHORT, NO_INCLUDE_SUBDOMAINS],
-                "no valid HSTS header (see headers.hsts.missing)",
-            );
-            return;
+            return skip_rest(out);
         }
     };
+    if hsts.max_age == 0 {
+        out.fail(
+            MISSING,
+            "Strict-Transport-Security has max-age=0, which removes the policy (RFC 6797 §6.1.1)",
+            evidence,
+        );
+        return skip_rest(out);
+    }
     out.pass(
         MISSING,
         "Strict-Transport-Security is set",
@@ -180,9 +230,18 @@ mod tests {
             "max-age=abc",
             "max-age=-1",
             "max-age=1; max-age=2",
+            "max-age=63072000; includeSubDomains; foo bar",
+            "max-age=63072000; \"x",
+            "max-age=\"5",
+            "max-age=5; includeSubDomains=yes",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
+        assert!(
+            parse("max-age=\"5\"; includeSubDomains")
+                .unwrap()
+                .include_subdomains
+        );
     }
 
     #[test]
@@ -211,5 +270,16 @@ mod tests {
 
         let invalid = fixture::https(&[("strict-transport-security", "max-age=1; max-age=2")]);
         assert_eq!(fixture::status(&RULE, &invalid, MISSING), Status::Fail);
+
+        let zero = fixture::https(&[("strict-transport-security", "max-age=0; includeSubDomains")]);
+        assert_eq!(fixture::status(&RULE, &zero, MISSING), Status::Fail);
+        assert_eq!(fixture::status(&RULE, &zero, SHORT), Status::Skipped);
+
+        let mut untrusted = fixture::https(&[(
+            "strict-transport-security",
+            "max-age=63072000; includeSubDomains",
+        )]);
+        untrusted.cert_error = Some("invalid peer certificate: UnknownIssuer".into());
+        assert_eq!(fixture::status(&RULE, &untrusted, MISSING), Status::Fail);
     }
 }

@@ -260,6 +260,9 @@ pub struct HttpObservation {
     pub cors: Vec<CorsProbe>,
     /// The plain-HTTP probe.
     pub plain: PlainProbe,
+    /// Why the certificate of the first HTTPS response failed verification (only possible with
+    /// `--insecure`, which lets such connections through).
+    pub cert_error: Option<String>,
 }
 
 impl HttpObservation {
@@ -277,20 +280,33 @@ impl HttpObservation {
             .ok_or_else(|| Reason::new(ReasonKind::Bug, "empty fetch chain"))
     }
 
+    /// The first HTTPS response of the target fetch (the target's own for an https:// target),
+    /// or `None` when the fetch never reached HTTPS.
+    pub fn first_https_response(&self) -> Result<Option<&Hop>, Reason> {
+        let chain = self.main.as_ref().map_err(Clone::clone)?;
+        Ok(chain.hops.iter().find(|h| h.url.scheme() == "https"))
+    }
+
     /// The final response of the target fetch.
     pub fn final_response(&self) -> Result<&Hop, Reason> {
         self.main.as_ref().map_err(Clone::clone)?.final_hop()
     }
 
-    /// Every response seen from the service: the main chain, then the plain-HTTP chain.
-    /// Errors only when the main fetch failed.
-    pub fn all_hops(&self) -> Result<Vec<&Hop>, Reason> {
+    /// Every response seen from the service: the main chain, then the plain-HTTP chain, and
+    /// why the main chain is incomplete when it is (a redirect loop, a bad Location, a hop that
+    /// failed): rules may then fail on what they saw, but not pass. A redirect out of scope is
+    /// complete: the rest belongs to another site. Errors only when the main fetch failed.
+    pub fn all_hops(&self) -> Result<(Vec<&Hop>, Option<Reason>), Reason> {
         let main = self.main.as_ref().map_err(Clone::clone)?;
         let mut hops: Vec<&Hop> = main.hops.iter().collect();
         if let PlainProbe::Fetched(Ok(chain)) = &self.plain {
             hops.extend(chain.hops.iter());
         }
-        Ok(hops)
+        let incomplete = match &main.end {
+            ChainEnd::Final | ChainEnd::OutOfScope(_) => None,
+            _ => main.final_hop().err(),
+        };
+        Ok((hops, incomplete))
     }
 }
 
@@ -332,8 +348,9 @@ async fn probe(cx: &ScanCx, target: &ScanTarget, url: Url) -> HttpObservation {
             && plain_url
                 .set_port(if port == 80 { None } else { Some(port) })
                 .is_ok();
-        if ok {
-            match fetch_chain(cx, &client, plain_url).await {
+        let plain_client = net::http_client(&cx.http_options_for_port(target, port));
+        if let (true, Ok(plain_client)) = (ok, plain_client) {
+            match fetch_chain(cx, &plain_client, plain_url).await {
                 Ok(chain) => PlainProbe::Fetched(Ok(chain)),
                 Err(e) if e.before_connect => PlainProbe::NoListener {
                     port,
@@ -348,11 +365,17 @@ async fn probe(cx: &ScanCx, target: &ScanTarget, url: Url) -> HttpObservation {
             )))
         }
     };
+    let cert_error = main
+        .as_ref()
+        .ok()
+        .and_then(|c| c.hops.iter().find(|h| h.url.scheme() == "https"))
+        .and_then(|h| cx.cert_failure(h.url.host_str().unwrap_or_default()));
     HttpObservation {
         url,
         main,
         cors,
         plain,
+        cert_error,
     }
 }
 
@@ -362,6 +385,7 @@ fn failed_observation(url: Url, reason: Reason) -> HttpObservation {
         main: Err(reason.clone()),
         cors: Vec::new(),
         plain: PlainProbe::Fetched(Err(reason)),
+        cert_error: None,
     }
 }
 
@@ -376,6 +400,7 @@ async fn fetch_one(
         .limits
         .connection(&cx.host_key(url.host_str().unwrap_or_default()))
         .await;
+    cx.pace().await;
     let resp = net::fetch(
         client,
         reqwest::Method::GET,
@@ -475,6 +500,7 @@ pub(crate) mod fixture {
                 port: 80,
                 reason: Reason::new(ReasonKind::Refused, "refused"),
             },
+            cert_error: None,
         }
     }
 

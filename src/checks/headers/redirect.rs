@@ -11,6 +11,16 @@ pub(super) const RULE: Rule = Rule {
 };
 
 fn eval(obs: &HttpObservation, out: &mut Emitter) {
+    // An HTTPS response that redirects to plain HTTP undoes HTTPS, wherever it happens.
+    if let Some((from, to)) = obs.main.as_ref().ok().and_then(downgrade) {
+        return out.fail(
+            NO_HTTPS_REDIRECT,
+            format!("{from} redirects from HTTPS to plain HTTP ({to})"),
+            Evidence::none()
+                .text("url", from.as_str())
+                .text("location", to.as_str()),
+        );
+    }
     let chain = match &obs.plain {
         PlainProbe::IsTarget => match &obs.main {
             Ok(chain) => chain,
@@ -34,6 +44,16 @@ fn eval(obs: &HttpObservation, out: &mut Emitter) {
     judge(chain, out);
 }
 
+/// The first HTTPS hop that redirects to plain HTTP, and where to.
+fn downgrade(chain: &Chain) -> Option<(&url::Url, url::Url)> {
+    chain.hops.iter().find_map(|hop| match hop.location() {
+        Some(Ok(to)) if hop.url.scheme() == "https" && to.scheme() == "http" => {
+            Some((&hop.url, to))
+        }
+        _ => None,
+    })
+}
+
 fn judge(chain: &Chain, out: &mut Emitter) {
     let Some(first) = chain.hops.first() else {
         return out.inconclusive(
@@ -45,11 +65,32 @@ fn judge(chain: &Chain, out: &mut Emitter) {
         .text("url", first.url.as_str())
         .with("status", Observed::Number(first.status.into()));
     match first.location() {
-        Some(Ok(to)) if to.scheme() == "https" => out.pass(
-            NO_HTTPS_REDIRECT,
-            format!("{} redirects to {to} ({})", first.url, first.status),
-            evidence.text("location", to.as_str()),
-        ),
+        // The first redirect must stay on the host, or HSTS is never set for it (Observatory
+        // "redirection-off-host-from-http").
+        Some(Ok(to)) if to.scheme() == "https" && to.host_str() != first.url.host_str() => out
+            .fail(
+                NO_HTTPS_REDIRECT,
+                format!(
+                    "{} redirects first to another host ({to}), so HSTS is never set for this one",
+                    first.url
+                ),
+                evidence.text("location", to.as_str()),
+            ),
+        Some(Ok(to)) if to.scheme() == "https" => match downgrade(chain) {
+            Some((from, back)) => out.fail(
+                NO_HTTPS_REDIRECT,
+                format!(
+                    "{} redirects to HTTPS, but {from} sends it back to plain HTTP ({back})",
+                    first.url
+                ),
+                evidence.text("location", back.as_str()),
+            ),
+            None => out.pass(
+                NO_HTTPS_REDIRECT,
+                format!("{} redirects to {to} ({})", first.url, first.status),
+                evidence.text("location", to.as_str()),
+            ),
+        },
         Some(Ok(to)) => out.fail(
             NO_HTTPS_REDIRECT,
             format!("{} redirects first to {to}, not to HTTPS", first.url),
@@ -119,6 +160,28 @@ mod tests {
         let http_first = plain(302, &[("location", "/login")]);
         assert_eq!(
             fixture::status(&RULE, &http_first, NO_HTTPS_REDIRECT),
+            Status::Fail
+        );
+        let off_host = plain(301, &[("location", "https://www.app.test/")]);
+        assert_eq!(
+            fixture::status(&RULE, &off_host, NO_HTTPS_REDIRECT),
+            Status::Fail
+        );
+        // HTTPS that sends the browser back to plain HTTP.
+        let mut down = fixture::https(&[]);
+        down.main = Ok(Chain {
+            hops: vec![
+                fixture::hop(
+                    "https://app.test/",
+                    302,
+                    &[("location", "http://app.test/home")],
+                ),
+                fixture::hop("http://app.test/home", 200, &[]),
+            ],
+            end: ChainEnd::Final,
+        });
+        assert_eq!(
+            fixture::status(&RULE, &down, NO_HTTPS_REDIRECT),
             Status::Fail
         );
         let mut broken = fixture::https(&[]);

@@ -29,7 +29,7 @@ pub fn has_version(banner: &str) -> bool {
 }
 
 fn eval(obs: &HttpObservation, out: &mut Emitter) {
-    let hops = match obs.all_hops() {
+    let (hops, incomplete) = match obs.all_hops() {
         Ok(h) => h,
         Err(reason) => return out.inconclusive(DISCLOSURE, &reason),
     };
@@ -50,6 +50,9 @@ fn eval(obs: &HttpObservation, out: &mut Emitter) {
                 }
             }
         }
+    }
+    if let (true, Some(reason)) = (leaks.is_empty(), &incomplete) {
+        return out.inconclusive(DISCLOSURE, reason);
     }
     if leaks.is_empty() {
         let message = if seen.is_empty() {

@@ -1,0 +1,616 @@
+//! The authentication family (`--checks auth`), on the endpoints a target's config names.
+//!
+//! **Probe**, in this order (the lockout test goes last because it may lock the test account):
+//! 1. every `protected` and `jwt` route without credentials, then, where GET is refused, with
+//!    HEAD, an arbitrary verb, POST, and POST with method-override headers (5 requests);
+//! 2. every `login`, `protected` and `jwt` route over plain HTTP (one GET, never a credential);
+//! 3. every `jwt` route with the configured token, without it, with `alg: none` variants (up to
+//!    4), with a tampered payload, and with an expired token (forged when the HMAC secret is
+//!    found in the embedded wordlist, which is searched offline);
+//! 4. every `login` route: one login with the real password (it must succeed, or the login tests
+//!    are inconclusive), then `samples` interleaved failed logins for an unknown user and for
+//!    the test account (user enumeration), then `attempts` failed logins for the test account
+//!    (lockout).
+//!
+//! **Rules** (pure, one file each) judge the observation. The family is *exclusive*: it never
+//! runs at the same time as the rate-limit bursts on a target.
+
+mod cleartext;
+mod enumeration;
+mod jwt;
+mod lockout;
+pub mod stats;
+pub mod token;
+mod unprotected;
+mod verbs;
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use url::Url;
+
+use super::Check;
+use super::behaviour::{Requester, unknown_username, wrong_password};
+use crate::endpoint::{Endpoint, Role, Secret};
+use crate::engine::net::{Exchange, FetchError};
+use crate::engine::{self, ScanCx, ScanTarget, Settings};
+use crate::model::{Emitter, Outcome, Reason, ReasonKind};
+use crate::target::Target;
+
+/// The authentication family.
+#[derive(Debug)]
+pub struct Auth;
+
+/// Family name.
+pub const FAMILY: &str = "auth";
+
+/// Every rule id, in catalogue order.
+pub const RULE_IDS: &[&str] = &[
+    unprotected::UNPROTECTED,
+    verbs::VERB_TAMPERING,
+    cleartext::CLEARTEXT,
+    lockout::NO_LOCKOUT,
+    enumeration::USER_ENUMERATION,
+    jwt::ALG_NONE,
+    jwt::SIGNATURE_NOT_VERIFIED,
+    jwt::WEAK_SECRET,
+    jwt::EXPIRED_ACCEPTED,
+];
+
+/// The `alg` values tried for unsigned tokens (libraries have matched case-sensitively).
+pub const NONE_VARIANTS: [&str; 4] = ["none", "None", "NONE", "nOnE"];
+
+/// The requests of the verb-tampering probe: a label, the method, and an override header.
+pub const VERB_PROBES: [(&str, &str, Option<&str>); 5] = [
+    ("HEAD", "HEAD", None),
+    ("SECGATE (arbitrary verb)", "SECGATE", None),
+    ("POST", "POST", None),
+    (
+        "POST + X-HTTP-Method-Override: GET",
+        "POST",
+        Some("x-http-method-override"),
+    ),
+    (
+        "POST + X-Method-Override: GET",
+        "POST",
+        Some("x-method-override"),
+    ),
+];
+
+impl Check for Auth {
+    fn family(&self) -> &'static str {
+        FAMILY
+    }
+
+    fn summary(&self) -> &'static str {
+        "login lockout, user enumeration, unprotected routes, verb tampering, cleartext credentials, JWT attacks"
+    }
+
+    fn rule_ids(&self) -> &'static [&'static str] {
+        RULE_IDS
+    }
+
+    fn applies_to(&self, target: &Target) -> bool {
+        target.http_url().is_some()
+            && target
+                .endpoints
+                .iter()
+                .any(|e| matches!(e.role, Role::Login | Role::Protected | Role::Jwt))
+    }
+
+    fn exclusive(&self) -> bool {
+        true
+    }
+
+    fn deadline(&self, settings: &Settings, target: &Target) -> Duration {
+        let requests: u32 = target
+            .endpoints
+            .iter()
+            .map(|e| match e.role {
+                Role::Protected => 1 + 5 + 1,
+                Role::Jwt => 1 + 5 + 1 + 2 + 4 + 2,
+                Role::Login => 1 + 1 + 2 * e.samples + e.attempts + 1,
+                Role::Api => 0,
+            })
+            .sum();
+        engine::net::request_deadline(settings.timeout).saturating_mul(requests.max(1))
+            + engine::check_deadline(settings)
+    }
+
+    fn run<'a>(&'a self, cx: &'a ScanCx, target: &'a ScanTarget) -> BoxFuture<'a, Vec<Outcome>> {
+        Box::pin(async move {
+            let mut out = Emitter::new(FAMILY, target.target.id.clone());
+            match Requester::new(cx, target) {
+                Ok(requester) => {
+                    let obs = probe(cx, &requester, target).await;
+                    evaluate(&obs, &mut out);
+                }
+                Err(reason) => {
+                    for id in RULE_IDS {
+                        out.inconclusive(id, &reason);
+                    }
+                }
+            }
+            out.finish()
+        })
+    }
+}
+
+/// Run every rule on an observation.
+pub fn evaluate(obs: &AuthObservation, out: &mut Emitter) {
+    unprotected::eval(obs, out);
+    verbs::eval(obs, out);
+    cleartext::eval(obs, out);
+    lockout::eval(obs, out);
+    enumeration::eval(obs, out);
+    jwt::eval(obs, out);
+}
+
+/// One exchange's outcome.
+pub type Answer = Result<Exchange, Reason>;
+
+/// A protected (or JWT) route, probed without credentials.
+#[derive(Clone, Debug)]
+pub struct ProtectedProbe {
+    /// Endpoint name.
+    pub name: String,
+    /// The route's URL.
+    pub url: Url,
+    /// The route's own method, without credentials.
+    pub anonymous: Answer,
+    /// Verb-tampering requests (empty when the anonymous request was not refused).
+    pub verbs: Vec<(&'static str, Answer)>,
+}
+
+/// A route requested over plain HTTP.
+#[derive(Clone, Debug)]
+pub struct CleartextProbe {
+    /// Endpoint name.
+    pub name: String,
+    /// Endpoint role.
+    pub role: Role,
+    /// The plain-HTTP URL.
+    pub url: Url,
+    /// What happened.
+    pub result: Cleartext,
+}
+
+/// The plain-HTTP side of a route.
+#[derive(Clone, Debug)]
+pub enum Cleartext {
+    /// Nothing accepted a connection.
+    NoListener(Reason),
+    /// It answered.
+    Answer(Exchange),
+    /// It failed after connecting.
+    Failed(Reason),
+}
+
+/// A login route.
+#[derive(Clone, Debug)]
+pub struct LoginProbe {
+    /// The endpoint (for its success and failure matchers).
+    pub endpoint: Endpoint,
+    /// The test account.
+    pub username: String,
+    /// The login with the real password.
+    pub baseline: Answer,
+    /// Interleaved failed logins: `(known user?, answer)`.
+    pub samples: Vec<(bool, Answer)>,
+    /// Failed logins for the test account.
+    pub attempts: Vec<Answer>,
+    /// The real password again after the failed logins, when they showed no lockout: refused
+    /// means a silent lockout.
+    pub after: Option<Answer>,
+    /// The unknown username used.
+    pub unknown_user: String,
+}
+
+impl LoginProbe {
+    /// Whether the real password logged in.
+    pub fn baseline_ok(&self) -> Result<(), Reason> {
+        match &self.baseline {
+            Ok(ex) if self.endpoint.is_success(ex.status, &ex.body) => Ok(()),
+            Ok(ex) => Err(Reason::new(
+                ReasonKind::Malformed,
+                format!(
+                    "the configured credentials did not log in at {} (status {}); fix the login endpoint's username, password or success/failure settings",
+                    self.endpoint.name, ex.status
+                ),
+            )),
+            Err(r) => Err(r.clone()),
+        }
+    }
+}
+
+/// A JWT-protected route.
+#[derive(Clone, Debug)]
+pub struct JwtProbe {
+    /// Endpoint name.
+    pub name: String,
+    /// The configured token, parsed (or why it is not a JWT).
+    pub token: Result<token::Jwt, String>,
+    /// With the valid token.
+    pub valid: Answer,
+    /// Without any token.
+    pub anonymous: Answer,
+    /// `alg: none` variants tried, in order, stopping at the first accepted.
+    pub unsigned: Vec<(&'static str, Answer)>,
+    /// With a tampered payload and the original signature.
+    pub tampered: Option<Answer>,
+    /// The HMAC secret's line in the wordlist and its length, when found.
+    pub cracked: Option<(usize, usize)>,
+    /// With an expired token, and where it came from.
+    pub expired: Option<(&'static str, Answer)>,
+}
+
+fn answer(r: Result<Exchange, FetchError>) -> Answer {
+    r.map_err(|e| e.reason)
+}
+
+/// Probe every configured endpoint of the target.
+async fn probe(cx: &ScanCx, req: &Requester<'_>, target: &ScanTarget) -> AuthObservation {
+    let t = &target.target;
+    let mut obs = AuthObservation::default();
+
+    for endpoint in t
+        .endpoints
+        .iter()
+        .filter(|e| matches!(e.role, Role::Protected | Role::Jwt))
+    {
+        let Ok(url) = req.url(endpoint) else { continue };
+        let anonymous = answer(req.endpoint(endpoint, None, HeaderMap::new()).await);
+        let refused = anonymous
+            .as_ref()
+            .is_ok_and(|ex| !(200..300).contains(&ex.status));
+        let mut verbs = Vec::new();
+        if refused {
+            for (label, method, override_header) in VERB_PROBES {
+                let mut headers = endpoint.header_map();
+                if let Some(h) = override_header {
+                    headers.insert(h, HeaderValue::from_static("GET"));
+                }
+                let method =
+                    reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::HEAD);
+                let body = (method == reqwest::Method::POST)
+                    .then(|| (Vec::new(), "application/x-www-form-urlencoded"));
+                verbs.push((label, answer(req.send(method, &url, headers, body).await)));
+            }
+        }
+        obs.protected.push(ProtectedProbe {
+            name: endpoint.name.clone(),
+            url,
+            anonymous,
+            verbs,
+        });
+    }
+
+    let plain_port = t.http_port.unwrap_or(cx.settings.http_port);
+    for endpoint in t
+        .endpoints
+        .iter()
+        .filter(|e| matches!(e.role, Role::Login | Role::Protected | Role::Jwt))
+    {
+        let Ok(mut url) = req.url(endpoint) else {
+            continue;
+        };
+        if url.scheme() == "https" {
+            let ok = url.set_scheme("http").is_ok()
+                && url
+                    .set_port(if plain_port == 80 {
+                        None
+                    } else {
+                        Some(plain_port)
+                    })
+                    .is_ok();
+            if !ok {
+                continue;
+            }
+        }
+        let result = match req
+            .send(reqwest::Method::GET, &url, HeaderMap::new(), None)
+            .await
+        {
+            Ok(ex) => Cleartext::Answer(ex),
+            Err(e) if e.before_connect => Cleartext::NoListener(e.reason),
+            Err(e) => Cleartext::Failed(e.reason),
+        };
+        obs.cleartext.push(CleartextProbe {
+            name: endpoint.name.clone(),
+            role: endpoint.role,
+            url,
+            result,
+        });
+    }
+
+    for endpoint in t.endpoints_with(Role::Jwt) {
+        obs.jwt.push(probe_jwt(req, endpoint).await);
+    }
+
+    for endpoint in t.endpoints_with(Role::Login) {
+        obs.logins.push(probe_login(req, endpoint).await);
+    }
+    obs.requests = req.sent();
+    obs
+}
+
+fn bearer(token: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("Bearer {token}")) {
+        h.insert(AUTHORIZATION, v);
+    }
+    h
+}
+
+fn accepted(a: &Answer) -> bool {
+    a.as_ref().is_ok_and(|ex| (200..300).contains(&ex.status))
+}
+
+async fn probe_jwt(req: &Requester<'_>, endpoint: &Endpoint) -> JwtProbe {
+    let secret = endpoint
+        .token
+        .as_ref()
+        .and_then(|s| s.get())
+        .map(Secret::expose)
+        .unwrap_or_default();
+    let token = token::Jwt::parse(secret);
+    let valid = answer(req.endpoint(endpoint, None, bearer(secret)).await);
+    let anonymous = answer(req.endpoint(endpoint, None, HeaderMap::new()).await);
+    let mut probe = JwtProbe {
+        name: endpoint.name.clone(),
+        token: token.clone(),
+        valid,
+        anonymous,
+        unsigned: Vec::new(),
+        tampered: None,
+        cracked: None,
+        expired: None,
+    };
+    // The attacks only mean something when the route takes the token and refuses no token.
+    let (Ok(jwt), true, false) = (&token, accepted(&probe.valid), accepted(&probe.anonymous))
+    else {
+        return probe;
+    };
+    for variant in NONE_VARIANTS {
+        let a = answer(
+            req.endpoint(endpoint, None, bearer(&jwt.unsigned(variant)))
+                .await,
+        );
+        let stop = accepted(&a);
+        probe.unsigned.push((variant, a));
+        if stop {
+            break;
+        }
+    }
+    probe.tampered = Some(answer(
+        req.endpoint(endpoint, None, bearer(&jwt.tampered())).await,
+    ));
+    let found = jwt.crack(token::wordlist());
+    probe.cracked = found.map(|(line, word)| (line, word.len()));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    if let (Some((_, word)), Some(alg)) = (found, jwt.hmac()) {
+        let forged = jwt.forge_expired(alg, word.as_bytes(), now);
+        probe.expired = Some((
+            "forged with the cracked secret",
+            answer(req.endpoint(endpoint, None, bearer(&forged)).await),
+        ));
+    } else if let Some(expired) = endpoint.expired_token.as_ref().and_then(|s| s.get()) {
+        probe.expired = Some((
+            "expired_token from the configuration",
+            answer(req.endpoint(endpoint, None, bearer(expired.expose())).await),
+        ));
+    }
+    probe
+}
+
+async fn probe_login(req: &Requester<'_>, endpoint: &Endpoint) -> LoginProbe {
+    let username = endpoint.username.clone().unwrap_or_default();
+    let password = endpoint
+        .password
+        .as_ref()
+        .and_then(|s| s.get())
+        .map(Secret::expose)
+        .unwrap_or_default();
+    let unknown_user = unknown_username();
+    let baseline = answer(
+        req.endpoint(endpoint, Some((&username, password)), HeaderMap::new())
+            .await,
+    );
+    let mut probe = LoginProbe {
+        endpoint: endpoint.clone(),
+        username: username.clone(),
+        baseline,
+        samples: Vec::new(),
+        attempts: Vec::new(),
+        after: None,
+        unknown_user: unknown_user.clone(),
+    };
+    if probe.baseline_ok().is_err() {
+        return probe;
+    }
+    // Interleave the two classes, alternating which goes first, so drift hits both alike.
+    for round in 0..endpoint.samples {
+        let order = if round % 2 == 0 {
+            [false, true]
+        } else {
+            [true, false]
+        };
+        for known in order {
+            let user = if known {
+                username.as_str()
+            } else {
+                unknown_user.as_str()
+            };
+            let wrong = wrong_password();
+            let a = answer(
+                req.endpoint(endpoint, Some((user, &wrong)), HeaderMap::new())
+                    .await,
+            );
+            probe.samples.push((known, a));
+        }
+    }
+    for _ in 0..endpoint.attempts {
+        let wrong = wrong_password();
+        let a = answer(
+            req.endpoint(endpoint, Some((&username, &wrong)), HeaderMap::new())
+                .await,
+        );
+        let refused =
+            matches!(&a, Err(r) if matches!(r.kind, ReasonKind::Refused | ReasonKind::Reset));
+        probe.attempts.push(a);
+        if refused || lockout::signal(&probe.attempts).is_some() {
+            return probe;
+        }
+    }
+    // No visible signal: a silent lockout shows as the real password being refused now.
+    probe.after = Some(answer(
+        req.endpoint(endpoint, Some((&username, password)), HeaderMap::new())
+            .await,
+    ));
+    probe
+}
+
+/// Everything the auth rules judge.
+#[derive(Clone, Debug, Default)]
+pub struct AuthObservation {
+    /// Protected and JWT routes without credentials.
+    pub protected: Vec<ProtectedProbe>,
+    /// Routes over plain HTTP.
+    pub cleartext: Vec<CleartextProbe>,
+    /// Login routes.
+    pub logins: Vec<LoginProbe>,
+    /// JWT routes.
+    pub jwt: Vec<JwtProbe>,
+    /// Requests sent by the whole probe.
+    pub requests: u32,
+}
+
+/// Words in a response body that say the account or client is being held back.
+pub const LOCKOUT_WORDS: &[&str] = &[
+    "locked",
+    "lockout",
+    "too many",
+    "try again later",
+    "temporarily",
+    "suspended",
+    "blocked",
+    "captcha",
+    "rate limit",
+];
+
+/// Whether a response says "locked or throttled": 429, 423, 503, Retry-After, or lockout words.
+pub fn throttled(ex: &Exchange) -> Option<String> {
+    if matches!(ex.status, 429 | 423 | 503) {
+        return Some(format!("status {}", ex.status));
+    }
+    if ex.headers.contains_key("retry-after") {
+        return Some("Retry-After header".into());
+    }
+    let body = String::from_utf8_lossy(&ex.body).to_ascii_lowercase();
+    LOCKOUT_WORDS
+        .iter()
+        .find(|w| body.contains(*w))
+        .map(|w| format!("body says \"{w}\""))
+}
+
+/// One route's judgement for a rule; [`judge`] folds them into one outcome per rule.
+#[derive(Clone, Debug)]
+pub enum Verdict {
+    /// The control is missing on this route.
+    Bad(String),
+    /// The control holds on this route.
+    Good(String),
+    /// This route could not be judged.
+    Undecided(Reason),
+    /// The rule does not apply to this route.
+    NotApplicable(String),
+}
+
+/// Fold per-route verdicts into one outcome: fail if any route is bad, else inconclusive if any
+/// is undecided, else pass if any is good, else skipped. Evidence lists every route.
+pub fn judge(out: &mut Emitter, id: &'static str, verdicts: &[(String, Verdict)], none: &str) {
+    use crate::model::{Evidence, Observed};
+    if verdicts.is_empty() {
+        return out.skipped(id, none);
+    }
+    let lines = verdicts.iter().map(|(name, v)| match v {
+        Verdict::Bad(m) | Verdict::Good(m) | Verdict::NotApplicable(m) => format!("{name}: {m}"),
+        Verdict::Undecided(r) => format!("{name}: undecided: {}", r.detail),
+    });
+    let evidence = Evidence::none().with("routes", Observed::texts(lines));
+    let bad: Vec<String> = verdicts
+        .iter()
+        .filter_map(|(name, v)| match v {
+            Verdict::Bad(m) => Some(format!("{name}: {m}")),
+            _ => None,
+        })
+        .collect();
+    if !bad.is_empty() {
+        return out.fail(id, bad.join("; "), evidence);
+    }
+    if let Some(r) = verdicts.iter().find_map(|(_, v)| match v {
+        Verdict::Undecided(r) => Some(r),
+        _ => None,
+    }) {
+        return out.inconclusive(id, r);
+    }
+    let good: Vec<String> = verdicts
+        .iter()
+        .filter_map(|(name, v)| match v {
+            Verdict::Good(m) => Some(format!("{name}: {m}")),
+            _ => None,
+        })
+        .collect();
+    if good.is_empty() {
+        let why: Vec<String> = verdicts
+            .iter()
+            .filter_map(|(name, v)| match v {
+                Verdict::NotApplicable(m) => Some(format!("{name}: {m}")),
+                _ => None,
+            })
+            .collect();
+        return out.skipped(id, why.join("; "));
+    }
+    out.pass(id, good.join("; "), evidence);
+}
+
+/// Judge every login route with `verdict` and fold the verdicts into one outcome.
+fn judge_logins(
+    obs: &AuthObservation,
+    out: &mut Emitter,
+    id: &'static str,
+    verdict: fn(&LoginProbe) -> Verdict,
+) {
+    let verdicts: Vec<(String, Verdict)> = obs
+        .logins
+        .iter()
+        .map(|p| (p.endpoint.name.clone(), verdict(p)))
+        .collect();
+    judge(out, id, &verdicts, "no login endpoint is configured");
+}
+
+/// The verdict when a wrong password got what looks like a successful login.
+fn wrong_password_accepted() -> Verdict {
+    Verdict::Undecided(Reason::new(
+        ReasonKind::Malformed,
+        "a wrong password looked like a successful login; set success_status / failure_status for this endpoint",
+    ))
+}
+
+/// `status` and, for redirects, where to.
+pub fn describe(ex: &Exchange) -> String {
+    match ex.headers.get("location") {
+        Some(l) if (300..400).contains(&ex.status) => {
+            format!(
+                "{} → {}",
+                ex.status,
+                crate::model::one_line(&String::from_utf8_lossy(l.as_bytes()), 120)
+            )
+        }
+        _ => ex.status.to_string(),
+    }
+}

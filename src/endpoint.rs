@@ -1,0 +1,416 @@
+//! Named endpoints of a target, for the behaviour families (`ratelimit`, `auth`): what to send,
+//! what success and failure look like, where credentials come from, and each probe's budget.
+//!
+//! Credentials and tokens come from environment variables or files, are held in [`Secret`]
+//! (whose `Debug` prints `[REDACTED]` and which cannot be serialised), and every outcome is
+//! scrubbed of their values before it reaches a report ([`crate::model::Outcome::redact`]).
+//!
+//! Every probe has a hard ceiling ([`ceilings`]) that the configuration can lower but not raise.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use url::Url;
+
+/// Hard ceilings on the traffic of the behaviour probes. Config values above them are errors.
+pub mod ceilings {
+    /// Requests in one rate-limit burst, per endpoint.
+    pub const BURST_REQUESTS: u32 = 500;
+    /// Requests per second in a burst.
+    pub const BURST_RPS: f64 = 100.0;
+    /// Failed logins sent by the lockout test.
+    pub const LOCKOUT_ATTEMPTS: u32 = 50;
+    /// Samples per class in the user-enumeration test.
+    pub const ENUMERATION_SAMPLES: u32 = 30;
+}
+
+/// Defaults of the behaviour probes.
+pub mod defaults {
+    /// Requests in one rate-limit burst.
+    pub const BURST_REQUESTS: u32 = 200;
+    /// Requests per second in a burst.
+    pub const BURST_RPS: f64 = 50.0;
+    /// Failed logins sent by the lockout test.
+    pub const LOCKOUT_ATTEMPTS: u32 = 10;
+    /// Samples per class in the user-enumeration test.
+    pub const ENUMERATION_SAMPLES: u32 = 10;
+}
+
+/// What an endpoint is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A login route: username and password in, session or token out.
+    Login,
+    /// A route that must refuse anonymous access.
+    Protected,
+    /// An API route probed for rate limiting.
+    Api,
+    /// A route that requires the JWT from `token_env`.
+    Jwt,
+}
+
+impl Role {
+    /// Parse a config value.
+    pub fn parse(s: &str) -> Result<Role, String> {
+        match s {
+            "login" => Ok(Role::Login),
+            "protected" => Ok(Role::Protected),
+            "api" => Ok(Role::Api),
+            "jwt" => Ok(Role::Jwt),
+            other => Err(format!(
+                "unknown role '{other}' (login, protected, api, jwt)"
+            )),
+        }
+    }
+
+    /// Name as in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Login => "login",
+            Role::Protected => "protected",
+            Role::Api => "api",
+            Role::Jwt => "jwt",
+        }
+    }
+}
+
+/// Where a secret comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretSource {
+    /// An environment variable.
+    Env(String),
+    /// A file (its contents, trailing newline removed).
+    File(PathBuf),
+}
+
+impl SecretSource {
+    /// Read the secret. Errors name the variable or file, never the value.
+    pub fn load(&self) -> Result<Secret, String> {
+        let value = match self {
+            SecretSource::Env(name) => std::env::var(name)
+                .map_err(|_| format!("environment variable {name} is not set"))?,
+            SecretSource::File(path) => std::fs::read_to_string(path)
+                .map_err(|e| format!("{}: {e}", path.display()))?
+                .trim_end_matches(['\r', '\n'])
+                .to_string(),
+        };
+        if value.is_empty() {
+            return Err(match self {
+                SecretSource::Env(name) => format!("environment variable {name} is empty"),
+                SecretSource::File(path) => format!("{} is empty", path.display()),
+            });
+        }
+        Ok(Secret(value))
+    }
+}
+
+/// A credential. Never printed, never serialised.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a value (tests and forged tokens).
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value, for building a request.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([REDACTED])")
+    }
+}
+
+/// A secret as configured, loaded when a scan starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretRef {
+    /// Config key that named it (for errors), e.g. `target[0].endpoint[login].password_env`.
+    pub key: String,
+    /// Where it comes from.
+    pub source: SecretSource,
+    /// The value, once loaded.
+    pub value: Option<Secret>,
+}
+
+impl SecretRef {
+    /// The loaded value.
+    pub fn get(&self) -> Option<&Secret> {
+        self.value.as_ref()
+    }
+}
+
+/// Request body format of a login endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyFormat {
+    /// `application/x-www-form-urlencoded`.
+    Form,
+    /// `application/json`.
+    Json,
+}
+
+/// How a response is recognised: a status in `status` (if given) and `contains` in the body
+/// (if given).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Matcher {
+    /// Accepted statuses; empty means "use the default range".
+    pub status: Vec<u16>,
+    /// A body substring that must be present.
+    pub contains: Option<String>,
+}
+
+/// One configured endpoint.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Endpoint {
+    /// Name, for messages.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// HTTP method.
+    pub method: reqwest::Method,
+    /// Path and query, starting with `/`.
+    pub path: String,
+    /// Extra request headers (not secret).
+    pub headers: Vec<(String, String)>,
+    /// Extra request headers whose values are secrets.
+    pub secret_headers: Vec<(String, SecretRef)>,
+    /// Login body template with `{{username}}` and `{{password}}`, or none to build one.
+    pub body: Option<String>,
+    /// Body format.
+    pub body_format: BodyFormat,
+    /// Login: the test account.
+    pub username: Option<String>,
+    /// Login: username field name.
+    pub username_field: String,
+    /// Login: password field name.
+    pub password_field: String,
+    /// Login: the test account's password.
+    pub password: Option<SecretRef>,
+    /// Login: what a successful login looks like (default: a 2xx or 3xx status).
+    pub success: Matcher,
+    /// Login: what a failed login looks like (default: a 4xx status).
+    pub failure: Matcher,
+    /// JWT: a valid token.
+    pub token: Option<SecretRef>,
+    /// JWT: an expired token, used when the signing secret is not found.
+    pub expired_token: Option<SecretRef>,
+    /// Rate limit: requests in the burst.
+    pub max_requests: u32,
+    /// Rate limit: requests per second.
+    pub rps: f64,
+    /// Lockout: failed logins to send.
+    pub attempts: u32,
+    /// User enumeration: samples per class.
+    pub samples: u32,
+}
+
+impl Endpoint {
+    /// A new endpoint with defaults for everything but name, role and path.
+    pub fn new(name: &str, role: Role, path: &str) -> Endpoint {
+        Endpoint {
+            name: name.to_string(),
+            role,
+            method: if role == Role::Login {
+                reqwest::Method::POST
+            } else {
+                reqwest::Method::GET
+            },
+            path: path.to_string(),
+            headers: Vec::new(),
+            secret_headers: Vec::new(),
+            body: None,
+            body_format: BodyFormat::Form,
+            username: None,
+            username_field: "username".into(),
+            password_field: "password".into(),
+            password: None,
+            success: Matcher::default(),
+            failure: Matcher::default(),
+            token: None,
+            expired_token: None,
+            max_requests: defaults::BURST_REQUESTS,
+            rps: defaults::BURST_RPS,
+            attempts: defaults::LOCKOUT_ATTEMPTS,
+            samples: defaults::ENUMERATION_SAMPLES,
+        }
+    }
+
+    /// The endpoint's URL on the target's origin.
+    pub fn url(&self, base: &Url) -> Result<Url, String> {
+        base.join(&self.path).map_err(|e| {
+            format!(
+                "endpoint {}: cannot join '{}' to {base}: {e}",
+                self.name, self.path
+            )
+        })
+    }
+
+    /// Every secret this endpoint holds (for loading and redaction).
+    pub fn secrets_mut(&mut self) -> impl Iterator<Item = &mut SecretRef> {
+        self.password
+            .iter_mut()
+            .chain(self.token.iter_mut())
+            .chain(self.expired_token.iter_mut())
+            .chain(self.secret_headers.iter_mut().map(|(_, s)| s))
+    }
+
+    /// The configured headers (secret values included) as a header map.
+    pub fn header_map(&self) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        let plain = self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        let secret = self
+            .secret_headers
+            .iter()
+            .filter_map(|(k, s)| s.get().map(|v| (k.as_str(), v.expose())));
+        for (k, v) in plain.chain(secret) {
+            if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) {
+                map.append(k, v);
+            }
+        }
+        map
+    }
+
+    /// A login body and its content type for `username` / `password`.
+    pub fn login_body(&self, username: &str, password: &str) -> (Vec<u8>, &'static str) {
+        let content_type = match self.body_format {
+            BodyFormat::Form => "application/x-www-form-urlencoded",
+            BodyFormat::Json => "application/json",
+        };
+        let escape = |v: &str| -> String {
+            match self.body_format {
+                BodyFormat::Form => url::form_urlencoded::byte_serialize(v.as_bytes()).collect(),
+                BodyFormat::Json => {
+                    let quoted = serde_json::Value::from(v).to_string();
+                    quoted
+                        .strip_prefix('"')
+                        .and_then(|q| q.strip_suffix('"'))
+                        .unwrap_or(&quoted)
+                        .to_string()
+                }
+            }
+        };
+        let body = match &self.body {
+            Some(template) => template
+                .replace("{{username}}", &escape(username))
+                .replace("{{password}}", &escape(password)),
+            None => match self.body_format {
+                BodyFormat::Form => url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair(&self.username_field, username)
+                    .append_pair(&self.password_field, password)
+                    .finish(),
+                BodyFormat::Json => {
+                    let mut obj = serde_json::Map::new();
+                    obj.insert(self.username_field.clone(), username.into());
+                    obj.insert(self.password_field.clone(), password.into());
+                    serde_json::Value::Object(obj).to_string()
+                }
+            },
+        };
+        (body.into_bytes(), content_type)
+    }
+
+    /// Whether a login response is a success.
+    pub fn is_success(&self, status: u16, body: &[u8]) -> bool {
+        let status_ok = if self.success.status.is_empty() {
+            (200..400).contains(&status)
+        } else {
+            self.success.status.contains(&status)
+        };
+        let body_ok = self
+            .success
+            .contains
+            .as_ref()
+            .is_none_or(|c| contains(body, c));
+        let not_failure = self
+            .failure
+            .contains
+            .as_ref()
+            .is_none_or(|c| !contains(body, c));
+        status_ok && body_ok && not_failure
+    }
+
+    /// Whether a login response is a failure.
+    pub fn is_failure(&self, status: u16, body: &[u8]) -> bool {
+        let status_ok = if self.failure.status.is_empty() {
+            (400..500).contains(&status) || self.failure.contains.is_some()
+        } else {
+            self.failure.status.contains(&status)
+        };
+        let body_ok = self
+            .failure
+            .contains
+            .as_ref()
+            .is_none_or(|c| contains(body, c));
+        status_ok && body_ok
+    }
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    !needle.is_empty()
+        && haystack
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_login_bodies() {
+        let mut e = Endpoint::new("login", Role::Login, "/login");
+        let (body, ct) = e.login_body("al ice", "p&ss");
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            "username=al+ice&password=p%26ss"
+        );
+        assert_eq!(ct, "application/x-www-form-urlencoded");
+        e.body_format = BodyFormat::Json;
+        e.username_field = "email".into();
+        let (body, _) = e.login_body("a@b.test", "q\"x");
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            r#"{"email":"a@b.test","password":"q\"x"}"#
+        );
+        e.body = Some(r#"{"user":"{{username}}","pw":"{{password}}","remember":true}"#.into());
+        let (body, _) = e.login_body("u", "p\"");
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            r#"{"user":"u","pw":"p\"","remember":true}"#
+        );
+    }
+
+    #[test]
+    fn recognises_success_and_failure() {
+        let mut e = Endpoint::new("login", Role::Login, "/login");
+        assert!(e.is_success(302, b""));
+        assert!(e.is_failure(401, b""));
+        assert!(!e.is_failure(200, b"welcome"));
+        e.failure.contains = Some("invalid".into());
+        assert!(e.is_failure(200, b"Invalid credentials"));
+        assert!(!e.is_success(200, b"Invalid credentials"));
+        assert!(e.is_success(200, b"Welcome back"));
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "Secret([REDACTED])");
+        let r = SecretRef {
+            key: "k".into(),
+            source: SecretSource::Env("SECGATE_TEST_UNSET_VARIABLE".into()),
+            value: None,
+        };
+        assert!(
+            r.source
+                .load()
+                .unwrap_err()
+                .contains("SECGATE_TEST_UNSET_VARIABLE is not set")
+        );
+    }
+}
