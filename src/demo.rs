@@ -99,7 +99,8 @@ pub async fn start() -> Result<DemoLab, String> {
     let (chain, _) = tls_pki.leaf(&LeafSpec::new(&[TLS_NAMES[1]]))?;
     let legacy = lab::tls::serve_legacy(lab::bind("127.0.0.1:0").await?, Legacy::ancient(chain));
     for (name, server) in [(TLS_NAMES[0], &expired), (TLS_NAMES[1], &legacy)] {
-        let mut t = Target::parse(&format!("{name}:{}", server.addr.port()))?;
+        // URL targets (not host:port), so that SARIF locations are absolute URIs.
+        let mut t = Target::parse(&format!("https://{name}:{}/", server.addr.port()))?;
         t.families = Some(vec![crate::checks::tls::FAMILY]);
         resolve.push(ResolveEntry::parse(&format!(
             "{name}:{}:127.0.0.1",

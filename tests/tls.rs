@@ -920,7 +920,7 @@ fn demo_shows_tls_findings() {
             .map(|r| r["status"].as_str().unwrap().to_string())
             .unwrap_or_else(|| panic!("no {rule} for {host}"))
     };
-    assert_eq!(status("expired.lab.test", "tls.cert.expired"), FAIL);
+    assert_eq!(status("https://expired.lab.test", "tls.cert.expired"), FAIL);
     for rule in [
         "tls.protocol.sslv3",
         "tls.cipher.weak",
@@ -928,7 +928,7 @@ fn demo_shows_tls_findings() {
         "tls.renegotiation.insecure",
         "tls.kex.weak_dh",
     ] {
-        assert_eq!(status("legacy.lab.test", rule), FAIL, "{rule}");
+        assert_eq!(status("https://legacy.lab.test", rule), FAIL, "{rule}");
     }
     // The hardened API passes the TLS family too.
     assert_eq!(status("https://api.lab.test", "tls.cipher.weak"), PASS);
