@@ -12,10 +12,14 @@ use serde::{Deserialize, Serialize};
 use crate::model::Severity;
 
 /// The embedded catalogue files, one per family: `(file name, contents)`.
-pub const SOURCES: &[(&str, &str)] = &[(
-    "checks/headers.toml",
-    include_str!("../checks/headers.toml"),
-)];
+pub const SOURCES: &[(&str, &str)] = &[
+    (
+        "checks/headers.toml",
+        include_str!("../checks/headers.toml"),
+    ),
+    ("checks/ports.toml", include_str!("../checks/ports.toml")),
+    ("checks/dns.toml", include_str!("../checks/dns.toml")),
+];
 
 /// Whether a rule is in use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
