@@ -656,7 +656,10 @@ pub async fn serve_dns(ip: &str, zones: &[Zone]) -> Result<LabServer, String> {
                 Rec::A(v4) => RData::A(A(*v4)),
                 Rec::Cname(target) => RData::CNAME(CNAME(name(target)?)),
                 Rec::Txt(t) => RData::TXT(TXT::new(vec![t.clone()])),
-                Rec::CaaIssue(ca) => RData::CAA(CAA::new_issue(false, Some(name(ca)?), Vec::new())),
+                Rec::CaaIssue(ca) => {
+                    let issuer = Name::from_ascii(ca).map_err(|e| format!("{ca}: {e}"))?;
+                    RData::CAA(CAA::new_issue(false, Some(issuer), Vec::new()))
+                }
                 Rec::Dnskey => RData::Unknown {
                     code: RecordType::DNSKEY,
                     rdata: NULL::with(vec![1, 1, 3, 13, 0x5e, 0xc6, 0xa7, 0xe0]),

@@ -66,7 +66,7 @@ fn bad_arguments_exit_2_with_one_line() {
     );
     assert_usage_error(
         &secgate(&["scan", "example.test", "--checks", "headers,nope"]),
-        "--checks: unknown family 'nope' (available: headers)",
+        "--checks: unknown family 'nope' (available: headers, ports, dns)",
     );
     assert_usage_error(&secgate(&["scan"]), "TARGET: no target given");
     assert_usage_error(
@@ -173,7 +173,7 @@ fn readme_config_example_is_valid() {
     let run = secgate(&["validate", path.to_str().unwrap()]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
-        run.stdout.contains("OK (3 targets, families: headers)"),
+        run.stdout.contains("OK (4 targets, families: headers)"),
         "{}",
         run.stdout
     );
@@ -192,6 +192,12 @@ fn readme_config_example_is_valid() {
         "max_critical",
         "url",
         "host",
+        "ports",
+        "allowed_ports",
+        "port_concurrency",
+        "dns_server",
+        "allow_large_range",
+        "mail_domains",
     ] {
         assert!(
             block.contains(&format!("{key} =")),

@@ -109,6 +109,8 @@ pub struct DnsObservation {
     pub dnssec: Result<(String, usize), Reason>,
     /// Mail domains to judge (empty: none configured).
     pub mail: Vec<MailDomain>,
+    /// Set when the name itself does not exist (NXDOMAIN, no CNAME): nothing to judge.
+    pub absent: Option<Reason>,
 }
 
 impl Check for Dns {
@@ -170,6 +172,12 @@ fn is_local(name: &str) -> bool {
 /// Run every rule on an observation.
 pub fn evaluate(obs: &DnsObservation, target_id: &str) -> Vec<Outcome> {
     let mut out = Emitter::new(FAMILY, target_id);
+    if let Some(reason) = &obs.absent {
+        for id in RULE_IDS {
+            out.inconclusive(id, reason);
+        }
+        return out.finish();
+    }
     for rule in RULES {
         (rule.eval)(obs, &mut out);
     }
@@ -178,8 +186,18 @@ pub fn evaluate(obs: &DnsObservation, target_id: &str) -> Vec<Outcome> {
 
 /// Query everything the rules need about `name` and the mail domains.
 pub async fn probe(dns: &Resolver, name: &str, mail_domains: &[String]) -> DnsObservation {
-    let (cname, caa, dnssec) =
-        tokio::join!(cname_chain(dns, name), caa(dns, name), apex_keys(dns, name));
+    let (cname, caa, dnssec, own) = tokio::join!(
+        cname_chain(dns, name),
+        caa(dns, name),
+        apex_keys(dns, name),
+        dns.query(name, RecordType::A)
+    );
+    let absent = (matches!(cname, Ok(None)) && matches!(own, Ok(Answer::NxDomain))).then(|| {
+        Reason::new(
+            ReasonKind::Dns,
+            format!("{name} does not exist (NXDOMAIN from {})", dns.server),
+        )
+    });
     let mut mail = Vec::new();
     for domain in mail_domains {
         let dmarc_name = format!("_dmarc.{domain}");
@@ -199,6 +217,7 @@ pub async fn probe(dns: &Resolver, name: &str, mail_domains: &[String]) -> DnsOb
         caa,
         dnssec,
         mail,
+        absent,
     }
 }
 
@@ -339,6 +358,7 @@ pub(crate) mod fixture {
             ))),
             dnssec: Ok(("shop.test".into(), 2)),
             mail: Vec::new(),
+            absent: None,
         }
     }
 

@@ -224,12 +224,13 @@ impl Drop for CancelOnDrop {
 }
 
 /// Sockets the sweep may hold: `--port-concurrency`, within the open-file limit (raised to the
-/// hard limit) minus a reserve for the connections of the other families.
+/// hard limit) minus a reserve for the connections of the other families (`--concurrency` ×
+/// `--per-host` + 64, at most half the limit).
 pub fn in_flight_budget(settings: &Settings) -> usize {
     let reserve = 64 + settings.concurrency.saturating_mul(settings.per_host);
     let fd_budget = sweep::raise_fd_limit()
         .and_then(|soft| usize::try_from(soft).ok())
-        .map_or(256, |soft| soft.saturating_sub(reserve));
+        .map_or(256, |soft| soft.saturating_sub(reserve.min(soft / 2)));
     settings.port_concurrency.min(fd_budget).max(1)
 }
 

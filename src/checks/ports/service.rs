@@ -306,17 +306,17 @@ pub fn classify_banner(port: u16, banner: &[u8]) -> Option<Identified> {
             format!("{} greeting", service.name().to_ascii_uppercase()),
         ));
     }
-    if port == 23 || port == 2323 {
-        if ["login", "username", "password", "telnet"]
+    let all_lower = text.to_ascii_lowercase();
+    if (port == 23 || port == 2323)
+        && ["login", "username", "password", "telnet"]
             .iter()
-            .any(|w| lower.contains(w))
-        {
-            return Some(Identified::new(
-                Service::Telnet,
-                banner,
-                "login prompt on a Telnet port",
-            ));
-        }
+            .any(|w| all_lower.contains(w))
+    {
+        return Some(Identified::new(
+            Service::Telnet,
+            banner,
+            "login prompt on a Telnet port",
+        ));
     }
     if banner.starts_with(b"HTTP/1.") {
         return Some(Identified::new(
@@ -394,10 +394,9 @@ pub fn classify_answer(probe: Probe, answer: &[u8]) -> Option<Identified> {
             if line == "+PONG" {
                 id.unauthenticated = Some(true);
                 id.note = "PING answered +PONG without authentication".into();
-            } else if line.starts_with("-NOAUTH") || line.starts_with("-WRONGPASS") {
-                id.unauthenticated = Some(false);
-                id.note = format!("PING refused: {line}");
-            } else if line.starts_with("-DENIED")
+            } else if line.starts_with("-NOAUTH")
+                || line.starts_with("-WRONGPASS")
+                || line.starts_with("-DENIED")
                 || (line.starts_with("-ERR") && line.contains("Redis"))
             {
                 id.unauthenticated = Some(false);
@@ -540,10 +539,7 @@ async fn read_some(stream: &mut TcpStream, first: Duration, cap: usize) -> Read 
     let mut buf = vec![0u8; cap];
     let mut got = 0usize;
     let mut wait = first;
-    loop {
-        let Some(space) = buf.get_mut(got..).filter(|s| !s.is_empty()) else {
-            break;
-        };
+    while let Some(space) = buf.get_mut(got..).filter(|s| !s.is_empty()) {
         match tokio::time::timeout(wait, stream.read(space)).await {
             Ok(Ok(0)) => {
                 if got == 0 {
