@@ -74,7 +74,7 @@ declare -A total
 run() { # name, parser, output file, command...
   local name=$1 parse=$2 out=$3; shift 3
   /usr/bin/time -f "%e %M" -o "$OUT/time" "$@" > "$OUT/stdout" 2>&1 || true
-  read -r wall rss < "$OUT/time"
+  read -r wall rss < <(tail -n 1 "$OUT/time")
   local got; got=$($parse "$out")
   local same=yes; [ "$got" = "$expected" ] || same="NO (got: $got)"
   printf '  %-9s wall %6.2f s  peak RSS %7.1f MB  identical open set: %s\n' "$name" "$wall" "$(echo "$rss / 1024" | bc -l)" "$same"
@@ -102,7 +102,7 @@ echo "top1000 over 127.0.78.0/24 (256 addresses x 1000 ports):"
 for i in $(seq 1 "$RUNS"); do
   /usr/bin/time -f "%e %M" -o "$OUT/time" "$BIN" scan 127.0.78.0/24 --checks ports --ports top1000 \
     --allowed-ports 1 --timeout 1 --quiet --json "$OUT/r.json" || true
-  read -r wall rss < "$OUT/time"
+  read -r wall rss < <(tail -n 1 "$OUT/time")
   printf '  run %d: wall %5.2f s  peak RSS %6.1f MB  open: %s\n' "$i" "$wall" "$(echo "$rss / 1024" | bc -l)" \
     "$(jq -r '[.results[] | select(.rule_id=="ports.unexpected_open") | .evidence.ports[]] | join(", ")' "$OUT/r.json")"
 done

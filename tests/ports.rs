@@ -553,3 +553,35 @@ fn bad_port_arguments_exit_2_naming_the_flag() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweeps_ipv6_loopback() {
+    let ssh = fake(
+        "[::1]:0",
+        Fake::Banner(b"SSH-2.0-OpenSSH_9.2p1\r\n".to_vec()),
+    )
+    .await;
+    let closed = std::net::TcpListener::bind("[::1]:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ports = format!("{},{closed}", ssh.addr.port());
+    let run = secgate(&[
+        "scan",
+        "::1",
+        "--checks",
+        "ports",
+        "--ports",
+        &ports,
+        "--timeout",
+        "1",
+    ]);
+    assert_eq!(
+        services(&run),
+        map(&[(&format!("[::1]:{}", ssh.addr.port()), "ssh")]),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.result(UNEXPECTED)["evidence"]["closed"], 1);
+}

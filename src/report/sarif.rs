@@ -280,9 +280,14 @@ fn path_uri(path: &Path) -> String {
 /// A target id as a URI: URLs as they are, hosts as network-path references (`//host:port`).
 fn target_uri(target: &str) -> String {
     if target.contains("://") {
-        target.to_string()
-    } else {
-        format!("//{target}")
+        return target.to_string();
+    }
+    // A bare IPv6 literal or range needs brackets to be a URI authority.
+    let (host, rest) = target.split_once('/').map_or((target, ""), |(h, p)| (h, p));
+    match host.parse::<std::net::Ipv6Addr>() {
+        Ok(v6) if rest.is_empty() => format!("//[{v6}]"),
+        Ok(v6) => format!("//[{v6}]/{rest}"),
+        Err(_) => format!("//{target}"),
     }
 }
 
@@ -301,6 +306,9 @@ mod tests {
             "deploy/sec%20gate.toml"
         );
         assert_eq!(target_uri("db.test:5432"), "//db.test:5432");
+        assert_eq!(target_uri("::1"), "//[::1]");
+        assert_eq!(target_uri("fd00::/120"), "//[fd00::]/120");
+        assert_eq!(target_uri("10.0.0.0/24"), "//10.0.0.0/24");
         assert_eq!(target_uri("https://a.test/"), "https://a.test/");
     }
 }
