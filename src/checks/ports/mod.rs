@@ -155,18 +155,12 @@ impl Check for Ports {
         )
     }
 
-    fn deadline(&self, settings: &Settings, target: &Target) -> Duration {
-        let pairs = target
-            .address_count()
-            .saturating_mul(port_spec(settings, target).ports.len() as u128);
-        let waves = pairs / (settings.port_concurrency.max(1) as u128) + 1;
-        let sweep = settings
-            .timeout
-            .saturating_mul(3)
-            .saturating_mul(u32::try_from(waves).unwrap_or(u32::MAX));
-        sweep
-            .saturating_add(identify_budget(settings))
-            .saturating_add(Duration::from_secs(60))
+    /// Sweeps take turns (see [`SWEEPS`]), so time spent waiting for another target's sweep
+    /// must not count against this one: the family enforces its own budgets once its turn comes
+    /// ([`sweep_budget`] for the sweep, [`identify_budget`] for identification), and the
+    /// engine's cut-off is only a last resort.
+    fn deadline(&self, _settings: &Settings, _target: &Target) -> Duration {
+        Duration::from_secs(24 * 3600)
     }
 
     fn run<'a>(&'a self, cx: &'a ScanCx, target: &'a ScanTarget) -> BoxFuture<'a, Vec<Outcome>> {
@@ -207,6 +201,18 @@ pub fn port_spec(settings: &Settings, target: &Target) -> PortSpec {
     }
 }
 
+/// The longest a sweep may take once it starts: every connect attempted twice at the highest
+/// timeout, `in_flight` at a time, plus a minute.
+pub fn sweep_budget(settings: &Settings, pairs: u64, in_flight: usize) -> Duration {
+    let waves = pairs / (in_flight.max(1) as u64) + 1;
+    settings
+        .timeout
+        .saturating_mul(2)
+        .saturating_mul(u32::try_from(waves).unwrap_or(u32::MAX))
+        .saturating_add(Duration::from_secs(60))
+}
+
+/// The time budget of identification on one target.
 fn identify_budget(settings: &Settings) -> Duration {
     Duration::from_secs(30).saturating_add(settings.timeout.saturating_mul(12))
 }
@@ -292,14 +298,25 @@ async fn probe(cx: &ScanCx, target: &ScanTarget) -> PortsObservation {
     let _guard = CancelOnDrop(cancel.clone());
     let (sweep_addrs, sweep_ports) = (addrs.clone(), spec.ports.clone());
     let flag = cancel.clone();
-    let result = tokio::task::spawn_blocking(move || {
+    let budget = sweep_budget(settings, jobs_len, in_flight);
+    let task = tokio::task::spawn_blocking(move || {
         let jobs = sweep::Jobs {
             addrs: &sweep_addrs,
             ports: &sweep_ports,
         };
         sweep::run(jobs, &cfg, &flag)
-    })
-    .await;
+    });
+    let Ok(result) = tokio::time::timeout(budget, task).await else {
+        cancel.store(true, Ordering::Relaxed);
+        obs.failure = Some(Reason::new(
+            ReasonKind::Timeout,
+            format!(
+                "the sweep did not finish within its budget of {}",
+                crate::engine::net::secs(budget)
+            ),
+        ));
+        return obs;
+    };
     drop(permit);
     let result = match result {
         Ok(r) if !r.cancelled => r,
