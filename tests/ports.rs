@@ -585,3 +585,34 @@ async fn sweeps_ipv6_loopback() {
     );
     assert_eq!(run.result(UNEXPECTED)["evidence"]["closed"], 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickling_service_is_cut_off() {
+    // Slowloris: the start of an HTTP response, then one byte every 200 ms, forever.
+    let slow = lab::serve_hostile(lab::bind("127.0.46.1:0").await.unwrap(), Hostile::Slowloris);
+    let garbage = lab::serve_hostile(lab::bind("127.0.46.1:0").await.unwrap(), Hostile::Garbage);
+    let ports = format!("{},{}", slow.addr.port(), garbage.addr.port());
+    let started = Instant::now();
+    let run = secgate(&[
+        "scan",
+        "127.0.46.1",
+        "--checks",
+        "ports",
+        "--ports",
+        &ports,
+        "--timeout",
+        "1",
+    ]);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    let found = services(&run);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found[&format!("127.0.46.1:{}", slow.addr.port())], "http");
+    assert_eq!(
+        found[&format!("127.0.46.1:{}", garbage.addr.port())],
+        "unknown"
+    );
+}

@@ -533,13 +533,24 @@ enum Read {
     Closed(&'static str),
 }
 
+/// How long a read may go on after the first byte (a service that trickles bytes is cut off).
+const TRICKLE_LIMIT: Duration = Duration::from_millis(500);
+
 /// Read until `cap` bytes, the end of the stream, or a pause: the first chunk may take up to
-/// `first`, later ones up to a short pause (so a multi-packet banner is read whole).
+/// `first`, later ones up to a short pause (so a multi-packet banner is read whole), and all
+/// of them together at most [`TRICKLE_LIMIT`] after the first.
 async fn read_some(stream: &mut TcpStream, first: Duration, cap: usize) -> Read {
     let mut buf = vec![0u8; cap];
     let mut got = 0usize;
     let mut wait = first;
+    let mut stop_at: Option<tokio::time::Instant> = None;
     while let Some(space) = buf.get_mut(got..).filter(|s| !s.is_empty()) {
+        if let Some(at) = stop_at {
+            wait = wait.min(at.saturating_duration_since(tokio::time::Instant::now()));
+            if wait.is_zero() {
+                break;
+            }
+        }
         match tokio::time::timeout(wait, stream.read(space)).await {
             Ok(Ok(0)) => {
                 if got == 0 {
@@ -547,7 +558,10 @@ async fn read_some(stream: &mut TcpStream, first: Duration, cap: usize) -> Read 
                 }
                 break;
             }
-            Ok(Ok(n)) => got += n,
+            Ok(Ok(n)) => {
+                got += n;
+                stop_at.get_or_insert_with(|| tokio::time::Instant::now() + TRICKLE_LIMIT);
+            }
             Ok(Err(e)) => {
                 if got == 0 {
                     return Read::Closed(match e.kind() {
