@@ -616,3 +616,18 @@ async fn a_trickling_service_is_cut_off() {
         "unknown"
     );
 }
+
+#[test]
+fn help_says_which_families_run_on_which_targets() {
+    let run = secgate(&["scan", "--help"]);
+    let help = run.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    for needle in [
+        "CIDR ranges (10.0.0.0/24)",
+        "the ports family (a top1000 sweep) on hosts and ranges",
+        "the dns family on DNS names not pinned with --resolve",
+        "--ports <LIST>",
+        "--dns-server <ADDR:PORT>",
+    ] {
+        assert!(help.contains(needle), "{needle:?} not in {help}");
+    }
+}
