@@ -23,6 +23,8 @@ pub const SOURCES: &[(&str, &str)] = &[
         "checks/ratelimit.toml",
         include_str!("../checks/ratelimit.toml"),
     ),
+    ("checks/ports.toml", include_str!("../checks/ports.toml")),
+    ("checks/dns.toml", include_str!("../checks/dns.toml")),
 ];
 
 /// Whether a rule is in use.

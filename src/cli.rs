@@ -54,7 +54,10 @@ pub enum Command {
 /// `secgate scan`.
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// Targets: https://host[:port]/path, http://..., host, host:port, IPv4/IPv6 literals.
+    /// Targets: https://host[:port]/path, http://..., host, host:port, IPv4/IPv6 literals,
+    /// CIDR ranges (10.0.0.0/24). By default the HTTP families run on URLs and hosts, the
+    /// ports family (a top1000 sweep) on hosts and ranges, the dns family on DNS names not
+    /// pinned with --resolve; --checks picks families explicitly.
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
     /// Configuration file (TOML): targets, overrides, families, limits, policy.
@@ -90,6 +93,25 @@ pub struct ScanArgs {
     /// Fail tls.cert.expiring_soon when a certificate expires within DAYS [default: 30].
     #[arg(long, value_name = "DAYS")]
     pub cert_expiry_days: Option<i64>,
+    /// Ports to sweep: 22,80,443 / 1-1024 / top100 / top1000 / all, mixed with commas
+    /// [default: a host:port target's port, else top1000].
+    #[arg(long, value_name = "LIST")]
+    pub ports: Option<String>,
+    /// Ports allowed open (ports.unexpected_open), for targets without their own [default: 80,443].
+    #[arg(long, value_name = "LIST")]
+    pub allowed_ports: Option<String>,
+    /// Sockets in flight during a port sweep, lowered to fit the open-file limit [default: 2048].
+    #[arg(long, value_name = "N")]
+    pub port_concurrency: Option<i64>,
+    /// Accept CIDR targets of more than 65,536 addresses (up to 2^24).
+    #[arg(long)]
+    pub allow_large_range: bool,
+    /// DNS server for every lookup, ADDR:PORT [default: the system's resolver].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub dns_server: Option<String>,
+    /// A mail domain whose SPF and DMARC records the dns family checks. Repeatable.
+    #[arg(long, value_name = "DOMAIN")]
+    pub mail_domain: Vec<String>,
     /// Write the JSON report here.
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
@@ -246,6 +268,32 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs)> {
     }
     let mut seen = std::collections::HashSet::new();
     targets.retain(|t| seen.insert(t.id.clone()));
+    let allow_large = args.allow_large_range || cfg.allow_large_range.unwrap_or(false);
+    for t in &targets {
+        let n = t.address_count();
+        let limit = if allow_large {
+            crate::target::MAX_RANGE_ADDRESSES_FORCED
+        } else {
+            crate::target::MAX_RANGE_ADDRESSES
+        };
+        if n > limit {
+            let hint = if allow_large {
+                "the most secgate sweeps in one target; split it".to_string()
+            } else {
+                "pass --allow-large-range (or scan.allow_large_range = true) to sweep it"
+                    .to_string()
+            };
+            let message = format!("'{}' holds {n} addresses, more than {limit}; {hint}", t.id);
+            return Err(match &t.origin {
+                Some(o) => Error::Usage(format!(
+                    "{}:{}: target: {message}",
+                    o.file.display(),
+                    o.line
+                )),
+                None => Error::usage("TARGET", message),
+            });
+        }
+    }
 
     let families = match &args.checks {
         Some(list) => {
@@ -305,6 +353,40 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs)> {
         .and_then(|v| u32::try_from(v).ok())
         .or(cfg.cert_expiry_days)
         .unwrap_or(settings.cert_expiry_days);
+    settings.ports = match &args.ports {
+        Some(p) => {
+            Some(crate::checks::ports::PortSpec::parse(p).map_err(|m| Error::usage("--ports", m))?)
+        }
+        None => cfg.ports.clone(),
+    };
+    settings.allowed_ports = match &args.allowed_ports {
+        Some(p) => Some(
+            crate::checks::ports::PortSpec::parse(p)
+                .map_err(|m| Error::usage("--allowed-ports", m))?
+                .ports,
+        ),
+        None => cfg.allowed_ports.clone(),
+    };
+    let port_concurrency = int_flag(
+        args.port_concurrency,
+        "--port-concurrency",
+        1,
+        limits::MAX_PORT_CONCURRENCY,
+    )?;
+    settings.port_concurrency = port_concurrency
+        .and_then(|v| usize::try_from(v).ok())
+        .or(cfg.port_concurrency)
+        .unwrap_or(settings.port_concurrency);
+    settings.dns_server = match &args.dns_server {
+        Some(d) => Some(limits::dns_server(d).map_err(|m| Error::usage("--dns-server", m))?),
+        None => cfg.dns_server,
+    };
+    let mut mail_domains = Vec::new();
+    for d in &args.mail_domain {
+        mail_domains.push(limits::mail_domain(d).map_err(|m| Error::usage("--mail-domain", m))?);
+    }
+    mail_domains.extend(cfg.mail_domains.iter().cloned());
+    settings.mail_domains = mail_domains;
 
     if let Some(path) = &args.ca_file {
         settings.ca_certs =

@@ -55,6 +55,34 @@ pub mod limits {
     pub const MAX_REDIRECTS: i64 = 20;
     /// Longest certificate-expiry warning window, in days.
     pub const MAX_CERT_EXPIRY_DAYS: i64 = 3650;
+    /// Highest `port_concurrency` (sockets in flight during a sweep).
+    pub const MAX_PORT_CONCURRENCY: i64 = 65_536;
+
+    /// A DNS server: `ADDR:PORT`, `[V6]:PORT`, or a bare address (port 53).
+    pub fn dns_server(value: &str) -> Result<std::net::SocketAddr, String> {
+        let v = value.trim();
+        if let Ok(sock) = v.parse::<std::net::SocketAddr>() {
+            return if sock.port() == 0 {
+                Err(format!("'{value}': port must be 1-65535"))
+            } else {
+                Ok(sock)
+            };
+        }
+        v.trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .map(|ip| std::net::SocketAddr::new(ip, 53))
+            .map_err(|_| format!("'{value}': expected ADDR:PORT, e.g. 127.0.0.53:53"))
+    }
+
+    /// A mail domain: a DNS name.
+    pub fn mail_domain(value: &str) -> Result<String, String> {
+        let v = value.trim().trim_end_matches('.').to_ascii_lowercase();
+        match url::Host::parse(&v) {
+            Ok(url::Host::Domain(d)) if d.contains('.') && !d.contains(':') => Ok(d),
+            _ => Err(format!("'{value}' is not a domain name")),
+        }
+    }
 }
 
 /// A number that may be written as an integer or a float in TOML.
@@ -100,6 +128,13 @@ struct ScanSection {
     #[serde(default)]
     resolve: Vec<Spanned<String>>,
     cert_expiry_days: Option<Spanned<i64>>,
+    ports: Option<Spanned<String>>,
+    allowed_ports: Option<Spanned<Vec<Spanned<i64>>>>,
+    port_concurrency: Option<Spanned<i64>>,
+    dns_server: Option<Spanned<String>>,
+    allow_large_range: Option<bool>,
+    #[serde(default)]
+    mail_domains: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -118,6 +153,10 @@ struct TargetEntry {
     http_port: Option<Spanned<i64>>,
     #[serde(default)]
     resolve: Vec<Spanned<String>>,
+    ports: Option<Spanned<String>>,
+    allowed_ports: Option<Spanned<Vec<Spanned<i64>>>>,
+    #[serde(default)]
+    mail_domains: Vec<Spanned<String>>,
     #[serde(default, rename = "endpoint")]
     endpoints: Vec<Spanned<EndpointEntry>>,
 }
@@ -187,6 +226,18 @@ pub struct Config {
     pub min_score: Option<f64>,
     /// `policy.max_critical`.
     pub max_critical: Option<u32>,
+    /// `scan.ports`.
+    pub ports: Option<crate::checks::ports::PortSpec>,
+    /// `scan.allowed_ports`.
+    pub allowed_ports: Option<Vec<u16>>,
+    /// `scan.port_concurrency`.
+    pub port_concurrency: Option<usize>,
+    /// `scan.dns_server`.
+    pub dns_server: Option<std::net::SocketAddr>,
+    /// `scan.allow_large_range`.
+    pub allow_large_range: Option<bool>,
+    /// `scan.mail_domains`.
+    pub mail_domains: Vec<String>,
 }
 
 /// Read and validate a config file.
@@ -268,6 +319,32 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
         )?)
         .ok();
     }
+    if let Some(p) = &scan.ports {
+        config.ports = Some(
+            crate::checks::ports::PortSpec::parse(p.get_ref())
+                .map_err(|m| err(p.span(), format!("scan.ports: {m}")))?,
+        );
+    }
+    if let Some(list) = &scan.allowed_ports {
+        config.allowed_ports = Some(port_list(list, "scan.allowed_ports", &err)?);
+    }
+    if let Some(v) = &scan.port_concurrency {
+        config.port_concurrency = usize::try_from(int(
+            v,
+            "scan.port_concurrency",
+            1,
+            limits::MAX_PORT_CONCURRENCY,
+        )?)
+        .ok();
+    }
+    if let Some(d) = &scan.dns_server {
+        config.dns_server = Some(
+            limits::dns_server(d.get_ref())
+                .map_err(|m| err(d.span(), format!("scan.dns_server: {m}")))?,
+        );
+    }
+    config.allow_large_range = scan.allow_large_range;
+    config.mail_domains = mail_domains(&scan.mail_domains, "scan.mail_domains", &err)?;
 
     if let Some(v) = file.policy.min_score {
         config.min_score = Some(
@@ -326,6 +403,16 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
             }
             target.endpoints.push(endpoint);
         }
+        if let Some(p) = &e.ports {
+            target.ports = Some(
+                crate::checks::ports::PortSpec::parse(p.get_ref())
+                    .map_err(|m| err(p.span(), format!("{key}.ports: {m}")))?,
+            );
+        }
+        if let Some(list) = &e.allowed_ports {
+            target.allowed_ports = Some(port_list(list, &format!("{key}.allowed_ports"), &err)?);
+        }
+        target.mail_domains = mail_domains(&e.mail_domains, &format!("{key}.mail_domains"), &err)?;
         config.targets.push(target);
     }
     Ok(config)
@@ -527,6 +614,37 @@ fn resolve_entries(
         .collect()
 }
 
+fn port_list(
+    list: &Spanned<Vec<Spanned<i64>>>,
+    key: &str,
+    err: &dyn Fn(std::ops::Range<usize>, String) -> Error,
+) -> Result<Vec<u16>> {
+    list.get_ref()
+        .iter()
+        .map(|p| {
+            limits::range(*p.get_ref(), 1, 65535)
+                .ok()
+                .and_then(|v| u16::try_from(v).ok())
+                .ok_or_else(|| {
+                    err(
+                        p.span(),
+                        format!("{key}: invalid port {} (expected 1-65535)", p.get_ref()),
+                    )
+                })
+        })
+        .collect()
+}
+
+fn mail_domains(
+    list: &[Spanned<String>],
+    key: &str,
+    err: &dyn Fn(std::ops::Range<usize>, String) -> Error,
+) -> Result<Vec<String>> {
+    list.iter()
+        .map(|d| limits::mail_domain(d.get_ref()).map_err(|m| err(d.span(), format!("{key}: {m}"))))
+        .collect()
+}
+
 /// 1-based line and column (in characters) of a byte offset.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = text.get(..offset.min(text.len())).unwrap_or(text);
@@ -603,6 +721,36 @@ host = "db.test:5432"
             .unwrap_err()
             .to_string();
         assert!(e.contains("target[0]: needs a url or a host"), "{e}");
+
+        let e = parse_str("[[target]]\nhost = \"a.test\"\nallowed_ports = [22, 0]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("secgate.toml:3:22: target[0].allowed_ports: invalid port 0"),
+            "{e}"
+        );
+        let e = parse_str("[scan]\nports = \"1-x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("secgate.toml:2:9: scan.ports:"), "{e}");
+        let e = parse_str("[scan]\ndns_server = \"nope\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("secgate.toml:2:14: scan.dns_server:"), "{e}");
+        let e = parse_str("[scan]\nmail_domains = [\"x y\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("scan.mail_domains: 'x y' is not a domain name"),
+            "{e}"
+        );
+        let e = parse_str("[scan]\nport_concurrency = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("scan.port_concurrency: must be between 1 and 65536"),
+            "{e}"
+        );
 
         let e = parse_str("[scan\n").unwrap_err().to_string();
         assert!(e.starts_with("secgate.toml:1:"), "{e}");

@@ -8,16 +8,22 @@
 //! - `api.lab.test`: hardened, and its plain-HTTP port redirects to HTTPS;
 //! - `slow.lab.test`: accepts connections and never answers (a tarpit), to show how a
 //!   misbehaving target becomes `inconclusive` within the timeout instead of hanging the scan;
+//! - `db.lab.test`: a host swept by the ports family: an SSH banner, a Telnet login and a
+//!   Memcached that answers `stats` to anyone, next to its allowed HTTPS port;
+//! - `lab.test` and `old.lab.test`, served by an in-process DNS server (hickory) that the scan
+//!   uses as its `--dns-server`: a mail domain with a DMARC policy of `none` and no CAA, and a
+//!   CNAME left dangling into a zone where its target no longer exists.
 //! - `expired.lab.test` (TLS family only): a rustls server whose certificate expired;
 //! - `legacy.lab.test` (TLS family only): the lab's scripted legacy responder (SSL 3.0 and
 //!   TLS 1.0, RC4, 3DES and static RSA, 1024-bit DHE, DEFLATE, no secure renegotiation).
 
 use std::time::Duration;
 
+use crate::checks::ports::PortSpec;
 use crate::endpoint::{Endpoint, Role, Secret, SecretRef, SecretSource};
 use crate::engine::{ScanPlan, Settings};
 use crate::lab::tls::{LeafSpec, Legacy, TlsPki};
-use crate::lab::{self, Hostile, LabServer, Pki, Site};
+use crate::lab::{self, Fake, Hostile, LabServer, Pki, Rec, Site, Zone};
 use crate::policy::Policy;
 use crate::target::{ResolveEntry, Target};
 
@@ -84,6 +90,79 @@ pub async fn start() -> Result<DemoLab, String> {
         t.endpoints = demo_endpoints(&password);
     }
 
+    servers.extend([shop, shop_http, api, api_http, slow]);
+
+    // A host for the ports family: its HTTPS port is allowed, the rest is not.
+    let ssh = lab::serve_fake(
+        lab::bind("127.0.0.1:0").await?,
+        Fake::Banner(b"SSH-2.0-OpenSSH_8.4p1 Debian-5\r\n".to_vec()),
+    );
+    let telnet = lab::serve_fake(
+        lab::bind("127.0.0.1:0").await?,
+        Fake::Banner(b"\xff\xfd\x18\xff\xfd\x20Debian GNU/Linux 11\r\ndb login: ".to_vec()),
+    );
+    let memcached = lab::serve_fake(
+        lab::bind("127.0.0.1:0").await?,
+        Fake::Memcached { open: true },
+    );
+    let https_port = servers.get(2).map_or(443, |s| s.addr.port());
+    let swept = [
+        https_port,
+        ssh.addr.port(),
+        telnet.addr.port(),
+        memcached.addr.port(),
+    ];
+    let mut db = Target::parse("db.lab.test")?;
+    db.families = Some(vec!["ports"]);
+    db.ports = Some(PortSpec::parse(
+        &swept
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+    )?);
+    db.allowed_ports = Some(vec![https_port]);
+    resolve.push(ResolveEntry::parse(&format!(
+        "db.lab.test:{https_port}:127.0.0.1"
+    ))?);
+    targets.push(db);
+    servers.extend([ssh, telnet, memcached]);
+
+    // DNS: the lab's own server answers for lab.test; every unpinned name goes there.
+    let dns = lab::serve_dns(
+        "127.0.0.1",
+        &[
+            Zone {
+                origin: "lab.test".into(),
+                records: vec![
+                    ("lab.test".into(), Rec::A(std::net::Ipv4Addr::LOCALHOST)),
+                    ("lab.test".into(), Rec::Txt("v=spf1 mx -all".into())),
+                    (
+                        "_dmarc.lab.test".into(),
+                        Rec::Txt("v=DMARC1; p=none".into()),
+                    ),
+                    (
+                        "old.lab.test".into(),
+                        Rec::Cname("shop-old.cloud.test".into()),
+                    ),
+                ],
+            },
+            Zone {
+                origin: "cloud.test".into(),
+                records: Vec::new(),
+            },
+        ],
+    )
+    .await?;
+    let mut mail = Target::parse("lab.test")?;
+    mail.families = Some(vec!["dns"]);
+    mail.mail_domains = vec!["lab.test".into()];
+    let mut old = Target::parse("old.lab.test")?;
+    old.families = Some(vec!["dns"]);
+    targets.extend([mail, old]);
+    let dns_server = dns.addr;
+    servers.push(dns);
+
     // TLS-only targets: their certificates or protocols are the point.
     let tls_pki = TlsPki::new()?;
     let (chain, key) = tls_pki.leaf(&LeafSpec {
@@ -109,11 +188,12 @@ pub async fn start() -> Result<DemoLab, String> {
         targets.push(t);
     }
 
-    servers.extend([shop, shop_http, api, api_http, slow, expired, legacy]);
+    servers.extend([expired, legacy]);
     let settings = Settings {
         timeout: Duration::from_millis(1500),
         ca_certs: vec![pki.ca_der(), tls_pki.root_der()],
         resolve,
+        dns_server: Some(dns_server),
         ..Settings::default()
     };
     Ok(DemoLab {

@@ -756,3 +756,266 @@ pub mod apps {
         (router, hits)
     }
 }
+/// A fake network service for the ports family: real TCP listeners that speak just enough of a
+/// protocol to be identified, for tests and the demo (Redis itself is the real Debian server in
+/// the tests).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fake {
+    /// Send these bytes on connect, then hold the connection (reading) for up to a minute.
+    Banner(Vec<u8>),
+    /// Memcached's text protocol: `version` and, when `open`, `stats`.
+    Memcached {
+        /// Answer `stats` (no SASL); otherwise answer `ERROR`.
+        open: bool,
+    },
+    /// PostgreSQL: answer an SSLRequest with `N`.
+    Postgres,
+    /// MongoDB: answer any message with an OP_MSG reply to its request id.
+    Mongo,
+    /// Elasticsearch's HTTP API: cluster information, or 401 when `auth`.
+    Elasticsearch {
+        /// Require authentication.
+        auth: bool,
+    },
+}
+
+/// Serve a fake service on `listener` (at most 64 connections held at once).
+pub fn serve_fake(listener: TcpListener, fake: Fake) -> LabServer {
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let fake = Arc::new(fake);
+    let task = tokio::spawn(async move {
+        let mut conns = JoinSet::new();
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            };
+            while conns.try_join_next().is_some() {}
+            if conns.len() >= 64 {
+                continue;
+            }
+            let fake = fake.clone();
+            conns.spawn(async move {
+                let _ = tokio::time::timeout(Duration::from_secs(60), speak(stream, &fake)).await;
+            });
+        }
+    });
+    LabServer { addr, task }
+}
+
+async fn speak(mut stream: TcpStream, fake: &Fake) {
+    let mut buf = [0u8; 2048];
+    if let Fake::Banner(banner) = fake
+        && stream.write_all(banner).await.is_err()
+    {
+        return;
+    }
+    loop {
+        let n = match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let request = buf.get(..n).unwrap_or_default();
+        let reply: Vec<u8> = match fake {
+            Fake::Banner(_) => continue,
+            Fake::Memcached { open } => {
+                if request.starts_with(b"version") {
+                    b"VERSION 1.6.21\r\n".to_vec()
+                } else if request.starts_with(b"stats") && *open {
+                    b"STAT pid 4242\r\nSTAT uptime 10\r\nSTAT curr_items 3\r\nEND\r\n".to_vec()
+                } else {
+                    b"ERROR\r\n".to_vec()
+                }
+            }
+            Fake::Postgres => {
+                if request == [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f] {
+                    b"N".to_vec()
+                } else {
+                    return;
+                }
+            }
+            Fake::Mongo => {
+                let Some(id) = request.get(4..8) else { return };
+                let mut reply = Vec::new();
+                reply.extend_from_slice(&21i32.to_le_bytes());
+                reply.extend_from_slice(&7i32.to_le_bytes());
+                reply.extend_from_slice(id);
+                reply.extend_from_slice(&2013i32.to_le_bytes());
+                reply.extend_from_slice(&[0, 0, 0, 0, 0]);
+                reply
+            }
+            Fake::Elasticsearch { auth } => {
+                if !request.starts_with(b"GET ") {
+                    return;
+                }
+                let (status, body) = if *auth {
+                    (
+                        "401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"security\"",
+                        "{\"error\":\"missing authentication credentials\"}",
+                    )
+                } else {
+                    (
+                        "200 OK",
+                        "{\"name\":\"lab\",\"cluster_name\":\"lab\",\"cluster_uuid\":\"x\",\"tagline\":\"You Know, for Search\"}",
+                    )
+                };
+                let _ = stream
+                    .write_all(
+                        format!(
+                            "HTTP/1.1 {status}\r\nX-elastic-product: Elasticsearch\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        )
+                        .as_bytes(),
+                    )
+                    .await;
+                return;
+            }
+        };
+        if stream.write_all(&reply).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A port that drops connection attempts: a listener whose accept queue (backlog 0) is filled by
+/// one connection that is never accepted, so the kernel drops further SYNs, as a firewall
+/// would. Keep it alive while scanning.
+#[derive(Debug)]
+pub struct Filtered {
+    /// Where it "listens".
+    pub addr: SocketAddr,
+    _listener: TcpListener,
+    _fillers: Vec<std::net::TcpStream>,
+}
+
+/// Start a [`Filtered`] port on a loopback address (`127.x.y.z:port`, port 0 picks one).
+pub async fn filtered(addr: &str) -> Result<Filtered, String> {
+    let sock: SocketAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+    if !sock.ip().is_loopback() {
+        return Err(format!("{addr}: the lab binds loopback addresses only"));
+    }
+    let socket = if sock.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(|e| e.to_string())?;
+    socket.bind(sock).map_err(|e| format!("bind {addr}: {e}"))?;
+    let listener = socket.listen(0).map_err(|e| e.to_string())?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    // Fill the queue: each connect either completes (queued) or times out (queue full).
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        match std::net::TcpStream::connect_timeout(&local, Duration::from_millis(200)) {
+            Ok(s) => fillers.push(s),
+            Err(_) => break,
+        }
+    }
+    Ok(Filtered {
+        addr: local,
+        _listener: listener,
+        _fillers: fillers,
+    })
+}
+
+/// One DNS record of a lab zone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rec {
+    /// An IPv4 address.
+    A(std::net::Ipv4Addr),
+    /// A CNAME to this name.
+    Cname(String),
+    /// One TXT string.
+    Txt(String),
+    /// A CAA `issue` record for this CA domain.
+    CaaIssue(String),
+    /// A DNSKEY record (opaque key material: the lab does not sign).
+    Dnskey,
+}
+
+/// A zone served by the lab's DNS server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Zone {
+    /// The zone apex, e.g. `shop.test`.
+    pub origin: String,
+    /// Records: owner name (absolute, without the final dot) and data.
+    pub records: Vec<(String, Rec)>,
+}
+
+/// Serve `zones` over UDP and TCP on a loopback address (port 0 picks one free for both) with
+/// hickory's in-memory authoritative server. Names outside every zone are refused.
+pub async fn serve_dns(ip: &str, zones: &[Zone]) -> Result<LabServer, String> {
+    use hickory_server::proto::rr::rdata::{A, CAA, CNAME, NULL, SOA, TXT};
+    use hickory_server::proto::rr::{LowerName, Name, RData, Record, RecordType};
+    use hickory_server::store::in_memory::InMemoryZoneHandler;
+    use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
+
+    let ip: std::net::IpAddr = ip.parse().map_err(|e| format!("{ip}: {e}"))?;
+    if !ip.is_loopback() {
+        return Err(format!("{ip}: the lab binds loopback addresses only"));
+    }
+    let name = |n: &str| {
+        Name::from_ascii(format!("{}.", n.trim_end_matches('.'))).map_err(|e| format!("{n}: {e}"))
+    };
+    let mut catalog = Catalog::new();
+    for zone in zones {
+        let origin = name(&zone.origin)?;
+        let mut handler =
+            InMemoryZoneHandler::<hickory_server::net::runtime::TokioRuntimeProvider>::empty(
+                origin.clone(),
+                ZoneType::Primary,
+                AxfrPolicy::Deny,
+            );
+        let soa = SOA::new(
+            name(&format!("ns.{}", zone.origin))?,
+            name(&format!("hostmaster.{}", zone.origin))?,
+            1,
+            3600,
+            600,
+            86_400,
+            60,
+        );
+        handler.upsert_mut(Record::from_rdata(origin.clone(), 60, RData::SOA(soa)), 1);
+        for (owner, rec) in &zone.records {
+            let data = match rec {
+                Rec::A(v4) => RData::A(A(*v4)),
+                Rec::Cname(target) => RData::CNAME(CNAME(name(target)?)),
+                Rec::Txt(t) => RData::TXT(TXT::new(vec![t.clone()])),
+                Rec::CaaIssue(ca) => {
+                    let issuer = Name::from_ascii(ca).map_err(|e| format!("{ca}: {e}"))?;
+                    RData::CAA(CAA::new_issue(false, Some(issuer), Vec::new()))
+                }
+                Rec::Dnskey => RData::Unknown {
+                    code: RecordType::DNSKEY,
+                    rdata: NULL::with(vec![1, 1, 3, 13, 0x5e, 0xc6, 0xa7, 0xe0]),
+                },
+            };
+            handler.upsert_mut(Record::from_rdata(name(owner)?, 60, data), 1);
+        }
+        let handler: Arc<dyn ZoneHandler> = Arc::new(handler);
+        catalog.upsert(LowerName::from(origin), vec![handler]);
+    }
+    // The same port for UDP and TCP: pick a UDP port, then try TCP on it.
+    let mut bound = None;
+    for _ in 0..20 {
+        let udp = tokio::net::UdpSocket::bind(SocketAddr::new(ip, 0))
+            .await
+            .map_err(|e| format!("bind {ip}: {e}"))?;
+        let addr = udp.local_addr().map_err(|e| e.to_string())?;
+        if let Ok(tcp) = TcpListener::bind(addr).await {
+            bound = Some((udp, tcp, addr));
+            break;
+        }
+    }
+    let (udp, tcp, addr) =
+        bound.ok_or_else(|| format!("no free port on {ip} for both UDP and TCP"))?;
+    let mut server = hickory_server::Server::new(catalog);
+    server.register_socket(udp);
+    server.register_listener(tcp, Duration::from_secs(5), 4096);
+    let task = tokio::spawn(async move {
+        let _ = server.block_until_done().await;
+    });
+    Ok(LabServer { addr, task })
+}

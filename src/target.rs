@@ -1,8 +1,10 @@
 //! Targets: what the user asked to scan, parsed once into a typed value with a stable id.
 //!
-//! Two kinds exist: URLs (`https://host:port/path`, `http://...`) and hosts (`host`,
-//! `host:port`, IPv4 literals, IPv6 literals bare or in brackets). The id is the canonical
-//! spelling (lower-case host, default port dropped), used in reports and fingerprints.
+//! Three kinds exist: URLs (`https://host:port/path`, `http://...`), hosts (`host`,
+//! `host:port`, IPv4 literals, IPv6 literals bare or in brackets) and CIDR ranges
+//! (`10.0.0.0/24`, `fd00::/120`) for the port sweep. The id is the canonical spelling
+//! (lower-case host, default port dropped, a range by its network address), used in reports and
+//! fingerprints.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -31,7 +33,19 @@ pub enum TargetKind {
         /// The port, if given.
         port: Option<u16>,
     },
+    /// A CIDR range of addresses (network address and prefix length).
+    Cidr {
+        /// The network address (host bits cleared).
+        network: IpAddr,
+        /// The prefix length.
+        prefix: u8,
+    },
 }
+
+/// The most addresses a CIDR target may hold without `--allow-large-range`.
+pub const MAX_RANGE_ADDRESSES: u128 = 65_536;
+/// The most addresses a CIDR target may hold at all.
+pub const MAX_RANGE_ADDRESSES_FORCED: u128 = 1 << 24;
 
 /// One target of a scan, with its per-target settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -50,6 +64,12 @@ pub struct Target {
     pub resolve: Vec<ResolveEntry>,
     /// Named endpoints for the behaviour families (config `[[target.endpoint]]`).
     pub endpoints: Vec<crate::endpoint::Endpoint>,
+    /// Ports to sweep on this target (the ports family), overriding `--ports`.
+    pub ports: Option<crate::checks::ports::PortSpec>,
+    /// Ports allowed open on this target (default: the scan's, else 80 and 443).
+    pub allowed_ports: Option<Vec<u16>>,
+    /// Domains checked for SPF and DMARC with this target (the dns family).
+    pub mail_domains: Vec<String>,
 }
 
 impl Target {
@@ -64,6 +84,9 @@ impl Target {
             http_port: None,
             resolve: Vec::new(),
             endpoints: Vec::new(),
+            ports: None,
+            allowed_ports: None,
+            mail_domains: Vec::new(),
         })
     }
 
@@ -77,14 +100,66 @@ impl Target {
         Target::parse(input)
     }
 
-    /// Parse a host (for the config file's `host` key): no scheme, no path.
+    /// Parse a host (for the config file's `host` key): no scheme, no path; a CIDR range is
+    /// accepted.
     pub fn parse_host(input: &str) -> Result<Target, String> {
-        if input.contains("://") || input.contains('/') {
+        if input.contains("://") {
             return Err(format!(
-                "'{input}' is not a host (expected host, host:port or an IP literal)"
+                "'{input}' is not a host (expected host, host:port, an IP literal or a CIDR range)"
             ));
         }
         Target::parse(input)
+    }
+
+    /// The number of addresses of a CIDR target (1 for other kinds).
+    pub fn address_count(&self) -> u128 {
+        match &self.kind {
+            TargetKind::Cidr { network, prefix } => {
+                let bits: u32 = if network.is_ipv4() { 32 } else { 128 };
+                let host_bits = bits.saturating_sub(u32::from(*prefix));
+                1u128.checked_shl(host_bits).unwrap_or(u128::MAX)
+            }
+            _ => 1,
+        }
+    }
+
+    /// The addresses of a CIDR target, in order (empty for other kinds). Capped at
+    /// [`MAX_RANGE_ADDRESSES_FORCED`], which the command line enforces anyway.
+    pub fn range_addresses(&self) -> Vec<IpAddr> {
+        let TargetKind::Cidr { network, .. } = &self.kind else {
+            return Vec::new();
+        };
+        let count = self.address_count().min(MAX_RANGE_ADDRESSES_FORCED);
+        match network {
+            IpAddr::V4(v4) => {
+                let base = u32::from(*v4);
+                (0..count)
+                    .filter_map(|i| u32::try_from(i).ok())
+                    .map(|i| IpAddr::V4(std::net::Ipv4Addr::from(base.wrapping_add(i))))
+                    .collect()
+            }
+            IpAddr::V6(v6) => {
+                let base = u128::from(*v6);
+                (0..count)
+                    .map(|i| IpAddr::V6(std::net::Ipv6Addr::from(base.wrapping_add(i))))
+                    .collect()
+            }
+        }
+    }
+
+    /// Whether this target names a DNS name (not an IP literal or a range).
+    pub fn domain(&self) -> Option<String> {
+        match &self.kind {
+            TargetKind::Url(url) => match url.host() {
+                Some(url::Host::Domain(d)) => Some(d.trim_end_matches('.').to_ascii_lowercase()),
+                _ => None,
+            },
+            TargetKind::Host {
+                host: url::Host::Domain(d),
+                ..
+            } => Some(d.trim_end_matches('.').to_ascii_lowercase()),
+            _ => None,
+        }
     }
 
     /// The host name or IP literal, lower-case, IPv6 without brackets.
@@ -99,6 +174,7 @@ impl Target {
                 url::Host::Ipv6(ip) => ip.to_string(),
                 h => h.to_string(),
             },
+            TargetKind::Cidr { .. } => self.id.clone(),
         }
     }
 
@@ -107,6 +183,7 @@ impl Target {
         let host = match &self.kind {
             TargetKind::Url(url) => url.host()?.to_owned(),
             TargetKind::Host { host, .. } => host.clone(),
+            TargetKind::Cidr { .. } => return None,
         };
         match host {
             url::Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
@@ -121,6 +198,7 @@ impl Target {
         match &self.kind {
             TargetKind::Url(url) => url.port_or_known_default(),
             TargetKind::Host { port, .. } => *port,
+            TargetKind::Cidr { .. } => None,
         }
     }
 
@@ -157,6 +235,7 @@ impl Target {
                     Some(_) => None,
                 }
             }
+            TargetKind::Cidr { .. } => None,
         }
     }
 }
@@ -190,10 +269,8 @@ fn parse_kind(input: &str) -> Result<TargetKind, String> {
         }
         return Ok(TargetKind::Url(url));
     }
-    if input.contains('/') {
-        return Err(format!(
-            "'{input}': CIDR ranges and paths need a scheme or are not supported yet (use https://host/path)"
-        ));
+    if let Some((addr, prefix)) = input.split_once('/') {
+        return parse_cidr(input, addr, prefix);
     }
     // Bare IPv6 literal (more than one colon, no brackets).
     if !input.starts_with('[') && input.matches(':').count() > 1 {
@@ -208,6 +285,29 @@ fn parse_kind(input: &str) -> Result<TargetKind, String> {
     let (host_part, port) = split_host_port(input)?;
     let host = url::Host::parse(host_part).map_err(|e| format!("'{input}': invalid host: {e}"))?;
     Ok(TargetKind::Host { host, port })
+}
+
+/// Parse `ADDR/PREFIX` into a range with its host bits cleared.
+fn parse_cidr(input: &str, addr: &str, prefix: &str) -> Result<TargetKind, String> {
+    let addr = addr.trim_start_matches('[').trim_end_matches(']');
+    let ip: IpAddr = addr.parse().map_err(|_| {
+        format!("'{input}': a path needs a scheme (https://host/path), and a CIDR range needs an IP address before '/'")
+    })?;
+    let bits: u8 = if ip.is_ipv4() { 32 } else { 128 };
+    let prefix: u8 = prefix.parse().ok().filter(|p| *p <= bits).ok_or_else(|| {
+        format!("'{input}': invalid prefix length '{prefix}' (expected 0-{bits})")
+    })?;
+    let network = match ip {
+        IpAddr::V4(v4) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V4((u32::from(v4) & mask).into())
+        }
+        IpAddr::V6(v6) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V6((u128::from(v6) & mask).into())
+        }
+    };
+    Ok(TargetKind::Cidr { network, prefix })
 }
 
 /// Split `host:port` / `[v6]:port` / `host`; the port must be 1–65535.
@@ -257,6 +357,7 @@ fn canonical_id(kind: &TargetKind) -> String {
                 None => h,
             }
         }
+        TargetKind::Cidr { network, prefix } => format!("{network}/{prefix}"),
     }
 }
 
@@ -353,7 +454,9 @@ mod tests {
             "http://exa mple.com",
             "host:0",
             "host:99999",
-            "10.0.0.0/24",
+            "10.0.0.0/33",
+            "example.com/24",
+            "10.0.0.0/x",
             "[::1",
             "https://user:pw@example.com/",
             "1:2:3",
@@ -362,6 +465,25 @@ mod tests {
         }
         assert!(Target::parse_url("example.com").is_err());
         assert!(Target::parse_host("https://example.com").is_err());
+    }
+
+    #[test]
+    fn parses_cidr_ranges() {
+        let t = Target::parse("127.0.3.77/24").unwrap();
+        assert_eq!(t.id, "127.0.3.0/24");
+        assert_eq!(t.address_count(), 256);
+        let addrs = t.range_addresses();
+        assert_eq!(addrs.len(), 256);
+        assert_eq!(addrs[0], "127.0.3.0".parse::<IpAddr>().unwrap());
+        assert_eq!(addrs[255], "127.0.3.255".parse::<IpAddr>().unwrap());
+        assert_eq!(t.port(), None);
+        assert_eq!(t.http_url(), None);
+        assert_eq!(t.ip_literal(), None);
+        let t = Target::parse("::1/128").unwrap();
+        assert_eq!((t.id.as_str(), t.address_count()), ("::1/128", 1));
+        assert_eq!(Target::parse("0.0.0.0/0").unwrap().address_count(), 1 << 32);
+        assert_eq!(Target::parse("fd00::/64").unwrap().address_count(), 1 << 64);
+        assert!(Target::parse_host("10.0.0.0/16").is_ok());
     }
 
     #[test]

@@ -98,6 +98,13 @@ fn every_entry_is_a_complete_manual() {
             );
         }
         assert!(!rule.cwe.is_empty(), "{}: no CWE", rule.id);
+        // SARIF adds the family as a tag; a repeated tag makes the SARIF invalid.
+        assert!(
+            !rule.tags.contains(&rule.family),
+            "{}: tag '{}' repeats the family",
+            rule.id,
+            rule.family
+        );
         let text = rule.explain();
         for section in [
             "What it checks",

@@ -178,7 +178,7 @@ fn readme_config_example_is_valid() {
     let run = secgate(&["validate", path.to_str().unwrap()]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
-        run.stdout.contains("OK (3 targets, families: headers)"),
+        run.stdout.contains("OK (4 targets, families: headers)"),
         "{}",
         run.stdout
     );
@@ -219,6 +219,12 @@ fn readme_config_example_is_valid() {
         "rps",
         "attempts",
         "samples",
+        "ports",
+        "allowed_ports",
+        "port_concurrency",
+        "dns_server",
+        "allow_large_range",
+        "mail_domains",
     ] {
         assert!(
             block.contains(&format!("{key} =")),

@@ -594,3 +594,34 @@ async fn certificate_trust_is_required_unless_insecure() {
         "{msg}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bare_host_without_a_web_service_is_skipped_not_undecided() {
+    // Nothing listens on 127.0.0.61:443: the host has no web service to judge.
+    let run = secgate(&[
+        "scan",
+        "127.0.0.61",
+        "--checks",
+        "headers",
+        "--timeout",
+        "1",
+    ]);
+    let want = all_headers(SKIP, &[]);
+    assert_eq!(run.statuses(None), want);
+    assert!(
+        run.result("headers.csp.missing")["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("no web service")
+    );
+    // An explicit URL is different: the user said there is a web service.
+    let run = secgate(&[
+        "scan",
+        "https://127.0.0.61/",
+        "--checks",
+        "headers",
+        "--timeout",
+        "1",
+    ]);
+    assert_eq!(run.json()["targets"][0]["status"], "unreachable");
+}

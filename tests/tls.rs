@@ -959,3 +959,28 @@ fn cert_expiry_days_is_validated_as_flag_and_key() {
         run.stderr
     );
 }
+
+#[test]
+fn a_bare_host_without_tls_is_skipped_but_an_explicit_port_is_not() {
+    // Nothing listens on 127.0.0.62:443: the bare host has no TLS service to judge.
+    let run = secgate(&["scan", "127.0.0.62", "--checks", "tls", "--timeout", "1"]);
+    assert_eq!(
+        tls_statuses(&run, "127.0.0.62"),
+        all_tls(SKIP, &[]),
+        "{}",
+        run.stdout
+    );
+    let msg = result(&run, "127.0.0.62", "tls.protocol.tls10")["message"].to_string();
+    assert!(msg.contains("no TLS service on port 443"), "{msg}");
+    // A port given explicitly says there is a service: unreachable, never skipped.
+    let run = secgate(&[
+        "scan",
+        "127.0.0.62:443",
+        "--checks",
+        "tls",
+        "--timeout",
+        "1",
+    ]);
+    assert_eq!(run.json()["targets"][0]["status"], "unreachable");
+    assert_eq!(run.code, 3);
+}

@@ -4,9 +4,9 @@
 //! Adding a family: a folder here, its catalogue `checks/<family>.toml` (embedded by
 //! [`crate::catalogue::SOURCES`]), and one line in [`CHECKS`].
 
-use futures::future::BoxFuture;
-
 use std::time::Duration;
+
+use futures::future::BoxFuture;
 
 use crate::engine::{ScanCx, ScanTarget, Settings};
 use crate::model::Outcome;
@@ -14,7 +14,9 @@ use crate::target::Target;
 
 pub mod auth;
 pub mod behaviour;
+pub mod dns;
 pub mod headers;
+pub mod ports;
 pub mod ratelimit;
 pub mod tls;
 
@@ -28,6 +30,15 @@ pub trait Check: Send + Sync {
     fn rule_ids(&self) -> &'static [&'static str];
     /// Whether the family runs on this kind of target by default.
     fn applies_to(&self, target: &Target) -> bool;
+    /// Whether the family runs on this target by default, given the scan's settings (e.g. a
+    /// name pinned with `--resolve` is not looked up in DNS). Defaults to [`Check::applies_to`].
+    fn applies_with(&self, target: &Target, _settings: &Settings) -> bool {
+        self.applies_to(target)
+    }
+    /// Whether the family still runs on a name that did not resolve (it needs no address).
+    fn runs_without_address(&self) -> bool {
+        false
+    }
     /// Probe the target and evaluate every rule: one outcome per rule id.
     fn run<'a>(&'a self, cx: &'a ScanCx, target: &'a ScanTarget) -> BoxFuture<'a, Vec<Outcome>>;
     /// Families whose traffic would skew each other's measurements (bursts, failed logins)
@@ -48,6 +59,8 @@ pub static CHECKS: &[&dyn Check] = &[
     &tls::Tls,
     &auth::Auth,
     &ratelimit::RateLimit,
+    &ports::Ports,
+    &dns::Dns,
 ];
 
 /// Look up a family by name.

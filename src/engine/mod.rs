@@ -1,9 +1,11 @@
 //! The orchestrator: resolves targets, runs every applicable check family on every reachable
 //! target concurrently, and collects the outcomes.
 //!
-//! 1. **Connectivity**: each target is resolved once (`--resolve` first, then the system
-//!    resolver) and, when it names a port, connected to once. A target that fails gets one
-//!    target-level status (`unreachable`) instead of a pile of errored checks (as sslyze does).
+//! 1. **Connectivity**: each target is resolved once (`--resolve` first, then the scan's
+//!    resolver, [`dns`]: `--dns-server` or the system's) and, when it names a port, connected
+//!    to once. A target that fails gets one target-level status (`unreachable`) instead of a
+//!    pile of errored checks (as sslyze does); only families that need no address (the dns
+//!    family, which judges a name that does not resolve) still run on a name that failed.
 //! 2. **Checks**: each (target, family) pair is one task on a [`JoinSet`], under a global
 //!    semaphore (`--concurrency`) and a per-host connection semaphore (`per_host`). A task
 //!    that panics or overruns its deadline yields `inconclusive` results (reason `bug` or
@@ -12,6 +14,7 @@
 //!    their rules are recorded as `inconclusive` (reason `interrupted`) and the result is
 //!    marked incomplete, so reports can still be written.
 
+pub mod dns;
 pub mod limits;
 pub mod net;
 
@@ -56,6 +59,16 @@ pub struct Settings {
     pub cert_expiry_days: u32,
     /// Cap on secgate's own HTTP requests per second over the whole scan (`--max-rps`).
     pub max_rps: Option<f64>,
+    /// `--ports`: the port list for targets without their own.
+    pub ports: Option<crate::checks::ports::PortSpec>,
+    /// `--allowed-ports`: ports allowed open on targets without their own list.
+    pub allowed_ports: Option<Vec<u16>>,
+    /// Sockets in flight during a port sweep (lowered to fit the open-file limit).
+    pub port_concurrency: usize,
+    /// `--dns-server`: the DNS server for every lookup (default: the system's resolver).
+    pub dns_server: Option<SocketAddr>,
+    /// `--mail-domain`: names checked for SPF and DMARC with every target the dns family runs on.
+    pub mail_domains: Vec<String>,
 }
 
 impl Default for Settings {
@@ -71,6 +84,11 @@ impl Default for Settings {
             resolve: Vec::new(),
             cert_expiry_days: 30,
             max_rps: None,
+            ports: None,
+            allowed_ports: None,
+            port_concurrency: crate::checks::ports::DEFAULT_PORT_CONCURRENCY,
+            dns_server: None,
+            mail_domains: Vec::new(),
         }
     }
 }
@@ -133,6 +151,8 @@ pub struct ScanCx {
     pub pacer: Option<Pacer>,
     /// Certificate failures let through by `--insecure`, by server name.
     pub cert_failures: Arc<net::CertFailures>,
+    /// The scan's resolver.
+    pub dns: dns::Dns,
 }
 
 /// A request-rate limiter (governor's direct limiter, no burst).
@@ -287,6 +307,7 @@ pub async fn run(plan: &ScanPlan, interrupt: impl Future<Output = ()>) -> ScanRe
         .collect();
     let mut reached: Vec<Option<ScanTarget>> = vec![None; plan.targets.len()];
     let limits = Arc::new(limits::Limits::new(settings.concurrency, settings.per_host));
+    let resolver = dns::Dns::new(settings.dns_server, settings.timeout);
     {
         let mut set = JoinSet::new();
         let mut ids: HashMap<tokio::task::Id, usize> = HashMap::new();
@@ -294,22 +315,27 @@ pub async fn run(plan: &ScanPlan, interrupt: impl Future<Output = ()>) -> ScanRe
             let target = target.clone();
             let settings = settings.clone();
             let limits = limits.clone();
+            let resolver = resolver.clone();
             let handle = set.spawn(async move {
                 let _task = limits.task().await;
                 let _conn = limits.connection(&normalise_host(&target.host())).await;
                 // Resolution and every address tried are bounded; this bounds them together.
                 let deadline = settings.timeout.saturating_mul(2 + MAX_ADDRESSES_TRIED);
-                let result =
-                    match tokio::time::timeout(deadline, connectivity(&target, &settings)).await {
-                        Ok(r) => r,
-                        Err(_) => Err(Reason::new(
-                            ReasonKind::Timeout,
-                            format!(
-                                "resolving and connecting did not finish within {}",
-                                net::secs(deadline)
-                            ),
-                        )),
-                    };
+                let result = match tokio::time::timeout(
+                    deadline,
+                    connectivity(&target, &settings, &resolver),
+                )
+                .await
+                {
+                    Ok(r) => r,
+                    Err(_) => Err(Reason::new(
+                        ReasonKind::Timeout,
+                        format!(
+                            "resolving and connecting did not finish within {}",
+                            net::secs(deadline)
+                        ),
+                    )),
+                };
                 (i, result, target)
             });
             ids.insert(handle.id(), i);
@@ -375,18 +401,37 @@ pub async fn run(plan: &ScanPlan, interrupt: impl Future<Output = ()>) -> ScanRe
         settings: settings.clone(),
         scope,
         pacer: settings.max_rps.map(pacer),
+        dns: resolver,
     });
 
     let mut outcomes: Vec<(usize, Outcome)> = Vec::new();
     let mut pending: HashMap<tokio::task::Id, (usize, Vec<&'static dyn Check>)> = HashMap::new();
     let mut set: JoinSet<(usize, Vec<Outcome>)> = JoinSet::new();
     for (i, st) in reached.iter().enumerate() {
-        let Some(st) = st else { continue };
+        // A name that did not resolve still gets the families that need no address.
+        let unresolved = match (st, targets.get(i), plan.targets.get(i)) {
+            (None, Some(t), Some(target))
+                if t.status == TargetStatus::Unreachable
+                    && t.error.as_ref().is_some_and(|r| r.kind == ReasonKind::Dns) =>
+            {
+                Some(ScanTarget {
+                    target: target.clone(),
+                    addrs: Vec::new(),
+                })
+            }
+            _ => None,
+        };
+        let Some(st) = st.as_ref().or(unresolved.as_ref()) else {
+            continue;
+        };
         // Exclusive families (bursts, failed logins) run one after another on a target so that
         // one's traffic does not skew another's measurements; the others run concurrently.
         let mut groups: Vec<Vec<&'static dyn Check>> = Vec::new();
         let mut exclusive: Vec<&'static dyn Check> = Vec::new();
         for (check, applies) in selected_checks(plan, &st.target) {
+            if unresolved.is_some() && (!applies || !check.runs_without_address()) {
+                continue;
+            }
             if !applies {
                 let mut out = Emitter::new(check.family(), st.target.id.clone());
                 for id in check.rule_ids() {
@@ -560,7 +605,7 @@ fn selected_checks(plan: &ScanPlan, target: &Target) -> Vec<(&'static dyn Check,
         .iter()
         .copied()
         .filter_map(|check| {
-            let applies = check.applies_to(target);
+            let applies = check.applies_with(target, &plan.settings);
             if requested.is_empty() {
                 applies.then_some((check, true))
             } else if requested.contains(&check.family()) {
@@ -617,8 +662,12 @@ fn display_addr(target: &Target, addr: &SocketAddr) -> String {
 pub const MAX_ADDRESSES_TRIED: u32 = 4;
 
 /// Resolve a target once and, when it names a port, connect to it once.
-pub async fn connectivity(target: &Target, settings: &Settings) -> Result<Vec<SocketAddr>, Reason> {
-    let addrs = resolve(target, settings).await?;
+pub async fn connectivity(
+    target: &Target,
+    settings: &Settings,
+    dns: &dns::Dns,
+) -> Result<Vec<SocketAddr>, Reason> {
+    let addrs = resolve(target, settings, dns).await?;
     let Some(_port) = target.port() else {
         return Ok(addrs);
     };
@@ -640,9 +689,17 @@ pub async fn connectivity(target: &Target, settings: &Settings) -> Result<Vec<So
 }
 
 /// Resolve a target: IP literal, then `--resolve` (target's own, then scan-wide), then the
-/// system resolver, bounded by the timeout.
-pub async fn resolve(target: &Target, settings: &Settings) -> Result<Vec<SocketAddr>, Reason> {
+/// scan's resolver, bounded by the timeout. A CIDR range has no single address: its family
+/// expands it.
+pub async fn resolve(
+    target: &Target,
+    settings: &Settings,
+    dns: &dns::Dns,
+) -> Result<Vec<SocketAddr>, Reason> {
     let port = target.port().unwrap_or(0);
+    if let crate::target::TargetKind::Cidr { .. } = target.kind {
+        return Ok(Vec::new());
+    }
     if let Some(ip) = target.ip_literal() {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
@@ -659,35 +716,7 @@ pub async fn resolve(target: &Target, settings: &Settings) -> Result<Vec<SocketA
             .map(|ip| SocketAddr::new(*ip, port))
             .collect());
     }
-    match tokio::time::timeout(
-        settings.timeout,
-        tokio::net::lookup_host((host.as_str(), port)),
-    )
-    .await
-    {
-        Ok(Ok(addrs)) => {
-            let addrs: Vec<SocketAddr> = addrs.collect();
-            if addrs.is_empty() {
-                Err(Reason::new(
-                    ReasonKind::Dns,
-                    format!("{host}: no address found"),
-                ))
-            } else {
-                Ok(addrs)
-            }
-        }
-        Ok(Err(e)) => Err(Reason::new(
-            ReasonKind::Dns,
-            format!("{host}: cannot resolve: {e}"),
-        )),
-        Err(_) => Err(Reason::new(
-            ReasonKind::Timeout,
-            format!(
-                "{host}: name resolution timed out after {}",
-                net::secs(settings.timeout)
-            ),
-        )),
-    }
+    dns.lookup_ip(&host, port).await
 }
 
 #[cfg(test)]
@@ -751,6 +780,7 @@ mod tests {
             scope: Scope::default(),
             pacer: None,
             cert_failures: Arc::default(),
+            dns: dns::Dns::new(None, Duration::from_secs(1)),
         }
     }
 

@@ -289,12 +289,18 @@ fn path_uri(path: &Path) -> String {
     out
 }
 
-/// A target id as a URI: URLs as they are, hosts as network-path references (`//host:port`).
+/// A target id as an absolute URI: URLs as they are, hosts and ranges as `tcp://host[:port]`
+/// (a network-path reference such as `//host` is relative, which SARIF validators reject).
 fn target_uri(target: &str) -> String {
     if target.contains("://") {
-        target.to_string()
-    } else {
-        format!("//{target}")
+        return target.to_string();
+    }
+    // A bare IPv6 literal or range needs brackets to be a URI authority.
+    let (host, rest) = target.split_once('/').map_or((target, ""), |(h, p)| (h, p));
+    match host.parse::<std::net::Ipv6Addr>() {
+        Ok(v6) if rest.is_empty() => format!("tcp://[{v6}]"),
+        Ok(v6) => format!("tcp://[{v6}]/{rest}"),
+        Err(_) => format!("tcp://{target}"),
     }
 }
 
@@ -312,7 +318,10 @@ mod tests {
             path_uri(Path::new("./deploy/sec gate.toml")),
             "deploy/sec%20gate.toml"
         );
-        assert_eq!(target_uri("db.test:5432"), "//db.test:5432");
+        assert_eq!(target_uri("db.test:5432"), "tcp://db.test:5432");
+        assert_eq!(target_uri("::1"), "tcp://[::1]");
+        assert_eq!(target_uri("fd00::/120"), "tcp://[fd00::]/120");
+        assert_eq!(target_uri("10.0.0.0/24"), "tcp://10.0.0.0/24");
         assert_eq!(target_uri("https://a.test/"), "https://a.test/");
     }
 }

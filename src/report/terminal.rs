@@ -88,7 +88,10 @@ pub fn write(report: &ScanReport, out: &mut dyn Write, opts: Options) -> io::Res
                     .map(ToString::to_string)
                     .unwrap_or_default();
                 writeln!(out, "  {}  {why}", p.paint("1;31", "UNREACHABLE"))?;
-                continue;
+                // Families that need no address (dns) may still have judged the name.
+                if !report.results.iter().any(|o| o.target == t.target) {
+                    continue;
+                }
             }
             TargetStatus::Interrupted if !report.results.iter().any(|o| o.target == t.target) => {
                 writeln!(out, "  {}  not scanned", p.paint("1;33", "INTERRUPTED"))?;

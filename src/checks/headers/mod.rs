@@ -107,6 +107,23 @@ impl Check for Headers {
                 return out.finish();
             };
             let obs = probe(cx, target, url).await;
+            // A bare host (no scheme, no port) is fetched as https://host/ on the chance that
+            // it serves HTTPS; when nothing even accepts the connection, it has no web service
+            // to judge, which is not a reason to leave the gate undecided.
+            let bare_host = matches!(
+                target.target.kind,
+                crate::target::TargetKind::Host { port: None, .. }
+            );
+            if let (true, true, Err(reason)) = (bare_host, obs.main_before_connect, &obs.main) {
+                let mut out = Emitter::new(FAMILY, target.target.id.clone());
+                let why = format!(
+                    "no web service: {} ({})",
+                    reason.detail,
+                    reason.kind.as_str()
+                );
+                skipped_all(&mut out, RULE_IDS, &why);
+                return out.finish();
+            }
             evaluate(&obs, &target.target.id)
         })
     }
@@ -263,6 +280,8 @@ pub struct HttpObservation {
     /// Why the certificate of the first HTTPS response failed verification (only possible with
     /// `--insecure`, which lets such connections through).
     pub cert_error: Option<String>,
+    /// The main fetch failed before a TCP connection was made (refused, filtered).
+    pub main_before_connect: bool,
 }
 
 impl HttpObservation {
@@ -318,9 +337,9 @@ async fn probe(cx: &ScanCx, target: &ScanTarget, url: Url) -> HttpObservation {
         Ok(c) => c,
         Err(reason) => return failed_observation(url, reason),
     };
-    let main = fetch_chain(cx, &client, url.clone())
-        .await
-        .map_err(|e| e.reason);
+    let main = fetch_chain(cx, &client, url.clone()).await;
+    let main_before_connect = main.as_ref().is_err_and(|e| e.before_connect);
+    let main = main.map_err(|e| e.reason);
 
     let mut cors = Vec::new();
     if let Some(final_url) = main
@@ -376,6 +395,7 @@ async fn probe(cx: &ScanCx, target: &ScanTarget, url: Url) -> HttpObservation {
         cors,
         plain,
         cert_error,
+        main_before_connect,
     }
 }
 
@@ -386,6 +406,7 @@ fn failed_observation(url: Url, reason: Reason) -> HttpObservation {
         cors: Vec::new(),
         plain: PlainProbe::Fetched(Err(reason)),
         cert_error: None,
+        main_before_connect: false,
     }
 }
 
@@ -501,6 +522,7 @@ pub(crate) mod fixture {
                 reason: Reason::new(ReasonKind::Refused, "refused"),
             },
             cert_error: None,
+            main_before_connect: false,
         }
     }
 

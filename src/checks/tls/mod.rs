@@ -96,11 +96,11 @@ pub static RULES: &[Rule] = &[
 pub const DEFAULT_PORT: u16 = 443;
 
 /// The port the family probes on `target`: an https:// URL's port, a host's port (443 when
-/// none is given); none for http:// URLs and `host:80`.
+/// none is given); none for http:// URLs, `host:80` and address ranges.
 pub fn tls_port(target: &Target) -> Option<u16> {
     match &target.kind {
         TargetKind::Url(url) if url.scheme() == "https" => url.port_or_known_default(),
-        TargetKind::Url(_) => None,
+        TargetKind::Url(_) | TargetKind::Cidr { .. } => None,
         TargetKind::Host { port: Some(80), .. } => None,
         TargetKind::Host { port, .. } => Some(port.unwrap_or(DEFAULT_PORT)),
     }
@@ -134,6 +134,19 @@ impl Check for Tls {
             };
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
             let obs = probe::observe(cx, target, port, now).await;
+            // A bare host (no scheme, no port) is probed on 443 on the chance that it serves
+            // TLS; when no connection was even accepted, it has no TLS service to judge, which
+            // is not a reason to leave the gate undecided (an explicit port or URL would have
+            // made the target unreachable instead).
+            let bare_host = matches!(target.target.kind, TargetKind::Host { port: None, .. });
+            if let (true, 0, Some(reason)) = (bare_host, obs.connected, &obs.protocols_error) {
+                let mut out = Emitter::new(FAMILY, target.target.id.clone());
+                let why = format!("no TLS service on port {port}: {}", reason.detail);
+                for id in RULE_IDS {
+                    out.skipped(id, why.clone());
+                }
+                return out.finish();
+            }
             evaluate(&obs, &target.target.id)
         })
     }
@@ -223,8 +236,10 @@ pub struct TlsObservation {
     pub compression: Option<Result<bool, Reason>>,
     /// `renegotiation_info` in the ServerHello of the highest TLS ≤ 1.2 version.
     pub renegotiation: Option<Result<bool, Reason>>,
-    /// Connections made.
+    /// Connections attempted.
     pub handshakes: u32,
+    /// TCP connections that were accepted.
+    pub connected: u32,
 }
 
 impl TlsObservation {
@@ -405,6 +420,7 @@ pub(crate) mod fixture {
             compression: Some(Ok(false)),
             renegotiation: Some(Ok(true)),
             handshakes: 12,
+            connected: 12,
         }
     }
 
@@ -482,6 +498,7 @@ mod tests {
     #[test]
     fn tls_port_by_target_kind() {
         let port = |s: &str| tls_port(&Target::parse(s).unwrap());
+        assert_eq!(port("10.0.0.0/30"), None);
         assert_eq!(port("https://a.test/"), Some(443));
         assert_eq!(port("https://a.test:8443/"), Some(8443));
         assert_eq!(port("http://a.test/"), None);

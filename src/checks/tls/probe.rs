@@ -54,6 +54,7 @@ pub struct Prober<'a> {
     sni: Option<String>,
     timeout: Duration,
     handshakes: AtomicU32,
+    connected: AtomicU32,
 }
 
 impl<'a> Prober<'a> {
@@ -73,6 +74,7 @@ impl<'a> Prober<'a> {
             sni,
             timeout: cx.settings.timeout,
             handshakes: AtomicU32::new(0),
+            connected: AtomicU32::new(0),
         }
     }
 
@@ -101,6 +103,7 @@ impl<'a> Prober<'a> {
             Ok(s) => s,
             Err(r) => return Exchange::Failed(r),
         };
+        self.connected.fetch_add(1, Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
         match tokio::time::timeout(self.timeout, stream.write_all(&hello)).await {
             Ok(Ok(())) => {}
@@ -186,6 +189,7 @@ impl<'a> Prober<'a> {
         let _permit = self.cx.limits.connection(&self.host_key).await;
         self.handshakes.fetch_add(1, Ordering::Relaxed);
         let stream = net::connect(&self.addrs, self.timeout).await?;
+        self.connected.fetch_add(1, Ordering::Relaxed);
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
         let outcome = tokio::time::timeout(self.timeout, connector.connect(name, stream)).await;
         let chain = match captured.lock() {
@@ -385,6 +389,7 @@ pub async fn observe(cx: &ScanCx, target: &ScanTarget, port: u16, now: i64) -> T
         compression,
         renegotiation,
         handshakes: p.handshakes.load(Ordering::Relaxed),
+        connected: p.connected.load(Ordering::Relaxed),
     }
 }
 

@@ -1,0 +1,390 @@
+//! The dns family (`--checks dns`): DNS hygiene of a target's name.
+//!
+//! **Probe** (all queries here, through the scan's resolver, [`crate::engine::dns`]): the CNAME
+//! chain of the name and whether its end resolves; CAA records at the name or its closest
+//! parent (RFC 8659's climb); the zone apex (from SOA answers) and its DNSKEY records; and, for
+//! the names the config marks as mail domains, their SPF (TXT `v=spf1`) and DMARC (TXT
+//! `v=DMARC1` at `_dmarc.`) records. At most a few dozen queries per target, each bounded by
+//! the timeout.
+//!
+//! **Applies to** targets named by a DNS name that is not pinned with `--resolve` (a pinned
+//! name is one the user said DNS does not serve) and is not `localhost`. It also runs on a
+//! name that does not resolve at all: that is what a dangling CNAME looks like.
+
+use futures::future::BoxFuture;
+use hickory_resolver::proto::rr::{RData, RecordType};
+
+use super::Check;
+use crate::engine::dns::{Answer, Dns as Resolver};
+use crate::engine::{ScanCx, ScanTarget, Settings};
+use crate::model::{Emitter, Outcome, Reason, ReasonKind};
+use crate::target::Target;
+
+mod caa;
+mod dangling;
+mod dmarc;
+mod dnssec;
+mod spf;
+
+/// The dns family.
+#[derive(Debug)]
+pub struct Dns;
+
+/// Family name.
+pub const FAMILY: &str = "dns";
+
+/// Every rule id of the family, in catalogue order.
+pub const RULE_IDS: &[&str] = &[
+    dangling::DANGLING_CNAME,
+    caa::MISSING,
+    spf::MISSING,
+    dmarc::MISSING,
+    dmarc::WEAK,
+    dnssec::UNSIGNED,
+];
+
+/// A rule: the ids it emits and the pure function that evaluates them.
+pub struct Rule {
+    /// Ids this rule emits, one outcome each.
+    pub ids: &'static [&'static str],
+    /// The evaluation.
+    pub eval: fn(&DnsObservation, &mut Emitter),
+}
+
+/// The rules, in evaluation order.
+pub static RULES: &[Rule] = &[
+    dangling::RULE,
+    caa::RULE,
+    spf::RULE,
+    dmarc::RULE,
+    dnssec::RULE,
+];
+
+/// The most CNAME hops followed.
+pub const MAX_CNAME_HOPS: usize = 8;
+/// The most labels climbed for CAA and the zone apex.
+pub const MAX_CLIMB: usize = 10;
+
+/// The CNAME chain of a name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CnameChain {
+    /// Each CNAME target, in order.
+    pub hops: Vec<String>,
+    /// How the last target resolves.
+    pub end: Answer2,
+}
+
+/// How a name resolves to addresses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer2 {
+    /// It has addresses.
+    Addresses(Vec<String>),
+    /// It exists but has no A or AAAA record.
+    NoAddress,
+    /// It does not exist (NXDOMAIN).
+    NxDomain,
+}
+
+/// The SPF and DMARC records of one mail domain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailDomain {
+    /// The domain.
+    pub domain: String,
+    /// TXT records of the domain that start with `v=spf1`.
+    pub spf: Result<Vec<String>, Reason>,
+    /// TXT records of `_dmarc.` the domain that start with `v=DMARC1`.
+    pub dmarc: Result<Vec<String>, Reason>,
+}
+
+/// What the queries found for one name.
+#[derive(Clone, Debug)]
+pub struct DnsObservation {
+    /// The name.
+    pub name: String,
+    /// Its CNAME chain (`None`: the name has no CNAME).
+    pub cname: Result<Option<CnameChain>, Reason>,
+    /// The closest name (the name or a parent) with CAA records, and those records.
+    pub caa: Result<Option<(String, Vec<String>)>, Reason>,
+    /// The zone apex and how many DNSKEY records it publishes.
+    pub dnssec: Result<(String, usize), Reason>,
+    /// Mail domains to judge (empty: none configured).
+    pub mail: Vec<MailDomain>,
+    /// Set when the name itself does not exist (NXDOMAIN, no CNAME): nothing to judge.
+    pub absent: Option<Reason>,
+}
+
+impl Check for Dns {
+    fn family(&self) -> &'static str {
+        FAMILY
+    }
+
+    fn summary(&self) -> &'static str {
+        "DNS hygiene: dangling CNAMEs, CAA, SPF and DMARC of mail domains, DNSSEC"
+    }
+
+    fn rule_ids(&self) -> &'static [&'static str] {
+        RULE_IDS
+    }
+
+    fn applies_to(&self, target: &Target) -> bool {
+        target.domain().is_some_and(|d| !is_local(&d))
+    }
+
+    fn applies_with(&self, target: &Target, settings: &Settings) -> bool {
+        let Some(name) = target.domain() else {
+            return false;
+        };
+        let pinned = target
+            .resolve
+            .iter()
+            .chain(&settings.resolve)
+            .any(|e| e.host.trim_end_matches('.') == name);
+        !pinned && !is_local(&name)
+    }
+
+    fn runs_without_address(&self) -> bool {
+        true
+    }
+
+    fn run<'a>(&'a self, cx: &'a ScanCx, target: &'a ScanTarget) -> BoxFuture<'a, Vec<Outcome>> {
+        Box::pin(async move {
+            let Some(name) = target.target.domain() else {
+                let mut out = Emitter::new(FAMILY, target.target.id.clone());
+                for id in RULE_IDS {
+                    out.skipped(id, "this target is not a DNS name");
+                }
+                return out.finish();
+            };
+            let mut mail: Vec<String> = target.target.mail_domains.clone();
+            mail.extend(cx.settings.mail_domains.iter().cloned());
+            mail.sort();
+            mail.dedup();
+            let obs = probe(&cx.dns, &name, &mail).await;
+            evaluate(&obs, &target.target.id)
+        })
+    }
+}
+
+fn is_local(name: &str) -> bool {
+    name == "localhost" || name.ends_with(".localhost")
+}
+
+/// Run every rule on an observation.
+pub fn evaluate(obs: &DnsObservation, target_id: &str) -> Vec<Outcome> {
+    let mut out = Emitter::new(FAMILY, target_id);
+    if let Some(reason) = &obs.absent {
+        for id in RULE_IDS {
+            out.inconclusive(id, reason);
+        }
+        return out.finish();
+    }
+    for rule in RULES {
+        (rule.eval)(obs, &mut out);
+    }
+    out.finish()
+}
+
+/// Query everything the rules need about `name` and the mail domains.
+pub async fn probe(dns: &Resolver, name: &str, mail_domains: &[String]) -> DnsObservation {
+    let (cname, caa, dnssec, own) = tokio::join!(
+        cname_chain(dns, name),
+        caa(dns, name),
+        apex_keys(dns, name),
+        dns.query(name, RecordType::A)
+    );
+    let absent = (matches!(cname, Ok(None)) && matches!(own, Ok(Answer::NxDomain))).then(|| {
+        Reason::new(
+            ReasonKind::Dns,
+            format!("{name} does not exist (NXDOMAIN from {})", dns.server),
+        )
+    });
+    let mut mail = Vec::new();
+    for domain in mail_domains {
+        let dmarc_name = format!("_dmarc.{domain}");
+        let (spf, dmarc) = tokio::join!(
+            txt_starting(dns, domain, "v=spf1"),
+            txt_starting(dns, &dmarc_name, "v=dmarc1")
+        );
+        mail.push(MailDomain {
+            domain: domain.clone(),
+            spf,
+            dmarc,
+        });
+    }
+    DnsObservation {
+        name: name.to_string(),
+        cname,
+        caa,
+        dnssec,
+        mail,
+        absent,
+    }
+}
+
+async fn cname_chain(dns: &Resolver, name: &str) -> Result<Option<CnameChain>, Reason> {
+    let mut hops: Vec<String> = Vec::new();
+    let mut current = name.to_string();
+    loop {
+        let next = match dns.query(&current, RecordType::CNAME).await? {
+            Answer::Records(records) => records.iter().find_map(|r| match &r.data {
+                RData::CNAME(c) => Some(c.0.to_ascii().trim_end_matches('.').to_ascii_lowercase()),
+                _ => None,
+            }),
+            Answer::NoData | Answer::NxDomain => None,
+        };
+        let Some(next) = next else { break };
+        if hops.len() >= MAX_CNAME_HOPS || hops.contains(&next) || next == name {
+            return Err(Reason::new(
+                ReasonKind::Malformed,
+                format!("{name}: CNAME chain loops or is longer than {MAX_CNAME_HOPS}"),
+            ));
+        }
+        hops.push(next.clone());
+        current = next;
+    }
+    let Some(last) = hops.last() else {
+        return Ok(None);
+    };
+    let (a, aaaa) = tokio::join!(
+        dns.query(last, RecordType::A),
+        dns.query(last, RecordType::AAAA)
+    );
+    let (a, aaaa) = (a?, aaaa?);
+    let mut addrs = Vec::new();
+    for answer in [&a, &aaaa] {
+        if let Answer::Records(records) = answer {
+            addrs.extend(
+                records
+                    .iter()
+                    .filter_map(|r| r.data.ip_addr())
+                    .map(|ip| ip.to_string()),
+            );
+        }
+    }
+    let end = if !addrs.is_empty() {
+        Answer2::Addresses(addrs)
+    } else if a == Answer::NxDomain {
+        Answer2::NxDomain
+    } else {
+        Answer2::NoAddress
+    };
+    Ok(Some(CnameChain { hops, end }))
+}
+
+/// The name and its parents, closest first, down to two labels (`a.b.example.com` →
+/// `a.b.example.com`, `b.example.com`, `example.com`).
+pub fn climb(name: &str) -> Vec<String> {
+    let labels: Vec<&str> = name.trim_end_matches('.').split('.').collect();
+    (0..labels.len().saturating_sub(1))
+        .take(MAX_CLIMB)
+        .filter_map(|i| labels.get(i..).map(|l| l.join(".")))
+        .collect()
+}
+
+async fn caa(dns: &Resolver, name: &str) -> Result<Option<(String, Vec<String>)>, Reason> {
+    for candidate in climb(name) {
+        if let Answer::Records(records) = dns.query(&candidate, RecordType::CAA).await? {
+            let texts = records.iter().map(|r| r.data.to_string()).collect();
+            return Ok(Some((candidate, texts)));
+        }
+    }
+    Ok(None)
+}
+
+async fn apex_keys(dns: &Resolver, name: &str) -> Result<(String, usize), Reason> {
+    for candidate in climb(name) {
+        let Answer::Records(records) = dns.query(&candidate, RecordType::SOA).await? else {
+            continue;
+        };
+        let at_candidate = records.iter().any(|r| {
+            r.name
+                .to_ascii()
+                .trim_end_matches('.')
+                .eq_ignore_ascii_case(&candidate)
+        });
+        if !at_candidate {
+            continue; // the SOA of a CNAME target, not of this name
+        }
+        let keys = match dns.query(&candidate, RecordType::DNSKEY).await? {
+            Answer::Records(r) => r.len(),
+            Answer::NoData | Answer::NxDomain => 0,
+        };
+        return Ok((candidate, keys));
+    }
+    Err(Reason::new(
+        ReasonKind::Dns,
+        format!("{name}: no zone apex found (no SOA record at the name or its parents)"),
+    ))
+}
+
+/// TXT records of `name` that start with `prefix` (case-insensitive), character-strings joined.
+async fn txt_starting(dns: &Resolver, name: &str, prefix: &str) -> Result<Vec<String>, Reason> {
+    let records = match dns.query(name, RecordType::TXT).await? {
+        Answer::Records(r) => r,
+        Answer::NoData | Answer::NxDomain => return Ok(Vec::new()),
+    };
+    Ok(records
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::TXT(txt) => Some(
+                txt.txt_data
+                    .iter()
+                    .map(|s| String::from_utf8_lossy(s).into_owned())
+                    .collect::<String>(),
+            ),
+            _ => None,
+        })
+        .filter(|t| {
+            let lower = t.to_ascii_lowercase();
+            lower == prefix
+                || lower.starts_with(&format!("{prefix} "))
+                || lower.starts_with(&format!("{prefix};"))
+        })
+        .collect())
+}
+
+#[cfg(test)]
+pub(crate) mod fixture {
+    use super::*;
+    use crate::model::Status;
+
+    pub fn obs() -> DnsObservation {
+        DnsObservation {
+            name: "www.shop.test".into(),
+            cname: Ok(None),
+            caa: Ok(Some((
+                "shop.test".into(),
+                vec!["0 issue \"letsencrypt.org\"".into()],
+            ))),
+            dnssec: Ok(("shop.test".into(), 2)),
+            mail: Vec::new(),
+            absent: None,
+        }
+    }
+
+    pub fn status(rule: &Rule, obs: &DnsObservation, id: &str) -> Status {
+        let mut out = Emitter::new(FAMILY, "t");
+        (rule.eval)(obs, &mut out);
+        out.finish()
+            .into_iter()
+            .find(|o| o.rule_id == id)
+            .map(|o| o.status)
+            .unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn climbs_to_two_labels() {
+        assert_eq!(
+            climb("a.b.example.com"),
+            ["a.b.example.com", "b.example.com", "example.com"]
+        );
+        assert_eq!(climb("example.com."), ["example.com"]);
+        assert!(climb("com").is_empty());
+        assert_eq!(climb(&"x.".repeat(40)).len(), MAX_CLIMB);
+    }
+}
