@@ -17,6 +17,7 @@ pub const SOURCES: &[(&str, &str)] = &[
         "checks/headers.toml",
         include_str!("../checks/headers.toml"),
     ),
+    ("checks/tls.toml", include_str!("../checks/tls.toml")),
     ("checks/auth.toml", include_str!("../checks/auth.toml")),
     (
         "checks/ratelimit.toml",

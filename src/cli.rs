@@ -90,6 +90,9 @@ pub struct ScanArgs {
     /// Plain-HTTP port probed for https:// targets [default: 80].
     #[arg(long, value_name = "PORT")]
     pub http_port: Option<i64>,
+    /// Fail tls.cert.expiring_soon when a certificate expires within DAYS [default: 30].
+    #[arg(long, value_name = "DAYS")]
+    pub cert_expiry_days: Option<i64>,
     /// Ports to sweep: 22,80,443 / 1-1024 / top100 / top1000 / all, mixed with commas
     /// [default: a host:port target's port, else top1000].
     #[arg(long, value_name = "LIST")]
@@ -340,6 +343,16 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs)> {
         .or(cfg.http_port)
         .unwrap_or(settings.http_port);
     settings.insecure = args.insecure || cfg.insecure.unwrap_or(false);
+    let expiry = int_flag(
+        args.cert_expiry_days,
+        "--cert-expiry-days",
+        0,
+        limits::MAX_CERT_EXPIRY_DAYS,
+    )?;
+    settings.cert_expiry_days = expiry
+        .and_then(|v| u32::try_from(v).ok())
+        .or(cfg.cert_expiry_days)
+        .unwrap_or(settings.cert_expiry_days);
     settings.ports = match &args.ports {
         Some(p) => {
             Some(crate::checks::ports::PortSpec::parse(p).map_err(|m| Error::usage("--ports", m))?)

@@ -53,6 +53,8 @@ pub mod limits {
     pub const MAX_PER_HOST: i64 = 256;
     /// Most redirects followed.
     pub const MAX_REDIRECTS: i64 = 20;
+    /// Longest certificate-expiry warning window, in days.
+    pub const MAX_CERT_EXPIRY_DAYS: i64 = 3650;
     /// Highest `port_concurrency` (sockets in flight during a sweep).
     pub const MAX_PORT_CONCURRENCY: i64 = 65_536;
 
@@ -125,6 +127,7 @@ struct ScanSection {
     insecure: Option<bool>,
     #[serde(default)]
     resolve: Vec<Spanned<String>>,
+    cert_expiry_days: Option<Spanned<i64>>,
     ports: Option<Spanned<String>>,
     allowed_ports: Option<Spanned<Vec<Spanned<i64>>>>,
     port_concurrency: Option<Spanned<i64>>,
@@ -217,6 +220,8 @@ pub struct Config {
     pub insecure: Option<bool>,
     /// `scan.resolve`.
     pub resolve: Vec<ResolveEntry>,
+    /// `scan.cert_expiry_days`.
+    pub cert_expiry_days: Option<u32>,
     /// `policy.min_score`.
     pub min_score: Option<f64>,
     /// `policy.max_critical`.
@@ -305,6 +310,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
     }
     config.insecure = scan.insecure;
     config.resolve = resolve_entries(&scan.resolve, "scan.resolve", &err)?;
+    if let Some(v) = &scan.cert_expiry_days {
+        config.cert_expiry_days = u32::try_from(int(
+            v,
+            "scan.cert_expiry_days",
+            0,
+            limits::MAX_CERT_EXPIRY_DAYS,
+        )?)
+        .ok();
+    }
     if let Some(p) = &scan.ports {
         config.ports = Some(
             crate::checks::ports::PortSpec::parse(p.get_ref())
@@ -740,6 +754,14 @@ host = "db.test:5432"
 
         let e = parse_str("[scan\n").unwrap_err().to_string();
         assert!(e.starts_with("secgate.toml:1:"), "{e}");
+
+        let e = parse_str("[scan]\ncert_expiry_days = -1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("secgate.toml:2:20: scan.cert_expiry_days: must be between 0 and 3650"),
+            "{e}"
+        );
 
         let e = parse_str("[scan]\nresolve = [\"x\"]\n")
             .unwrap_err()

@@ -13,12 +13,16 @@
 //! - `lab.test` and `old.lab.test`, served by an in-process DNS server (hickory) that the scan
 //!   uses as its `--dns-server`: a mail domain with a DMARC policy of `none` and no CAA, and a
 //!   CNAME left dangling into a zone where its target no longer exists.
+//! - `expired.lab.test` (TLS family only): a rustls server whose certificate expired;
+//! - `legacy.lab.test` (TLS family only): the lab's scripted legacy responder (SSL 3.0 and
+//!   TLS 1.0, RC4, 3DES and static RSA, 1024-bit DHE, DEFLATE, no secure renegotiation).
 
 use std::time::Duration;
 
 use crate::checks::ports::PortSpec;
 use crate::endpoint::{Endpoint, Role, Secret, SecretRef, SecretSource};
 use crate::engine::{ScanPlan, Settings};
+use crate::lab::tls::{LeafSpec, Legacy, TlsPki};
 use crate::lab::{self, Fake, Hostile, LabServer, Pki, Rec, Site, Zone};
 use crate::policy::Policy;
 use crate::target::{ResolveEntry, Target};
@@ -33,6 +37,7 @@ pub struct DemoLab {
 }
 
 const NAMES: [&str; 3] = ["shop.lab.test", "api.lab.test", "slow.lab.test"];
+const TLS_NAMES: [&str; 2] = ["expired.lab.test", "legacy.lab.test"];
 
 /// Start the demo lab on 127.0.0.1 (free ports).
 pub async fn start() -> Result<DemoLab, String> {
@@ -79,12 +84,13 @@ pub async fn start() -> Result<DemoLab, String> {
     let slow = lab::serve_hostile(lab::bind("127.0.0.1:0").await?, Hostile::Tarpit);
     add(NAMES[2], &slow, None)?;
 
-    servers.extend([shop, shop_http, api, api_http, slow]);
     // The shop and the API also have a login form, an admin route and an API route.
     let password = Secret::new(DEMO_PASSWORD);
     for t in targets.iter_mut().take(2) {
         t.endpoints = demo_endpoints(&password);
     }
+
+    servers.extend([shop, shop_http, api, api_http, slow]);
 
     // A host for the ports family: its HTTPS port is allowed, the rest is not.
     let ssh = lab::serve_fake(
@@ -157,9 +163,35 @@ pub async fn start() -> Result<DemoLab, String> {
     let dns_server = dns.addr;
     servers.push(dns);
 
+    // TLS-only targets: their certificates or protocols are the point.
+    let tls_pki = TlsPki::new()?;
+    let (chain, key) = tls_pki.leaf(&LeafSpec {
+        not_before_days: -400,
+        not_after_days: -3,
+        ..LeafSpec::new(&[TLS_NAMES[0]])
+    })?;
+    let expired = lab::serve(
+        lab::bind("127.0.0.1:0").await?,
+        Site::hardened().router(),
+        Some(lab::tls::rustls_config(chain, key)?),
+    );
+    let (chain, _) = tls_pki.leaf(&LeafSpec::new(&[TLS_NAMES[1]]))?;
+    let legacy = lab::tls::serve_legacy(lab::bind("127.0.0.1:0").await?, Legacy::ancient(chain));
+    for (name, server) in [(TLS_NAMES[0], &expired), (TLS_NAMES[1], &legacy)] {
+        // URL targets (not host:port), so that SARIF locations are absolute URIs.
+        let mut t = Target::parse(&format!("https://{name}:{}/", server.addr.port()))?;
+        t.families = Some(vec![crate::checks::tls::FAMILY]);
+        resolve.push(ResolveEntry::parse(&format!(
+            "{name}:{}:127.0.0.1",
+            server.addr.port()
+        ))?);
+        targets.push(t);
+    }
+
+    servers.extend([expired, legacy]);
     let settings = Settings {
         timeout: Duration::from_millis(1500),
-        ca_certs: vec![pki.ca_der()],
+        ca_certs: vec![pki.ca_der(), tls_pki.root_der()],
         resolve,
         dns_server: Some(dns_server),
         ..Settings::default()

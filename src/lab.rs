@@ -18,6 +18,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
+pub mod tls;
+
 /// A running server; dropping it stops the server and its connections.
 #[derive(Debug)]
 pub struct LabServer {

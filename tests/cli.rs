@@ -190,6 +190,7 @@ fn readme_config_example_is_valid() {
         "per_host",
         "max_redirects",
         "http_port",
+        "cert_expiry_days",
         "ca_file",
         "insecure",
         "resolve",

@@ -265,12 +265,12 @@ async fn dns_server_resolves_targets_for_every_family() {
         "{}",
         run.stdout
     );
-    assert_eq!(run.json()["families"], json!(["headers", "dns"]));
+    assert_eq!(run.json()["families"], json!(["headers", "tls", "dns"]));
     let headers = run.statuses(None);
     assert!(
         headers
             .iter()
-            .filter(|(id, _)| id.starts_with("headers."))
+            .filter(|(id, _)| id.starts_with("headers.") || id.starts_with("tls."))
             .all(|(_, s)| s == "pass"),
         "{headers:?}"
     );
@@ -287,7 +287,12 @@ async fn dns_server_resolves_targets_for_every_family() {
     ];
     args.extend(site.flags.iter().map(String::as_str));
     let run = secgate(&args);
-    assert_eq!(run.json()["families"], json!(["headers"]), "{}", run.stdout);
+    assert_eq!(
+        run.json()["families"],
+        json!(["headers", "tls"]),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

@@ -148,7 +148,12 @@ async fn an_unanswered_cors_probe_is_inconclusive() {
         }
     });
     let s = https_router_at("127.0.0.1", "app.test", router).await;
-    let run = s.scan(&["--http-port", &closed_port("127.0.0.1").to_string()]);
+    let run = s.scan(&[
+        "--checks",
+        "headers",
+        "--http-port",
+        &closed_port("127.0.0.1").to_string(),
+    ]);
     let want = all_headers(
         "pass",
         &[

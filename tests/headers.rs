@@ -21,7 +21,12 @@ const INCONCLUSIVE: &str = "inconclusive";
 
 /// Flags that point the plain-HTTP probe at a port where nothing listens.
 fn no_plain_http() -> Vec<String> {
-    vec!["--http-port".into(), closed_port("127.0.0.1").to_string()]
+    vec![
+        "--checks".into(),
+        "headers".into(),
+        "--http-port".into(),
+        closed_port("127.0.0.1").to_string(),
+    ]
 }
 
 fn args(v: &[String]) -> Vec<&str> {
@@ -76,7 +81,7 @@ async fn legacy_site_has_the_classic_findings() {
     let plain = http_site_at("127.0.0.1", Site::legacy()).await;
     let site = https_site(Site::legacy()).await;
     let port = plain.addr.port().to_string();
-    let run = site.scan(&["--http-port", &port]);
+    let run = site.scan(&["--checks", "headers", "--http-port", &port]);
     let want = all_headers(
         FAIL,
         &[
@@ -380,7 +385,12 @@ async fn plain_http_must_redirect_to_https() {
     let https_base = format!("https://app.test:{}", site.port());
 
     let good = http_site_at("127.0.0.1", Site::redirect_to(&https_base)).await;
-    let run = site.scan(&["--http-port", &good.addr.port().to_string()]);
+    let run = site.scan(&[
+        "--checks",
+        "headers",
+        "--http-port",
+        &good.addr.port().to_string(),
+    ]);
     assert_eq!(run.statuses(None)["http.no_https_redirect"], PASS);
     assert_eq!(
         run.result("http.no_https_redirect")["evidence"]["location"],
@@ -393,11 +403,21 @@ async fn plain_http_must_redirect_to_https() {
         Site::redirect_to(&format!("http://app.test:{}", site.port())),
     )
     .await;
-    let run = site.scan(&["--http-port", &http_first.addr.port().to_string()]);
+    let run = site.scan(&[
+        "--checks",
+        "headers",
+        "--http-port",
+        &http_first.addr.port().to_string(),
+    ]);
     assert_eq!(run.statuses(None)["http.no_https_redirect"], FAIL);
 
     let content = http_site_at("127.0.0.1", Site::hardened()).await;
-    let run = site.scan(&["--http-port", &content.addr.port().to_string()]);
+    let run = site.scan(&[
+        "--checks",
+        "headers",
+        "--http-port",
+        &content.addr.port().to_string(),
+    ]);
     assert_eq!(run.statuses(None)["http.no_https_redirect"], FAIL);
     assert_eq!(run.code, 1);
 }
@@ -406,7 +426,7 @@ async fn plain_http_must_redirect_to_https() {
 async fn plain_http_target_is_judged_itself() {
     let server = http_site_at("127.0.0.1", Site::hardened()).await;
     let url = format!("http://127.0.0.1:{}/", server.addr.port());
-    let run = secgate(&["scan", &url, "--timeout", "2"]);
+    let run = secgate(&["scan", "--checks", "headers", &url, "--timeout", "2"]);
     let s = run.statuses(None);
     assert_eq!(s["http.no_https_redirect"], FAIL);
     for id in [
@@ -458,6 +478,8 @@ async fn redirects_are_followed_within_scope_only() {
     let mut looping = Site::hardened();
     looping.redirect_root = Some("/".into());
     let run = https_site(looping).await.scan(&[
+        "--checks",
+        "headers",
         "--max-redirects",
         "2",
         "--http-port",
@@ -488,6 +510,8 @@ async fn redirect_to_another_target_is_followed() {
     let closed = closed_port("127.0.0.3");
     let run = secgate(&[
         "scan",
+        "--checks",
+        "headers",
         &first.url,
         &other.url,
         "--resolve",
@@ -516,6 +540,8 @@ async fn certificate_trust_is_required_unless_insecure() {
     // Without the lab CA the certificate is untrusted: no header can be judged.
     let run = secgate(&[
         "scan",
+        "--checks",
+        "headers",
         &site.url,
         "--resolve",
         &resolve,
@@ -539,6 +565,8 @@ async fn certificate_trust_is_required_unless_insecure() {
     // certificate (RFC 6797 §8.1), so HSTS fails with the reason.
     let run = secgate(&[
         "scan",
+        "--checks",
+        "headers",
         &site.url,
         "--resolve",
         &resolve,

@@ -66,12 +66,15 @@ resolve = ["shop.test:{s}:127.0.0.1", "api.test:{a}:127.0.0.1", "slow.test:{w}:1
 [[target]]
 url = "https://shop.test:{s}/"
 http_port = {h}
+checks = ["headers"]
 
 [[target]]
 url = "https://api.test:{a}/"
+checks = ["headers"]
 
 [[target]]
 url = "https://slow.test:{w}/"
+checks = ["headers"]
 
 [[target]]
 host = "127.0.0.1:{closed}"

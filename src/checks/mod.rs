@@ -18,6 +18,7 @@ pub mod dns;
 pub mod headers;
 pub mod ports;
 pub mod ratelimit;
+pub mod tls;
 
 /// A check family.
 pub trait Check: Send + Sync {
@@ -55,6 +56,7 @@ pub trait Check: Send + Sync {
 /// Every family, in report order.
 pub static CHECKS: &[&dyn Check] = &[
     &headers::Headers,
+    &tls::Tls,
     &auth::Auth,
     &ratelimit::RateLimit,
     &ports::Ports,

@@ -55,6 +55,8 @@ pub struct Settings {
     pub ca_certs: Vec<CertificateDer<'static>>,
     /// Scan-wide `--resolve` overrides.
     pub resolve: Vec<ResolveEntry>,
+    /// `tls.cert.expiring_soon` fails when a certificate expires within this many days.
+    pub cert_expiry_days: u32,
     /// Cap on secgate's own HTTP requests per second over the whole scan (`--max-rps`).
     pub max_rps: Option<f64>,
     /// `--ports`: the port list for targets without their own.
@@ -80,6 +82,7 @@ impl Default for Settings {
             insecure: false,
             ca_certs: Vec::new(),
             resolve: Vec::new(),
+            cert_expiry_days: 30,
             max_rps: None,
             ports: None,
             allowed_ports: None,

@@ -1,0 +1,509 @@
+//! The TLS family (`--checks tls`): certificate and chain, protocol versions, cipher suites,
+//! key exchange, compression and renegotiation, judged from the outside like testssl.sh and
+//! sslyze do.
+//!
+//! **Probe** ([`probe`], all network I/O): hand-built ClientHello messages ([`wire`]) for SSL
+//! 3.0 to TLS 1.3, parsed by a strict, bounded parser; cipher-suite enumeration over the full
+//! IANA registry ([`registry`], `checks/lists/ciphers.toml`) by offer-pick-remove; and one
+//! rustls handshake whose verifier captures the certificate chain, judged with webpki
+//! ([`cert`]). Every connection is under the per-host limit and the timeout.
+//!
+//! **Rules** (pure, one file per topic): they read the [`TlsObservation`] and emit one outcome
+//! per rule id. A chain problem is reported once, by its real cause: the trust verdict is taken
+//! at a time inside the leaf's validity, so an expired leaf is `expired` and not also
+//! `untrusted`; a chain that only fails for a SHA-1 signature is `weak_signature`.
+
+use std::collections::BTreeMap;
+
+use futures::future::BoxFuture;
+
+use super::Check;
+use crate::engine::{ScanCx, ScanTarget};
+use crate::model::{Emitter, Evidence, Observed, Outcome, Reason};
+use crate::target::{Target, TargetKind};
+
+pub mod cert;
+pub mod probe;
+pub mod registry;
+pub mod wire;
+
+mod ciphers;
+mod compression;
+mod kex;
+mod name;
+mod protocols;
+mod renegotiation;
+mod strength;
+mod trust;
+mod validity;
+
+use cert::{CertSummary, NameMatch, Trust};
+use wire::Version;
+
+/// The TLS family.
+#[derive(Debug)]
+pub struct Tls;
+
+/// Family name.
+pub const FAMILY: &str = "tls";
+
+/// Every rule id of the family, in catalogue order.
+pub const RULE_IDS: &[&str] = &[
+    validity::EXPIRED,
+    validity::NOT_YET_VALID,
+    name::HOSTNAME_MISMATCH,
+    trust::UNTRUSTED,
+    trust::INCOMPLETE_CHAIN,
+    validity::EXPIRING_SOON,
+    strength::WEAK_KEY,
+    strength::WEAK_SIGNATURE,
+    name::NO_SAN,
+    protocols::SSLV3,
+    protocols::TLS10,
+    protocols::TLS11,
+    protocols::NO_TLS13,
+    protocols::NO_MODERN,
+    ciphers::WEAK,
+    ciphers::NO_FORWARD_SECRECY,
+    ciphers::CBC,
+    kex::WEAK_DH,
+    compression::COMPRESSION,
+    renegotiation::INSECURE,
+];
+
+/// A rule: the ids it emits and the pure function that evaluates them.
+pub struct Rule {
+    /// Ids this rule emits, one outcome each.
+    pub ids: &'static [&'static str],
+    /// The evaluation.
+    pub eval: fn(&TlsObservation, &mut Emitter),
+}
+
+/// The rules, in evaluation order.
+pub static RULES: &[Rule] = &[
+    validity::RULE,
+    name::RULE,
+    trust::RULE,
+    strength::RULE,
+    protocols::RULE,
+    ciphers::RULE,
+    kex::RULE,
+    compression::RULE,
+    renegotiation::RULE,
+];
+
+/// The default port of a host target.
+pub const DEFAULT_PORT: u16 = 443;
+
+/// The port the family probes on `target`: an https:// URL's port, a host's port (443 when
+/// none is given); none for http:// URLs, `host:80` and address ranges.
+pub fn tls_port(target: &Target) -> Option<u16> {
+    match &target.kind {
+        TargetKind::Url(url) if url.scheme() == "https" => url.port_or_known_default(),
+        TargetKind::Url(_) | TargetKind::Cidr { .. } => None,
+        TargetKind::Host { port: Some(80), .. } => None,
+        TargetKind::Host { port, .. } => Some(port.unwrap_or(DEFAULT_PORT)),
+    }
+}
+
+impl Check for Tls {
+    fn family(&self) -> &'static str {
+        FAMILY
+    }
+
+    fn summary(&self) -> &'static str {
+        "certificate and chain, protocol versions, cipher suites, key exchange, compression and renegotiation"
+    }
+
+    fn rule_ids(&self) -> &'static [&'static str] {
+        RULE_IDS
+    }
+
+    fn applies_to(&self, target: &Target) -> bool {
+        tls_port(target).is_some()
+    }
+
+    fn run<'a>(&'a self, cx: &'a ScanCx, target: &'a ScanTarget) -> BoxFuture<'a, Vec<Outcome>> {
+        Box::pin(async move {
+            let Some(port) = tls_port(&target.target) else {
+                let mut out = Emitter::new(FAMILY, target.target.id.clone());
+                for id in RULE_IDS {
+                    out.skipped(id, "this target has no TLS port (http:// URL or port 80)");
+                }
+                return out.finish();
+            };
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let obs = probe::observe(cx, target, port, now).await;
+            // A bare host (no scheme, no port) is probed on 443 on the chance that it serves
+            // TLS; when no connection was even accepted, it has no TLS service to judge, which
+            // is not a reason to leave the gate undecided (an explicit port or URL would have
+            // made the target unreachable instead).
+            let bare_host = matches!(target.target.kind, TargetKind::Host { port: None, .. });
+            if let (true, 0, Some(reason)) = (bare_host, obs.connected, &obs.protocols_error) {
+                let mut out = Emitter::new(FAMILY, target.target.id.clone());
+                let why = format!("no TLS service on port {port}: {}", reason.detail);
+                for id in RULE_IDS {
+                    out.skipped(id, why.clone());
+                }
+                return out.finish();
+            }
+            evaluate(&obs, &target.target.id)
+        })
+    }
+}
+
+/// Run every rule on an observation.
+pub fn evaluate(obs: &TlsObservation, target_id: &str) -> Vec<Outcome> {
+    let mut out = Emitter::new(FAMILY, target_id);
+    for rule in RULES {
+        (rule.eval)(obs, &mut out);
+    }
+    out.finish()
+}
+
+/// The certificate chain as presented, summarised and judged.
+#[derive(Clone, Debug)]
+pub struct CertObservation {
+    /// Where the chain came from (`rustls handshake`, `TLS 1.0 handshake`).
+    pub source: String,
+    /// The presented chain, leaf first.
+    pub chain: Vec<CertSummary>,
+    /// The trust verdict.
+    pub trust: Trust,
+    /// The name verdict.
+    pub name: NameMatch,
+}
+
+impl CertObservation {
+    /// The leaf (a chain is never empty).
+    pub fn leaf(&self) -> Option<&CertSummary> {
+        self.chain.first()
+    }
+
+    /// The leaf and the intermediates: every presented certificate but self-issued roots.
+    pub fn issued(&self) -> impl Iterator<Item = (usize, &CertSummary)> {
+        self.chain
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| *i == 0 || !c.self_issued)
+    }
+}
+
+/// Whether a protocol version is accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProtocolState {
+    /// The server answered a ClientHello for it with a ServerHello of that version.
+    Supported,
+    /// Refused: an alert, another version, or the connection closed (the detail says which).
+    Refused(String),
+    /// Could not be decided.
+    Unknown(Reason),
+}
+
+/// The suites one version accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    /// Accepted suites: in the server's order when it enforces one, else by code.
+    pub suites: Vec<u16>,
+    /// Whether the server enforces its own order (none with fewer than two suites).
+    pub server_order: Option<bool>,
+}
+
+/// Everything the TLS rules judge.
+#[derive(Clone, Debug)]
+pub struct TlsObservation {
+    /// The host name or IP literal asked for.
+    pub host: String,
+    /// The port probed.
+    pub port: u16,
+    /// When the scan looked (Unix seconds).
+    pub now: i64,
+    /// `tls.cert.expiring_soon` threshold.
+    pub expiry_days: u32,
+    /// The certificate chain, or why there is none.
+    pub cert: Result<CertObservation, Reason>,
+    /// Each version's state.
+    pub protocols: BTreeMap<Version, ProtocolState>,
+    /// Set when no ClientHello got any answer (then every version is unknown).
+    pub protocols_error: Option<Reason>,
+    /// Accepted suites of each supported version.
+    pub suites: BTreeMap<Version, Result<Accepted, Reason>>,
+    /// Named groups accepted (none when no ephemeral EC/TLS 1.3 key exchange was seen).
+    pub groups: Option<Result<Vec<u16>, Reason>>,
+    /// DH prime size seen with each accepted DHE suite.
+    pub dh_bits: BTreeMap<u16, u32>,
+    /// DEFLATE accepted with the highest TLS ≤ 1.2 version (none: no such version).
+    pub compression: Option<Result<bool, Reason>>,
+    /// `renegotiation_info` in the ServerHello of the highest TLS ≤ 1.2 version.
+    pub renegotiation: Option<Result<bool, Reason>>,
+    /// Connections attempted.
+    pub handshakes: u32,
+    /// TCP connections that were accepted.
+    pub connected: u32,
+}
+
+impl TlsObservation {
+    /// The state of one version.
+    pub fn state(&self, v: Version) -> ProtocolState {
+        self.protocols.get(&v).cloned().unwrap_or_else(|| {
+            ProtocolState::Unknown(
+                self.protocols_error
+                    .clone()
+                    .unwrap_or_else(|| Reason::new(crate::model::ReasonKind::Bug, "not probed")),
+            )
+        })
+    }
+
+    /// Versions the server accepts.
+    pub fn supported(&self) -> Vec<Version> {
+        self.protocols
+            .iter()
+            .filter(|(_, s)| **s == ProtocolState::Supported)
+            .map(|(v, _)| *v)
+            .collect()
+    }
+
+    /// The first reason some version's suites are unknown, if any.
+    pub fn suites_unknown(&self) -> Option<Reason> {
+        if let Some(r) = &self.protocols_error {
+            return Some(r.clone());
+        }
+        self.suites.values().find_map(|r| r.as_ref().err().cloned())
+    }
+
+    /// Every accepted (version, suite) pair.
+    pub fn accepted(&self) -> Vec<(Version, u16)> {
+        self.suites
+            .iter()
+            .filter_map(|(v, r)| r.as_ref().ok().map(|a| (v, a)))
+            .flat_map(|(v, a)| a.suites.iter().map(move |s| (*v, *s)))
+            .collect()
+    }
+
+    /// Evidence: accepted suites per version, and whether the server imposes its order.
+    pub fn suites_evidence(&self) -> Evidence {
+        let mut ev = Evidence::none();
+        let mut order = Vec::new();
+        for (v, r) in &self.suites {
+            match r {
+                Ok(a) => {
+                    ev = ev.with(
+                        v.suites_key(),
+                        Observed::texts(a.suites.iter().map(|s| registry::suite_name(*s))),
+                    );
+                    if let Some(enforced) = a.server_order {
+                        order.push(format!(
+                            "{v}: {}",
+                            if enforced { "server" } else { "client" }
+                        ));
+                    }
+                }
+                Err(reason) => ev = ev.text(v.suites_key(), format!("unknown: {}", reason.detail)),
+            }
+        }
+        ev.with("preference", Observed::texts(order))
+            .with("handshakes", Observed::Number(self.handshakes.into()))
+    }
+}
+
+/// Evidence describing a certificate chain.
+pub fn cert_evidence(cert: &CertObservation, now: i64) -> Evidence {
+    let Some(leaf) = cert.leaf() else {
+        return Evidence::none();
+    };
+    Evidence::none()
+        .text("subject", &leaf.subject)
+        .text("issuer", &leaf.issuer)
+        .with("sans", Observed::texts(leaf.sans.iter().cloned()))
+        .text("serial", &leaf.serial)
+        .text("not_before", cert::date(leaf.not_before))
+        .text("not_after", cert::date(leaf.not_after))
+        .with("days_left", Observed::Number(days_left(leaf, now)))
+        .text("key", leaf.key_label())
+        .text("signature_algorithm", &leaf.signature)
+        .with(
+            "chain",
+            Observed::texts(cert.chain.iter().map(CertSummary::chain_line)),
+        )
+        .text("sha256", &leaf.sha256)
+        .text("source", &cert.source)
+}
+
+/// Whole days until a certificate expires (negative once expired).
+pub fn days_left(c: &CertSummary, now: i64) -> i64 {
+    (c.not_after - now).div_euclid(86_400)
+}
+
+/// Emit the same inconclusive reason for several rules.
+fn inconclusive_all(out: &mut Emitter, ids: &[&'static str], reason: &Reason) {
+    for id in ids {
+        out.inconclusive(id, reason);
+    }
+}
+
+/// Hand-built observations for the rules' unit tests.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use super::*;
+    use crate::model::{ReasonKind, Status};
+
+    pub const NOW: i64 = 1_800_000_000;
+
+    pub fn summary(subject: &str, issuer: &str) -> CertSummary {
+        CertSummary {
+            subject: subject.into(),
+            issuer: issuer.into(),
+            common_name: None,
+            sans: vec!["DNS:app.test".into()],
+            has_san: true,
+            serial: "01".into(),
+            not_before: NOW - 86_400 * 10,
+            not_after: NOW + 86_400 * 200,
+            key_type: "EC".into(),
+            key_bits: 256,
+            curve: Some("prime256v1".into()),
+            signature: "ecdsa-with-SHA256".into(),
+            weak_signature: false,
+            is_ca: false,
+            self_issued: subject == issuer,
+            sha256: "00".repeat(32),
+        }
+    }
+
+    /// A good observation: trusted chain, TLS 1.2 + 1.3 with modern suites.
+    pub fn good() -> TlsObservation {
+        let mut protocols = BTreeMap::new();
+        for v in Version::ALL {
+            protocols.insert(
+                v,
+                if v >= Version::Tls12 {
+                    ProtocolState::Supported
+                } else {
+                    ProtocolState::Refused("alert protocol_version".into())
+                },
+            );
+        }
+        let mut suites = BTreeMap::new();
+        suites.insert(
+            Version::Tls12,
+            Ok(Accepted {
+                suites: vec![0xC02F, 0xC030],
+                server_order: Some(true),
+            }),
+        );
+        suites.insert(
+            Version::Tls13,
+            Ok(Accepted {
+                suites: vec![0x1301],
+                server_order: None,
+            }),
+        );
+        TlsObservation {
+            host: "app.test".into(),
+            port: 443,
+            now: NOW,
+            expiry_days: 30,
+            cert: Ok(CertObservation {
+                source: "rustls handshake".into(),
+                chain: vec![
+                    summary("CN=app.test", "CN=Int"),
+                    summary("CN=Int", "CN=Root"),
+                ],
+                trust: Trust::Trusted,
+                name: NameMatch::Matches,
+            }),
+            protocols,
+            protocols_error: None,
+            suites,
+            groups: Some(Ok(vec![29, 23])),
+            dh_bits: BTreeMap::new(),
+            compression: Some(Ok(false)),
+            renegotiation: Some(Ok(true)),
+            handshakes: 12,
+            connected: 12,
+        }
+    }
+
+    pub fn failed() -> TlsObservation {
+        let reason = Reason::new(ReasonKind::Timeout, "t");
+        let mut o = good();
+        o.cert = Err(reason.clone());
+        for s in o.protocols.values_mut() {
+            *s = ProtocolState::Unknown(reason.clone());
+        }
+        o.protocols_error = Some(reason);
+        o.suites.clear();
+        o.groups = None;
+        o.compression = None;
+        o.renegotiation = None;
+        o
+    }
+
+    pub fn run(rule: &Rule, obs: &TlsObservation) -> Vec<(&'static str, Status, String)> {
+        let mut out = Emitter::new(FAMILY, "https://app.test/");
+        (rule.eval)(obs, &mut out);
+        out.finish()
+            .into_iter()
+            .map(|o| (o.rule_id, o.status, o.message))
+            .collect()
+    }
+
+    pub fn status(rule: &Rule, obs: &TlsObservation, id: &str) -> Status {
+        run(rule, obs)
+            .into_iter()
+            .find(|(i, _, _)| *i == id)
+            .map(|(_, s, _)| s)
+            .unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Status;
+
+    #[test]
+    fn rule_ids_match_rules() {
+        let mut a: Vec<&str> = RULES.iter().flat_map(|r| r.ids.iter().copied()).collect();
+        let mut b = RULE_IDS.to_vec();
+        a.sort_unstable();
+        b.sort_unstable();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn every_rule_emits_each_id_once_even_on_failure() {
+        for obs in [fixture::good(), fixture::failed()] {
+            for rule in RULES {
+                let got: Vec<_> = fixture::run(rule, &obs)
+                    .into_iter()
+                    .map(|(i, _, _)| i)
+                    .collect();
+                assert_eq!(got, rule.ids.to_vec());
+            }
+        }
+    }
+
+    #[test]
+    fn a_good_observation_passes_everything_and_a_failed_one_decides_nothing() {
+        let good = evaluate(&fixture::good(), "t");
+        assert!(good.iter().all(|o| o.status == Status::Pass), "{good:#?}");
+        let failed = evaluate(&fixture::failed(), "t");
+        assert!(
+            failed.iter().all(|o| o.status == Status::Inconclusive),
+            "{failed:#?}"
+        );
+    }
+
+    #[test]
+    fn tls_port_by_target_kind() {
+        let port = |s: &str| tls_port(&Target::parse(s).unwrap());
+        assert_eq!(port("10.0.0.0/30"), None);
+        assert_eq!(port("https://a.test/"), Some(443));
+        assert_eq!(port("https://a.test:8443/"), Some(8443));
+        assert_eq!(port("http://a.test/"), None);
+        assert_eq!(port("a.test"), Some(443));
+        assert_eq!(port("a.test:993"), Some(993));
+        assert_eq!(port("a.test:80"), None);
+    }
+}

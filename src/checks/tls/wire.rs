@@ -1,0 +1,941 @@
+//! TLS on the wire: a ClientHello builder for every version from SSL 3.0 to TLS 1.3, and a
+//! strict, bounded parser of what a server answers (ServerHello, HelloRetryRequest, the rest of
+//! a TLS ≤ 1.2 flight, alerts, or garbage).
+//!
+//! The parser never indexes and never trusts a length: every length prefix is checked against
+//! what is left (`Reader::take` uses `split_at_checked`), records and messages have size caps,
+//! and trailing bytes inside a message are an error. It is a pure function of the bytes
+//! received so far, so the network code can call it after each read and the fuzzer can call it
+//! on anything (`fuzz/fuzz_targets/server_flight.rs`).
+
+use std::fmt;
+
+/// A protocol version secgate can probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Version {
+    /// SSL 3.0.
+    Ssl3,
+    /// TLS 1.0.
+    Tls10,
+    /// TLS 1.1.
+    Tls11,
+    /// TLS 1.2.
+    Tls12,
+    /// TLS 1.3.
+    Tls13,
+}
+
+impl Version {
+    /// Every version, oldest first.
+    pub const ALL: [Version; 5] = [
+        Version::Ssl3,
+        Version::Tls10,
+        Version::Tls11,
+        Version::Tls12,
+        Version::Tls13,
+    ];
+
+    /// The version's code point.
+    pub fn wire(self) -> u16 {
+        match self {
+            Version::Ssl3 => 0x0300,
+            Version::Tls10 => 0x0301,
+            Version::Tls11 => 0x0302,
+            Version::Tls12 => 0x0303,
+            Version::Tls13 => 0x0304,
+        }
+    }
+
+    /// The version with this code point.
+    pub fn from_wire(v: u16) -> Option<Version> {
+        Version::ALL.into_iter().find(|x| x.wire() == v)
+    }
+
+    /// Human name (`TLS 1.2`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Version::Ssl3 => "SSLv3",
+            Version::Tls10 => "TLS 1.0",
+            Version::Tls11 => "TLS 1.1",
+            Version::Tls12 => "TLS 1.2",
+            Version::Tls13 => "TLS 1.3",
+        }
+    }
+
+    /// Evidence key of the suites accepted with this version.
+    pub fn suites_key(self) -> &'static str {
+        match self {
+            Version::Ssl3 => "ssl3_suites",
+            Version::Tls10 => "tls1_0_suites",
+            Version::Tls11 => "tls1_1_suites",
+            Version::Tls12 => "tls1_2_suites",
+            Version::Tls13 => "tls1_3_suites",
+        }
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Signalling suite value asking for secure renegotiation (RFC 5746).
+pub const RENEGOTIATION_SCSV: u16 = 0x00FF;
+/// The x25519 group.
+pub const X25519: u16 = 29;
+
+/// Signature algorithms offered in TLS 1.2 and 1.3 hellos: modern first, then legacy ones so
+/// that servers with old certificates still answer.
+const SIGNATURE_ALGORITHMS: &[u16] = &[
+    0x0403, 0x0503, 0x0603, 0x0807, 0x0808, 0x0804, 0x0805, 0x0806, 0x0809, 0x080a, 0x080b, 0x0401,
+    0x0501, 0x0601, 0x0303, 0x0301, 0x0302, 0x0402, 0x0502, 0x0602, 0x0203, 0x0201, 0x0202, 0x0101,
+];
+
+/// What a ClientHello offers.
+#[derive(Clone, Debug)]
+pub struct HelloSpec<'a> {
+    /// The version to negotiate (TLS 1.3 is offered through `supported_versions`).
+    pub version: Version,
+    /// Cipher suites, in preference order.
+    pub suites: &'a [u16],
+    /// Named groups (`supported_groups`).
+    pub groups: &'a [u16],
+    /// TLS 1.3: send an x25519 key share (else an empty list, so the server must pick a group
+    /// with a HelloRetryRequest).
+    pub x25519_share: bool,
+    /// Server name (SNI); none for IP targets.
+    pub sni: Option<&'a str>,
+    /// Offer DEFLATE compression as well as none.
+    pub deflate: bool,
+}
+
+/// Build a ClientHello record. `random` fills the random, the TLS 1.3 session id and the key
+/// share (it needs 96 bytes of randomness; the probe never completes a handshake).
+pub fn client_hello(spec: &HelloSpec<'_>, random: &[u8; 96]) -> Vec<u8> {
+    let (rand, rest) = random.split_at(32);
+    let (session, share) = rest.split_at(32);
+    let tls13 = spec.version == Version::Tls13;
+    let legacy_version = if tls13 { 0x0303 } else { spec.version.wire() };
+
+    let mut body = Vec::with_capacity(1024);
+    put_u16(&mut body, legacy_version);
+    body.extend_from_slice(rand);
+    if tls13 {
+        body.push(32);
+        body.extend_from_slice(session);
+    } else {
+        body.push(0);
+    }
+    with_u16_len(&mut body, |b| {
+        for s in spec.suites {
+            put_u16(b, *s);
+        }
+        if !tls13 {
+            put_u16(b, RENEGOTIATION_SCSV);
+        }
+    });
+    if spec.deflate {
+        body.extend_from_slice(&[2, 1, 0]);
+    } else {
+        body.extend_from_slice(&[1, 0]);
+    }
+    if spec.version != Version::Ssl3 {
+        with_u16_len(&mut body, |ext| {
+            if let Some(name) = spec.sni {
+                extension(ext, 0x0000, |e| {
+                    with_u16_len(e, |list| {
+                        list.push(0);
+                        with_u16_len(list, |n| n.extend_from_slice(name.as_bytes()));
+                    });
+                });
+            }
+            if !spec.groups.is_empty() {
+                extension(ext, 0x000a, |e| {
+                    with_u16_len(e, |list| {
+                        for g in spec.groups {
+                            put_u16(list, *g);
+                        }
+                    });
+                });
+            }
+            extension(ext, 0x000b, |e| e.extend_from_slice(&[1, 0]));
+            if spec.version >= Version::Tls12 {
+                extension(ext, 0x000d, |e| {
+                    with_u16_len(e, |list| {
+                        for a in SIGNATURE_ALGORITHMS {
+                            put_u16(list, *a);
+                        }
+                    });
+                });
+            }
+            extension(ext, 0x0017, |_| {});
+            if tls13 {
+                extension(ext, 0x002b, |e| e.extend_from_slice(&[2, 0x03, 0x04]));
+                extension(ext, 0x002d, |e| e.extend_from_slice(&[1, 1]));
+                extension(ext, 0x0033, |e| {
+                    with_u16_len(e, |shares| {
+                        if spec.x25519_share {
+                            put_u16(shares, X25519);
+                            with_u16_len(shares, |k| k.extend_from_slice(share));
+                        }
+                    });
+                });
+            }
+        });
+    }
+
+    let mut handshake = Vec::with_capacity(body.len() + 4);
+    handshake.push(1);
+    put_u24(&mut handshake, body.len());
+    handshake.extend_from_slice(&body);
+
+    let mut record = Vec::with_capacity(handshake.len() + 5);
+    record.push(22);
+    put_u16(
+        &mut record,
+        if spec.version == Version::Ssl3 {
+            0x0300
+        } else {
+            0x0301
+        },
+    );
+    with_u16_len(&mut record, |r| r.extend_from_slice(&handshake));
+    record
+}
+
+fn put_u16(out: &mut Vec<u8>, v: u16) {
+    out.extend_from_slice(&v.to_be_bytes());
+}
+
+fn put_u24(out: &mut Vec<u8>, v: usize) {
+    let b = (v as u32).to_be_bytes();
+    out.extend_from_slice(b.get(1..).unwrap_or_default());
+}
+
+/// Write a two-byte length prefix for whatever `f` appends.
+fn with_u16_len(out: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>)) {
+    let at = out.len();
+    out.extend_from_slice(&[0, 0]);
+    f(out);
+    let len = u16::try_from(out.len() - at - 2).unwrap_or(u16::MAX);
+    if let Some(slot) = out.get_mut(at..at + 2) {
+        slot.copy_from_slice(&len.to_be_bytes());
+    }
+}
+
+fn extension(out: &mut Vec<u8>, kind: u16, f: impl FnOnce(&mut Vec<u8>)) {
+    put_u16(out, kind);
+    with_u16_len(out, f);
+}
+
+/// Why a server's answer could not be parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WireError {
+    /// The first byte is not a TLS record type: not a TLS server (e.g. plain HTTP) or garbage.
+    NotTls(u8),
+    /// A record header carries a version that is not 3.x.
+    BadRecordVersion(u16),
+    /// A record longer than TLS allows (2^14 + 2048 bytes).
+    RecordTooLarge(usize),
+    /// A handshake message longer than the cap.
+    MessageTooLarge(usize),
+    /// More bytes than the whole flight may take.
+    FlightTooLarge(usize),
+    /// The connection ended inside a record or before a complete answer.
+    Truncated,
+    /// A structural error, named.
+    Invalid(&'static str),
+    /// A handshake message that may not come first.
+    UnexpectedMessage(u8),
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WireError::NotTls(b) => write!(f, "not a TLS answer (first byte 0x{b:02x})"),
+            WireError::BadRecordVersion(v) => write!(f, "record version 0x{v:04x} is not TLS"),
+            WireError::RecordTooLarge(n) => write!(f, "record of {n} bytes exceeds the TLS limit"),
+            WireError::MessageTooLarge(n) => {
+                write!(f, "handshake message of {n} bytes exceeds the cap")
+            }
+            WireError::FlightTooLarge(n) => write!(f, "answer exceeds {n} bytes"),
+            WireError::Truncated => f.write_str("the connection ended inside a record (truncated)"),
+            WireError::Invalid(what) => write!(f, "invalid {what}"),
+            WireError::UnexpectedMessage(t) => {
+                write!(
+                    f,
+                    "unexpected handshake message type {t} before ServerHello"
+                )
+            }
+        }
+    }
+}
+
+/// Longest record body TLS allows (ciphertext limit).
+pub const MAX_RECORD: usize = 16384 + 2048;
+/// Longest handshake message accepted (a certificate chain of a few dozen certificates).
+pub const MAX_MESSAGE: usize = 128 * 1024;
+/// Most bytes read for one answer.
+pub const MAX_FLIGHT: usize = 256 * 1024;
+/// Most records in one answer (a real flight has a handful; tiny records only cost time).
+pub const MAX_RECORDS: usize = 256;
+/// Most certificates kept from a Certificate message.
+pub const MAX_CERTS: usize = 16;
+
+/// `SHA-256("HelloRetryRequest")`: the random of a HelloRetryRequest (RFC 8446 §4.1.3).
+const HRR_RANDOM: [u8; 32] = [
+    0xCF, 0x21, 0xAD, 0x74, 0xE5, 0x9A, 0x61, 0x11, 0xBE, 0x1D, 0x8C, 0x02, 0x1E, 0x65, 0xB8, 0x91,
+    0xC2, 0xA2, 0x11, 0x16, 0x7A, 0xBB, 0x8C, 0x5E, 0x07, 0x9E, 0x09, 0xE2, 0xC8, 0xA8, 0x33, 0x9C,
+];
+
+/// A parsed ServerHello or HelloRetryRequest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerHello {
+    /// The negotiated version (`supported_versions` if present, else the legacy field).
+    pub version: u16,
+    /// Whether this is a HelloRetryRequest.
+    pub retry: bool,
+    /// The chosen cipher suite.
+    pub suite: u16,
+    /// The chosen compression method (0 none, 1 DEFLATE).
+    pub compression: u8,
+    /// Whether the server sent `renegotiation_info` (secure renegotiation, RFC 5746).
+    pub renegotiation_info: bool,
+    /// TLS 1.3: the group of the server's key share (or the HRR's selected group).
+    pub group: Option<u16>,
+    /// Extension types, in order.
+    pub extensions: Vec<u16>,
+}
+
+/// A server's answer to a ClientHello.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// It accepted: a ServerHello (and, for TLS ≤ 1.2 when asked, the rest of its flight).
+    Hello(Flight),
+    /// It refused with an alert.
+    Alert {
+        /// 1 warning, 2 fatal.
+        level: u8,
+        /// The alert description (40 handshake_failure, 70 protocol_version...).
+        description: u8,
+    },
+}
+
+/// A ServerHello and what followed it in the same flight (TLS ≤ 1.2 only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Flight {
+    /// The ServerHello.
+    pub hello: ServerHello,
+    /// Certificates of a Certificate message, leaf first (DER).
+    pub certificates: Vec<Vec<u8>>,
+    /// The body of a ServerKeyExchange message.
+    pub server_key_exchange: Option<Vec<u8>>,
+    /// Whether ServerHelloDone was seen.
+    pub complete: bool,
+}
+
+/// The parser's verdict on the bytes so far.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// More bytes are needed.
+    NeedMore,
+    /// The answer is complete.
+    Done(Answer),
+}
+
+/// A cursor over untrusted bytes, in the manner of rustls's `codec::Reader`.
+struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn new(buf: &'a [u8]) -> Reader<'a> {
+        Reader { buf }
+    }
+
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (out, rest) = self.buf.split_at_checked(n)?;
+        self.buf = rest;
+        Some(out)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1)?.first().copied()
+    }
+
+    fn u16(&mut self) -> Option<u16> {
+        let b = self.take(2)?;
+        Some(u16::from_be_bytes([*b.first()?, *b.get(1)?]))
+    }
+
+    fn u24(&mut self) -> Option<usize> {
+        let b = self.take(3)?;
+        Some(
+            usize::from(*b.first()?) << 16 | usize::from(*b.get(1)?) << 8 | usize::from(*b.get(2)?),
+        )
+    }
+
+    fn remaining(&self) -> usize {
+        self.buf.len()
+    }
+
+    fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.buf)
+    }
+}
+
+/// Parse the bytes a server sent after a ClientHello.
+///
+/// `full_flight`: for TLS ≤ 1.2, read on to ServerHelloDone to collect the certificates and
+/// key exchange; else stop at the ServerHello. `at_eof`: the peer closed the connection, so
+/// an incomplete answer is final (a ServerHello without the rest of its flight is still an
+/// answer; anything less is [`WireError::Truncated`]).
+pub fn parse_answer(buf: &[u8], full_flight: bool, at_eof: bool) -> Result<Progress, WireError> {
+    if buf.len() > MAX_FLIGHT {
+        return Err(WireError::FlightTooLarge(MAX_FLIGHT));
+    }
+    let mut records = Reader::new(buf);
+    let mut handshake: Vec<u8> = Vec::new();
+    let mut consumed = 0usize; // handshake bytes already parsed into messages
+    let mut flight: Option<Flight> = None;
+    let mut first = true;
+    let mut count = 0usize;
+    loop {
+        if records.remaining() < 5 {
+            if records.remaining() > 0 && first {
+                // Check the type byte early so garbage fails fast.
+                if let Some(t) = records
+                    .buf
+                    .first()
+                    .copied()
+                    .filter(|t| !(20..=23).contains(t))
+                {
+                    return Err(WireError::NotTls(t));
+                }
+            }
+            break;
+        }
+        let (Some(kind), Some(version), Some(len)) = (records.u8(), records.u16(), records.u16())
+        else {
+            break;
+        };
+        if !(20..=23).contains(&kind) {
+            return Err(WireError::NotTls(kind));
+        }
+        if version >> 8 != 3 {
+            return Err(WireError::BadRecordVersion(version));
+        }
+        let len = usize::from(len);
+        if len > MAX_RECORD {
+            return Err(WireError::RecordTooLarge(len));
+        }
+        let Some(body) = records.take(len) else {
+            break;
+        };
+        first = false;
+        count += 1;
+        if count > MAX_RECORDS {
+            return Err(WireError::Invalid("answer: too many records"));
+        }
+        match kind {
+            21 => {
+                let mut a = Reader::new(body);
+                let (Some(level), Some(description)) = (a.u8(), a.u8()) else {
+                    return Err(WireError::Invalid("alert"));
+                };
+                if let Some(f) = flight {
+                    // An alert in the middle of a flight ends it.
+                    return Ok(Progress::Done(Answer::Hello(f)));
+                }
+                if a.remaining() != 0 {
+                    return Err(WireError::Invalid("alert length"));
+                }
+                if level == 1 && description != 0 {
+                    continue; // a warning (e.g. unrecognized_name) before the ServerHello
+                }
+                return Ok(Progress::Done(Answer::Alert { level, description }));
+            }
+            22 => {
+                if handshake.len() + body.len() > MAX_FLIGHT {
+                    return Err(WireError::FlightTooLarge(MAX_FLIGHT));
+                }
+                handshake.extend_from_slice(body);
+            }
+            20 => continue, // ChangeCipherSpec (TLS 1.3 middlebox compatibility)
+            _ => {
+                // Application data: encrypted, so only legal after a TLS 1.3 ServerHello,
+                // which returns before getting here.
+                return match flight {
+                    Some(f) => Ok(Progress::Done(Answer::Hello(f))),
+                    None => Err(WireError::Invalid("application data before ServerHello")),
+                };
+            }
+        }
+        // Parse the complete handshake messages gathered so far.
+        let mut messages = Reader::new(handshake.get(consumed..).unwrap_or_default());
+        while messages.remaining() >= 4 {
+            let (Some(t), Some(n)) = (messages.u8(), messages.u24()) else {
+                break;
+            };
+            if n > MAX_MESSAGE {
+                return Err(WireError::MessageTooLarge(n));
+            }
+            let Some(msg) = messages.take(n) else {
+                break;
+            };
+            consumed += 4 + n;
+            match (&mut flight, t) {
+                (None, 0) => {} // HelloRequest: ignore
+                (None, 2) => {
+                    let hello = parse_server_hello(msg)?;
+                    let stop = !full_flight
+                        || hello.retry
+                        || hello.version >= Version::Tls13.wire()
+                        || hello.version < Version::Ssl3.wire();
+                    let f = Flight {
+                        hello,
+                        certificates: Vec::new(),
+                        server_key_exchange: None,
+                        complete: false,
+                    };
+                    if stop {
+                        return Ok(Progress::Done(Answer::Hello(f)));
+                    }
+                    flight = Some(f);
+                }
+                (None, other) => return Err(WireError::UnexpectedMessage(other)),
+                (Some(f), 11) => f.certificates = parse_certificates(msg)?,
+                (Some(f), 12) => f.server_key_exchange = Some(msg.to_vec()),
+                (Some(f), 14) => {
+                    if !msg.is_empty() {
+                        return Err(WireError::Invalid("ServerHelloDone"));
+                    }
+                    f.complete = true;
+                    return Ok(Progress::Done(Answer::Hello(f.clone())));
+                }
+                (Some(_), _) => {} // CertificateStatus, CertificateRequest...: not needed
+            }
+        }
+    }
+    if at_eof {
+        return match flight {
+            Some(f) => Ok(Progress::Done(Answer::Hello(f))),
+            None => Err(WireError::Truncated),
+        };
+    }
+    Ok(Progress::NeedMore)
+}
+
+/// The end of the complete records that start at `from` (at most `MAX_RECORDS + 1` of them): the
+/// network code parses again only when this grows, so bytes trickled in one at a time cost a
+/// header walk, not a parse each. A record header announcing more than [`MAX_RECORD`] bytes
+/// counts as complete, so that the parser rejects it at once.
+pub fn complete_prefix(buf: &[u8], from: usize) -> usize {
+    let mut at = from;
+    for _ in 0..=MAX_RECORDS {
+        let Some(header) = buf.get(at..at + 5) else {
+            break;
+        };
+        let len = usize::from(u16::from_be_bytes([
+            header.get(3).copied().unwrap_or(0),
+            header.get(4).copied().unwrap_or(0),
+        ]));
+        if len > MAX_RECORD || !(20..=23).contains(&header.first().copied().unwrap_or(0)) {
+            return at + 5;
+        }
+        if buf.len() < at + 5 + len {
+            break;
+        }
+        at += 5 + len;
+    }
+    at
+}
+
+fn parse_server_hello(msg: &[u8]) -> Result<ServerHello, WireError> {
+    let bad = WireError::Invalid;
+    let mut r = Reader::new(msg);
+    let legacy = r.u16().ok_or(bad("ServerHello version"))?;
+    let random = r.take(32).ok_or(bad("ServerHello random"))?;
+    let sid_len = usize::from(r.u8().ok_or(bad("ServerHello session id"))?);
+    if sid_len > 32 {
+        return Err(bad("ServerHello session id length"));
+    }
+    r.take(sid_len).ok_or(bad("ServerHello session id"))?;
+    let suite = r.u16().ok_or(bad("ServerHello cipher suite"))?;
+    let compression = r.u8().ok_or(bad("ServerHello compression"))?;
+    let mut hello = ServerHello {
+        version: legacy,
+        retry: random == HRR_RANDOM,
+        suite,
+        compression,
+        renegotiation_info: false,
+        group: None,
+        extensions: Vec::new(),
+    };
+    if r.remaining() > 0 {
+        let len = usize::from(r.u16().ok_or(bad("extensions length"))?);
+        let mut exts = Reader::new(r.take(len).ok_or(bad("extensions length"))?);
+        while exts.remaining() > 0 {
+            let kind = exts.u16().ok_or(bad("extension"))?;
+            let n = usize::from(exts.u16().ok_or(bad("extension length"))?);
+            let data = exts.take(n).ok_or(bad("extension length"))?;
+            if hello.extensions.contains(&kind) {
+                return Err(bad("duplicate extension"));
+            }
+            hello.extensions.push(kind);
+            let mut d = Reader::new(data);
+            match kind {
+                0xff01 => {
+                    let n = usize::from(d.u8().ok_or(bad("renegotiation_info"))?);
+                    d.take(n).ok_or(bad("renegotiation_info"))?;
+                    hello.renegotiation_info = true;
+                }
+                0x002b => hello.version = d.u16().ok_or(bad("supported_versions"))?,
+                0x0033 => {
+                    hello.group = Some(d.u16().ok_or(bad("key_share"))?);
+                    d.rest();
+                }
+                _ => {
+                    d.rest();
+                }
+            }
+            if d.remaining() != 0 {
+                return Err(bad("extension body"));
+            }
+        }
+    }
+    if r.remaining() != 0 {
+        return Err(bad("ServerHello trailing bytes"));
+    }
+    if Version::from_wire(hello.version).is_none() {
+        return Err(bad("ServerHello version"));
+    }
+    Ok(hello)
+}
+
+fn parse_certificates(msg: &[u8]) -> Result<Vec<Vec<u8>>, WireError> {
+    let bad = WireError::Invalid;
+    let mut r = Reader::new(msg);
+    let len = r.u24().ok_or(bad("Certificate list"))?;
+    let mut list = Reader::new(r.take(len).ok_or(bad("Certificate list length"))?);
+    if r.remaining() != 0 {
+        return Err(bad("Certificate trailing bytes"));
+    }
+    let mut out = Vec::new();
+    while list.remaining() > 0 {
+        let n = list.u24().ok_or(bad("certificate length"))?;
+        let der = list.take(n).ok_or(bad("certificate length"))?;
+        if out.len() < MAX_CERTS {
+            out.push(der.to_vec());
+        }
+    }
+    Ok(out)
+}
+
+/// What a TLS ≤ 1.2 ServerKeyExchange reveals about the key exchange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyExchange {
+    /// Finite-field Diffie-Hellman with a prime of this many bits.
+    Dh {
+        /// Bit length of p.
+        prime_bits: u32,
+    },
+    /// Elliptic-curve Diffie-Hellman on a named group.
+    Ecdh {
+        /// The group.
+        group: u16,
+    },
+    /// Explicit curve parameters (deprecated).
+    ExplicitCurve,
+}
+
+/// Read the DH prime size or the curve from a ServerKeyExchange body. `dh` selects the
+/// finite-field layout (`dh_p, dh_g, dh_Ys, ...`), else the ECDH one (`curve_type, ...`).
+pub fn parse_key_exchange(body: &[u8], dh: bool) -> Result<KeyExchange, WireError> {
+    let mut r = Reader::new(body);
+    if dh {
+        let n = usize::from(r.u16().ok_or(WireError::Invalid("DH parameters"))?);
+        let p = r.take(n).ok_or(WireError::Invalid("DH prime"))?;
+        let mut bits = 0u32;
+        if let Some(pos) = p.iter().position(|b| *b != 0) {
+            let top = p.get(pos).copied().unwrap_or(0);
+            let bytes = u32::try_from(p.len() - pos).unwrap_or(u32::MAX);
+            bits = bytes
+                .saturating_sub(1)
+                .saturating_mul(8)
+                .saturating_add(8 - top.leading_zeros());
+        }
+        if bits == 0 {
+            return Err(WireError::Invalid("DH prime"));
+        }
+        return Ok(KeyExchange::Dh { prime_bits: bits });
+    }
+    match r.u8().ok_or(WireError::Invalid("ECDH parameters"))? {
+        3 => Ok(KeyExchange::Ecdh {
+            group: r.u16().ok_or(WireError::Invalid("ECDH named curve"))?,
+        }),
+        1 | 2 => Ok(KeyExchange::ExplicitCurve),
+        _ => Err(WireError::Invalid("ECDH curve type")),
+    }
+}
+
+/// The name of an alert description, for messages.
+pub fn alert_name(description: u8) -> &'static str {
+    match description {
+        0 => "close_notify",
+        10 => "unexpected_message",
+        20 => "bad_record_mac",
+        22 => "record_overflow",
+        40 => "handshake_failure",
+        42 => "bad_certificate",
+        47 => "illegal_parameter",
+        50 => "decode_error",
+        51 => "decrypt_error",
+        70 => "protocol_version",
+        71 => "insufficient_security",
+        80 => "internal_error",
+        86 => "inappropriate_fallback",
+        90 => "user_canceled",
+        109 => "missing_extension",
+        110 => "unsupported_extension",
+        112 => "unrecognized_name",
+        120 => "no_application_protocol",
+        _ => "alert",
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A handshake record holding `messages`.
+    pub fn record(kind: u8, body: &[u8]) -> Vec<u8> {
+        let mut r = vec![kind, 3, 3];
+        r.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        r.extend_from_slice(body);
+        r
+    }
+
+    pub fn message(t: u8, body: &[u8]) -> Vec<u8> {
+        let mut m = vec![t];
+        put_u24(&mut m, body.len());
+        m.extend_from_slice(body);
+        m
+    }
+
+    /// A ServerHello body.
+    pub fn server_hello(version: u16, suite: u16, exts: &[(u16, &[u8])]) -> Vec<u8> {
+        let mut b = Vec::new();
+        put_u16(&mut b, version);
+        b.extend_from_slice(&[7; 32]);
+        b.push(0);
+        put_u16(&mut b, suite);
+        b.push(0);
+        with_u16_len(&mut b, |e| {
+            for (k, v) in exts {
+                extension(e, *k, |d| d.extend_from_slice(v));
+            }
+        });
+        b
+    }
+
+    #[test]
+    fn builds_well_formed_hellos() {
+        let suites = [0xC02F, 0x002F];
+        for version in Version::ALL {
+            let spec = HelloSpec {
+                version,
+                suites: &suites,
+                groups: &[29, 23],
+                x25519_share: true,
+                sni: Some("app.test"),
+                deflate: false,
+            };
+            let rec = client_hello(&spec, &[1; 96]);
+            let mut r = Reader::new(&rec);
+            assert_eq!(r.u8(), Some(22));
+            r.u16().unwrap();
+            let len = usize::from(r.u16().unwrap());
+            assert_eq!(len, r.remaining());
+            assert_eq!(r.u8(), Some(1));
+            assert_eq!(r.u24(), Some(len - 4));
+            let legacy = r.u16().unwrap();
+            assert_eq!(legacy, version.wire().min(0x0303));
+            r.take(32).unwrap();
+            let sid = usize::from(r.u8().unwrap());
+            r.take(sid).unwrap();
+            let n = usize::from(r.u16().unwrap());
+            let offered = r.take(n).unwrap();
+            let has_scsv = offered.chunks(2).any(|c| c == [0x00, 0xFF]);
+            assert_eq!(has_scsv, version != Version::Tls13);
+            assert_eq!(r.u8(), Some(1));
+            r.u8().unwrap();
+            if version == Version::Ssl3 {
+                assert_eq!(r.remaining(), 0, "no extensions in SSLv3 hellos");
+            } else {
+                let n = usize::from(r.u16().unwrap());
+                assert_eq!(n, r.remaining());
+                let exts = rec.windows(4).any(|w| w == [0x00, 0x2b, 0x00, 0x03]);
+                assert_eq!(exts, version == Version::Tls13);
+            }
+        }
+    }
+
+    #[test]
+    fn parses_a_tls12_flight() {
+        let hello = server_hello(0x0303, 0xC02F, &[(0xff01, &[0])]);
+        let mut certs = Vec::new();
+        put_u24(&mut certs, 6);
+        put_u24(&mut certs, 3);
+        certs.extend_from_slice(&[1, 2, 3]);
+        let ske = [3, 0, 23, 65];
+        let mut hs = message(2, &hello);
+        hs.extend(message(11, &certs));
+        hs.extend(message(12, &ske));
+        // Split the messages over two records, and the second record over two reads.
+        let (a, b) = hs.split_at(hello.len() + 6);
+        let mut bytes = record(22, a);
+        let mut tail = record(22, b);
+        tail.extend(record(22, &message(14, &[])));
+        assert_eq!(parse_answer(&bytes, true, false), Ok(Progress::NeedMore));
+        bytes.extend_from_slice(&tail[..3]);
+        assert_eq!(parse_answer(&bytes, true, false), Ok(Progress::NeedMore));
+        bytes.extend_from_slice(&tail[3..]);
+        let Ok(Progress::Done(Answer::Hello(f))) = parse_answer(&bytes, true, false) else {
+            panic!("no flight")
+        };
+        assert_eq!(f.hello.suite, 0xC02F);
+        assert!(f.hello.renegotiation_info && f.complete);
+        assert_eq!(f.certificates, vec![vec![1, 2, 3]]);
+        assert_eq!(
+            parse_key_exchange(f.server_key_exchange.as_ref().unwrap(), false),
+            Ok(KeyExchange::Ecdh { group: 23 })
+        );
+        // Stopping at the ServerHello needs only the first record.
+        let Ok(Progress::Done(Answer::Hello(f))) =
+            parse_answer(&record(22, &message(2, &hello)), false, false)
+        else {
+            panic!()
+        };
+        assert!(!f.complete);
+    }
+
+    #[test]
+    fn recognises_tls13_and_retry() {
+        let sh = server_hello(
+            0x0303,
+            0x1301,
+            &[(0x002b, &[3, 4]), (0x0033, &[0, 29, 0, 1, 9])],
+        );
+        let Ok(Progress::Done(Answer::Hello(f))) =
+            parse_answer(&record(22, &message(2, &sh)), true, false)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (f.hello.version, f.hello.group, f.hello.retry),
+            (0x0304, Some(29), false)
+        );
+        let mut hrr = server_hello(0x0303, 0x1302, &[(0x002b, &[3, 4]), (0x0033, &[0, 24])]);
+        hrr.get_mut(2..34).unwrap().copy_from_slice(&HRR_RANDOM);
+        let Ok(Progress::Done(Answer::Hello(f))) =
+            parse_answer(&record(22, &message(2, &hrr)), true, false)
+        else {
+            panic!()
+        };
+        assert!(f.hello.retry);
+        assert_eq!(f.hello.group, Some(24));
+    }
+
+    #[test]
+    fn alerts_and_hostile_bytes() {
+        assert_eq!(
+            parse_answer(&record(21, &[2, 40]), true, false),
+            Ok(Progress::Done(Answer::Alert {
+                level: 2,
+                description: 40
+            }))
+        );
+        // A warning before the ServerHello is skipped.
+        let mut bytes = record(21, &[1, 112]);
+        bytes.extend(record(21, &[2, 70]));
+        assert_eq!(
+            parse_answer(&bytes, true, false),
+            Ok(Progress::Done(Answer::Alert {
+                level: 2,
+                description: 70
+            }))
+        );
+        assert_eq!(
+            parse_answer(b"HTTP/1.1 400", true, false),
+            Err(WireError::NotTls(b'H'))
+        );
+        assert_eq!(
+            parse_answer(&[0x16, 0x03], true, false),
+            Ok(Progress::NeedMore)
+        );
+        assert_eq!(
+            parse_answer(&[0x16, 0x03], true, true),
+            Err(WireError::Truncated)
+        );
+        assert_eq!(
+            parse_answer(&[0x16, 0x03, 0x03, 0xff, 0xff], true, false),
+            Err(WireError::RecordTooLarge(0xffff))
+        );
+        assert_eq!(
+            parse_answer(&[0x16, 0x05, 0x03, 0x00, 0x01, 0], true, false),
+            Err(WireError::BadRecordVersion(0x0503))
+        );
+        // A message length over the cap is refused before its bytes arrive.
+        assert_eq!(
+            parse_answer(&record(22, &[2, 0x7f, 0xff, 0xff]), true, false),
+            Err(WireError::MessageTooLarge(0x7fffff))
+        );
+        // A ServerHello with a lying extension length.
+        let mut sh = server_hello(0x0303, 0xC02F, &[(0xff01, &[0])]);
+        let n = sh.len();
+        sh[n - 3] = 9;
+        assert!(matches!(
+            parse_answer(&record(22, &message(2, &sh)), true, false),
+            Err(WireError::Invalid(_))
+        ));
+        assert_eq!(
+            parse_answer(&record(22, &message(11, &[0, 0, 0])), true, false),
+            Err(WireError::UnexpectedMessage(11))
+        );
+    }
+
+    #[test]
+    fn complete_prefix_walks_whole_records() {
+        let mut bytes = record(22, &[1, 2, 3]);
+        bytes.extend(record(21, &[2]));
+        let first = 8;
+        assert_eq!(complete_prefix(&bytes, 0), bytes.len());
+        assert_eq!(complete_prefix(&bytes[..first + 3], 0), first);
+        assert_eq!(complete_prefix(&bytes, first), bytes.len());
+        assert_eq!(complete_prefix(&[0x16, 3, 3, 0xff, 0xff], 0), 5);
+        assert_eq!(complete_prefix(b"GET / HTTP/1.1", 0), 5);
+        let many: Vec<u8> = (0..300).flat_map(|_| record(20, &[])).collect();
+        assert_eq!(
+            parse_answer(&many, true, false),
+            Err(WireError::Invalid("answer: too many records"))
+        );
+    }
+
+    #[test]
+    fn dh_prime_bits() {
+        let mut p = vec![0, 0x81];
+        p.extend([0u8; 127]);
+        let mut body = Vec::new();
+        put_u16(&mut body, p.len() as u16);
+        body.extend(&p);
+        assert_eq!(
+            parse_key_exchange(&body, true),
+            Ok(KeyExchange::Dh { prime_bits: 1024 })
+        );
+        assert!(parse_key_exchange(&[0, 5, 1], true).is_err());
+        assert!(parse_key_exchange(&[9], false).is_err());
+    }
+}

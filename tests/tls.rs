@@ -1,0 +1,986 @@
+//! The TLS family against real servers on loopback: in-process rustls servers with rcgen chains
+//! for the certificate cases, Debian's `openssl s_server` for protocols and cipher suites (the
+//! test knows exactly which suites each accepts), the lab's scripted legacy responder for what
+//! OpenSSL 3 no longer does (SSL 3.0, compression, no secure renegotiation), and hostile
+//! servers.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests: a failed assumption is a failed test"
+)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use secgate::lab::tls::{self, BadRecord, LeafSpec, Legacy, TlsPki};
+use secgate::lab::{self, Hostile, LabServer, Site};
+use serde_json::Value;
+use support::{Run, closed_port, secgate};
+
+const PASS: &str = "pass";
+const FAIL: &str = "fail";
+const SKIP: &str = "skipped";
+
+/// `rule -> status` for every tls rule of `target`.
+fn tls_statuses(run: &Run, target: &str) -> BTreeMap<String, String> {
+    run.statuses(Some(target))
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("tls."))
+        .collect()
+}
+
+/// Every tls rule passes, then overrides.
+fn all_tls(default: &str, overrides: &[(&str, &str)]) -> BTreeMap<String, String> {
+    let mut m: BTreeMap<String, String> = secgate::checks::tls::RULE_IDS
+        .iter()
+        .map(|id| ((*id).to_string(), default.to_string()))
+        .collect();
+    for (k, v) in overrides {
+        assert!(m.contains_key(*k), "unknown rule {k}");
+        m.insert((*k).to_string(), (*v).to_string());
+    }
+    m
+}
+
+fn result<'a>(run: &'a Run, target: &str, rule: &str) -> &'a Value {
+    run.json()["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["target"] == target && r["rule_id"] == rule)
+        .unwrap_or_else(|| panic!("no {rule} for {target}"))
+}
+
+fn names(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not a list: {v}"))
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+fn strs(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| (*s).to_string()).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Certificate cases: rustls servers with rcgen chains, all scanned in one run.
+
+struct Named {
+    name: &'static str,
+    server: LabServer,
+}
+
+impl Named {
+    fn url(&self) -> String {
+        format!("https://{}:{}/", self.name, self.server.addr.port())
+    }
+    fn resolve(&self) -> String {
+        format!("{}:{}:127.0.0.1", self.name, self.server.addr.port())
+    }
+}
+
+async fn rustls_site(
+    name: &'static str,
+    chain_key: (
+        Vec<rustls::pki_types::CertificateDer<'static>>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    ),
+) -> Named {
+    let config = tls::rustls_config(chain_key.0, chain_key.1).unwrap();
+    let server = lab::serve(
+        lab::bind("127.0.0.1:0").await.unwrap(),
+        Site::hardened().router(),
+        Some(config),
+    );
+    Named { name, server }
+}
+
+/// openssl in a temp dir: `openssl ARGS...`, panicking with its stderr on failure.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl is installed (.ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn pem_certs(path: &Path) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_file_iter(path)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn pem_key(path: &Path) -> rustls::pki_types::PrivateKeyDer<'static> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::PrivateKeyDer::from_pem_file(path).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_cases() {
+    let pki = TlsPki::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // SHA-1: rcgen cannot sign with SHA-1, so openssl makes this one (self-signed, trusted
+    // through --ca-file so that only the signature is wrong).
+    openssl(
+        dir.path(),
+        &[
+            "req",
+            "-x509",
+            "-sha1",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "sha1.key",
+            "-out",
+            "sha1.pem",
+            "-days",
+            "365",
+            "-subj",
+            "/CN=sha1.test",
+            "-addext",
+            "subjectAltName=DNS:sha1.test",
+        ],
+    );
+    let sha1_chain = pem_certs(&dir.path().join("sha1.pem"));
+    let sha1_key = pem_key(&dir.path().join("sha1.key"));
+    std::fs::write(
+        dir.path().join("ca.pem"),
+        format!(
+            "{}{}",
+            pki.root_pem(),
+            std::fs::read_to_string(dir.path().join("sha1.pem")).unwrap()
+        ),
+    )
+    .unwrap();
+
+    let spec = |names: &[&str]| LeafSpec::new(names);
+    let sites = vec![
+        rustls_site("good.test", pki.leaf(&spec(&["good.test"])).unwrap()).await,
+        rustls_site(
+            "expired.test",
+            pki.leaf(&LeafSpec {
+                not_before_days: -400,
+                not_after_days: -5,
+                ..spec(&["expired.test"])
+            })
+            .unwrap(),
+        )
+        .await,
+        rustls_site(
+            "early.test",
+            pki.leaf(&LeafSpec {
+                not_before_days: 10,
+                not_after_days: 400,
+                ..spec(&["early.test"])
+            })
+            .unwrap(),
+        )
+        .await,
+        rustls_site("wrong.test", pki.leaf(&spec(&["other.test"])).unwrap()).await,
+        rustls_site("self.test", tls::self_signed(&["self.test"]).unwrap()).await,
+        rustls_site(
+            "partial.test",
+            pki.leaf(&LeafSpec {
+                send_intermediate: false,
+                ..spec(&["partial.test"])
+            })
+            .unwrap(),
+        )
+        .await,
+        rustls_site(
+            "soon.test",
+            pki.leaf(&LeafSpec {
+                not_after_days: 5,
+                ..spec(&["soon.test"])
+            })
+            .unwrap(),
+        )
+        .await,
+        rustls_site(
+            "nosan.test",
+            pki.leaf(&LeafSpec {
+                san: false,
+                ..spec(&["nosan.test"])
+            })
+            .unwrap(),
+        )
+        .await,
+        rustls_site("sha1.test", (sha1_chain, sha1_key)).await,
+    ];
+    let mut args: Vec<String> = vec!["scan".into()];
+    args.extend(sites.iter().map(Named::url));
+    for s in &sites {
+        args.push("--resolve".into());
+        args.push(s.resolve());
+    }
+    args.extend(strs(&["--checks", "tls", "--timeout", "3", "--ca-file"]));
+    args.push(dir.path().join("ca.pem").to_string_lossy().into_owned());
+    let run = secgate(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let url = |n: &str| sites.iter().find(|s| s.name == n).unwrap().url();
+
+    // Only the certificate differs between these servers: protocol and cipher rules pass.
+    let expect = |name: &str, overrides: &[(&str, &str)]| {
+        assert_eq!(
+            tls_statuses(&run, &url(name)),
+            all_tls(PASS, overrides),
+            "{name}:\n{}",
+            run.stdout
+        );
+    };
+    expect("good.test", &[]);
+    expect(
+        "expired.test",
+        &[("tls.cert.expired", FAIL), ("tls.cert.expiring_soon", SKIP)],
+    );
+    expect("early.test", &[("tls.cert.not_yet_valid", FAIL)]);
+    expect("wrong.test", &[("tls.cert.hostname_mismatch", FAIL)]);
+    expect("self.test", &[("tls.cert.untrusted", FAIL)]);
+    expect(
+        "partial.test",
+        &[
+            ("tls.cert.incomplete_chain", FAIL),
+            ("tls.cert.untrusted", SKIP),
+        ],
+    );
+    expect("soon.test", &[("tls.cert.expiring_soon", FAIL)]);
+    expect("nosan.test", &[("tls.cert.no_san", FAIL)]);
+    expect("sha1.test", &[("tls.cert.weak_signature", FAIL)]);
+
+    // Evidence a person needs.
+    let good = result(&run, &url("good.test"), "tls.cert.untrusted");
+    let ev = &good["evidence"];
+    assert_eq!(ev["subject"], "CN=good.test");
+    assert_eq!(ev["issuer"], "CN=secgate lab intermediate");
+    assert_eq!(names(&ev["sans"]), vec!["DNS:good.test"]);
+    assert_eq!(ev["key"], "EC 256 (prime256v1)");
+    assert_eq!(ev["signature_algorithm"], "ecdsa-with-SHA256");
+    assert_eq!(
+        names(&ev["chain"]),
+        vec![
+            "CN=good.test (issuer: CN=secgate lab intermediate)",
+            "CN=secgate lab intermediate (issuer: CN=secgate lab root)"
+        ]
+    );
+    assert_eq!(ev["sha256"].as_str().unwrap().len(), 64);
+    assert!(ev["days_left"].as_i64().unwrap() >= 363);
+    assert_eq!(ev["source"], "rustls handshake");
+
+    let expired = result(&run, &url("expired.test"), "tls.cert.expired");
+    assert!(
+        expired["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the leaf (CN=expired.test) expired on "),
+        "{expired}"
+    );
+    let soon = result(&run, &url("soon.test"), "tls.cert.expiring_soon");
+    assert!(
+        (4..=5).contains(&soon["evidence"]["days_left"].as_i64().unwrap()),
+        "{soon}"
+    );
+    assert_eq!(soon["evidence"]["threshold_days"], 30);
+    assert_eq!(
+        result(&run, &url("wrong.test"), "tls.cert.hostname_mismatch")["message"],
+        "the certificate is not valid for wrong.test (names: DNS:other.test)"
+    );
+    assert_eq!(
+        result(&run, &url("partial.test"), "tls.cert.incomplete_chain")["evidence"]["missing_issuer"],
+        "CN=secgate lab intermediate"
+    );
+    assert_eq!(
+        result(&run, &url("sha1.test"), "tls.cert.weak_signature")["message"],
+        "broken signature hash: CN=sha1.test: sha1WithRSAEncryption"
+    );
+    assert_eq!(run.code, 1);
+
+    // The threshold is configurable: 3 days makes the 5-day certificate acceptable.
+    let run = secgate(&[
+        "scan",
+        &url("soon.test"),
+        "--resolve",
+        &sites[6].resolve(),
+        "--checks",
+        "tls",
+        "--cert-expiry-days",
+        "3",
+        "--ca-file",
+        dir.path().join("ca.pem").to_str().unwrap(),
+    ]);
+    assert_eq!(tls_statuses(&run, &url("soon.test")), all_tls(PASS, &[]));
+    assert_eq!(run.code, 0, "{}", run.stdout);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Protocols and cipher suites: Debian's openssl s_server.
+
+/// An `openssl s_server` on a free loopback port, killed on drop.
+struct OpensslServer {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for OpensslServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl OpensslServer {
+    fn start(dir: &Path, cert: &str, key: &str, args: &[&str]) -> OpensslServer {
+        let port = closed_port("127.0.0.1");
+        let child = Command::new("openssl")
+            .arg("s_server")
+            .arg("-accept")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-cert", cert, "-key", key, "-quiet", "-naccept", "2000"])
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl is installed (.ci/run installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "s_server {args:?} did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        OpensslServer { child, port }
+    }
+
+    fn target(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+/// The 1024-bit MODP group of RFC 2409 (Oakley group 2) as OpenSSL DH parameters: generating a
+/// 1024-bit safe prime takes seconds, and a well-known weak group is what servers really use.
+const OAKLEY_GROUP_2: &str = "-----BEGIN DH PARAMETERS-----
+MIGHAoGBAP//////////yQ/aoiFowjTExmKLgNwc0SkCTgiKZ8x0Agu+pjsTmyJR
+Sgh5jjQE3e+VGbPNOkMbMCsKbfJfFDdP4TVtbVHCReSFtXZiXn7G9ExC6aY37WsL
+/1y29Aa37e44a/taiZ+lrp8kEXxLH+ZJKGZR7OZTgf//////////AgEC
+-----END DH PARAMETERS-----
+";
+
+/// An RSA-2048 certificate for 127.0.0.1, a 1024-bit one, and 1024-bit DH parameters.
+fn openssl_material() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    openssl(
+        p,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+            "-days",
+            "365",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+    );
+    openssl(
+        p,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:1024",
+            "-nodes",
+            "-keyout",
+            "key1024.pem",
+            "-out",
+            "cert1024.pem",
+            "-days",
+            "365",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+    );
+    std::fs::write(p.join("dh1024.pem"), OAKLEY_GROUP_2).unwrap();
+    dir
+}
+
+fn suite_list(run: &Run, target: &str, key: &str) -> Vec<String> {
+    names(&result(run, target, "tls.cipher.weak")["evidence"][key])
+}
+
+#[test]
+fn protocols_and_suites_with_openssl_s_server() {
+    let dir = openssl_material();
+    let p = dir.path();
+    let s = |args: &[&str]| OpensslServer::start(p, "cert.pem", "key.pem", args);
+    let tls10 = s(&[
+        "-tls1",
+        "-cipher",
+        "AES128-SHA:DHE-RSA-AES256-SHA:@SECLEVEL=0",
+    ]);
+    // Debian's OpenSSL 3 has no 3DES or RC4 suites left (the legacy responder below covers
+    // them); a NULL suite is its weak suite.
+    let tls11 = s(&[
+        "-tls1_1",
+        "-cipher",
+        "ECDHE-RSA-NULL-SHA:AES256-SHA:@SECLEVEL=0",
+    ]);
+    let tls12 = s(&[
+        "-no_tls1_3",
+        "-cipher",
+        "AES256-GCM-SHA384:ECDHE-RSA-AES128-SHA",
+    ]);
+    let modern = s(&["-tls1_3"]);
+    let pref = s(&[
+        "-no_tls1_3",
+        "-serverpref",
+        "-cipher",
+        "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256",
+    ]);
+    let dh = s(&[
+        "-no_tls1_3",
+        "-dhparam",
+        "dh1024.pem",
+        "-cipher",
+        "DHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0",
+    ]);
+    let small_key = OpensslServer::start(
+        p,
+        "cert1024.pem",
+        "key1024.pem",
+        &["-cipher", "DEFAULT:@SECLEVEL=0"],
+    );
+    let servers = [&tls10, &tls11, &tls12, &modern, &pref, &dh, &small_key];
+
+    let mut args: Vec<String> = vec!["scan".into()];
+    args.extend(servers.iter().map(|s| s.target()));
+    args.extend(strs(&["--checks", "tls", "--timeout", "3", "--ca-file"]));
+    args.push(p.join("cert.pem").to_string_lossy().into_owned());
+    let run = secgate(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let out = &run.stdout;
+
+    // TLS 1.0 only, two suites.
+    let t = tls10.target();
+    assert_eq!(
+        tls_statuses(&run, &t),
+        all_tls(
+            PASS,
+            &[
+                ("tls.protocol.tls10", FAIL),
+                ("tls.protocol.no_tls13", FAIL),
+                ("tls.protocol.no_modern", FAIL),
+                ("tls.cipher.no_forward_secrecy", FAIL),
+            ]
+        ),
+        "{out}"
+    );
+    assert_eq!(
+        suite_list(&run, &t, "tls1_0_suites"),
+        strs(&[
+            "TLS_RSA_WITH_AES_128_CBC_SHA",
+            "TLS_DHE_RSA_WITH_AES_256_CBC_SHA"
+        ])
+    );
+    assert_eq!(
+        result(&run, &t, "tls.cert.untrusted")["evidence"]["source"],
+        "TLS 1.0 handshake"
+    );
+    assert!(
+        result(&run, &t, "tls.cipher.weak")["evidence"]
+            .get("tls1_2_suites")
+            .is_none()
+    );
+
+    // TLS 1.1 with a NULL suite and a static-RSA one.
+    let t = tls11.target();
+    assert_eq!(
+        tls_statuses(&run, &t),
+        all_tls(
+            PASS,
+            &[
+                ("tls.protocol.tls11", FAIL),
+                ("tls.protocol.no_tls13", FAIL),
+                ("tls.protocol.no_modern", FAIL),
+                ("tls.cipher.weak", FAIL),
+                ("tls.cipher.no_forward_secrecy", FAIL),
+            ]
+        ),
+        "{out}"
+    );
+    assert_eq!(
+        suite_list(&run, &t, "tls1_1_suites"),
+        strs(&[
+            "TLS_RSA_WITH_AES_256_CBC_SHA",
+            "TLS_ECDHE_RSA_WITH_NULL_SHA"
+        ])
+    );
+    assert_eq!(
+        result(&run, &t, "tls.cipher.weak")["message"],
+        "weak cipher suites accepted: TLS_ECDHE_RSA_WITH_NULL_SHA (NULL, TLS 1.1)"
+    );
+
+    // TLS 1.2 only: a static-RSA suite and a CBC suite.
+    let t = tls12.target();
+    assert_eq!(
+        tls_statuses(&run, &t),
+        all_tls(
+            PASS,
+            &[
+                ("tls.protocol.no_tls13", FAIL),
+                ("tls.cipher.no_forward_secrecy", FAIL),
+                ("tls.cipher.cbc", FAIL),
+            ]
+        ),
+        "{out}"
+    );
+    assert_eq!(
+        suite_list(&run, &t, "tls1_2_suites"),
+        strs(&[
+            "TLS_RSA_WITH_AES_256_GCM_SHA384",
+            "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"
+        ])
+    );
+
+    // Modern only: TLS 1.3 with OpenSSL's three default suites.
+    let t = modern.target();
+    assert_eq!(tls_statuses(&run, &t), all_tls(PASS, &[]), "{out}");
+    assert_eq!(
+        sorted(suite_list(&run, &t, "tls1_3_suites")),
+        strs(&[
+            "TLS_AES_128_GCM_SHA256",
+            "TLS_AES_256_GCM_SHA384",
+            "TLS_CHACHA20_POLY1305_SHA256"
+        ])
+    );
+    let groups = names(&result(&run, &t, "tls.kex.weak_dh")["evidence"]["groups"]);
+    for g in ["x25519", "secp256r1", "secp384r1", "x448", "ffdhe2048"] {
+        assert!(groups.contains(&g.to_string()), "{groups:?}");
+    }
+    assert_eq!(
+        result(&run, &t, "tls.compression")["message"],
+        "only TLS 1.3 is accepted, which has no compression"
+    );
+
+    // Server preference: the order is the server's, and it is reported.
+    let t = pref.target();
+    assert_eq!(
+        tls_statuses(&run, &t),
+        all_tls(PASS, &[("tls.protocol.no_tls13", FAIL)]),
+        "{out}"
+    );
+    assert_eq!(
+        suite_list(&run, &t, "tls1_2_suites"),
+        strs(&[
+            "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+            "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+            "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
+        ])
+    );
+    assert_eq!(
+        names(&result(&run, &t, "tls.cipher.weak")["evidence"]["preference"]),
+        strs(&["TLS 1.2: server"])
+    );
+
+    // 1024-bit DHE.
+    let t = dh.target();
+    assert_eq!(
+        tls_statuses(&run, &t),
+        all_tls(
+            PASS,
+            &[("tls.protocol.no_tls13", FAIL), ("tls.kex.weak_dh", FAIL)]
+        ),
+        "{out}"
+    );
+    assert_eq!(
+        result(&run, &t, "tls.kex.weak_dh")["message"],
+        "finite-field DH groups under 2048 bits: TLS_DHE_RSA_WITH_AES_128_GCM_SHA256 (1024-bit)"
+    );
+
+    // An RSA-1024 certificate (served by OpenSSL: aws-lc refuses to sign with such a key).
+    let t = small_key.target();
+    let weak_key = result(&run, &t, "tls.cert.weak_key");
+    assert_eq!(weak_key["status"], FAIL, "{out}");
+    assert_eq!(weak_key["message"], "weak key: CN=127.0.0.1: RSA 1024");
+    // A self-signed certificate not given as an anchor is untrusted.
+    assert_eq!(result(&run, &t, "tls.cert.untrusted")["status"], FAIL);
+    assert_eq!(run.code, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// What OpenSSL 3 will not do: the lab's scripted legacy responder.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_server_ssl3_rc4_compression_and_no_secure_renegotiation() {
+    let pki = TlsPki::new().unwrap();
+    let (chain, _) = pki.leaf(&LeafSpec::new(&["old.test"])).unwrap();
+    let bad = tls::serve_legacy(
+        lab::bind("127.0.0.1:0").await.unwrap(),
+        Legacy::ancient(chain.clone()),
+    );
+    // The same server without the two flaws, for the passing side.
+    let fixed = tls::serve_legacy(
+        lab::bind("127.0.0.1:0").await.unwrap(),
+        Legacy {
+            versions: vec![0x0303],
+            suites: vec![0xC02F],
+            compression: false,
+            secure_renegotiation: true,
+            dh_bits: 2048,
+            chain,
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("root.pem"), pki.root_pem()).unwrap();
+    let (b, f) = (bad.addr.port(), fixed.addr.port());
+    let run = secgate(&[
+        "scan",
+        &format!("old.test:{b}"),
+        &format!("new.test:{f}"),
+        "--resolve",
+        &format!("old.test:{b}:127.0.0.1"),
+        "--resolve",
+        &format!("new.test:{f}:127.0.0.1"),
+        "--checks",
+        "tls",
+        "--ca-file",
+        dir.path().join("root.pem").to_str().unwrap(),
+    ]);
+    let t = format!("old.test:{b}");
+    assert_eq!(
+        tls_statuses(&run, &t),
+        all_tls(
+            PASS,
+            &[
+                ("tls.protocol.sslv3", FAIL),
+                ("tls.protocol.tls10", FAIL),
+                ("tls.protocol.no_tls13", FAIL),
+                ("tls.protocol.no_modern", FAIL),
+                ("tls.cipher.weak", FAIL),
+                ("tls.cipher.no_forward_secrecy", FAIL),
+                ("tls.kex.weak_dh", FAIL),
+                ("tls.compression", FAIL),
+                ("tls.renegotiation.insecure", FAIL),
+            ]
+        ),
+        "{}",
+        run.stdout
+    );
+    let order = [
+        "TLS_RSA_WITH_RC4_128_SHA",
+        "TLS_RSA_WITH_3DES_EDE_CBC_SHA",
+        "TLS_RSA_WITH_AES_128_CBC_SHA",
+        "TLS_DHE_RSA_WITH_AES_128_CBC_SHA",
+    ];
+    assert_eq!(suite_list(&run, &t, "ssl3_suites"), strs(&order));
+    assert_eq!(suite_list(&run, &t, "tls1_0_suites"), strs(&order));
+    assert_eq!(
+        names(&result(&run, &t, "tls.cipher.weak")["evidence"]["preference"]),
+        strs(&["SSLv3: server", "TLS 1.0: server"])
+    );
+    assert_eq!(
+        result(&run, &t, "tls.cert.untrusted")["evidence"]["source"],
+        "TLS 1.0 handshake"
+    );
+    let t = format!("new.test:{f}");
+    assert_eq!(
+        tls_statuses(&run, &t),
+        all_tls(
+            PASS,
+            &[
+                ("tls.protocol.no_tls13", FAIL),
+                ("tls.cert.hostname_mismatch", FAIL)
+            ]
+        ),
+        "{}",
+        run.stdout
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Politeness: at most `per_host` connections at once.
+
+/// A TCP relay in front of `to` that records the most client connections open at once. A
+/// connection counts from its accept (plus 5 ms, so that the close of the connection it replaces
+/// is seen first) until the client closes its side; each is held 30 ms before it is relayed, so
+/// that connections over the limit would overlap.
+async fn counting_relay(to: std::net::SocketAddr) -> (LabServer, Arc<AtomicUsize>) {
+    let listener = lab::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peak = Arc::new(AtomicUsize::new(0));
+    let open = Arc::new(AtomicUsize::new(0));
+    let p = peak.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((inbound, _)) = listener.accept().await else {
+                continue;
+            };
+            let (open, peak) = (open.clone(), p.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                let Ok(outbound) = tokio::net::TcpStream::connect(to).await else {
+                    open.fetch_sub(1, Ordering::SeqCst);
+                    return;
+                };
+                let (mut ri, mut wi) = inbound.into_split();
+                let (mut ro, mut wo) = outbound.into_split();
+                let up = async {
+                    let _ = tokio::io::copy(&mut ri, &mut wo).await;
+                    open.fetch_sub(1, Ordering::SeqCst);
+                    let _ = tokio::io::AsyncWriteExt::shutdown(&mut wo).await;
+                };
+                let down = async {
+                    let _ = tokio::io::copy(&mut ro, &mut wi).await;
+                    let _ = tokio::io::AsyncWriteExt::shutdown(&mut wi).await;
+                };
+                tokio::join!(up, down);
+            });
+        }
+    });
+    (LabServer::from_task(addr, task), peak)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_per_host_are_limited() {
+    let pki = TlsPki::new().unwrap();
+    let (chain, _) = pki.leaf(&LeafSpec::new(&["127.0.0.1"])).unwrap();
+    let mut legacy = Legacy::ancient(chain);
+    legacy.versions = vec![0x0301, 0x0302, 0x0303];
+    let server = tls::serve_legacy(lab::bind("127.0.0.1:0").await.unwrap(), legacy);
+    for (flag, limit) in [(None, 8usize), (Some("2"), 2)] {
+        let (relay, peak) = counting_relay(server.addr).await;
+        let target = format!("127.0.0.1:{}", relay.addr.port());
+        let mut args = vec!["scan", &target, "--checks", "tls"];
+        if let Some(n) = flag {
+            args.extend(["--per-host", n]);
+        }
+        let run = secgate(&args);
+        assert_eq!(
+            result(&run, &target, "tls.protocol.tls10")["status"],
+            FAIL,
+            "{}",
+            run.stdout
+        );
+        let peak = peak.load(Ordering::SeqCst);
+        assert!(peak <= limit, "{peak} connections at once, limit {limit}");
+        assert!(peak >= 2, "the probes run in parallel ({peak})");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile servers: inconclusive within the timeout, never a pass, never a hang.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_servers_are_inconclusive_within_the_timeout() {
+    let tarpit = lab::serve_hostile(lab::bind("127.0.0.1:0").await.unwrap(), Hostile::Tarpit);
+    let garbage = lab::serve_hostile(lab::bind("127.0.0.1:0").await.unwrap(), Hostile::Garbage);
+    let reset = lab::serve_hostile(lab::bind("127.0.0.1:0").await.unwrap(), Hostile::Reset);
+    let oversized = tls::serve_bad_records(
+        lab::bind("127.0.0.1:0").await.unwrap(),
+        BadRecord::Oversized,
+    );
+    let truncated = tls::serve_bad_records(
+        lab::bind("127.0.0.1:0").await.unwrap(),
+        BadRecord::Truncated,
+    );
+    let cases = [
+        (&tarpit, "timeout"),
+        (&garbage, "malformed"),
+        (&reset, "reset"),
+        (&oversized, "too_large"),
+        (&truncated, "malformed"),
+    ];
+    let targets: Vec<String> = cases
+        .iter()
+        .map(|(s, _)| format!("127.0.0.1:{}", s.addr.port()))
+        .collect();
+    let mut args = vec!["scan"];
+    args.extend(targets.iter().map(String::as_str));
+    args.extend(["--checks", "tls", "--timeout", "1"]);
+    let start = Instant::now();
+    let run = secgate(&args);
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    assert_eq!(run.code, 3, "{}", run.stdout);
+    for ((_, kind), target) in cases.iter().zip(&targets) {
+        for (rule, status) in tls_statuses(&run, target) {
+            assert_eq!(status, "inconclusive", "{target} {rule}:\n{}", run.stdout);
+            let r = result(&run, target, &rule);
+            if rule.starts_with("tls.protocol") || rule.starts_with("tls.cipher") {
+                assert_eq!(r["reason"]["kind"], *kind, "{target} {rule}: {r}");
+            }
+        }
+    }
+    let detail = result(&run, &targets[3], "tls.protocol.tls10")["reason"]["detail"].to_string();
+    assert!(detail.contains("exceeds the TLS limit"), "{detail}");
+    let detail = result(&run, &targets[4], "tls.protocol.tls10")["reason"]["detail"].to_string();
+    assert!(detail.contains("truncated"), "{detail}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reports stay valid with TLS evidence.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_reports_validate_against_the_schemas() {
+    let pki = TlsPki::new().unwrap();
+    let site = rustls_site(
+        "soon.test",
+        pki.leaf(&LeafSpec {
+            not_after_days: 5,
+            ..LeafSpec::new(&["soon.test"])
+        })
+        .unwrap(),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let sarif = dir.path().join("r.sarif");
+    let run = secgate(&[
+        "scan",
+        &site.url(),
+        "--resolve",
+        &site.resolve(),
+        "--checks",
+        "tls",
+        "--sarif",
+        sarif.to_str().unwrap(),
+    ]);
+    let sarif: Value = serde_json::from_str(&std::fs::read_to_string(&sarif).unwrap()).unwrap();
+    for (schema, doc) in [
+        ("reports/schema/secgate-report.v1.schema.json", run.json()),
+        ("reports/schema/sarif-schema-2.1.0.json", &sarif),
+    ] {
+        let schema: Value =
+            serde_json::from_str(&std::fs::read_to_string(support::repo_path(schema)).unwrap())
+                .unwrap();
+        let v = jsonschema::validator_for(&schema).unwrap();
+        let errors: Vec<String> = v.iter_errors(doc).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+    let ids: Vec<&str> = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["ruleId"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"tls.cert.untrusted") && ids.contains(&"tls.cert.expiring_soon"),
+        "{ids:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The demo shows the TLS family.
+
+#[test]
+fn demo_shows_tls_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("demo.json");
+    let run = secgate(&["demo", "--no-color", "--json", json.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let status = |host: &str, rule: &str| {
+        report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["target"].as_str().unwrap().starts_with(host) && r["rule_id"] == rule)
+            .map(|r| r["status"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no {rule} for {host}"))
+    };
+    assert_eq!(status("https://expired.lab.test", "tls.cert.expired"), FAIL);
+    for rule in [
+        "tls.protocol.sslv3",
+        "tls.cipher.weak",
+        "tls.compression",
+        "tls.renegotiation.insecure",
+        "tls.kex.weak_dh",
+    ] {
+        assert_eq!(status("https://legacy.lab.test", rule), FAIL, "{rule}");
+    }
+    // The hardened API passes the TLS family too.
+    assert_eq!(status("https://api.lab.test", "tls.cipher.weak"), PASS);
+    assert_eq!(status("https://api.lab.test", "tls.cert.untrusted"), PASS);
+    assert!(run.stdout.contains("tls.cert.expired"), "{}", run.stdout);
+}
+
+#[test]
+fn cert_expiry_days_is_validated_as_flag_and_key() {
+    let run = secgate(&["scan", "a.test", "--cert-expiry-days", "4000"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("--cert-expiry-days: must be between 0 and 3650, got 4000"),
+        "{}",
+        run.stderr
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("secgate.toml");
+    std::fs::write(&cfg, "[scan]\ncert_expiry_days = 5000\n").unwrap();
+    let run = secgate(&["validate", cfg.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("secgate.toml:2:20: scan.cert_expiry_days: must be between 0 and 3650"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_bare_host_without_tls_is_skipped_but_an_explicit_port_is_not() {
+    // Nothing listens on 127.0.0.62:443: the bare host has no TLS service to judge.
+    let run = secgate(&["scan", "127.0.0.62", "--checks", "tls", "--timeout", "1"]);
+    assert_eq!(
+        tls_statuses(&run, "127.0.0.62"),
+        all_tls(SKIP, &[]),
+        "{}",
+        run.stdout
+    );
+    let msg = result(&run, "127.0.0.62", "tls.protocol.tls10")["message"].to_string();
+    assert!(msg.contains("no TLS service on port 443"), "{msg}");
+    // A port given explicitly says there is a service: unreachable, never skipped.
+    let run = secgate(&[
+        "scan",
+        "127.0.0.62:443",
+        "--checks",
+        "tls",
+        "--timeout",
+        "1",
+    ]);
+    assert_eq!(run.json()["targets"][0]["status"], "unreachable");
+    assert_eq!(run.code, 3);
+}
