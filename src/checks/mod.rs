@@ -35,6 +35,11 @@ pub trait Check: Send + Sync {
     fn applies_with(&self, target: &Target, _settings: &Settings) -> bool {
         self.applies_to(target)
     }
+    /// Whether the family can run on this target when asked for by name (`--checks`), even
+    /// where it does not run by default. Defaults to [`Check::applies_with`].
+    fn can_run(&self, target: &Target, settings: &Settings) -> bool {
+        self.applies_with(target, settings)
+    }
     /// Whether the family still runs on a name that did not resolve (it needs no address).
     fn runs_without_address(&self) -> bool {
         false

@@ -605,11 +605,14 @@ fn selected_checks(plan: &ScanPlan, target: &Target) -> Vec<(&'static dyn Check,
         .iter()
         .copied()
         .filter_map(|check| {
-            let applies = check.applies_with(target, &plan.settings);
             if requested.is_empty() {
-                applies.then_some((check, true))
+                check
+                    .applies_with(target, &plan.settings)
+                    .then_some((check, true))
             } else if requested.contains(&check.family()) {
-                Some((check, applies))
+                // Asked for by name: run it wherever it can run, not only where it runs by
+                // default (e.g. TLS on host:5432).
+                Some((check, check.can_run(target, &plan.settings)))
             } else {
                 None
             }

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use futures::future::BoxFuture;
 
 use super::Check;
-use crate::engine::{ScanCx, ScanTarget};
+use crate::engine::{ScanCx, ScanTarget, Settings};
 use crate::model::{Emitter, Evidence, Observed, Outcome, Reason};
 use crate::target::{Target, TargetKind};
 
@@ -97,6 +97,12 @@ pub const DEFAULT_PORT: u16 = 443;
 
 /// The port the family probes on `target`: an https:// URL's port, a host's port (443 when
 /// none is given); none for http:// URLs, `host:80` and address ranges.
+/// Ports that speak TLS from the first byte (HTTPS, SMTPS, LDAPS, DNS over TLS, FTPS, IMAPS,
+/// POP3S, SIP-TLS, Kubernetes API, and the usual alternative HTTPS ports).
+pub const WELL_KNOWN_TLS_PORTS: &[u16] = &[
+    443, 465, 636, 853, 989, 990, 992, 993, 995, 5061, 6443, 8443, 9443,
+];
+
 pub fn tls_port(target: &Target) -> Option<u16> {
     match &target.kind {
         TargetKind::Url(url) if url.scheme() == "https" => url.port_or_known_default(),
@@ -119,7 +125,17 @@ impl Check for Tls {
         RULE_IDS
     }
 
+    /// By default: https:// URLs, bare hosts (443) and hosts given with a well-known TLS port.
+    /// A host with another port (`db.example.com:5432`) is probed only when `--checks tls`
+    /// asks for it, since most such ports do not speak TLS.
     fn applies_to(&self, target: &Target) -> bool {
+        match &target.kind {
+            TargetKind::Host { port: Some(p), .. } => WELL_KNOWN_TLS_PORTS.contains(p),
+            _ => tls_port(target).is_some(),
+        }
+    }
+
+    fn can_run(&self, target: &Target, _settings: &Settings) -> bool {
         tls_port(target).is_some()
     }
 
@@ -493,6 +509,17 @@ mod tests {
             failed.iter().all(|o| o.status == Status::Inconclusive),
             "{failed:#?}"
         );
+    }
+
+    #[test]
+    fn runs_by_default_on_tls_ports_only() {
+        let t = |s: &str| Target::parse(s).unwrap();
+        let settings = Settings::default();
+        assert!(Tls.applies_to(&t("a.test:993")));
+        assert!(!Tls.applies_to(&t("a.test:5432")));
+        assert!(Tls.can_run(&t("a.test:5432"), &settings));
+        assert!(Tls.applies_to(&t("a.test")));
+        assert!(!Tls.can_run(&t("http://a.test/"), &settings));
     }
 
     #[test]
