@@ -18,7 +18,7 @@ LAB=$!
 for _ in $(seq 1 300); do [ -s "$OUT/secgate.toml" ] && break; sleep 0.1; done
 echo "secgate $("$BIN" --version | cut -d' ' -f2), $N HTTPS targets on 127.0.x.y, $(nproc) cores"
 for i in $(seq 1 "$RUNS"); do
-  /usr/bin/time -f "%e %M" -o "$OUT/time" "$BIN" scan --config "$OUT/secgate.toml" --quiet \
+  /usr/bin/time -f "%e %M" -o "$OUT/time" "$BIN" scan --config "$OUT/secgate.toml" --checks headers --quiet \
     --json "$OUT/r.json" || true
   read -r wall rss < "$OUT/time"
   results=$(jq '.results | length' "$OUT/r.json")
