@@ -168,10 +168,8 @@ struct EndpointEntry {
     role: Option<Spanned<String>>,
     method: Option<Spanned<String>>,
     path: Option<Spanned<String>>,
-    #[serde(default)]
-    headers: std::collections::BTreeMap<String, String>,
-    #[serde(default)]
-    header_env: std::collections::BTreeMap<String, String>,
+    headers: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    header_env: Option<Spanned<std::collections::BTreeMap<String, String>>>,
     body: Option<String>,
     body_format: Option<Spanned<String>>,
     username: Option<String>,
@@ -183,6 +181,8 @@ struct EndpointEntry {
     success_contains: Option<String>,
     failure_status: Option<Vec<Spanned<i64>>>,
     failure_contains: Option<String>,
+    success_location: Option<String>,
+    failure_location: Option<String>,
     token_env: Option<Spanned<String>>,
     token_file: Option<Spanned<String>>,
     expired_token_env: Option<Spanned<String>>,
@@ -392,6 +392,17 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
         target.resolve = resolve_entries(&e.resolve, &format!("{key}.resolve"), &err)?;
         for (m, ep) in e.endpoints.iter().enumerate() {
             let endpoint = endpoint(ep, &format!("{key}.endpoint[{m}]"), path, &err)?;
+            if target.endpoints.iter().any(|x| {
+                x.method == endpoint.method && x.path == endpoint.path && x.role == endpoint.role
+            }) {
+                return Err(err(
+                    ep.span(),
+                    format!(
+                        "{key}.endpoint[{m}]: the same route ({} {}) is already configured with this role",
+                        endpoint.method, endpoint.path
+                    ),
+                ));
+            }
             if target.endpoints.iter().any(|x| x.name == endpoint.name) {
                 return Err(err(
                     ep.span(),
@@ -402,6 +413,26 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
                 ));
             }
             target.endpoints.push(endpoint);
+        }
+        let burst: u32 = target
+            .endpoints
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.role,
+                    crate::endpoint::Role::Api | crate::endpoint::Role::Login
+                )
+            })
+            .map(|e| e.max_requests)
+            .sum();
+        if burst > crate::endpoint::ceilings::TARGET_BURST_REQUESTS {
+            return Err(err(
+                entry.span(),
+                format!(
+                    "{key}: the rate-limit bursts of its endpoints add up to {burst} requests, over the hard ceiling of {} per target; lower max_requests",
+                    crate::endpoint::ceilings::TARGET_BURST_REQUESTS
+                ),
+            ));
         }
         if let Some(p) = &e.ports {
             target.ports = Some(
@@ -437,10 +468,19 @@ fn endpoint(
     let role = Role::parse(role_s.get_ref())
         .map_err(|m| err(role_s.span(), format!("{key}.role: {m}")))?;
     let path_s = need(&e.path, "path")?;
-    if !path_s.get_ref().starts_with('/') {
+    // `//host/x` and `/\host/x` are network-path references: joined to the target they point at
+    // another host, which would receive the credentials.
+    let p = path_s.get_ref();
+    if !p.starts_with('/')
+        || p.starts_with("//")
+        || p.starts_with("/\\")
+        || p.contains(['\r', '\n', '#'])
+    {
         return Err(err(
             path_s.span(),
-            format!("{key}.path: must start with '/'"),
+            format!(
+                "{key}.path: must be a path on the target's own origin, starting with a single '/'"
+            ),
         ));
     }
     let name = match &e.name {
@@ -458,20 +498,31 @@ fn endpoint(
                     format!("{key}.method: invalid HTTP method '{}'", m.get_ref()),
                 )
             })?;
-    }
-    ep.headers = e
-        .headers
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    for (h, v) in &ep.headers {
-        if reqwest::header::HeaderName::try_from(h.as_str()).is_err()
-            || reqwest::header::HeaderValue::try_from(v.as_str()).is_err()
-        {
+        // Probes repeat requests; a method that changes or deletes state is never sent.
+        if matches!(
+            ep.method.as_str(),
+            "PUT" | "PATCH" | "DELETE" | "CONNECT" | "TRACE"
+        ) {
             return Err(err(
-                entry.span(),
-                format!("{key}.headers: invalid header '{h}'"),
+                m.span(),
+                format!(
+                    "{key}.method: {} is not allowed: secgate repeats requests and never sends methods that change or delete state",
+                    ep.method
+                ),
             ));
+        }
+    }
+    if let Some(headers) = &e.headers {
+        for (h, v) in headers.get_ref() {
+            if reqwest::header::HeaderName::try_from(h.as_str()).is_err()
+                || reqwest::header::HeaderValue::try_from(v.as_str()).is_err()
+            {
+                return Err(err(
+                    headers.span(),
+                    format!("{key}.headers: invalid header '{h}'"),
+                ));
+            }
+            ep.headers.push((h.clone(), v.clone()));
         }
     }
     let base = file.parent().unwrap_or(Path::new("."));
@@ -506,10 +557,30 @@ fn endpoint(
             (None, None) => Ok(None),
         }
     };
-    for (header, var) in &e.header_env {
-        let spanned = Some(Spanned::new(entry.span(), var.clone()));
-        if let Some(r) = secret(&spanned, &None, "header")? {
-            ep.secret_headers.push((header.clone(), r));
+    if let Some(map) = &e.header_env {
+        for (header, var) in map.get_ref() {
+            if reqwest::header::HeaderName::try_from(header.as_str()).is_err() {
+                return Err(err(
+                    map.span(),
+                    format!("{key}.header_env: invalid header name '{header}'"),
+                ));
+            }
+            let spanned = Some(Spanned::new(map.span(), var.clone()));
+            if let Some(r) = secret(&spanned, &None, "header")? {
+                ep.secret_headers.push((header.clone(), r));
+            }
+        }
+    }
+    if let Some(body) = &e.body {
+        // The template decides whose account the probes touch: it must name both fields once,
+        // or a burst of wrong passwords could land on an account written into it.
+        if body.matches("{{username}}").count() != 1 || body.matches("{{password}}").count() != 1 {
+            return Err(err(
+                entry.span(),
+                format!(
+                    "{key}.body: the template must contain {{{{username}}}} and {{{{password}}}} exactly once each"
+                ),
+            ));
         }
     }
     ep.body = e.body.clone();
@@ -547,8 +618,23 @@ fn endpoint(
     };
     ep.success.status = statuses(&e.success_status, "success_status")?;
     ep.failure.status = statuses(&e.failure_status, "failure_status")?;
+    if let Some(both) = ep
+        .success
+        .status
+        .iter()
+        .find(|s| ep.failure.status.contains(s))
+    {
+        return Err(err(
+            entry.span(),
+            format!(
+                "{key}: status {both} is in both success_status and failure_status; tell them apart with success_contains / failure_contains or *_location"
+            ),
+        ));
+    }
     ep.success.contains = e.success_contains.clone();
     ep.failure.contains = e.failure_contains.clone();
+    ep.success.location = e.success_location.clone();
+    ep.failure.location = e.failure_location.clone();
     let int = |v: &Spanned<i64>, name: &str, hi: u32| {
         limits::range(*v.get_ref(), 1, i64::from(hi))
             .map(|n| u32::try_from(n).unwrap_or(hi))
@@ -575,6 +661,53 @@ fn endpoint(
             ));
         }
         ep.rps = rps;
+    }
+    // Keys that mean nothing for the role are mistakes, not options.
+    let login_only = [
+        ("username", e.username.is_some()),
+        ("username_field", e.username_field.is_some()),
+        ("password_field", e.password_field.is_some()),
+        ("password_env/password_file", ep.password.is_some()),
+        ("body", e.body.is_some()),
+        ("body_format", e.body_format.is_some()),
+        ("success_status", e.success_status.is_some()),
+        ("failure_status", e.failure_status.is_some()),
+        ("success_contains", e.success_contains.is_some()),
+        ("failure_contains", e.failure_contains.is_some()),
+        ("success_location", e.success_location.is_some()),
+        ("failure_location", e.failure_location.is_some()),
+        ("attempts", e.attempts.is_some()),
+        ("samples", e.samples.is_some()),
+    ];
+    let jwt_only = [
+        ("token_env/token_file", ep.token.is_some()),
+        (
+            "expired_token_env/expired_token_file",
+            ep.expired_token.is_some(),
+        ),
+    ];
+    let burst_only = [
+        ("max_requests", e.max_requests.is_some()),
+        ("rps", e.rps.is_some()),
+    ];
+    let misplaced = login_only
+        .iter()
+        .filter(|_| role != Role::Login)
+        .chain(jwt_only.iter().filter(|_| role != Role::Jwt))
+        .chain(
+            burst_only
+                .iter()
+                .filter(|_| !matches!(role, Role::Api | Role::Login)),
+        )
+        .find(|(_, set)| *set);
+    if let Some((name, _)) = misplaced {
+        return Err(err(
+            entry.span(),
+            format!(
+                "{key}: `{name}` does not apply to a {} endpoint",
+                role.as_str()
+            ),
+        ));
     }
     match role {
         Role::Login if ep.username.is_none() => {

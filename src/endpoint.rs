@@ -23,6 +23,10 @@ pub mod ceilings {
     pub const LOCKOUT_ATTEMPTS: u32 = 50;
     /// Samples per class in the user-enumeration test.
     pub const ENUMERATION_SAMPLES: u32 = 30;
+    /// Burst requests over all endpoints of one target.
+    pub const TARGET_BURST_REQUESTS: u32 = 1000;
+    /// Bytes read from a `*_file` secret.
+    pub const SECRET_FILE_BYTES: u64 = 64 * 1024;
 }
 
 /// Defaults of the behaviour probes.
@@ -90,10 +94,22 @@ impl SecretSource {
         let value = match self {
             SecretSource::Env(name) => std::env::var(name)
                 .map_err(|_| format!("environment variable {name} is not set"))?,
-            SecretSource::File(path) => std::fs::read_to_string(path)
-                .map_err(|e| format!("{}: {e}", path.display()))?
-                .trim_end_matches(['\r', '\n'])
-                .to_string(),
+            SecretSource::File(path) => {
+                let len = std::fs::metadata(path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?
+                    .len();
+                if len > ceilings::SECRET_FILE_BYTES {
+                    return Err(format!(
+                        "{}: larger than {} bytes",
+                        path.display(),
+                        ceilings::SECRET_FILE_BYTES
+                    ));
+                }
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string()
+            }
         };
         if value.is_empty() {
             return Err(match self {
@@ -162,6 +178,14 @@ pub struct Matcher {
     pub status: Vec<u16>,
     /// A body substring that must be present.
     pub contains: Option<String>,
+    /// A substring the Location header must contain (POST-redirect-GET logins).
+    pub location: Option<String>,
+}
+
+impl Matcher {
+    fn is_set(&self) -> bool {
+        !self.status.is_empty() || self.contains.is_some() || self.location.is_some()
+    }
 }
 
 /// One configured endpoint.
@@ -240,14 +264,22 @@ impl Endpoint {
         }
     }
 
-    /// The endpoint's URL on the target's origin.
+    /// The endpoint's URL on the target's origin; anything that would leave the origin is an
+    /// error (credentials must only ever go to the target).
     pub fn url(&self, base: &Url) -> Result<Url, String> {
-        base.join(&self.path).map_err(|e| {
+        let url = base.join(&self.path).map_err(|e| {
             format!(
                 "endpoint {}: cannot join '{}' to {base}: {e}",
                 self.name, self.path
             )
-        })
+        })?;
+        if url.origin() != base.origin() {
+            return Err(format!(
+                "endpoint {}: '{}' leaves the target's origin ({url})",
+                self.name, self.path
+            ));
+        }
+        Ok(url)
     }
 
     /// Every secret this endpoint holds (for loading and redaction).
@@ -259,13 +291,15 @@ impl Endpoint {
             .chain(self.secret_headers.iter_mut().map(|(_, s)| s))
     }
 
-    /// The configured headers (secret values included) as a header map.
-    pub fn header_map(&self) -> HeaderMap {
+    /// The configured headers as a header map; `with_secrets` adds the `header_env` ones
+    /// (credentials: left out of the anonymous probes of protected routes).
+    pub fn header_map(&self, with_secrets: bool) -> HeaderMap {
         let mut map = HeaderMap::new();
         let plain = self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         let secret = self
             .secret_headers
             .iter()
+            .filter(|_| with_secrets)
             .filter_map(|(k, s)| s.get().map(|v| (k.as_str(), v.expose())));
         for (k, v) in plain.chain(secret) {
             if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) {
@@ -314,8 +348,9 @@ impl Endpoint {
         (body.into_bytes(), content_type)
     }
 
-    /// Whether a login response is a success.
-    pub fn is_success(&self, status: u16, body: &[u8]) -> bool {
+    /// Whether a login response is a success: a status in `success_status` (default 2xx or
+    /// 3xx), its body and Location matching `success_*` if set, and not a failure.
+    pub fn is_success(&self, status: u16, body: &[u8], location: Option<&str>) -> bool {
         let status_ok = if self.success.status.is_empty() {
             (200..400).contains(&status)
         } else {
@@ -326,18 +361,23 @@ impl Endpoint {
             .contains
             .as_ref()
             .is_none_or(|c| contains(body, c));
-        let not_failure = self
-            .failure
-            .contains
+        let location_ok = self
+            .success
+            .location
             .as_ref()
-            .is_none_or(|c| !contains(body, c));
-        status_ok && body_ok && not_failure
+            .is_none_or(|l| location.is_some_and(|loc| loc.contains(l.as_str())));
+        status_ok
+            && body_ok
+            && location_ok
+            && !(self.failure.is_set() && self.is_failure(status, body, location))
     }
 
-    /// Whether a login response is a failure.
-    pub fn is_failure(&self, status: u16, body: &[u8]) -> bool {
+    /// Whether a login response is a failure: a status in `failure_status` (default 4xx), its
+    /// body and Location matching `failure_*` if set.
+    pub fn is_failure(&self, status: u16, body: &[u8], location: Option<&str>) -> bool {
+        let by_content = self.failure.contains.is_some() || self.failure.location.is_some();
         let status_ok = if self.failure.status.is_empty() {
-            (400..500).contains(&status) || self.failure.contains.is_some()
+            (400..500).contains(&status) || by_content
         } else {
             self.failure.status.contains(&status)
         };
@@ -346,7 +386,21 @@ impl Endpoint {
             .contains
             .as_ref()
             .is_none_or(|c| contains(body, c));
-        status_ok && body_ok
+        let location_ok = self
+            .failure
+            .location
+            .as_ref()
+            .is_none_or(|l| location.is_some_and(|loc| loc.contains(l.as_str())));
+        status_ok && body_ok && location_ok
+    }
+
+    /// A username that does not exist, shaped like the configured one (an e-mail address
+    /// gets the same domain), so that format checks treat both alike.
+    pub fn unknown_username(&self, random: &str) -> String {
+        match self.username.as_deref().and_then(|u| u.split_once('@')) {
+            Some((_, domain)) => format!("secgate-nobody-{random}@{domain}"),
+            None => format!("secgate-nobody-{random}"),
+        }
     }
 }
 
@@ -388,13 +442,38 @@ mod tests {
     #[test]
     fn recognises_success_and_failure() {
         let mut e = Endpoint::new("login", Role::Login, "/login");
-        assert!(e.is_success(302, b""));
-        assert!(e.is_failure(401, b""));
-        assert!(!e.is_failure(200, b"welcome"));
+        assert!(e.is_success(302, b"", None));
+        assert!(e.is_failure(401, b"", None));
+        assert!(!e.is_failure(200, b"welcome", None));
         e.failure.contains = Some("invalid".into());
-        assert!(e.is_failure(200, b"Invalid credentials"));
-        assert!(!e.is_success(200, b"Invalid credentials"));
-        assert!(e.is_success(200, b"Welcome back"));
+        assert!(e.is_failure(200, b"Invalid credentials", None));
+        assert!(!e.is_success(200, b"Invalid credentials", None));
+        assert!(e.is_success(200, b"Welcome back", None));
+        // POST-redirect-GET: both answers are 302, told apart by where they point.
+        let mut prg = Endpoint::new("login", Role::Login, "/login");
+        prg.success.location = Some("/account".into());
+        prg.failure.location = Some("error".into());
+        assert!(prg.is_success(302, b"", Some("/account")));
+        assert!(!prg.is_success(302, b"", Some("/login?error=1")));
+        assert!(prg.is_failure(302, b"", Some("/login?error=1")));
+        // The probe username takes the shape of the configured one.
+        prg.username = Some("alice@shop.test".into());
+        assert_eq!(
+            prg.unknown_username("ab12"),
+            "secgate-nobody-ab12@shop.test"
+        );
+        // A path that leaves the origin is refused.
+        let base = Url::parse("https://shop.test/").unwrap();
+        assert!(
+            Endpoint::new("x", Role::Api, "//evil.test/x")
+                .url(&base)
+                .is_err()
+        );
+        assert!(
+            Endpoint::new("x", Role::Api, "/api/x?q=1")
+                .url(&base)
+                .is_ok()
+        );
     }
 
     #[test]

@@ -502,6 +502,12 @@ pub mod apps {
         pub jitter_ms: u64,
         /// Throttle all logins to this many per second (429 with Retry-After).
         pub throttle_per_sec: Option<u32>,
+        /// The failed-login message (e.g. one that mentions locked accounts on every answer).
+        pub failure_message: String,
+        /// Add a fresh request id to every answer.
+        pub request_id: bool,
+        /// The session cookie lacks Secure, HttpOnly and SameSite.
+        pub insecure_cookie: bool,
     }
 
     impl Login {
@@ -515,6 +521,9 @@ pub mod apps {
                 enumeration: Enumeration::None,
                 jitter_ms: 0,
                 throttle_per_sec: None,
+                failure_message: "Invalid username or password".into(),
+                request_id: false,
+                insecure_cookie: false,
             }
         }
     }
@@ -585,7 +594,19 @@ pub mod apps {
             url::form_urlencoded::parse(&body).into_owned().collect();
         let user = fields.get("username").cloned().unwrap_or_default();
         let pass = fields.get("password").cloned().unwrap_or_default();
-        let generic = "Invalid username or password";
+        let id = st.hits.get();
+        let with_id = |text: &str| {
+            if st.cfg.request_id {
+                format!(
+                    "{text} (request {:06x})",
+                    id.wrapping_mul(2_654_435_761) & 0xff_ffff
+                )
+            } else {
+                text.to_string()
+            }
+        };
+        let generic = with_id(&st.cfg.failure_message);
+        let generic = generic.as_str();
         if user != st.cfg.username {
             return match st.cfg.enumeration {
                 Enumeration::Status => respond(404, &[], "No such user"),
@@ -615,14 +636,16 @@ pub mod apps {
             if let Ok(mut f) = st.failures.lock() {
                 f.remove(&user);
             }
+            let cookie = if st.cfg.insecure_cookie {
+                "session=lab-login-session; Path=/"
+            } else {
+                "session=lab-login-session; Path=/; Secure; HttpOnly; SameSite=Lax"
+            };
             return respond(
                 302,
                 &[
                     ("location", "/account".into()),
-                    (
-                        "set-cookie",
-                        "session=lab-login-session; Path=/; Secure; HttpOnly; SameSite=Lax".into(),
-                    ),
+                    ("set-cookie", cookie.into()),
                 ],
                 "",
             );

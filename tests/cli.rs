@@ -213,6 +213,8 @@ fn readme_config_example_is_valid() {
         "success_contains",
         "failure_status",
         "failure_contains",
+        "success_location",
+        "failure_location",
         "token_env",
         "expired_token_env",
         "max_requests",

@@ -20,6 +20,8 @@ pub struct Requester<'a> {
     /// The target's origin, endpoints are joined to it.
     pub base: Url,
     sent: AtomicU32,
+    /// The target's credentials, scrubbed from every answer before anything reads it.
+    secrets: Vec<String>,
 }
 
 impl<'a> Requester<'a> {
@@ -31,11 +33,25 @@ impl<'a> Requester<'a> {
         let mut opts = cx.http_options(target);
         // Bursts reuse connections; the per-host limit still bounds how many are open.
         opts.pool_idle = cx.settings.per_host;
+        let secrets = target
+            .target
+            .endpoints
+            .iter()
+            .flat_map(|e| {
+                e.password
+                    .iter()
+                    .chain(e.token.iter())
+                    .chain(e.expired_token.iter())
+                    .chain(e.secret_headers.iter().map(|(_, s)| s))
+            })
+            .filter_map(|s| s.get().map(|v| v.expose().to_string()))
+            .collect();
         Ok(Requester {
             cx,
             client: net::http_client(&opts)?,
             base,
             sent: AtomicU32::new(0),
+            secrets,
         })
     }
 
@@ -74,7 +90,7 @@ impl<'a> Requester<'a> {
             }
             bytes
         });
-        net::exchange(
+        let mut answer = net::exchange(
             &self.client,
             method,
             url,
@@ -83,21 +99,26 @@ impl<'a> Requester<'a> {
             self.cx.settings.timeout,
             net::BODY_CAP,
         )
-        .await
+        .await?;
+        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+        answer.scrub(&secrets);
+        Ok(answer)
     }
 
-    /// Send the endpoint's own request (method, headers; a login body when `credentials`).
+    /// Send the endpoint's own request: its method and headers, a login body when
+    /// `credentials` are given, and its secret headers unless `anonymous`.
     pub async fn endpoint(
         &self,
         endpoint: &Endpoint,
         credentials: Option<(&str, &str)>,
         extra: HeaderMap,
+        anonymous: bool,
     ) -> Result<Exchange, FetchError> {
         let url = self.url(endpoint).map_err(|reason| FetchError {
             reason,
             before_connect: true,
         })?;
-        let mut headers = endpoint.header_map();
+        let mut headers = endpoint.header_map(!anonymous);
         headers.extend(extra);
         let body = credentials.map(|(u, p)| endpoint.login_body(u, p));
         self.send(endpoint.method.clone(), &url, headers, body)
@@ -117,11 +138,6 @@ pub fn random_hex(n: usize) -> String {
         return format!("{nanos:x}");
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A username that does not exist on any sane system.
-pub fn unknown_username() -> String {
-    format!("secgate-nobody-{}", random_hex(6))
 }
 
 /// A password that is not the account's.

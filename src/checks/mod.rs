@@ -46,9 +46,10 @@ pub trait Check: Send + Sync {
     }
     /// Probe the target and evaluate every rule: one outcome per rule id.
     fn run<'a>(&'a self, cx: &'a ScanCx, target: &'a ScanTarget) -> BoxFuture<'a, Vec<Outcome>>;
-    /// Families whose traffic would skew each other's measurements (bursts, failed logins)
-    /// say so here; the engine runs them one after another on a target, in [`CHECKS`] order.
-    fn exclusive(&self) -> bool {
+    /// Families whose traffic would skew each other's measurements on `target` (bursts,
+    /// failed logins, a real login) say so here; the engine runs them one after another on
+    /// the target, in [`CHECKS`] order.
+    fn exclusive(&self, _target: &Target) -> bool {
         false
     }
     /// How long the family may take on one target before it is cut off (its rules then become

@@ -448,7 +448,7 @@ pub async fn run(plan: &ScanPlan, interrupt: impl Future<Output = ()>) -> ScanRe
                 outcomes.extend(
                     unfinished(check, &st.target.id, &interrupted_reason()).map(|o| (i, o)),
                 );
-            } else if check.exclusive() {
+            } else if check.exclusive(&st.target) {
                 exclusive.push(check);
             } else {
                 groups.push(vec![check]);

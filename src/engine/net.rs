@@ -448,3 +448,79 @@ pub async fn exchange(
         }),
     }
 }
+
+impl Exchange {
+    /// The Location header, as text.
+    pub fn location(&self) -> Option<String> {
+        self.headers
+            .get("location")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
+    }
+
+    /// Replace every occurrence of each secret (4 bytes or longer) in the body and in header
+    /// values with `[REDACTED]`, before anything else reads the answer: a server that echoes a
+    /// credential back cannot get it into evidence, whole or cut.
+    pub fn scrub(&mut self, secrets: &[&str]) {
+        let secrets: Vec<&str> = secrets.iter().copied().filter(|s| s.len() >= 4).collect();
+        if secrets.is_empty() {
+            return;
+        }
+        for s in &secrets {
+            self.body = replace_bytes(&self.body, s.as_bytes(), b"[REDACTED]");
+        }
+        let mut cleaned = HeaderMap::with_capacity(self.headers.len());
+        for (name, value) in &self.headers {
+            let mut bytes = value.as_bytes().to_vec();
+            for s in &secrets {
+                bytes = replace_bytes(&bytes, s.as_bytes(), b"[REDACTED]");
+            }
+            if let Ok(v) = reqwest::header::HeaderValue::from_bytes(&bytes) {
+                cleaned.append(name.clone(), v);
+            }
+        }
+        self.headers = cleaned;
+    }
+}
+
+/// `haystack` with every `needle` replaced (byte-wise, left to right, non-overlapping).
+fn replace_bytes(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return haystack.to_vec();
+    }
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut rest = haystack;
+    while !rest.is_empty() {
+        if rest.starts_with(needle) {
+            out.extend_from_slice(with);
+            rest = rest.get(needle.len()..).unwrap_or_default();
+        } else {
+            out.extend_from_slice(rest.get(..1).unwrap_or_default());
+            rest = rest.get(1..).unwrap_or_default();
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod exchange_tests {
+    use super::*;
+
+    #[test]
+    fn scrubs_secrets_from_bodies_and_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-echo",
+            reqwest::header::HeaderValue::from_static("key=sk-live-123456; other"),
+        );
+        let mut ex = Exchange {
+            status: 200,
+            headers,
+            body: b"you sent sk-live-123456 and sk-live-123456".to_vec(),
+            truncated: false,
+            elapsed: Duration::ZERO,
+        };
+        ex.scrub(&["sk-live-123456", "abc"]);
+        assert_eq!(ex.body, b"you sent [REDACTED] and [REDACTED]");
+        assert_eq!(ex.headers["x-echo"], "key=[REDACTED]; other");
+    }
+}

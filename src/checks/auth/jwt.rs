@@ -107,14 +107,15 @@ fn weak_secret(p: &JwtProbe) -> Verdict {
         ));
     }
     let words = super::token::wordlist().count();
-    match p.cracked {
-        // Never the secret itself: its line in the wordlist and its length identify it.
-        Some((line, len)) => Verdict::Bad(format!(
-            "the HMAC secret is a weak, well-known value (line {line} of checks/wordlists/jwt_secrets.txt, {len} characters)"
+    match &p.cracked {
+        // Neither the secret nor where it sits in the public wordlist: either identifies it.
+        Ok(Some(_)) => Verdict::Bad(format!(
+            "the HMAC secret is a weak, well-known value: it is one of the {words} in secgate's wordlist of weak secrets"
         )),
-        None => Verdict::Good(format!(
+        Ok(None) => Verdict::Good(format!(
             "the HMAC secret is none of the {words} weak secrets tried"
         )),
+        Err(e) => Verdict::Undecided(Reason::new(ReasonKind::Malformed, e.clone())),
     }
 }
 
@@ -123,10 +124,11 @@ fn expired(p: &JwtProbe) -> Verdict {
         return Verdict::Undecided(r);
     }
     match &p.expired {
-        None => Verdict::NotApplicable(
+        Ok(None) => Verdict::NotApplicable(
             "no expired token to try: the secret was not found and no expired_token_env is configured".into(),
         ),
-        Some((source, a)) => match a {
+        Err(why) => Verdict::Undecided(Reason::new(ReasonKind::Malformed, why.clone())),
+        Ok(Some((source, a))) => match a {
             _ if served(a).is_some() => Verdict::Bad(format!(
                 "an expired token ({source}) is accepted ({})",
                 served(a).unwrap_or_default()

@@ -31,7 +31,7 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use url::Url;
 
 use super::Check;
-use super::behaviour::{Requester, unknown_username, wrong_password};
+use super::behaviour::{Requester, wrong_password};
 use crate::endpoint::{Endpoint, Role, Secret};
 use crate::engine::net::{Exchange, FetchError};
 use crate::engine::{self, ScanCx, ScanTarget, Settings};
@@ -99,7 +99,7 @@ impl Check for Auth {
                 .any(|e| matches!(e.role, Role::Login | Role::Protected | Role::Jwt))
     }
 
-    fn exclusive(&self) -> bool {
+    fn exclusive(&self, _target: &Target) -> bool {
         true
     }
 
@@ -108,13 +108,18 @@ impl Check for Auth {
             .endpoints
             .iter()
             .map(|e| match e.role {
-                Role::Protected => 1 + 5 + 1,
-                Role::Jwt => 1 + 5 + 1 + 2 + 4 + 2,
-                Role::Login => 1 + 1 + 2 * e.samples + e.attempts + 1,
+                Role::Protected => 2 + 6 + 1,
+                Role::Jwt => 2 + 6 + 1 + 2 + 5 + 2,
+                Role::Login => 1 + 1 + 2 * e.samples + e.samples / 3 + e.attempts + 1,
                 Role::Api => 0,
             })
             .sum();
+        // --max-rps spaces the requests out; the deadline must allow for it.
+        let paced = settings.max_rps.map_or(Duration::ZERO, |rps| {
+            Duration::from_secs_f64(f64::from(requests) / rps.max(0.001))
+        });
         engine::net::request_deadline(settings.timeout).saturating_mul(requests.max(1))
+            + paced
             + engine::check_deadline(settings)
     }
 
@@ -157,10 +162,49 @@ pub struct ProtectedProbe {
     pub name: String,
     /// The route's URL.
     pub url: Url,
-    /// The route's own method, without credentials.
+    /// The route's own method, without credentials, after following redirects that only add
+    /// or drop a trailing slash.
     pub anonymous: Answer,
-    /// Verb-tampering requests (empty when the anonymous request was not refused).
+    /// Verb-tampering requests (empty unless the anonymous request was refused).
     pub verbs: Vec<(&'static str, Answer)>,
+}
+
+/// How a route answered a request without credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// It served the request (2xx).
+    Served,
+    /// It refused: 401, 403, or a redirect to another path (a login page).
+    Refused(String),
+    /// The answer says nothing about access control (404, 405, 429, 5xx...).
+    Unclear(String),
+}
+
+/// Classify an answer to an anonymous request.
+pub fn access(url: &Url, ex: &Exchange) -> Access {
+    match ex.status {
+        200..=299 => Access::Served,
+        401 | 403 => Access::Refused(ex.status.to_string()),
+        300..=399 => match ex.location().and_then(|l| url.join(&l).ok()) {
+            Some(to) if same_path(url, &to) => {
+                Access::Unclear(format!("{} redirects to itself ({to})", ex.status))
+            }
+            Some(to) => Access::Refused(format!("{} → {}", ex.status, to.path())),
+            None => Access::Unclear(format!("{} without a usable Location", ex.status)),
+        },
+        404 | 410 => Access::Unclear(format!(
+            "{}: a wrong path, or a route that hides itself",
+            ex.status
+        )),
+        405 => Access::Unclear("405: the configured method is not allowed".into()),
+        429 => Access::Unclear("429: throttled".into()),
+        s => Access::Unclear(format!("status {s}")),
+    }
+}
+
+/// Whether two URLs name the same resource but for a trailing slash.
+fn same_path(a: &Url, b: &Url) -> bool {
+    a.origin() == b.origin() && a.path().trim_end_matches('/') == b.path().trim_end_matches('/')
 }
 
 /// A route requested over plain HTTP.
@@ -187,6 +231,15 @@ pub enum Cleartext {
     Failed(Reason),
 }
 
+/// One enumeration sample.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    /// For the test account (true) or an unknown username (false).
+    pub known: bool,
+    /// The answer.
+    pub answer: Answer,
+}
+
 /// A login route.
 #[derive(Clone, Debug)]
 pub struct LoginProbe {
@@ -196,22 +249,30 @@ pub struct LoginProbe {
     pub username: String,
     /// The login with the real password.
     pub baseline: Answer,
-    /// Interleaved failed logins: `(known user?, answer)`.
-    pub samples: Vec<(bool, Answer)>,
+    /// Interleaved failed logins for both classes, in the order sent.
+    pub samples: Vec<Sample>,
+    /// Why sampling stopped early, if it did.
+    pub sampling_stopped: Option<String>,
     /// Failed logins for the test account.
     pub attempts: Vec<Answer>,
-    /// The real password again after the failed logins, when they showed no lockout: refused
-    /// means a silent lockout.
+    /// The real password again after the failed logins (unless a hard lockout signal made
+    /// it pointless): refused or slowed down means a lockout or throttle.
     pub after: Option<Answer>,
     /// The unknown username used.
     pub unknown_user: String,
 }
 
 impl LoginProbe {
+    /// Whether an answer is a successful login.
+    pub fn is_success(&self, ex: &Exchange) -> bool {
+        self.endpoint
+            .is_success(ex.status, &ex.body, ex.location().as_deref())
+    }
+
     /// Whether the real password logged in.
     pub fn baseline_ok(&self) -> Result<(), Reason> {
         match &self.baseline {
-            Ok(ex) if self.endpoint.is_success(ex.status, &ex.body) => Ok(()),
+            Ok(ex) if self.is_success(ex) => Ok(()),
             Ok(ex) => Err(Reason::new(
                 ReasonKind::Malformed,
                 format!(
@@ -222,6 +283,11 @@ impl LoginProbe {
             Err(r) => Err(r.clone()),
         }
     }
+
+    /// Failed logins the test account received in all (samples and attempts).
+    pub fn failures_sent(&self) -> usize {
+        self.samples.iter().filter(|s| s.known).count() + self.attempts.len()
+    }
 }
 
 /// A JWT-protected route.
@@ -231,6 +297,8 @@ pub struct JwtProbe {
     pub name: String,
     /// The configured token, parsed (or why it is not a JWT).
     pub token: Result<token::Jwt, String>,
+    /// The offline search for a weak HMAC secret: found or not, or why it could not run.
+    pub cracked: Result<Option<usize>, String>,
     /// With the valid token.
     pub valid: Answer,
     /// Without any token.
@@ -239,14 +307,38 @@ pub struct JwtProbe {
     pub unsigned: Vec<(&'static str, Answer)>,
     /// With a tampered payload and the original signature.
     pub tampered: Option<Answer>,
-    /// The HMAC secret's line in the wordlist and its length, when found.
-    pub cracked: Option<(usize, usize)>,
-    /// With an expired token, and where it came from.
-    pub expired: Option<(&'static str, Answer)>,
+    /// With an expired token, and where it came from; or why no expired token could be used.
+    pub expired: Result<Option<(&'static str, Answer)>, String>,
 }
 
 fn answer(r: Result<Exchange, FetchError>) -> Answer {
     r.map_err(|e| e.reason)
+}
+
+/// Send the endpoint's own anonymous request, following redirects that only add or drop a
+/// trailing slash (at most two).
+async fn anonymous_request(req: &Requester<'_>, endpoint: &Endpoint, url: &Url) -> Answer {
+    let mut ex = answer(req.endpoint(endpoint, None, HeaderMap::new(), true).await)?;
+    let mut at = url.clone();
+    for _ in 0..2 {
+        let Some(next) = ex.location().and_then(|l| at.join(&l).ok()) else {
+            break;
+        };
+        if !(300..400).contains(&ex.status) || !same_path(&at, &next) || next == at {
+            break;
+        }
+        ex = answer(
+            req.send(
+                endpoint.method.clone(),
+                &next,
+                endpoint.header_map(false),
+                None,
+            )
+            .await,
+        )?;
+        at = next;
+    }
+    Ok(ex)
 }
 
 /// Probe every configured endpoint of the target.
@@ -260,14 +352,16 @@ async fn probe(cx: &ScanCx, req: &Requester<'_>, target: &ScanTarget) -> AuthObs
         .filter(|e| matches!(e.role, Role::Protected | Role::Jwt))
     {
         let Ok(url) = req.url(endpoint) else { continue };
-        let anonymous = answer(req.endpoint(endpoint, None, HeaderMap::new()).await);
+        let anonymous = anonymous_request(req, endpoint, &url).await;
         let refused = anonymous
             .as_ref()
-            .is_ok_and(|ex| !(200..300).contains(&ex.status));
+            .is_ok_and(|ex| matches!(access(&url, ex), Access::Refused(_)));
         let mut verbs = Vec::new();
         if refused {
-            for (label, method, override_header) in VERB_PROBES {
-                let mut headers = endpoint.header_map();
+            // A route configured with another method is also tried with GET.
+            let get = (endpoint.method != reqwest::Method::GET).then_some(("GET", "GET", None));
+            for (label, method, override_header) in get.into_iter().chain(VERB_PROBES) {
+                let mut headers = endpoint.header_map(false);
                 if let Some(h) = override_header {
                     headers.insert(h, HeaderValue::from_static("GET"));
                 }
@@ -347,6 +441,13 @@ fn accepted(a: &Answer) -> bool {
     a.as_ref().is_ok_and(|ex| (200..300).contains(&ex.status))
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
 async fn probe_jwt(req: &Requester<'_>, endpoint: &Endpoint) -> JwtProbe {
     let secret = endpoint
         .token
@@ -355,56 +456,99 @@ async fn probe_jwt(req: &Requester<'_>, endpoint: &Endpoint) -> JwtProbe {
         .map(Secret::expose)
         .unwrap_or_default();
     let token = token::Jwt::parse(secret);
-    let valid = answer(req.endpoint(endpoint, None, bearer(secret)).await);
-    let anonymous = answer(req.endpoint(endpoint, None, HeaderMap::new()).await);
+    // The weak-secret search is offline: it runs whatever the route does.
+    let found = token.as_ref().ok().map(|jwt| jwt.crack(token::wordlist()));
+    let cracked = match (&token, &found) {
+        (Err(e), _) => Err(e.clone()),
+        (Ok(jwt), _) if jwt.hmac().is_none() => Ok(None),
+        (Ok(_), Some(Ok(hit))) => Ok(hit.map(|(_, word)| word.len())),
+        (Ok(_), Some(Err(e))) => Err(e.clone()),
+        (Ok(_), None) => Ok(None),
+    };
+    let valid = answer(req.endpoint(endpoint, None, bearer(secret), false).await);
+    let anonymous = answer(req.endpoint(endpoint, None, HeaderMap::new(), true).await);
     let mut probe = JwtProbe {
         name: endpoint.name.clone(),
         token: token.clone(),
+        cracked,
         valid,
         anonymous,
         unsigned: Vec::new(),
         tampered: None,
-        cracked: None,
-        expired: None,
+        expired: Ok(None),
     };
     // The attacks only mean something when the route takes the token and refuses no token.
     let (Ok(jwt), true, false) = (&token, accepted(&probe.valid), accepted(&probe.anonymous))
     else {
         return probe;
     };
-    for variant in NONE_VARIANTS {
-        let a = answer(
-            req.endpoint(endpoint, None, bearer(&jwt.unsigned(variant)))
-                .await,
-        );
+    for (variant, keep_signature) in NONE_VARIANTS
+        .iter()
+        .map(|v| (*v, false))
+        .chain([("none", true)])
+    {
+        let forged = if keep_signature {
+            jwt.unsigned_with_signature(variant)
+        } else {
+            jwt.unsigned(variant)
+        };
+        let a = answer(req.endpoint(endpoint, None, bearer(&forged), false).await);
         let stop = accepted(&a);
-        probe.unsigned.push((variant, a));
+        probe.unsigned.push((
+            if keep_signature {
+                "none (signature kept)"
+            } else {
+                variant
+            },
+            a,
+        ));
         if stop {
             break;
         }
     }
     probe.tampered = Some(answer(
-        req.endpoint(endpoint, None, bearer(&jwt.tampered())).await,
+        req.endpoint(endpoint, None, bearer(&jwt.tampered()), false)
+            .await,
     ));
-    let found = jwt.crack(token::wordlist());
-    probe.cracked = found.map(|(line, word)| (line, word.len()));
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
-    if let (Some((_, word)), Some(alg)) = (found, jwt.hmac()) {
-        let forged = jwt.forge_expired(alg, word.as_bytes(), now);
-        probe.expired = Some((
-            "forged with the cracked secret",
-            answer(req.endpoint(endpoint, None, bearer(&forged)).await),
-        ));
-    } else if let Some(expired) = endpoint.expired_token.as_ref().and_then(|s| s.get()) {
-        probe.expired = Some((
-            "expired_token from the configuration",
-            answer(req.endpoint(endpoint, None, bearer(expired.expose())).await),
-        ));
-    }
+    let now = unix_now();
+    probe.expired = match (
+        found.and_then(Result::ok).flatten(),
+        jwt.hmac(),
+        endpoint.expired_token.as_ref().and_then(|s| s.get()),
+    ) {
+        (Some((_, word)), Some(alg), _) => {
+            let forged = jwt.forge_expired(alg, word.as_bytes(), now);
+            Ok(Some((
+                "forged with the cracked secret",
+                answer(req.endpoint(endpoint, None, bearer(&forged), false).await),
+            )))
+        }
+        (_, _, Some(expired)) => match token::Jwt::parse(expired.expose()).map(|t| t.expiry()) {
+            Ok(Some(exp)) if exp < now => Ok(Some((
+                "expired_token from the configuration",
+                answer(
+                    req.endpoint(endpoint, None, bearer(expired.expose()), false)
+                        .await,
+                ),
+            ))),
+            Ok(Some(exp)) => Err(format!(
+                "the configured expired_token is not expired (exp {exp} is in the future)"
+            )),
+            Ok(None) => Err("the configured expired_token has no exp claim".into()),
+            Err(e) => Err(format!("the configured expired_token is not a JWT: {e}")),
+        },
+        _ => Ok(None),
+    };
     probe
+}
+
+/// Failed logins for the test account between two real logins during sampling: the real
+/// login resets the failure counter of most lockout schemes, so sampling does not lock the
+/// account before the lockout test.
+pub const RESET_EVERY: usize = 3;
+
+fn timed_out(a: &Answer) -> bool {
+    matches!(a, Err(r) if r.kind == ReasonKind::Timeout)
 }
 
 async fn probe_login(req: &Requester<'_>, endpoint: &Endpoint) -> LoginProbe {
@@ -415,16 +559,23 @@ async fn probe_login(req: &Requester<'_>, endpoint: &Endpoint) -> LoginProbe {
         .and_then(|s| s.get())
         .map(Secret::expose)
         .unwrap_or_default();
-    let unknown_user = unknown_username();
-    let baseline = answer(
-        req.endpoint(endpoint, Some((&username, password)), HeaderMap::new())
-            .await,
-    );
+    let unknown_user = endpoint.unknown_username(&super::behaviour::random_hex(6));
+    let login = |user: &str, pass: &str| {
+        let (user, pass) = (user.to_string(), pass.to_string());
+        async move {
+            answer(
+                req.endpoint(endpoint, Some((&user, &pass)), HeaderMap::new(), false)
+                    .await,
+            )
+        }
+    };
+    let baseline = login(&username, password).await;
     let mut probe = LoginProbe {
         endpoint: endpoint.clone(),
         username: username.clone(),
         baseline,
         samples: Vec::new(),
+        sampling_stopped: None,
         attempts: Vec::new(),
         after: None,
         unknown_user: unknown_user.clone(),
@@ -432,45 +583,58 @@ async fn probe_login(req: &Requester<'_>, endpoint: &Endpoint) -> LoginProbe {
     if probe.baseline_ok().is_err() {
         return probe;
     }
-    // Interleave the two classes, alternating which goes first, so drift hits both alike.
-    for round in 0..endpoint.samples {
+    // Interleave the two classes, alternating which goes first, so drift hits both alike;
+    // a real login every few failures keeps the account from locking while sampling.
+    let mut known_since_reset = 0;
+    'rounds: for round in 0..endpoint.samples {
         let order = if round % 2 == 0 {
             [false, true]
         } else {
             [true, false]
         };
         for known in order {
+            if known && known_since_reset == RESET_EVERY {
+                let reset = login(&username, password).await;
+                if !reset.as_ref().is_ok_and(|ex| probe.is_success(ex)) {
+                    probe.sampling_stopped = Some(
+                        "the real password stopped working during sampling (the account locked)"
+                            .into(),
+                    );
+                    break 'rounds;
+                }
+                known_since_reset = 0;
+            }
             let user = if known {
                 username.as_str()
             } else {
                 unknown_user.as_str()
             };
-            let wrong = wrong_password();
-            let a = answer(
-                req.endpoint(endpoint, Some((user, &wrong)), HeaderMap::new())
-                    .await,
-            );
-            probe.samples.push((known, a));
+            let a = login(user, &wrong_password()).await;
+            known_since_reset += usize::from(known);
+            let stop = timed_out(&a);
+            probe.samples.push(Sample { known, answer: a });
+            if stop {
+                probe.sampling_stopped = Some("a login timed out".into());
+                break 'rounds;
+            }
         }
     }
+    // The lockout test: failed logins until a signal, a timeout, or `attempts`.
     for _ in 0..endpoint.attempts {
-        let wrong = wrong_password();
-        let a = answer(
-            req.endpoint(endpoint, Some((&username, &wrong)), HeaderMap::new())
-                .await,
-        );
-        let refused =
-            matches!(&a, Err(r) if matches!(r.kind, ReasonKind::Refused | ReasonKind::Reset));
+        let a = login(&username, &wrong_password()).await;
+        let stop = timed_out(&a);
         probe.attempts.push(a);
-        if refused || lockout::signal(&probe.attempts).is_some() {
-            return probe;
+        if stop || lockout::signal(&probe.attempts).is_some() {
+            break;
         }
     }
-    // No visible signal: a silent lockout shows as the real password being refused now.
-    probe.after = Some(answer(
-        req.endpoint(endpoint, Some((&username, password)), HeaderMap::new())
-            .await,
-    ));
+    // A hard signal settles it; anything else is confirmed (or not) by the real password.
+    if !matches!(
+        lockout::signal(&probe.attempts),
+        Some((_, lockout::Signal::Hard(_)))
+    ) {
+        probe.after = Some(login(&username, password).await);
+    }
     probe
 }
 
@@ -489,7 +653,9 @@ pub struct AuthObservation {
     pub requests: u32,
 }
 
-/// Words in a response body that say the account or client is being held back.
+/// Words in a response body that say the account or client is being held back. They count
+/// only when the first failed login did not already contain them (many login pages mention
+/// "locked" accounts or load a CAPTCHA script on every answer).
 pub const LOCKOUT_WORDS: &[&str] = &[
     "locked",
     "lockout",
@@ -502,19 +668,14 @@ pub const LOCKOUT_WORDS: &[&str] = &[
     "rate limit",
 ];
 
-/// Whether a response says "locked or throttled": 429, 423, 503, Retry-After, or lockout words.
+/// A hard "held back" answer: 429, 423, or a Retry-After header.
 pub fn throttled(ex: &Exchange) -> Option<String> {
-    if matches!(ex.status, 429 | 423 | 503) {
+    if matches!(ex.status, 429 | 423) {
         return Some(format!("status {}", ex.status));
     }
-    if ex.headers.contains_key("retry-after") {
-        return Some("Retry-After header".into());
-    }
-    let body = String::from_utf8_lossy(&ex.body).to_ascii_lowercase();
-    LOCKOUT_WORDS
-        .iter()
-        .find(|w| body.contains(*w))
-        .map(|w| format!("body says \"{w}\""))
+    ex.headers
+        .contains_key("retry-after")
+        .then(|| "Retry-After header".to_string())
 }
 
 /// One route's judgement for a rule; [`judge`] folds them into one outcome per rule.

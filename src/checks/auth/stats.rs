@@ -1,12 +1,87 @@
 //! The statistics of the timing test: a two-sided Mann-Whitney U test (normal approximation
 //! with tie correction), which assumes nothing about the shape of response-time distributions.
 
-/// Two-sided p-value that samples `a` and `b` come from the same distribution.
+/// Largest sample size per class for the exact distribution (beyond it, the normal
+/// approximation is accurate).
+const EXACT_MAX: usize = 30;
+
+/// Two-sided p-value that samples `a` and `b` come from the same distribution: exact for
+/// samples of up to 30 without ties, the normal approximation otherwise.
 pub fn mann_whitney_p(a: &[f64], b: &[f64]) -> f64 {
     let (n1, n2) = (a.len(), b.len());
     if n1 == 0 || n2 == 0 {
         return 1.0;
     }
+    let mut pooled: Vec<f64> = a.iter().chain(b).copied().collect();
+    pooled.sort_by(f64::total_cmp);
+    let ties = pooled.windows(2).any(|w| matches!(w, [x, y] if x == y));
+    if !ties && n1 <= EXACT_MAX && n2 <= EXACT_MAX {
+        return exact_p(a, b);
+    }
+    normal_p(a, b)
+}
+
+/// The exact two-sided p-value of U (pairs with a > b) under the null hypothesis, from the
+/// count of arrangements of m a's and n b's with each U (recurrence on the last element).
+fn exact_p(a: &[f64], b: &[f64]) -> f64 {
+    let (m, n) = (a.len(), b.len());
+    let u = a
+        .iter()
+        .map(|x| b.iter().filter(|y| x > *y).count())
+        .sum::<usize>();
+    // counts[j][u] for the current i: arrangements of i a's and j b's with statistic u.
+    let max_u = m * n;
+    let mut prev: Vec<Vec<f64>> = (0..=n)
+        .map(|_| {
+            let mut v = vec![0.0; max_u + 1];
+            if let Some(first) = v.first_mut() {
+                *first = 1.0;
+            }
+            v
+        })
+        .collect();
+    for i in 1..=m {
+        let mut cur: Vec<Vec<f64>> = vec![vec![0.0; max_u + 1]; n + 1];
+        if let Some(c0) = cur.first_mut().and_then(|c| c.first_mut()) {
+            *c0 = 1.0; // i a's, no b's: U = 0
+        }
+        for j in 1..=n {
+            for k in 0..=max_u.min(i * j) {
+                // Last element an a: it is greater than all j b's (adds j).
+                let from_a = if k >= j {
+                    prev.get(j)
+                        .and_then(|v| v.get(k - j))
+                        .copied()
+                        .unwrap_or(0.0)
+                } else {
+                    0.0
+                };
+                // Last element a b: adds nothing.
+                let from_b = cur
+                    .get(j - 1)
+                    .and_then(|v| v.get(k))
+                    .copied()
+                    .unwrap_or(0.0);
+                if let Some(slot) = cur.get_mut(j).and_then(|v| v.get_mut(k)) {
+                    *slot = from_a + from_b;
+                }
+            }
+        }
+        prev = cur;
+    }
+    let dist = prev.get(n).cloned().unwrap_or_default();
+    let total: f64 = dist.iter().sum();
+    if total <= 0.0 {
+        return 1.0;
+    }
+    let below: f64 = dist.iter().take(u + 1).sum();
+    let above: f64 = dist.iter().skip(u).sum();
+    (2.0 * below.min(above) / total).min(1.0)
+}
+
+/// The normal approximation with tie correction and continuity correction.
+fn normal_p(a: &[f64], b: &[f64]) -> f64 {
+    let (n1, n2) = (a.len(), b.len());
     // Rank the pooled samples, averaging ranks over ties.
     let mut pooled: Vec<(f64, bool)> = a
         .iter()
@@ -87,6 +162,17 @@ mod tests {
         let b: Vec<f64> = (0..10).map(|i| 100.0 + f64::from(i) * 0.1).collect();
         let p = mann_whitney_p(&a, &b);
         assert!(p < 0.001, "{p}");
+    }
+
+    #[test]
+    fn the_exact_test_matches_known_values() {
+        // Complete separation of 7 and 7: p = 2 / C(14, 7) = 2 / 3432.
+        let a: Vec<f64> = (0..7).map(f64::from).collect();
+        let b: Vec<f64> = (10..17).map(f64::from).collect();
+        assert!((mann_whitney_p(&a, &b) - 2.0 / 3432.0).abs() < 1e-12);
+        assert!((mann_whitney_p(&b, &a) - 2.0 / 3432.0).abs() < 1e-12);
+        // 3 vs 3 complete separation: 2 / C(6, 3) = 0.1.
+        assert!((mann_whitney_p(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]) - 0.1).abs() < 1e-12);
     }
 
     #[test]

@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 /// The longest token accepted (tokens are configuration, but keep parsing bounded).
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 
-/// A decoded JWS compact token.
-#[derive(Clone, Debug, PartialEq)]
+/// A decoded JWS compact token. Its `Debug` shows the header and claims, never the token.
+#[derive(Clone, PartialEq)]
 pub struct Jwt {
     /// Decoded header.
     pub header: Map<String, Value>,
@@ -42,6 +42,15 @@ impl Hmac {
             Hmac::Hs384 => aws_lc_rs::hmac::HMAC_SHA384,
             Hmac::Hs512 => aws_lc_rs::hmac::HMAC_SHA512,
         }
+    }
+}
+
+impl std::fmt::Debug for Jwt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jwt")
+            .field("header", &self.header)
+            .field("claims", &self.payload.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
     }
 }
 
@@ -92,6 +101,25 @@ impl Jwt {
         format!("{}.{}.", encode(&header), self.payload_b64)
     }
 
+    /// An `alg: none` header over the same payload, keeping the original signature (some
+    /// libraries skip verification for `none` but still expect three non-empty parts).
+    pub fn unsigned_with_signature(&self, variant: &str) -> String {
+        let mut header = self.header.clone();
+        header.insert("alg".into(), Value::from(variant));
+        header.remove("kid");
+        format!(
+            "{}.{}.{}",
+            encode(&header),
+            self.payload_b64,
+            self.signature_b64
+        )
+    }
+
+    /// The `exp` claim, when it is a number.
+    pub fn expiry(&self) -> Option<u64> {
+        self.payload.get("exp").and_then(Value::as_u64)
+    }
+
     /// The same header and signature over a changed payload (one added claim).
     pub fn tampered(&self) -> String {
         let mut payload = self.payload.clone();
@@ -114,18 +142,24 @@ impl Jwt {
         URL_SAFE_NO_PAD.encode(ctx.sign().as_ref())
     }
 
-    /// Search `words` for the HMAC secret: the 1-based line number of the match.
+    /// Search `words` for the HMAC secret: `Ok(Some((line, word)))` when found, `Ok(None)`
+    /// when none matches or the token is not HMAC-signed, `Err` when the signature cannot be
+    /// decoded (then nothing can be said about the secret).
     pub fn crack<'w>(
         &self,
         words: impl IntoIterator<Item = (usize, &'w str)>,
-    ) -> Option<(usize, &'w str)> {
-        let alg = self.hmac()?;
-        let want = URL_SAFE_NO_PAD.decode(&self.signature_b64).ok()?;
+    ) -> Result<Option<(usize, &'w str)>, String> {
+        let Some(alg) = self.hmac() else {
+            return Ok(None);
+        };
+        let want = URL_SAFE_NO_PAD.decode(&self.signature_b64).map_err(|e| {
+            format!("the token's signature is not base64url ({e}); the secret cannot be searched")
+        })?;
         let signing_input = format!("{}.{}", self.header_b64, self.payload_b64);
-        words.into_iter().find(|(_, word)| {
+        Ok(words.into_iter().find(|(_, word)| {
             let key = aws_lc_rs::hmac::Key::new(alg.algorithm(), word.as_bytes());
             aws_lc_rs::hmac::verify(&key, signing_input.as_bytes(), &want).is_ok()
-        })
+        }))
     }
 
     /// A token with the same claims but `exp` (and `iat`/`nbf`) in the past, signed with
@@ -206,16 +240,26 @@ mod tests {
         assert_eq!(tampered.payload["secgate_probe"], "tampered");
         let expired = Jwt::parse(&t.forge_expired(Hmac::Hs256, b"k", 1_000_000)).unwrap();
         assert_eq!(expired.payload["exp"], 1_000_000 - 3600);
-        assert_eq!(expired.crack([(1, "k")]), Some((1, "k")));
+        assert_eq!(expired.crack([(1, "k")]), Ok(Some((1, "k"))));
+        assert_eq!(expired.expiry(), Some(1_000_000 - 3600));
+        assert!(
+            t.unsigned_with_signature("none")
+                .ends_with(&t.signature_b64)
+        );
+        // Debug never prints the token.
+        assert!(!format!("{t:?}").contains(&t.signature_b64));
     }
 
     #[test]
     fn cracks_weak_secrets_from_the_wordlist() {
         let t = Jwt::parse(&token("secret", r#"{"sub":"a"}"#)).unwrap();
-        let (line, word) = t.crack(wordlist()).unwrap();
+        let (line, word) = t.crack(wordlist()).unwrap().unwrap();
         assert_eq!(word, "secret");
         assert!(line > 0);
         let strong = Jwt::parse(&token("3f9c1e7a-long-random-7d2b", r#"{"sub":"a"}"#)).unwrap();
-        assert_eq!(strong.crack(wordlist()), None);
+        assert_eq!(strong.crack(wordlist()), Ok(None));
+        let mut padded = strong.clone();
+        padded.signature_b64 = "!!!".into();
+        assert!(padded.crack(wordlist()).is_err());
     }
 }

@@ -1,9 +1,11 @@
-//! `auth.verb_tampering`: a route that refuses GET must not serve HEAD, an arbitrary verb,
-//! POST, or a POST that asks to be treated as GET (OWASP WSTG-CONF-06). Methods that change
+//! `auth.verb_tampering`: a route that refuses an anonymous request must not serve HEAD, an
+//! arbitrary verb, POST, a POST that asks to be treated as GET, or GET when it is configured
+//! with another method (OWASP WSTG-CONF-06). Methods that change
 //! state on a well-behaved server (PUT, PATCH, DELETE) are never sent.
 
-use super::{AuthObservation, Verdict, describe, judge};
+use super::{Access, AuthObservation, Verdict, access, judge};
 use crate::model::Emitter;
+use crate::model::{Reason, ReasonKind};
 
 pub(super) const VERB_TAMPERING: &str = "auth.verb_tampering";
 
@@ -14,15 +16,26 @@ pub(super) fn eval(obs: &AuthObservation, out: &mut Emitter) {
         .map(|p| {
             let refused = match &p.anonymous {
                 Err(r) => return (p.name.clone(), Verdict::Undecided(r.clone())),
-                Ok(ex) if (200..300).contains(&ex.status) => {
-                    return (
-                        p.name.clone(),
-                        Verdict::NotApplicable(
-                            "already served without credentials (see auth.unprotected)".into(),
-                        ),
-                    );
-                }
-                Ok(ex) => describe(ex),
+                Ok(ex) => match access(&p.url, ex) {
+                    Access::Refused(how) => how,
+                    Access::Served => {
+                        return (
+                            p.name.clone(),
+                            Verdict::NotApplicable(
+                                "already served without credentials (see auth.unprotected)".into(),
+                            ),
+                        );
+                    }
+                    Access::Unclear(why) => {
+                        return (
+                            p.name.clone(),
+                            Verdict::Undecided(Reason::new(
+                                ReasonKind::Malformed,
+                                format!("{} answers {why}: no refusal to bypass", p.url),
+                            )),
+                        );
+                    }
+                },
             };
             let bypass: Vec<String> = p
                 .verbs

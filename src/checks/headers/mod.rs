@@ -99,6 +99,13 @@ impl Check for Headers {
         target.http_url().is_some()
     }
 
+    /// With a login endpoint configured, the family logs in once to judge the session
+    /// cookies the login sets; that real login must not land in the middle of the auth
+    /// family's lockout and enumeration measurements, so the two take turns.
+    fn exclusive(&self, target: &Target) -> bool {
+        login_endpoint(target).is_some()
+    }
+
     fn run<'a>(&'a self, cx: &'a ScanCx, target: &'a ScanTarget) -> BoxFuture<'a, Vec<Outcome>> {
         Box::pin(async move {
             let Some(url) = target.target.http_url() else {
@@ -127,6 +134,13 @@ impl Check for Headers {
             evaluate(&obs, &target.target.id)
         })
     }
+}
+
+/// The login endpoint whose session cookies are judged, when one is configured.
+fn login_endpoint(target: &Target) -> Option<&crate::endpoint::Endpoint> {
+    target
+        .endpoints_with(crate::endpoint::Role::Login)
+        .find(|e| e.password.as_ref().is_some_and(|p| p.get().is_some()))
 }
 
 /// Run every rule on an observation.
@@ -282,6 +296,9 @@ pub struct HttpObservation {
     pub cert_error: Option<String>,
     /// The main fetch failed before a TCP connection was made (refused, filtered).
     pub main_before_connect: bool,
+    /// The answer to one real login at the configured login endpoint (its Set-Cookie headers
+    /// are judged with the others), when one is configured.
+    pub login: Option<Result<Hop, Reason>>,
 }
 
 impl HttpObservation {
@@ -320,6 +337,9 @@ impl HttpObservation {
         let mut hops: Vec<&Hop> = main.hops.iter().collect();
         if let PlainProbe::Fetched(Ok(chain)) = &self.plain {
             hops.extend(chain.hops.iter());
+        }
+        if let Some(Ok(login)) = &self.login {
+            hops.push(login);
         }
         let incomplete = match &main.end {
             ChainEnd::Final | ChainEnd::OutOfScope(_) => None,
@@ -389,6 +409,11 @@ async fn probe(cx: &ScanCx, target: &ScanTarget, url: Url) -> HttpObservation {
         .ok()
         .and_then(|c| c.hops.iter().find(|h| h.url.scheme() == "https"))
         .and_then(|h| cx.cert_failure(h.url.host_str().unwrap_or_default()));
+    // One real login, to see the session cookies it sets (secrets scrubbed from the answer).
+    let login = match login_endpoint(&target.target) {
+        Some(endpoint) => Some(login_once(cx, target, endpoint).await),
+        None => None,
+    };
     HttpObservation {
         url,
         main,
@@ -396,6 +421,7 @@ async fn probe(cx: &ScanCx, target: &ScanTarget, url: Url) -> HttpObservation {
         plain,
         cert_error,
         main_before_connect,
+        login,
     }
 }
 
@@ -407,7 +433,33 @@ fn failed_observation(url: Url, reason: Reason) -> HttpObservation {
         plain: PlainProbe::Fetched(Err(reason)),
         cert_error: None,
         main_before_connect: false,
+        login: None,
     }
+}
+
+async fn login_once(
+    cx: &ScanCx,
+    target: &ScanTarget,
+    endpoint: &crate::endpoint::Endpoint,
+) -> Result<Hop, Reason> {
+    let requester = super::behaviour::Requester::new(cx, target)?;
+    let url = requester.url(endpoint)?;
+    let user = endpoint.username.clone().unwrap_or_default();
+    let password = endpoint
+        .password
+        .as_ref()
+        .and_then(|p| p.get())
+        .map(|p| p.expose().to_string())
+        .unwrap_or_default();
+    let ex = requester
+        .endpoint(endpoint, Some((&user, &password)), HeaderMap::new(), false)
+        .await
+        .map_err(|e| e.reason)?;
+    Ok(Hop {
+        url,
+        status: ex.status,
+        headers: ex.headers,
+    })
 }
 
 /// One GET under the per-host connection limit.
@@ -523,6 +575,7 @@ pub(crate) mod fixture {
             },
             cert_error: None,
             main_before_connect: false,
+            login: None,
         }
     }
 

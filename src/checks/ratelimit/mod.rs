@@ -23,7 +23,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use reqwest::header::HeaderMap;
 
 use super::Check;
-use super::behaviour::{Requester, unknown_username, wrong_password};
+use super::behaviour::{Requester, random_hex, wrong_password};
 use crate::endpoint::{Endpoint, Role};
 use crate::engine::{self, ScanCx, ScanTarget, Settings};
 use crate::model::{Emitter, Outcome, Reason, ReasonKind};
@@ -60,14 +60,14 @@ impl Check for RateLimit {
         target.http_url().is_some() && burst_endpoints(target).next().is_some()
     }
 
-    fn exclusive(&self) -> bool {
+    fn exclusive(&self, _target: &Target) -> bool {
         true
     }
 
     fn deadline(&self, settings: &Settings, target: &Target) -> Duration {
         // Each burst takes max_requests / rps, plus a request deadline for the stragglers.
         let bursts: f64 = burst_endpoints(target)
-            .map(|e| f64::from(e.max_requests) / e.rps.max(0.01))
+            .map(|e| f64::from(e.max_requests) / burst_rps(e, settings).max(0.01))
             .sum();
         let per_burst = engine::net::request_deadline(settings.timeout) * 2;
         let n = u32::try_from(burst_endpoints(target).count()).unwrap_or(u32::MAX);
@@ -116,7 +116,7 @@ pub fn evaluate(bursts: &[Burst], out: &mut Emitter) {
 pub enum Signal {
     /// HTTP 429.
     TooManyRequests,
-    /// HTTP 503 with Retry-After.
+    /// HTTP 503 with Retry-After, or 503s in a row after requests were served.
     Unavailable,
     /// Connections refused or reset after the endpoint had answered.
     Refused,
@@ -126,7 +126,7 @@ impl Signal {
     fn describe(&self) -> &'static str {
         match self {
             Signal::TooManyRequests => "429 Too Many Requests",
-            Signal::Unavailable => "503 with Retry-After",
+            Signal::Unavailable => "503 Service Unavailable",
             Signal::Refused => "connections refused mid-burst",
         }
     }
@@ -279,11 +279,49 @@ pub fn remaining(headers: &HeaderMap) -> Option<u64> {
 /// Requests still served after the advertised remaining reached 0 before we call it unenforced.
 const NOT_ENFORCED_AFTER: u32 = 3;
 
+/// Failures in a row that make a pattern: refused connections as a limit, 503s as a limit,
+/// other errors as an undecided burst. One alone is noise.
+const IN_A_ROW: u32 = 3;
+
+/// The rate a burst really runs at: the endpoint's, capped by `--max-rps`.
+fn burst_rps(endpoint: &Endpoint, settings: &Settings) -> f64 {
+    settings
+        .max_rps
+        .map_or(endpoint.rps, |m| endpoint.rps.min(m))
+}
+
+/// The numeric limit a response advertises (`X-RateLimit-Limit`, `RateLimit-Limit`, or the
+/// draft `RateLimit` field's `limit=` / `q=` from `RateLimit-Policy`).
+fn advertised_limit(headers: &HeaderMap) -> Option<u64> {
+    for name in ["x-ratelimit-limit", "ratelimit-limit", "x-rate-limit-limit"] {
+        if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
+            return v
+                .split([',', ';'])
+                .next()
+                .and_then(|n| n.trim().parse().ok());
+        }
+    }
+    for name in ["ratelimit", "ratelimit-policy"] {
+        let Some(field) = headers.get(name).and_then(|v| v.to_str().ok()) else {
+            continue;
+        };
+        if let Some(n) = field
+            .split([',', ';'])
+            .filter_map(|p| p.trim().split_once('='))
+            .find(|(k, _)| matches!(k.trim(), "limit" | "q"))
+            .and_then(|(_, v)| v.trim().parse().ok())
+        {
+            return Some(n);
+        }
+    }
+    None
+}
+
 /// Send one endpoint's burst.
 async fn burst(cx: &ScanCx, requester: &Requester<'_>, endpoint: &Endpoint) -> Burst {
-    let pacer = engine::pacer(endpoint.rps);
+    let pacer = engine::pacer(burst_rps(endpoint, &cx.settings));
     let in_flight_max = cx.settings.per_host.max(1);
-    let probe_user = unknown_username();
+    let probe_user = endpoint.unknown_username(&random_hex(6));
     let probe_password = wrong_password();
     let credentials =
         (endpoint.role == Role::Login).then_some((probe_user.as_str(), probe_password.as_str()));
@@ -292,9 +330,17 @@ async fn burst(cx: &ScanCx, requester: &Requester<'_>, endpoint: &Endpoint) -> B
     let mut statuses: BTreeMap<u16, u32> = BTreeMap::new();
     let mut advertised = Vec::new();
     let mut answered = 0u32;
+    let mut served = 0u32;
     let mut sent = 0u32;
     let mut exhausted_at: Option<u32> = None;
     let mut served_after_exhaustion = 0u32;
+    // Advertised headers count only if the remaining count goes down (a static header proves
+    // nothing) and the limit is not already below what we sent.
+    let mut first_remaining: Option<u64> = None;
+    let mut least_remaining: Option<u64> = None;
+    let mut limit_value: Option<u64> = None;
+    let (mut refused_in_a_row, mut errors_in_a_row, mut unavailable_in_a_row) = (0u32, 0u32, 0u32);
+    let mut last_error: Option<Reason> = None;
     let mut end: Option<BurstEnd> = None;
     let mut in_flight = FuturesUnordered::new();
 
@@ -309,7 +355,7 @@ async fn burst(cx: &ScanCx, requester: &Requester<'_>, endpoint: &Endpoint) -> B
                     n,
                     at,
                     requester
-                        .endpoint(endpoint, credentials, HeaderMap::new())
+                        .endpoint(endpoint, credentials, HeaderMap::new(), false)
                         .await,
                 )
             });
@@ -328,6 +374,8 @@ async fn burst(cx: &ScanCx, requester: &Requester<'_>, endpoint: &Endpoint) -> B
             Ok(ex) => {
                 *statuses.entry(ex.status).or_default() += 1;
                 answered += 1;
+                refused_in_a_row = 0;
+                errors_in_a_row = 0;
                 let retry_after = ex
                     .headers
                     .get("retry-after")
@@ -335,20 +383,40 @@ async fn burst(cx: &ScanCx, requester: &Requester<'_>, endpoint: &Endpoint) -> B
                 if advertised.is_empty() {
                     advertised = rate_headers(&ex.headers);
                 }
+                if let Some(r) = remaining(&ex.headers) {
+                    first_remaining.get_or_insert(r);
+                    least_remaining = Some(least_remaining.map_or(r, |l| l.min(r)));
+                }
+                if let Some(l) = advertised_limit(&ex.headers) {
+                    limit_value.get_or_insert(l);
+                }
+                unavailable_in_a_row = if ex.status == 503 {
+                    unavailable_in_a_row + 1
+                } else {
+                    0
+                };
                 let signal = match ex.status {
-                    429 => Some(Signal::TooManyRequests),
-                    503 if retry_after.is_some() => Some(Signal::Unavailable),
+                    429 => Some((Signal::TooManyRequests, n)),
+                    503 if retry_after.is_some() => Some((Signal::Unavailable, n)),
+                    // A limiter that answers a plain 503 (nginx limit_req's default) shows as
+                    // 503s in a row after requests were served.
+                    503 if unavailable_in_a_row >= IN_A_ROW && served > 0 => {
+                        Some((Signal::Unavailable, n + 1 - IN_A_ROW))
+                    }
                     _ => None,
                 };
-                if let Some(signal) = signal {
+                if (200..300).contains(&ex.status) || (400..500).contains(&ex.status) {
+                    served += 1;
+                }
+                if let Some((signal, first)) = signal {
                     end = Some(BurstEnd::Limited {
-                        at: n,
+                        at: first,
                         after: at,
                         signal,
                         retry_after,
                     });
                 } else if let Some(x) = exhausted_at {
-                    if n > x {
+                    if n > x && (200..300).contains(&ex.status) {
                         served_after_exhaustion += 1;
                         if served_after_exhaustion >= NOT_ENFORCED_AFTER {
                             end = Some(BurstEnd::NotEnforced { exhausted_at: x });
@@ -358,33 +426,54 @@ async fn burst(cx: &ScanCx, requester: &Requester<'_>, endpoint: &Endpoint) -> B
                     exhausted_at = Some(n);
                 }
             }
-            Err(e)
-                if answered > 0
-                    && matches!(e.reason.kind, ReasonKind::Refused | ReasonKind::Reset) =>
-            {
-                end = Some(BurstEnd::Limited {
-                    at: n,
-                    after: at,
-                    signal: Signal::Refused,
-                    retry_after: None,
-                });
+            // Connections refused before connecting, several in a row after the endpoint had
+            // answered: the client is being turned away.
+            Err(e) if e.before_connect && answered > 0 => {
+                refused_in_a_row += 1;
+                if refused_in_a_row >= IN_A_ROW {
+                    end = Some(BurstEnd::Limited {
+                        at: n + 1 - IN_A_ROW,
+                        after: at,
+                        signal: Signal::Refused,
+                        retry_after: None,
+                    });
+                }
+                last_error = Some(e.reason);
             }
-            Err(e) => end = Some(BurstEnd::Undecided(e.reason)),
+            Err(e) => {
+                errors_in_a_row += 1;
+                refused_in_a_row = 0;
+                if answered == 0 || errors_in_a_row >= IN_A_ROW {
+                    end = Some(BurstEnd::Undecided(e.reason.clone()));
+                }
+                last_error = Some(e.reason);
+            }
         }
     }
     let seconds = started.elapsed().as_secs_f64();
+    let total: u32 = statuses.values().sum();
+    let server_errors: u32 = statuses
+        .iter()
+        .filter(|(s, _)| **s >= 500)
+        .map(|(_, n)| n)
+        .sum();
+    let not_found = statuses.get(&404).copied().unwrap_or(0);
+    let honest_advert = matches!((first_remaining, least_remaining), (Some(f), Some(l)) if l < f)
+        && limit_value.is_none_or(|l| l >= u64::from(sent));
     let end = end.unwrap_or_else(|| {
-        let total: u32 = statuses.values().sum();
-        let not_found = statuses.get(&404).copied().unwrap_or(0);
         if total > 0 && not_found == total {
             BurstEnd::Undecided(Reason::new(
                 ReasonKind::Malformed,
-                format!(
-                    "endpoint {} answered 404 to every request; check its path",
-                    endpoint.name
-                ),
+                format!("endpoint {} answered 404 to every request; check its path", endpoint.name),
             ))
-        } else if !advertised.is_empty() {
+        } else if server_errors * 2 > total {
+            BurstEnd::Undecided(Reason::new(
+                ReasonKind::Malformed,
+                format!("endpoint {} failed under the burst ({server_errors} of {total} answers were 5xx)", endpoint.name),
+            ))
+        } else if let (0, Some(r)) = (total, last_error) {
+            BurstEnd::Undecided(r)
+        } else if honest_advert {
             BurstEnd::Advertised
         } else {
             BurstEnd::Unlimited
