@@ -1181,3 +1181,59 @@ fn unsafe_endpoint_configurations_are_refused() {
             .contains("add up to 1500 requests, over the hard ceiling of 1000")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_refused_mid_burst_are_a_limit() {
+    // A server that answers 15 connections, then closes its listening socket (a firewall or
+    // fail2ban-style block): every later connect is refused.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        for _ in 0..15 {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = [0u8; 4096];
+                if matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {
+                    let _ = stream
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n[]",
+                        )
+                        .await;
+                }
+            });
+        }
+        drop(listener);
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("secgate.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[target]]\nurl = \"http://127.0.0.1:{port}/\"\n{}",
+            api_endpoint(60, 100)
+        ),
+    )
+    .unwrap();
+    let run = secgate(&[
+        "scan",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--checks",
+        "ratelimit",
+        "--timeout",
+        "2",
+    ]);
+    server.abort();
+    let r = run.result("ratelimit.missing");
+    assert_eq!(r["status"], "pass", "{r}");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("connections refused mid-burst"),
+        "{r}"
+    );
+}
