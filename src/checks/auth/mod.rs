@@ -118,8 +118,10 @@ impl Check for Auth {
         let paced = settings.max_rps.map_or(Duration::ZERO, |rps| {
             Duration::from_secs_f64(f64::from(requests) / rps.max(0.001))
         });
+        let logins = u32::try_from(target.endpoints_with(Role::Login).count()).unwrap_or(u32::MAX);
         engine::net::request_deadline(settings.timeout).saturating_mul(requests.max(1))
             + paced
+            + MAX_SAMPLING_WAIT.saturating_mul(logins)
             + engine::check_deadline(settings)
     }
 
@@ -547,6 +549,25 @@ async fn probe_jwt(req: &Requester<'_>, endpoint: &Endpoint) -> JwtProbe {
 /// account before the lockout test.
 pub const RESET_EVERY: usize = 3;
 
+/// The longest the enumeration sampling waits out Retry-After answers in all.
+pub const MAX_SAMPLING_WAIT: Duration = Duration::from_secs(20);
+
+/// How long a 429 or 503 asks the client to wait (Retry-After in seconds, 1 to 10).
+fn retry_after(ex: &Exchange) -> Option<Duration> {
+    if !matches!(ex.status, 429 | 503) {
+        return None;
+    }
+    let secs: u64 = ex
+        .headers
+        .get("retry-after")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    (1..=10).contains(&secs).then(|| Duration::from_secs(secs))
+}
+
 fn timed_out(a: &Answer) -> bool {
     matches!(a, Err(r) if r.kind == ReasonKind::Timeout)
 }
@@ -586,6 +607,7 @@ async fn probe_login(req: &Requester<'_>, endpoint: &Endpoint) -> LoginProbe {
     // Interleave the two classes, alternating which goes first, so drift hits both alike;
     // a real login every few failures keeps the account from locking while sampling.
     let mut known_since_reset = 0;
+    let mut waited = Duration::ZERO;
     'rounds: for round in 0..endpoint.samples {
         let order = if round % 2 == 0 {
             [false, true]
@@ -594,7 +616,17 @@ async fn probe_login(req: &Requester<'_>, endpoint: &Endpoint) -> LoginProbe {
         };
         for known in order {
             if known && known_since_reset == RESET_EVERY {
-                let reset = login(&username, password).await;
+                let mut reset = login(&username, password).await;
+                while let Some(wait) = reset
+                    .as_ref()
+                    .ok()
+                    .and_then(retry_after)
+                    .filter(|w| waited + *w <= MAX_SAMPLING_WAIT)
+                {
+                    tokio::time::sleep(wait).await;
+                    waited += wait;
+                    reset = login(&username, password).await;
+                }
                 if !reset.as_ref().is_ok_and(|ex| probe.is_success(ex)) {
                     probe.sampling_stopped = Some(
                         "the real password stopped working during sampling (the account locked)"
@@ -609,7 +641,19 @@ async fn probe_login(req: &Requester<'_>, endpoint: &Endpoint) -> LoginProbe {
             } else {
                 unknown_user.as_str()
             };
-            let a = login(user, &wrong_password()).await;
+            let mut a = login(user, &wrong_password()).await;
+            // A throttle that says when to come back is waited out (up to a total budget), so a
+            // well-defended login can still be measured; other signals end the sampling.
+            while let Some(wait) = a
+                .as_ref()
+                .ok()
+                .and_then(retry_after)
+                .filter(|w| waited + *w <= MAX_SAMPLING_WAIT)
+            {
+                tokio::time::sleep(wait).await;
+                waited += wait;
+                a = login(user, &wrong_password()).await;
+            }
             known_since_reset += usize::from(known);
             let stop = timed_out(&a);
             probe.samples.push(Sample { known, answer: a });
