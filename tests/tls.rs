@@ -816,12 +816,17 @@ async fn hostile_servers_are_inconclusive_within_the_timeout() {
         lab::bind("127.0.0.1:0").await.unwrap(),
         BadRecord::Truncated,
     );
+    let flood = tls::serve_bad_records(
+        lab::bind("127.0.0.1:0").await.unwrap(),
+        BadRecord::ExtensionFlood,
+    );
     let cases = [
         (&tarpit, "timeout"),
         (&garbage, "malformed"),
         (&reset, "reset"),
         (&oversized, "too_large"),
         (&truncated, "malformed"),
+        (&flood, "malformed"),
     ];
     let targets: Vec<String> = cases
         .iter()
@@ -848,6 +853,8 @@ async fn hostile_servers_are_inconclusive_within_the_timeout() {
     assert!(detail.contains("exceeds the TLS limit"), "{detail}");
     let detail = result(&run, &targets[4], "tls.protocol.tls10")["reason"]["detail"].to_string();
     assert!(detail.contains("truncated"), "{detail}");
+    let detail = result(&run, &targets[5], "tls.protocol.tls10")["reason"]["detail"].to_string();
+    assert!(detail.contains("too many records"), "{detail}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -246,6 +246,9 @@ pub enum BadRecord {
     Oversized,
     /// A handshake record header announcing 500 bytes, 10 of them, then close.
     Truncated,
+    /// A 64 KB ServerHello carrying 16,000 distinct extensions, then 300 tiny records (each
+    /// a HelloRequest): what it costs a reader that parses the answer again after every record.
+    ExtensionFlood,
 }
 
 /// Answer every ClientHello with a bad record.
@@ -264,10 +267,33 @@ pub fn serve_bad_records(listener: TcpListener, kind: BadRecord) -> LabServer {
                 b.extend([2u8, 0, 1, 0xf0, 3, 3, 0, 0, 0, 0]);
                 b
             }
+            BadRecord::ExtensionFlood => extension_flood(),
         };
         let _ = stream.write_all(&bytes).await;
         let _ = stream.flush().await;
     })
+}
+
+fn extension_flood() -> Vec<u8> {
+    let mut exts = Vec::new();
+    for kind in 0x1000u16..0x1000 + 16_000 {
+        exts.extend_from_slice(&kind.to_be_bytes());
+        exts.extend_from_slice(&[0, 0]);
+    }
+    let mut sh = vec![3, 3];
+    sh.extend([7u8; 32]);
+    sh.push(0);
+    sh.extend_from_slice(&[0xC0, 0x2F, 0]);
+    sh.extend_from_slice(&u16::try_from(exts.len()).unwrap_or(0).to_be_bytes());
+    sh.extend(exts);
+    let mut out = Vec::new();
+    for chunk in message(2, &sh).chunks(16384) {
+        out.extend(record(22, 0x0303, chunk));
+    }
+    for _ in 0..300 {
+        out.extend(record(22, 0x0303, &message(0, &[])));
+    }
+    out
 }
 
 fn accept_loop<F, Fut>(listener: TcpListener, handler: F) -> LabServer

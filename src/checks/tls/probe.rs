@@ -113,7 +113,8 @@ impl<'a> Prober<'a> {
         }
         let mut buf: Vec<u8> = Vec::new();
         let mut chunk = vec![0u8; 16 * 1024];
-        let mut complete = 0usize; // end of the complete records received so far
+        // Incremental: each read costs the records it completes, not a parse of all so far.
+        let mut parser = wire::AnswerParser::new(full);
         loop {
             let wait = self
                 .timeout
@@ -136,13 +137,7 @@ impl<'a> Prober<'a> {
                     &self.doing(spec),
                 ));
             }
-            // Parse again only when a record completed (or at the end).
-            let now_complete = wire::complete_prefix(&buf, complete);
-            if now_complete == complete && !eof && complete > 0 {
-                continue;
-            }
-            complete = now_complete;
-            match wire::parse_answer(&buf, full, eof) {
+            match parser.advance(&buf, eof) {
                 Ok(Progress::Done(answer)) => return Exchange::Answer(answer),
                 Ok(Progress::NeedMore) if !eof => {}
                 Ok(Progress::NeedMore) => {

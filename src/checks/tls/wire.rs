@@ -4,9 +4,10 @@
 //!
 //! The parser never indexes and never trusts a length: every length prefix is checked against
 //! what is left (`Reader::take` uses `split_at_checked`), records and messages have size caps,
-//! and trailing bytes inside a message are an error. It is a pure function of the bytes
-//! received so far, so the network code can call it after each read and the fuzzer can call it
-//! on anything (`fuzz/fuzz_targets/server_flight.rs`).
+//! and trailing bytes inside a message are an error. It is incremental ([`AnswerParser`]): the
+//! network code feeds it after each read and it parses each record once, so a server that
+//! slices its answer into many tiny records costs linear time, not a re-parse per record. The
+//! fuzzer checks it on anything, cut anywhere (`fuzz/fuzz_targets/server_flight.rs`).
 
 use std::fmt;
 
@@ -386,95 +387,145 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Parse the bytes a server sent after a ClientHello.
+/// Parse the bytes a server sent after a ClientHello, in one go.
 ///
 /// `full_flight`: for TLS ≤ 1.2, read on to ServerHelloDone to collect the certificates and
 /// key exchange; else stop at the ServerHello. `at_eof`: the peer closed the connection, so
 /// an incomplete answer is final (a ServerHello without the rest of its flight is still an
 /// answer; anything less is [`WireError::Truncated`]).
 pub fn parse_answer(buf: &[u8], full_flight: bool, at_eof: bool) -> Result<Progress, WireError> {
-    if buf.len() > MAX_FLIGHT {
-        return Err(WireError::FlightTooLarge(MAX_FLIGHT));
+    AnswerParser::new(full_flight).advance(buf, at_eof)
+}
+
+/// The same parser as [`parse_answer`], fed as bytes arrive: it keeps its place, so each call
+/// reads only the records completed since the previous one and never parses a message twice.
+/// The work is linear in the size of the answer however the server slices it into records
+/// (the network code calls it after every read).
+#[derive(Clone, Debug)]
+pub struct AnswerParser {
+    /// See [`parse_answer`].
+    full_flight: bool,
+    /// Offset of the next record header in the bytes received.
+    at: usize,
+    /// Records parsed so far.
+    records: usize,
+    /// Handshake bytes received and not yet parsed into messages (at most one partial message).
+    pending: Vec<u8>,
+    /// The ServerHello and what followed it, once seen.
+    flight: Option<Flight>,
+}
+
+impl AnswerParser {
+    /// A parser for one answer.
+    pub fn new(full_flight: bool) -> AnswerParser {
+        AnswerParser {
+            full_flight,
+            at: 0,
+            records: 0,
+            pending: Vec::new(),
+            flight: None,
+        }
     }
-    let mut records = Reader::new(buf);
-    let mut handshake: Vec<u8> = Vec::new();
-    let mut consumed = 0usize; // handshake bytes already parsed into messages
-    let mut flight: Option<Flight> = None;
-    let mut first = true;
-    let mut count = 0usize;
-    loop {
-        if records.remaining() < 5 {
-            if records.remaining() > 0 && first {
-                // Check the type byte early so garbage fails fast.
-                if let Some(t) = records
-                    .buf
-                    .first()
-                    .copied()
-                    .filter(|t| !(20..=23).contains(t))
-                {
-                    return Err(WireError::NotTls(t));
+
+    /// Parse what `buf` (every byte received so far: each call passes the same bytes, grown)
+    /// adds to the previous calls. After `Done` or an error the answer is over.
+    pub fn advance(&mut self, buf: &[u8], at_eof: bool) -> Result<Progress, WireError> {
+        if buf.len() > MAX_FLIGHT {
+            return Err(WireError::FlightTooLarge(MAX_FLIGHT));
+        }
+        loop {
+            let mut records = Reader::new(buf.get(self.at..).unwrap_or_default());
+            if records.remaining() < 5 {
+                if self.records == 0 {
+                    // Check the type byte early so garbage fails fast.
+                    if let Some(t) = records
+                        .buf
+                        .first()
+                        .copied()
+                        .filter(|t| !(20..=23).contains(t))
+                    {
+                        return Err(WireError::NotTls(t));
+                    }
+                }
+                break;
+            }
+            let (Some(kind), Some(version), Some(len)) =
+                (records.u8(), records.u16(), records.u16())
+            else {
+                break;
+            };
+            if !(20..=23).contains(&kind) {
+                return Err(WireError::NotTls(kind));
+            }
+            if version >> 8 != 3 {
+                return Err(WireError::BadRecordVersion(version));
+            }
+            let len = usize::from(len);
+            if len > MAX_RECORD {
+                return Err(WireError::RecordTooLarge(len));
+            }
+            let Some(body) = records.take(len) else {
+                break;
+            };
+            self.at += 5 + len;
+            self.records += 1;
+            if self.records > MAX_RECORDS {
+                return Err(WireError::Invalid("answer: too many records"));
+            }
+            if body.is_empty() && kind != 23 {
+                // RFC 5246 §6.2.1: no zero-length handshake, alert or ChangeCipherSpec
+                // fragments (a stream of them only costs the reader time).
+                return Err(WireError::Invalid("record: empty fragment"));
+            }
+            match kind {
+                21 => {
+                    let mut a = Reader::new(body);
+                    let (Some(level), Some(description)) = (a.u8(), a.u8()) else {
+                        return Err(WireError::Invalid("alert"));
+                    };
+                    if let Some(f) = self.flight.take() {
+                        // An alert in the middle of a flight ends it.
+                        return Ok(Progress::Done(Answer::Hello(f)));
+                    }
+                    if a.remaining() != 0 {
+                        return Err(WireError::Invalid("alert length"));
+                    }
+                    if level == 1 && description != 0 {
+                        continue; // a warning (e.g. unrecognized_name) before the ServerHello
+                    }
+                    return Ok(Progress::Done(Answer::Alert { level, description }));
+                }
+                22 => {
+                    self.pending.extend_from_slice(body);
+                    if let Some(answer) = self.messages()? {
+                        return Ok(Progress::Done(answer));
+                    }
+                }
+                20 => {} // ChangeCipherSpec (TLS 1.3 middlebox compatibility)
+                _ => {
+                    // Application data: encrypted, so only legal after a TLS 1.3 ServerHello,
+                    // which returns before getting here.
+                    return match self.flight.take() {
+                        Some(f) => Ok(Progress::Done(Answer::Hello(f))),
+                        None => Err(WireError::Invalid("application data before ServerHello")),
+                    };
                 }
             }
-            break;
         }
-        let (Some(kind), Some(version), Some(len)) = (records.u8(), records.u16(), records.u16())
-        else {
-            break;
-        };
-        if !(20..=23).contains(&kind) {
-            return Err(WireError::NotTls(kind));
+        if at_eof {
+            return match self.flight.take() {
+                Some(f) => Ok(Progress::Done(Answer::Hello(f))),
+                None => Err(WireError::Truncated),
+            };
         }
-        if version >> 8 != 3 {
-            return Err(WireError::BadRecordVersion(version));
-        }
-        let len = usize::from(len);
-        if len > MAX_RECORD {
-            return Err(WireError::RecordTooLarge(len));
-        }
-        let Some(body) = records.take(len) else {
-            break;
-        };
-        first = false;
-        count += 1;
-        if count > MAX_RECORDS {
-            return Err(WireError::Invalid("answer: too many records"));
-        }
-        match kind {
-            21 => {
-                let mut a = Reader::new(body);
-                let (Some(level), Some(description)) = (a.u8(), a.u8()) else {
-                    return Err(WireError::Invalid("alert"));
-                };
-                if let Some(f) = flight {
-                    // An alert in the middle of a flight ends it.
-                    return Ok(Progress::Done(Answer::Hello(f)));
-                }
-                if a.remaining() != 0 {
-                    return Err(WireError::Invalid("alert length"));
-                }
-                if level == 1 && description != 0 {
-                    continue; // a warning (e.g. unrecognized_name) before the ServerHello
-                }
-                return Ok(Progress::Done(Answer::Alert { level, description }));
-            }
-            22 => {
-                if handshake.len() + body.len() > MAX_FLIGHT {
-                    return Err(WireError::FlightTooLarge(MAX_FLIGHT));
-                }
-                handshake.extend_from_slice(body);
-            }
-            20 => continue, // ChangeCipherSpec (TLS 1.3 middlebox compatibility)
-            _ => {
-                // Application data: encrypted, so only legal after a TLS 1.3 ServerHello,
-                // which returns before getting here.
-                return match flight {
-                    Some(f) => Ok(Progress::Done(Answer::Hello(f))),
-                    None => Err(WireError::Invalid("application data before ServerHello")),
-                };
-            }
-        }
-        // Parse the complete handshake messages gathered so far.
-        let mut messages = Reader::new(handshake.get(consumed..).unwrap_or_default());
+        Ok(Progress::NeedMore)
+    }
+
+    /// Parse the complete handshake messages pending; the answer when they end it.
+    fn messages(&mut self) -> Result<Option<Answer>, WireError> {
+        let mut messages = Reader::new(&self.pending);
+        let mut consumed = 0usize;
+        let mut answer = None;
         while messages.remaining() >= 4 {
             let (Some(t), Some(n)) = (messages.u8(), messages.u24()) else {
                 break;
@@ -486,11 +537,11 @@ pub fn parse_answer(buf: &[u8], full_flight: bool, at_eof: bool) -> Result<Progr
                 break;
             };
             consumed += 4 + n;
-            match (&mut flight, t) {
+            match (&mut self.flight, t) {
                 (None, 0) => {} // HelloRequest: ignore
                 (None, 2) => {
                     let hello = parse_server_hello(msg)?;
-                    let stop = !full_flight
+                    let stop = !self.full_flight
                         || hello.retry
                         || hello.version >= Version::Tls13.wire()
                         || hello.version < Version::Ssl3.wire();
@@ -501,9 +552,10 @@ pub fn parse_answer(buf: &[u8], full_flight: bool, at_eof: bool) -> Result<Progr
                         complete: false,
                     };
                     if stop {
-                        return Ok(Progress::Done(Answer::Hello(f)));
+                        answer = Some(Answer::Hello(f));
+                        break;
                     }
-                    flight = Some(f);
+                    self.flight = Some(f);
                 }
                 (None, other) => return Err(WireError::UnexpectedMessage(other)),
                 (Some(f), 11) => f.certificates = parse_certificates(msg)?,
@@ -513,44 +565,15 @@ pub fn parse_answer(buf: &[u8], full_flight: bool, at_eof: bool) -> Result<Progr
                         return Err(WireError::Invalid("ServerHelloDone"));
                     }
                     f.complete = true;
-                    return Ok(Progress::Done(Answer::Hello(f.clone())));
+                    answer = self.flight.take().map(Answer::Hello);
+                    break;
                 }
                 (Some(_), _) => {} // CertificateStatus, CertificateRequest...: not needed
             }
         }
+        self.pending.drain(..consumed.min(self.pending.len()));
+        Ok(answer)
     }
-    if at_eof {
-        return match flight {
-            Some(f) => Ok(Progress::Done(Answer::Hello(f))),
-            None => Err(WireError::Truncated),
-        };
-    }
-    Ok(Progress::NeedMore)
-}
-
-/// The end of the complete records that start at `from` (at most `MAX_RECORDS + 1` of them): the
-/// network code parses again only when this grows, so bytes trickled in one at a time cost a
-/// header walk, not a parse each. A record header announcing more than [`MAX_RECORD`] bytes
-/// counts as complete, so that the parser rejects it at once.
-pub fn complete_prefix(buf: &[u8], from: usize) -> usize {
-    let mut at = from;
-    for _ in 0..=MAX_RECORDS {
-        let Some(header) = buf.get(at..at + 5) else {
-            break;
-        };
-        let len = usize::from(u16::from_be_bytes([
-            header.get(3).copied().unwrap_or(0),
-            header.get(4).copied().unwrap_or(0),
-        ]));
-        if len > MAX_RECORD || !(20..=23).contains(&header.first().copied().unwrap_or(0)) {
-            return at + 5;
-        }
-        if buf.len() < at + 5 + len {
-            break;
-        }
-        at += 5 + len;
-    }
-    at
 }
 
 fn parse_server_hello(msg: &[u8]) -> Result<ServerHello, WireError> {
@@ -577,19 +600,25 @@ fn parse_server_hello(msg: &[u8]) -> Result<ServerHello, WireError> {
     if r.remaining() > 0 {
         let len = usize::from(r.u16().ok_or(bad("extensions length"))?);
         let mut exts = Reader::new(r.take(len).ok_or(bad("extensions length"))?);
+        // A set, not a scan of the list: a hostile ServerHello may carry 16k extensions.
+        let mut seen = std::collections::HashSet::new();
         while exts.remaining() > 0 {
             let kind = exts.u16().ok_or(bad("extension"))?;
             let n = usize::from(exts.u16().ok_or(bad("extension length"))?);
             let data = exts.take(n).ok_or(bad("extension length"))?;
-            if hello.extensions.contains(&kind) {
+            if !seen.insert(kind) {
                 return Err(bad("duplicate extension"));
             }
             hello.extensions.push(kind);
             let mut d = Reader::new(data);
             match kind {
                 0xff01 => {
-                    let n = usize::from(d.u8().ok_or(bad("renegotiation_info"))?);
-                    d.take(n).ok_or(bad("renegotiation_info"))?;
+                    // RFC 5746 §3.4: on an initial handshake, renegotiated_connection is empty.
+                    if d.u8() != Some(0) {
+                        return Err(bad(
+                            "renegotiation_info (renegotiated_connection must be empty on an initial handshake)",
+                        ));
+                    }
                     hello.renegotiation_info = true;
                 }
                 0x002b => hello.version = d.u16().ok_or(bad("supported_versions"))?,
@@ -907,21 +936,108 @@ pub(crate) mod tests {
         );
     }
 
+    /// A TLS 1.2 flight: ServerHello, Certificate, ServerKeyExchange, ServerHelloDone, each in
+    /// its own record.
+    fn flight12() -> Vec<u8> {
+        let mut certs = Vec::new();
+        put_u24(&mut certs, 6);
+        put_u24(&mut certs, 3);
+        certs.extend_from_slice(&[1, 2, 3]);
+        let mut bytes = record(
+            22,
+            &message(2, &server_hello(0x0303, 0xC02F, &[(0xff01, &[0])])),
+        );
+        bytes.extend(record(22, &message(11, &certs)));
+        bytes.extend(record(22, &message(12, &[3, 0, 23, 65])));
+        bytes.extend(record(22, &message(14, &[])));
+        bytes
+    }
+
     #[test]
-    fn complete_prefix_walks_whole_records() {
-        let mut bytes = record(22, &[1, 2, 3]);
-        bytes.extend(record(21, &[2]));
-        let first = 8;
-        assert_eq!(complete_prefix(&bytes, 0), bytes.len());
-        assert_eq!(complete_prefix(&bytes[..first + 3], 0), first);
-        assert_eq!(complete_prefix(&bytes, first), bytes.len());
-        assert_eq!(complete_prefix(&[0x16, 3, 3, 0xff, 0xff], 0), 5);
-        assert_eq!(complete_prefix(b"GET / HTTP/1.1", 0), 5);
-        let many: Vec<u8> = (0..300).flat_map(|_| record(20, &[])).collect();
+    fn the_incremental_parser_agrees_with_the_one_shot_parser_at_every_split() {
+        let bytes = flight12();
+        let whole = parse_answer(&bytes, true, false);
+        assert!(matches!(whole, Ok(Progress::Done(Answer::Hello(_)))));
+        // Fed one byte at a time, and in two pieces cut anywhere.
+        let mut p = AnswerParser::new(true);
+        let mut last = Ok(Progress::NeedMore);
+        for end in 1..=bytes.len() {
+            last = p.advance(&bytes[..end], false);
+            if end < bytes.len() {
+                assert_eq!(last, Ok(Progress::NeedMore), "at {end}");
+            }
+        }
+        assert_eq!(last, whole);
+        for cut in 0..bytes.len() {
+            let mut p = AnswerParser::new(true);
+            assert_eq!(p.advance(&bytes[..cut], false), Ok(Progress::NeedMore));
+            assert_eq!(p.advance(&bytes, false), whole, "cut at {cut}");
+        }
+        // A message split over many one-byte records.
+        let sh = message(2, &server_hello(0x0303, 0xC02F, &[]));
+        let split: Vec<u8> = sh.iter().flat_map(|b| record(22, &[*b])).collect();
+        let Ok(Progress::Done(Answer::Hello(f))) = parse_answer(&split, false, false) else {
+            panic!()
+        };
+        assert_eq!(f.hello.suite, 0xC02F);
+    }
+
+    #[test]
+    fn record_limits() {
+        // RFC 5246 §6.2.1: no zero-length handshake, alert or ChangeCipherSpec fragments.
+        for kind in [20, 21, 22] {
+            assert_eq!(
+                parse_answer(&record(kind, &[]), true, false),
+                Err(WireError::Invalid("record: empty fragment")),
+                "type {kind}"
+            );
+        }
+        let hello = record(22, &message(2, &server_hello(0x0303, 0xC02F, &[])));
+        let mut bytes = hello.clone();
+        bytes.extend(record(22, &[]));
+        assert_eq!(
+            parse_answer(&bytes, true, false),
+            Err(WireError::Invalid("record: empty fragment"))
+        );
+        // Tiny records are bounded in number.
+        let mut many = hello;
+        many.extend((0..300).flat_map(|_| record(22, &message(0, &[]))));
         assert_eq!(
             parse_answer(&many, true, false),
             Err(WireError::Invalid("answer: too many records"))
         );
+    }
+
+    #[test]
+    fn a_server_hello_with_thousands_of_extensions_is_read_once() {
+        let exts: Vec<(u16, &[u8])> = (0x1000u16..0x1000 + 16_000).map(|k| (k, &[][..])).collect();
+        let sh = message(2, &server_hello(0x0303, 0xC02F, &exts));
+        let bytes: Vec<u8> = sh.chunks(16_384).flat_map(|c| record(22, c)).collect();
+        let Ok(Progress::Done(Answer::Hello(f))) = parse_answer(&bytes, false, false) else {
+            panic!()
+        };
+        assert_eq!(f.hello.extensions.len(), 16_000);
+        // The same with one repeated extension.
+        let mut exts = exts;
+        exts.push((0x1000, &[]));
+        let sh = message(2, &server_hello(0x0303, 0xC02F, &exts));
+        let bytes: Vec<u8> = sh.chunks(16_384).flat_map(|c| record(22, c)).collect();
+        assert_eq!(
+            parse_answer(&bytes, false, false),
+            Err(WireError::Invalid("duplicate extension"))
+        );
+    }
+
+    #[test]
+    fn renegotiation_info_must_be_empty_on_an_initial_handshake() {
+        for (data, ok) in [(&[0u8][..], true), (&[1, 7][..], false), (&[][..], false)] {
+            let sh = record(
+                22,
+                &message(2, &server_hello(0x0303, 0xC02F, &[(0xff01, data)])),
+            );
+            let got = parse_answer(&sh, false, false);
+            assert_eq!(got.is_ok(), ok, "{data:?}: {got:?}");
+        }
     }
 
     #[test]
