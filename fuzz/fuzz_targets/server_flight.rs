@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use secgate::checks::tls::wire::{parse_answer, parse_key_exchange};
+use secgate::checks::tls::wire::{SkeLayout, parse_answer, parse_key_exchange};
 
 fuzz_target!(|data: &[u8]| {
     for full in [false, true] {
@@ -11,6 +11,12 @@ fuzz_target!(|data: &[u8]| {
             let _ = parse_answer(data, full, eof);
         }
     }
-    let _ = parse_key_exchange(data, true);
-    let _ = parse_key_exchange(data, false);
+    for layout in [
+        SkeLayout::Dh,
+        SkeLayout::Ecdh,
+        SkeLayout::DhPsk,
+        SkeLayout::EcdhPsk,
+    ] {
+        let _ = parse_key_exchange(data, layout);
+    }
 });

@@ -86,6 +86,7 @@ impl<'a> Prober<'a> {
             x25519_share: true,
             sni: self.sni.as_deref(),
             deflate: false,
+            extensions: true,
         }
     }
 
@@ -355,7 +356,7 @@ pub async fn observe(cx: &ScanCx, target: &ScanTarget, port: u16, now: i64) -> T
         if let Ok(found) = &result {
             for (suite, kx) in &found.1 {
                 match kx {
-                    KeyExchange::Dh { prime_bits } => {
+                    KeyExchange::Dh { prime_bits, .. } => {
                         let e = dh_bits.entry(*suite).or_insert(*prime_bits);
                         *e = (*e).min(*prime_bits);
                     }
@@ -533,9 +534,10 @@ async fn offer_pick_remove(
             break;
         }
         let suite = flight.hello.suite;
-        if let (Some(s), Some(body)) = (registry::suite(suite), &flight.server_key_exchange)
-            && (s.is_dhe() || s.is_ecdhe())
-            && let Ok(k) = wire::parse_key_exchange(body, s.is_dhe())
+        if let (Some(layout), Some(body)) = (
+            registry::suite(suite).and_then(registry::Suite::ske_layout),
+            &flight.server_key_exchange,
+        ) && let Ok(k) = wire::parse_key_exchange(body, layout)
         {
             kex.push((suite, k));
         }
@@ -587,10 +589,13 @@ async fn enumerate_groups(
                 if version == Version::Tls13 {
                     f.hello.group
                 } else {
+                    let layout = registry::suite(f.hello.suite)
+                        .and_then(registry::Suite::ske_layout)
+                        .unwrap_or(wire::SkeLayout::Ecdh);
                     match f
                         .server_key_exchange
                         .as_deref()
-                        .map(|b| wire::parse_key_exchange(b, false))
+                        .map(|b| wire::parse_key_exchange(b, layout))
                     {
                         Some(Ok(KeyExchange::Ecdh { group })) => Some(group),
                         _ => None,

@@ -109,7 +109,16 @@ pub struct HelloSpec<'a> {
     pub sni: Option<&'a str>,
     /// Offer DEFLATE compression as well as none.
     pub deflate: bool,
+    /// Send extensions (TLS 1.0 and later). Off for stacks that refuse any hello with
+    /// extensions (SSL 3.0 hellos never have them; TLS 1.3 hellos always do).
+    pub extensions: bool,
 }
+
+/// ClientHello messages between these sizes hang some F5 load balancers; the padding
+/// extension (RFC 7685) takes them to at least 512 bytes.
+const PAD_FROM: usize = 256;
+/// See [`PAD_FROM`].
+const PAD_TO: usize = 512;
 
 /// Build a ClientHello record. `random` fills the random, the TLS 1.3 session id and the key
 /// share (it needs 96 bytes of randomness; the probe never completes a handshake).
@@ -141,7 +150,8 @@ pub fn client_hello(spec: &HelloSpec<'_>, random: &[u8; 96]) -> Vec<u8> {
     } else {
         body.extend_from_slice(&[1, 0]);
     }
-    if spec.version != Version::Ssl3 {
+    if spec.version != Version::Ssl3 && (spec.extensions || tls13) {
+        let before = body.len();
         with_u16_len(&mut body, |ext| {
             if let Some(name) = spec.sni {
                 extension(ext, 0x0000, |e| {
@@ -184,6 +194,20 @@ pub fn client_hello(spec: &HelloSpec<'_>, random: &[u8; 96]) -> Vec<u8> {
                 });
             }
         });
+        // The handshake message is 4 + body bytes long; pad it out of [256, 512).
+        let length = 4 + body.len();
+        if (PAD_FROM..PAD_TO).contains(&length) {
+            let pad = (PAD_TO - length)
+                .checked_sub(4)
+                .filter(|n| *n > 0)
+                .unwrap_or(1);
+            let mut exts = body.split_off(before + 2);
+            body.truncate(before);
+            extension(&mut exts, 0x0015, |e| {
+                e.extend(std::iter::repeat_n(0u8, pad))
+            });
+            with_u16_len(&mut body, |b| b.extend_from_slice(&exts));
+        }
     }
 
     let mut handshake = Vec::with_capacity(body.len() + 4);
@@ -670,6 +694,9 @@ pub enum KeyExchange {
     Dh {
         /// Bit length of p.
         prime_bits: u32,
+        /// The RFC 7919 group (`ffdhe2048` = 256 ...) when p is one of its primes: a server
+        /// that negotiates groups (RFC 7919) chose it because the hello offered it.
+        ffdhe: Option<u16>,
     },
     /// Elliptic-curve Diffie-Hellman on a named group.
     Ecdh {
@@ -680,26 +707,65 @@ pub enum KeyExchange {
     ExplicitCurve,
 }
 
-/// Read the DH prime size or the curve from a ServerKeyExchange body. `dh` selects the
-/// finite-field layout (`dh_p, dh_g, dh_Ys, ...`), else the ECDH one (`curve_type, ...`).
-pub fn parse_key_exchange(body: &[u8], dh: bool) -> Result<KeyExchange, WireError> {
+/// The layout of a ServerKeyExchange, by key exchange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SkeLayout {
+    /// `dh_p, dh_g, dh_Ys, signature` (DHE_RSA, DHE_DSS, DH_anon).
+    Dh,
+    /// `curve_type, named_curve, public, signature` (ECDHE_*, ECDH_anon).
+    Ecdh,
+    /// `psk_identity_hint`, then the DH parameters (DHE_PSK, RFC 4279 §3).
+    DhPsk,
+    /// `psk_identity_hint`, then the ECDH parameters (ECDHE_PSK, RFC 5489 §2).
+    EcdhPsk,
+}
+
+/// The first 12 bytes shared by every RFC 7919 prime (64 one bits, then the bits of e); the
+/// last 8 are all ones. RFC 3526 MODP primes continue with the bits of pi (`C9 0F DA A2`).
+const FFDHE_PREFIX: [u8; 12] = [
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xAD, 0xF8, 0x54, 0x58,
+];
+
+/// The RFC 7919 group whose prime `p` (big-endian, no leading zeros) is, if any.
+fn ffdhe_group(p: &[u8]) -> Option<u16> {
+    let group = match p.len() {
+        256 => 256,
+        384 => 257,
+        512 => 258,
+        768 => 259,
+        1024 => 260,
+        _ => return None,
+    };
+    (p.starts_with(&FFDHE_PREFIX) && p.ends_with(&[0xFF; 8])).then_some(group)
+}
+
+/// Read the DH prime size or the curve from a ServerKeyExchange body laid out as `layout`.
+pub fn parse_key_exchange(body: &[u8], layout: SkeLayout) -> Result<KeyExchange, WireError> {
     let mut r = Reader::new(body);
-    if dh {
+    if matches!(layout, SkeLayout::DhPsk | SkeLayout::EcdhPsk) {
+        let n = usize::from(r.u16().ok_or(WireError::Invalid("PSK identity hint"))?);
+        r.take(n).ok_or(WireError::Invalid("PSK identity hint"))?;
+    }
+    if matches!(layout, SkeLayout::Dh | SkeLayout::DhPsk) {
         let n = usize::from(r.u16().ok_or(WireError::Invalid("DH parameters"))?);
         let p = r.take(n).ok_or(WireError::Invalid("DH prime"))?;
-        let mut bits = 0u32;
-        if let Some(pos) = p.iter().position(|b| *b != 0) {
-            let top = p.get(pos).copied().unwrap_or(0);
-            let bytes = u32::try_from(p.len() - pos).unwrap_or(u32::MAX);
-            bits = bytes
-                .saturating_sub(1)
-                .saturating_mul(8)
-                .saturating_add(8 - top.leading_zeros());
-        }
-        if bits == 0 {
+        let p = p
+            .iter()
+            .position(|b| *b != 0)
+            .and_then(|pos| p.get(pos..))
+            .unwrap_or_default();
+        let Some(top) = p.first() else {
             return Err(WireError::Invalid("DH prime"));
-        }
-        return Ok(KeyExchange::Dh { prime_bits: bits });
+        };
+        let bytes = u32::try_from(p.len()).unwrap_or(u32::MAX);
+        let bits = bytes
+            .saturating_sub(1)
+            .saturating_mul(8)
+            .saturating_add(8 - top.leading_zeros());
+        return Ok(KeyExchange::Dh {
+            prime_bits: bits,
+            ffdhe: ffdhe_group(p),
+        });
     }
     match r.u8().ok_or(WireError::Invalid("ECDH parameters"))? {
         3 => Ok(KeyExchange::Ecdh {
@@ -781,6 +847,7 @@ pub(crate) mod tests {
                 x25519_share: true,
                 sni: Some("app.test"),
                 deflate: false,
+                extensions: true,
             };
             let rec = client_hello(&spec, &[1; 96]);
             let mut r = Reader::new(&rec);
@@ -812,6 +879,69 @@ pub(crate) mod tests {
         }
     }
 
+    /// The handshake message length of a hello and whether it carries extension `kind`.
+    fn hello_facts(rec: &[u8], kind: u16) -> (usize, bool) {
+        let len = usize::from(u16::from_be_bytes([rec[3], rec[4]]));
+        let mut r = Reader::new(&rec[5 + 4 + 34..]);
+        let sid = usize::from(r.u8().unwrap());
+        r.take(sid).unwrap();
+        let n = usize::from(r.u16().unwrap());
+        r.take(n).unwrap();
+        let n = usize::from(r.u8().unwrap());
+        r.take(n).unwrap();
+        let mut found = false;
+        if r.remaining() > 0 {
+            let n = usize::from(r.u16().unwrap());
+            let mut exts = Reader::new(r.take(n).unwrap());
+            while exts.remaining() > 0 {
+                let k = exts.u16().unwrap();
+                let n = usize::from(exts.u16().unwrap());
+                exts.take(n).unwrap();
+                found |= k == kind;
+            }
+        }
+        assert_eq!(r.remaining(), 0);
+        (len, found)
+    }
+
+    #[test]
+    fn hellos_between_256_and_511_bytes_are_padded_to_512() {
+        let all: Vec<u16> = (1..=400).collect();
+        for version in [Version::Tls10, Version::Tls12, Version::Tls13] {
+            for n in 0..all.len() {
+                let spec = HelloSpec {
+                    version,
+                    suites: &all[..n],
+                    groups: &[29, 23],
+                    x25519_share: true,
+                    sni: Some("app.test"),
+                    deflate: false,
+                    extensions: true,
+                };
+                let rec = client_hello(&spec, &[1; 96]);
+                let (len, padded) = hello_facts(&rec, 0x0015);
+                assert!(!(256..512).contains(&len), "{version} {n} suites: {len}");
+                assert_eq!(rec.len(), len + 5);
+                if padded {
+                    assert!(len <= 512 + 4, "{version} {n}: padded to {len}");
+                }
+            }
+        }
+        // Without extensions (an extension-intolerant stack) there is no padding either.
+        let spec = HelloSpec {
+            version: Version::Tls10,
+            suites: &all[..150],
+            groups: &[29],
+            x25519_share: false,
+            sni: Some("app.test"),
+            deflate: false,
+            extensions: false,
+        };
+        let rec = client_hello(&spec, &[1; 96]);
+        let (len, _) = hello_facts(&rec, 0x0015);
+        assert_eq!(len, 4 + 2 + 32 + 1 + 2 + 2 * 151 + 2, "no extension block");
+    }
+
     #[test]
     fn parses_a_tls12_flight() {
         let hello = server_hello(0x0303, 0xC02F, &[(0xff01, &[0])]);
@@ -839,7 +969,7 @@ pub(crate) mod tests {
         assert!(f.hello.renegotiation_info && f.complete);
         assert_eq!(f.certificates, vec![vec![1, 2, 3]]);
         assert_eq!(
-            parse_key_exchange(f.server_key_exchange.as_ref().unwrap(), false),
+            parse_key_exchange(f.server_key_exchange.as_ref().unwrap(), SkeLayout::Ecdh),
             Ok(KeyExchange::Ecdh { group: 23 })
         );
         // Stopping at the ServerHello needs only the first record.
@@ -1040,18 +1170,80 @@ pub(crate) mod tests {
         }
     }
 
+    fn dh_params(p: &[u8]) -> Vec<u8> {
+        let mut body = Vec::new();
+        with_u16_len(&mut body, |b| b.extend_from_slice(p));
+        with_u16_len(&mut body, |b| b.push(2));
+        with_u16_len(&mut body, |b| b.push(5));
+        body
+    }
+
     #[test]
     fn dh_prime_bits() {
         let mut p = vec![0, 0x81];
         p.extend([0u8; 127]);
-        let mut body = Vec::new();
-        put_u16(&mut body, p.len() as u16);
-        body.extend(&p);
         assert_eq!(
-            parse_key_exchange(&body, true),
-            Ok(KeyExchange::Dh { prime_bits: 1024 })
+            parse_key_exchange(&dh_params(&p), SkeLayout::Dh),
+            Ok(KeyExchange::Dh {
+                prime_bits: 1024,
+                ffdhe: None
+            })
         );
-        assert!(parse_key_exchange(&[0, 5, 1], true).is_err());
-        assert!(parse_key_exchange(&[9], false).is_err());
+        assert!(parse_key_exchange(&[0, 5, 1], SkeLayout::Dh).is_err());
+        assert!(parse_key_exchange(&[0, 1, 0], SkeLayout::Dh).is_err());
+        assert!(parse_key_exchange(&[9], SkeLayout::Ecdh).is_err());
+        // An RFC 7919 prime is recognised (its shape: 64 ones, the bits of e, 64 ones).
+        let mut ffdhe = FFDHE_PREFIX.to_vec();
+        ffdhe.resize(256 - 8, 0x5A);
+        ffdhe.extend([0xFF; 8]);
+        assert_eq!(
+            parse_key_exchange(&dh_params(&ffdhe), SkeLayout::Dh),
+            Ok(KeyExchange::Dh {
+                prime_bits: 2048,
+                ffdhe: Some(256)
+            })
+        );
+        // The RFC 3526 MODP prime of the same size is not.
+        let mut modp = vec![0xFF; 8];
+        modp.extend([0xC9, 0x0F, 0xDA, 0xA2]);
+        modp.resize(256 - 8, 0x5A);
+        modp.extend([0xFF; 8]);
+        assert_eq!(
+            parse_key_exchange(&dh_params(&modp), SkeLayout::Dh),
+            Ok(KeyExchange::Dh {
+                prime_bits: 2048,
+                ffdhe: None
+            })
+        );
+    }
+
+    #[test]
+    fn psk_key_exchanges_start_with_the_identity_hint() {
+        // A 300-byte hint whose bytes would read as a 2400-bit "prime" (RFC 4279 §3).
+        let mut p = vec![0x81];
+        p.extend([0u8; 127]);
+        let mut body = Vec::new();
+        with_u16_len(&mut body, |b| b.extend([0xEE; 300]));
+        body.extend(dh_params(&p));
+        assert_eq!(
+            parse_key_exchange(&body, SkeLayout::DhPsk),
+            Ok(KeyExchange::Dh {
+                prime_bits: 1024,
+                ffdhe: None
+            })
+        );
+        assert!(matches!(
+            parse_key_exchange(&body, SkeLayout::Dh),
+            Ok(KeyExchange::Dh {
+                prime_bits: 2400,
+                ..
+            })
+        ));
+        // ECDHE_PSK (RFC 5489): an empty hint, then the curve.
+        assert_eq!(
+            parse_key_exchange(&[0, 0, 3, 0, 29, 32], SkeLayout::EcdhPsk),
+            Ok(KeyExchange::Ecdh { group: 29 })
+        );
+        assert!(parse_key_exchange(&[0, 9, 1], SkeLayout::EcdhPsk).is_err());
     }
 }
