@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use secgate::lab::tls::{self, BadRecord, LeafSpec, Legacy, TlsPki};
+use secgate::lab::tls::{self, BadRecord, LabCa, LeafSpec, Legacy, TlsPki};
 use secgate::lab::{self, Hostile, LabServer, Site};
 use serde_json::Value;
 use support::{Run, closed_port, secgate};
@@ -138,6 +138,63 @@ fn pem_key(path: &Path) -> rustls::pki_types::PrivateKeyDer<'static> {
     rustls::pki_types::PrivateKeyDer::from_pem_file(path).unwrap()
 }
 
+/// An RSA-2048 leaf for `name` signed with SHA-1 by the CA in `{ca}.pem`/`{ca}.key` (rcgen
+/// cannot sign with SHA-1): the leaf alone, and its key.
+fn sha1_leaf(
+    dir: &Path,
+    name: &str,
+    ca: &str,
+) -> (
+    Vec<rustls::pki_types::CertificateDer<'static>>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+) {
+    let (key, csr, pem, ext) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.pem"),
+        format!("{name}.ext"),
+    );
+    std::fs::write(dir.join(&ext), format!("subjectAltName=DNS:{name}\n")).unwrap();
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            &format!("/CN={name}"),
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-sha1",
+            "-in",
+            &csr,
+            "-CA",
+            &format!("{ca}.pem"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-days",
+            "365",
+            "-extfile",
+            &ext,
+            "-out",
+            &pem,
+        ],
+    );
+    (pem_certs(&dir.join(pem)), pem_key(&dir.join(key)))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificate_cases() {
     let pki = TlsPki::new().unwrap();
@@ -176,6 +233,44 @@ async fn certificate_cases() {
         ),
     )
     .unwrap();
+
+    // SHA-1 leaves issued by a CA: the lab intermediate (a trusted chain refused for its hash
+    // only) and a private CA the server sends along (untrusted and weakly signed: both rules).
+    std::fs::write(dir.path().join("int.pem"), pki.intermediate().pem()).unwrap();
+    std::fs::write(dir.path().join("int.key"), pki.intermediate().key_pem()).unwrap();
+    openssl(
+        dir.path(),
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "private-ca.key",
+            "-out",
+            "private-ca.pem",
+            "-days",
+            "365",
+            "-subj",
+            "/CN=private CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    let sha1_int = sha1_leaf(dir.path(), "sha1int.test", "int");
+    let (mut sha1_private, sha1_private_key) = sha1_leaf(dir.path(), "sha1priv.test", "private-ca");
+    sha1_private.extend(pem_certs(&dir.path().join("private-ca.pem")));
+    // root → lab intermediate → int2 → leaf, sent as leaf + int2: the lab intermediate is missing.
+    let int2 = LabCa::new("int2", Some(pki.intermediate()), -1, 365).unwrap();
+    let (mut deep, deep_key) = int2.leaf(&LeafSpec::new(&["deep.test"])).unwrap();
+    deep.push(int2.der());
+    // root → expired intermediate → leaf, sent whole.
+    let old_int = LabCa::new("old intermediate", Some(pki.root()), -400, -3).unwrap();
+    let (mut old, old_key) = old_int.leaf(&LeafSpec::new(&["oldint.test"])).unwrap();
+    old.push(old_int.der());
 
     let spec = |names: &[&str]| LeafSpec::new(names);
     let sites = vec![
@@ -230,6 +325,15 @@ async fn certificate_cases() {
         )
         .await,
         rustls_site("sha1.test", (sha1_chain, sha1_key)).await,
+        rustls_site("sha1int.test", {
+            let (mut chain, key) = sha1_int;
+            chain.push(pki.intermediate().der());
+            (chain, key)
+        })
+        .await,
+        rustls_site("sha1priv.test", (sha1_private, sha1_private_key)).await,
+        rustls_site("deep.test", (deep, deep_key)).await,
+        rustls_site("oldint.test", (old, old_key)).await,
     ];
     let mut args: Vec<String> = vec!["scan".into()];
     args.extend(sites.iter().map(Named::url));
@@ -269,6 +373,35 @@ async fn certificate_cases() {
     expect("soon.test", &[("tls.cert.expiring_soon", FAIL)]);
     expect("nosan.test", &[("tls.cert.no_san", FAIL)]);
     expect("sha1.test", &[("tls.cert.weak_signature", FAIL)]);
+    expect(
+        "sha1int.test",
+        &[
+            ("tls.cert.weak_signature", FAIL),
+            ("tls.cert.untrusted", SKIP),
+        ],
+    );
+    expect(
+        "sha1priv.test",
+        &[
+            ("tls.cert.weak_signature", FAIL),
+            ("tls.cert.untrusted", FAIL),
+        ],
+    );
+    expect(
+        "deep.test",
+        &[
+            ("tls.cert.incomplete_chain", FAIL),
+            ("tls.cert.untrusted", SKIP),
+        ],
+    );
+    expect(
+        "oldint.test",
+        &[
+            ("tls.cert.expired", FAIL),
+            ("tls.cert.expiring_soon", SKIP),
+            ("tls.cert.untrusted", SKIP),
+        ],
+    );
 
     // Evidence a person needs.
     let good = result(&run, &url("good.test"), "tls.cert.untrusted");
@@ -314,6 +447,32 @@ async fn certificate_cases() {
     assert_eq!(
         result(&run, &url("sha1.test"), "tls.cert.weak_signature")["message"],
         "broken signature hash: CN=sha1.test: sha1WithRSAEncryption"
+    );
+    assert_eq!(
+        result(&run, &url("sha1int.test"), "tls.cert.weak_signature")["message"],
+        "broken signature hash: CN=sha1int.test: ecdsa-with-SHA1"
+    );
+    assert_eq!(
+        result(&run, &url("sha1priv.test"), "tls.cert.weak_signature")["message"],
+        "broken signature hash: CN=sha1priv.test: sha1WithRSAEncryption"
+    );
+    assert_eq!(
+        result(&run, &url("sha1priv.test"), "tls.cert.untrusted")["message"],
+        "the chain ends at 'CN=private CA', which is not a trusted root"
+    );
+    let deep = result(&run, &url("deep.test"), "tls.cert.incomplete_chain");
+    assert_eq!(
+        deep["message"],
+        "the chain stops at 'CN=int2': its issuer 'CN=secgate lab intermediate' is neither sent nor a trusted root (a missing intermediate, or an unknown CA)"
+    );
+    assert_eq!(deep["evidence"]["presented"], 2);
+    let old = result(&run, &url("oldint.test"), "tls.cert.expired");
+    assert!(
+        old["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("intermediate 1 (CN=old intermediate) expired on "),
+        "{old}"
     );
     assert_eq!(run.code, 1);
 

@@ -56,19 +56,81 @@ impl LeafSpec {
     }
 }
 
-/// A root CA and an intermediate that issues lab leaves (root → intermediate → leaf).
-pub struct TlsPki {
-    root: rcgen::Issuer<'static, rcgen::KeyPair>,
-    root_der: CertificateDer<'static>,
-    root_pem: String,
-    int: rcgen::Issuer<'static, rcgen::KeyPair>,
-    int_der: CertificateDer<'static>,
+/// A certificate authority of the lab: its certificate (DER and PEM), its key in PEM (for
+/// `openssl x509 -req -CAkey`, e.g. to sign with SHA-1, which rcgen cannot) and its issuer.
+pub struct LabCa {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    der: CertificateDer<'static>,
+    pem: String,
+    key_pem: String,
 }
 
-impl std::fmt::Debug for TlsPki {
+impl std::fmt::Debug for LabCa {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TlsPki")
+        f.write_str("LabCa")
     }
+}
+
+impl LabCa {
+    /// A CA named `cn`, self-signed (`parent` none) or issued by `parent`, valid from
+    /// `not_before_days` to `not_after_days` relative to now.
+    pub fn new(
+        cn: &str,
+        parent: Option<&LabCa>,
+        not_before_days: i64,
+        not_after_days: i64,
+    ) -> Result<LabCa, String> {
+        let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+        let mut params = ca_params(cn)?;
+        params.not_before = days(not_before_days);
+        params.not_after = days(not_after_days);
+        let cert = match parent {
+            Some(p) => params.signed_by(&key, &p.issuer),
+            None => params.self_signed(&key),
+        }
+        .map_err(|e| e.to_string())?;
+        Ok(LabCa {
+            der: cert.der().clone(),
+            pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            issuer: rcgen::Issuer::new(params, key),
+        })
+    }
+
+    /// The CA certificate.
+    pub fn der(&self) -> CertificateDer<'static> {
+        self.der.clone()
+    }
+
+    /// The CA certificate in PEM.
+    pub fn pem(&self) -> &str {
+        &self.pem
+    }
+
+    /// The CA's private key in PEM.
+    pub fn key_pem(&self) -> &str {
+        &self.key_pem
+    }
+
+    /// A leaf issued by this CA: the chain is the leaf alone (the caller adds what the server
+    /// should send).
+    pub fn leaf(
+        &self,
+        spec: &LeafSpec,
+    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+        let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+        let cert = leaf_params(spec)?
+            .signed_by(&key, &self.issuer)
+            .map_err(|e| e.to_string())?;
+        Ok((vec![cert.der().clone()], pkcs8(&key)))
+    }
+}
+
+/// A root CA and an intermediate that issues lab leaves (root → intermediate → leaf).
+#[derive(Debug)]
+pub struct TlsPki {
+    root: LabCa,
+    int: LabCa,
 }
 
 fn ca_params(cn: &str) -> Result<rcgen::CertificateParams, String> {
@@ -92,34 +154,29 @@ fn days(d: i64) -> OffsetDateTime {
 impl TlsPki {
     /// A new root ("secgate lab root") and intermediate ("secgate lab intermediate").
     pub fn new() -> Result<TlsPki, String> {
-        let root_key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
-        let root_params = ca_params("secgate lab root")?;
-        let root_cert = root_params
-            .self_signed(&root_key)
-            .map_err(|e| e.to_string())?;
-        let root = rcgen::Issuer::new(root_params, root_key);
-        let int_key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
-        let int_params = ca_params("secgate lab intermediate")?;
-        let int_cert = int_params
-            .signed_by(&int_key, &root)
-            .map_err(|e| e.to_string())?;
-        Ok(TlsPki {
-            root_der: root_cert.der().clone(),
-            root_pem: root_cert.pem(),
-            root,
-            int: rcgen::Issuer::new(int_params, int_key),
-            int_der: int_cert.der().clone(),
-        })
+        let root = LabCa::new("secgate lab root", None, -30, 3650)?;
+        let int = LabCa::new("secgate lab intermediate", Some(&root), -30, 1825)?;
+        Ok(TlsPki { root, int })
     }
 
     /// The root in PEM (for `--ca-file`).
     pub fn root_pem(&self) -> &str {
-        &self.root_pem
+        self.root.pem()
     }
 
     /// The root (a trust anchor).
     pub fn root_der(&self) -> CertificateDer<'static> {
-        self.root_der.clone()
+        self.root.der()
+    }
+
+    /// The root CA.
+    pub fn root(&self) -> &LabCa {
+        &self.root
+    }
+
+    /// The intermediate CA.
+    pub fn intermediate(&self) -> &LabCa {
+        &self.int
     }
 
     /// A leaf issued by the intermediate, with its chain as the server would send it.
@@ -127,16 +184,11 @@ impl TlsPki {
         &self,
         spec: &LeafSpec,
     ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
-        let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
-        let params = leaf_params(spec)?;
-        let cert = params
-            .signed_by(&key, &self.int)
-            .map_err(|e| e.to_string())?;
-        let mut chain = vec![cert.der().clone()];
+        let (mut chain, key) = self.int.leaf(spec)?;
         if spec.send_intermediate {
-            chain.push(self.int_der.clone());
+            chain.push(self.int.der());
         }
-        Ok((chain, pkcs8(&key)))
+        Ok((chain, key))
     }
 
     /// A leaf signed directly by the root (no intermediate).
@@ -144,11 +196,7 @@ impl TlsPki {
         &self,
         spec: &LeafSpec,
     ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
-        let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
-        let cert = leaf_params(spec)?
-            .signed_by(&key, &self.root)
-            .map_err(|e| e.to_string())?;
-        Ok((vec![cert.der().clone()], pkcs8(&key)))
+        self.root.leaf(spec)
     }
 }
 

@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use super::cert::{self, Captured, CapturingVerifier};
 use super::registry::{self, GROUPS};
 use super::wire::{self, Answer, Flight, HelloSpec, KeyExchange, Progress, Version, WireError};
-use super::{Accepted, CertObservation, ProtocolState, TlsObservation};
+use super::{Accepted, ProtocolState, TlsObservation};
 use crate::engine::net;
 use crate::engine::{ScanCx, ScanTarget};
 use crate::model::{Reason, ReasonKind};
@@ -326,7 +326,7 @@ pub async fn observe(cx: &ScanCx, target: &ScanTarget, port: u16, now: i64) -> T
             .ok_or(reason),
     };
     let cert = chain.and_then(|(chain, source)| {
-        judge_chain(chain, source, &p.host, now, &cx.settings.ca_certs)
+        cert::judge_chain(chain, source, &p.host, now, &cx.settings.ca_certs)
     });
 
     // 2. Enumeration, groups and compression, side by side.
@@ -387,56 +387,6 @@ pub async fn observe(cx: &ScanCx, target: &ScanTarget, port: u16, now: i64) -> T
         handshakes: p.handshakes.load(Ordering::Relaxed),
         connected: p.connected.load(Ordering::Relaxed),
     }
-}
-
-/// Summarise and judge a captured chain.
-pub fn judge_chain(
-    chain: Vec<CertificateDer<'static>>,
-    source: String,
-    host: &str,
-    now: i64,
-    extra_roots: &[CertificateDer<'static>],
-) -> Result<CertObservation, Reason> {
-    let mut summaries = Vec::new();
-    for der in &chain {
-        summaries.push(cert::summarise(der).map_err(|e| {
-            Reason::new(
-                ReasonKind::Malformed,
-                format!("{host}: certificate {} of the chain: {e}", summaries.len()),
-            )
-        })?);
-    }
-    let leaf = summaries
-        .first()
-        .ok_or_else(|| Reason::new(ReasonKind::Malformed, "the server sent no certificate"))?;
-    // Judge trust inside the leaf's validity, so that time is reported by its own rules.
-    let at = if leaf.not_before > leaf.not_after {
-        now
-    } else {
-        now.clamp(
-            leaf.not_before.saturating_add(1),
-            leaf.not_after.saturating_sub(1),
-        )
-    };
-    // A leaf given itself as a trust anchor (--ca-file with a self-signed certificate) is
-    // pinned, even when webpki would refuse it as a CA used as an end entity.
-    let pinned = chain
-        .first()
-        .is_some_and(|leaf| extra_roots.iter().any(|r| r.as_ref() == leaf.as_ref()));
-    let trust = if pinned {
-        cert::Trust::Trusted
-    } else {
-        cert::judge_trust(&chain, &summaries, &cert::anchors(extra_roots), at)
-    };
-    let name = chain.first().map_or(cert::NameMatch::Mismatch, |der| {
-        cert::judge_name(der, leaf, host)
-    });
-    Ok(CertObservation {
-        source,
-        chain: summaries,
-        trust,
-        name,
-    })
 }
 
 type Found = (Accepted, Vec<(u16, KeyExchange)>);

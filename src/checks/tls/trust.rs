@@ -55,7 +55,7 @@ fn eval(obs: &TlsObservation, out: &mut Emitter) {
         }
         Trust::IntermediateTime(_) => out.skipped(
             UNTRUSTED,
-            "an intermediate is outside its validity period (see tls.cert.expired)",
+            "a certificate of the chain is outside its validity period (see tls.cert.expired and tls.cert.not_yet_valid)",
         ),
         Trust::Invalid(detail) => out.fail(
             UNTRUSTED,
@@ -64,11 +64,17 @@ fn eval(obs: &TlsObservation, out: &mut Emitter) {
         ),
     }
     match &c.trust {
-        Trust::MissingIntermediate { issuer } => out.fail(
+        Trust::MissingIntermediate { issuer, top } => out.fail(
             INCOMPLETE_CHAIN,
-            format!(
-                "the server sends only its own certificate; the issuer '{issuer}' is neither sent nor a trusted root (a missing intermediate, or an unknown CA)"
-            ),
+            if c.chain.len() == 1 {
+                format!(
+                    "the server sends only its own certificate; the issuer '{issuer}' is neither sent nor a trusted root (a missing intermediate, or an unknown CA)"
+                )
+            } else {
+                format!(
+                    "the chain stops at '{top}': its issuer '{issuer}' is neither sent nor a trusted root (a missing intermediate, or an unknown CA)"
+                )
+            },
             ev().text("missing_issuer", issuer)
                 .with("presented", Observed::Number(i64::try_from(c.chain.len()).unwrap_or(0))),
         ),
@@ -110,7 +116,8 @@ mod tests {
         );
         assert_eq!(
             with(Trust::MissingIntermediate {
-                issuer: "CN=Int".into()
+                issuer: "CN=Int".into(),
+                top: "CN=app.test".into()
             }),
             vec![Skipped, Fail]
         );
