@@ -259,6 +259,12 @@ pub struct Legacy {
     pub secure_renegotiation: bool,
     /// Size of the DH prime sent with DHE suites.
     pub dh_bits: usize,
+    /// Negotiate finite-field groups (RFC 7919): a hello that offers ffdhe2048 gets that group,
+    /// any other the `dh_bits` one.
+    pub rfc7919: bool,
+    /// Refuse (alert handshake_failure) any hello that carries extensions, as some old stacks
+    /// did.
+    pub extension_intolerant: bool,
     /// The certificate chain it presents.
     pub chain: Vec<CertificateDer<'static>>,
 }
@@ -273,9 +279,25 @@ impl Legacy {
             compression: true,
             secure_renegotiation: false,
             dh_bits: 1024,
+            rfc7919: false,
+            extension_intolerant: false,
             chain,
         }
     }
+}
+
+/// The RFC 7919 ffdhe2048 prime (RFC 7919 appendix A.1), big-endian.
+const FFDHE2048: &str = "FFFFFFFFFFFFFFFFADF85458A2BB4A9AAFDC5620273D3CF1D8B9C583CE2D3695A9E13641146433FBCC939DCE249B3EF97D2FE363630C75D8F681B202AEC4617AD3DF1ED5D5FD65612433F51F5F066ED0856365553DED1AF3B557135E7F57C935984F0C70E0E68B77E2A689DAF3EFE8721DF158A136ADE73530ACCA4F483A797ABC0AB182B324FB61D108A94BB2C8E3FBB96ADAB760D7F4681D4F42A3DE394DF4AE56EDE76372BB190B07A7C8EE0A6D709E02FCE1CDF7E2ECC03404CD28342F619172FE9CE98583FF8E4F1232EEF28183C3FE3B1B4C6FAD733BB5FCBC2EC22005C58EF1837D1683B2C6F34A26C1B2EFFA886B423861285C97FFFFFFFFFFFFFFFF";
+
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    hex.as_bytes()
+        .chunks(2)
+        .filter_map(|pair| {
+            std::str::from_utf8(pair)
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect()
 }
 
 /// Serve the scripted legacy responder on `listener` (at most 64 connections at once).
@@ -379,6 +401,8 @@ struct ClientHello {
     deflate: bool,
     renegotiation: bool,
     supported_versions: Vec<u16>,
+    groups: Vec<u16>,
+    extensions: bool,
 }
 
 fn be16(b: &[u8]) -> Option<u16> {
@@ -415,10 +439,13 @@ fn parse_client_hello(rec: &[u8]) -> Option<ClientHello> {
         suites,
         deflate,
         supported_versions: Vec::new(),
+        groups: Vec::new(),
+        extensions: false,
     };
     let Some(len) = take(2).and_then(be16) else {
         return Some(hello);
     };
+    hello.extensions = true;
     let exts = take(usize::from(len))?;
     let mut e = 0usize;
     while let (Some(kind), Some(n)) = (
@@ -431,6 +458,7 @@ fn parse_client_hello(rec: &[u8]) -> Option<ClientHello> {
             0x002b => {
                 hello.supported_versions = data.get(1..)?.chunks(2).filter_map(be16).collect();
             }
+            0x000a => hello.groups = data.get(2..)?.chunks(2).filter_map(be16).collect(),
             _ => {}
         }
         e += 4 + usize::from(n);
@@ -487,6 +515,10 @@ async fn legacy_conn(mut stream: TcpStream, legacy: &Legacy) {
         return;
     };
     let alert = |d: u8, v: u16| record(21, v, &[2, d]);
+    if legacy.extension_intolerant && hello.extensions {
+        let _ = stream.write_all(&alert(40, 0x0301)).await;
+        return;
+    }
     let top = legacy.versions.iter().copied().max().unwrap_or(0x0301);
     // TLS 1.3 is never spoken; a TLS 1.3-only hello is refused.
     if !hello.supported_versions.is_empty() && !hello.supported_versions.iter().any(|v| *v <= top) {
@@ -534,10 +566,15 @@ async fn legacy_conn(mut stream: TcpStream, legacy: &Legacy) {
     let ecdhe = (0xC006..=0xC032).contains(&suite) || (0xCCA8..=0xCCA9).contains(&suite);
     if dhe {
         let mut ske = Vec::new();
-        let mut p = vec![0xffu8; legacy.dh_bits / 8];
-        if let Some(last) = p.last_mut() {
-            *last = 0xfd;
-        }
+        let p = if legacy.rfc7919 && hello.groups.contains(&256) {
+            hex_bytes(FFDHE2048)
+        } else {
+            let mut p = vec![0xffu8; legacy.dh_bits / 8];
+            if let Some(last) = p.last_mut() {
+                *last = 0xfd;
+            }
+            p
+        };
         ske.extend_from_slice(&u16::try_from(p.len()).unwrap_or(0).to_be_bytes());
         ske.extend(p);
         ske.extend_from_slice(&[0, 1, 2]);

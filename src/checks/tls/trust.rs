@@ -3,7 +3,7 @@
 //! SHA-1 chain is reported by its real cause only.
 
 use super::cert::Trust;
-use super::{Rule, TlsObservation, cert_evidence, inconclusive_all, strength};
+use super::{CertObservation, Rule, TlsObservation, cert_evidence, per_certificate, strength};
 use crate::model::{Emitter, Observed};
 
 pub(super) const UNTRUSTED: &str = "tls.cert.untrusted";
@@ -13,10 +13,10 @@ const IDS: &[&str] = &[UNTRUSTED, INCOMPLETE_CHAIN];
 pub(super) const RULE: Rule = Rule { ids: IDS, eval };
 
 fn eval(obs: &TlsObservation, out: &mut Emitter) {
-    let c = match &obs.cert {
-        Ok(c) => c,
-        Err(reason) => return inconclusive_all(out, IDS, reason),
-    };
+    per_certificate(obs, out, IDS, judge);
+}
+
+fn judge(obs: &TlsObservation, c: &CertObservation, out: &mut Emitter) {
     let ev = || cert_evidence(c, obs.now);
     match &c.trust {
         Trust::Trusted => out.pass(UNTRUSTED, "the chain leads to a trusted root", ev()),
@@ -94,9 +94,7 @@ mod tests {
 
     fn with(trust: Trust) -> Vec<Status> {
         let mut o = fixture::good();
-        if let Ok(c) = &mut o.cert {
-            c.trust = trust;
-        }
+        fixture::cert(&mut o).trust = trust;
         fixture::run(&RULE, &o)
             .into_iter()
             .map(|(_, s, _)| s)
