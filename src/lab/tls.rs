@@ -56,19 +56,81 @@ impl LeafSpec {
     }
 }
 
-/// A root CA and an intermediate that issues lab leaves (root → intermediate → leaf).
-pub struct TlsPki {
-    root: rcgen::Issuer<'static, rcgen::KeyPair>,
-    root_der: CertificateDer<'static>,
-    root_pem: String,
-    int: rcgen::Issuer<'static, rcgen::KeyPair>,
-    int_der: CertificateDer<'static>,
+/// A certificate authority of the lab: its certificate (DER and PEM), its key in PEM (for
+/// `openssl x509 -req -CAkey`, e.g. to sign with SHA-1, which rcgen cannot) and its issuer.
+pub struct LabCa {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    der: CertificateDer<'static>,
+    pem: String,
+    key_pem: String,
 }
 
-impl std::fmt::Debug for TlsPki {
+impl std::fmt::Debug for LabCa {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TlsPki")
+        f.write_str("LabCa")
     }
+}
+
+impl LabCa {
+    /// A CA named `cn`, self-signed (`parent` none) or issued by `parent`, valid from
+    /// `not_before_days` to `not_after_days` relative to now.
+    pub fn new(
+        cn: &str,
+        parent: Option<&LabCa>,
+        not_before_days: i64,
+        not_after_days: i64,
+    ) -> Result<LabCa, String> {
+        let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+        let mut params = ca_params(cn)?;
+        params.not_before = days(not_before_days);
+        params.not_after = days(not_after_days);
+        let cert = match parent {
+            Some(p) => params.signed_by(&key, &p.issuer),
+            None => params.self_signed(&key),
+        }
+        .map_err(|e| e.to_string())?;
+        Ok(LabCa {
+            der: cert.der().clone(),
+            pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            issuer: rcgen::Issuer::new(params, key),
+        })
+    }
+
+    /// The CA certificate.
+    pub fn der(&self) -> CertificateDer<'static> {
+        self.der.clone()
+    }
+
+    /// The CA certificate in PEM.
+    pub fn pem(&self) -> &str {
+        &self.pem
+    }
+
+    /// The CA's private key in PEM.
+    pub fn key_pem(&self) -> &str {
+        &self.key_pem
+    }
+
+    /// A leaf issued by this CA: the chain is the leaf alone (the caller adds what the server
+    /// should send).
+    pub fn leaf(
+        &self,
+        spec: &LeafSpec,
+    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+        let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+        let cert = leaf_params(spec)?
+            .signed_by(&key, &self.issuer)
+            .map_err(|e| e.to_string())?;
+        Ok((vec![cert.der().clone()], pkcs8(&key)))
+    }
+}
+
+/// A root CA and an intermediate that issues lab leaves (root → intermediate → leaf).
+#[derive(Debug)]
+pub struct TlsPki {
+    root: LabCa,
+    int: LabCa,
 }
 
 fn ca_params(cn: &str) -> Result<rcgen::CertificateParams, String> {
@@ -92,34 +154,29 @@ fn days(d: i64) -> OffsetDateTime {
 impl TlsPki {
     /// A new root ("secgate lab root") and intermediate ("secgate lab intermediate").
     pub fn new() -> Result<TlsPki, String> {
-        let root_key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
-        let root_params = ca_params("secgate lab root")?;
-        let root_cert = root_params
-            .self_signed(&root_key)
-            .map_err(|e| e.to_string())?;
-        let root = rcgen::Issuer::new(root_params, root_key);
-        let int_key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
-        let int_params = ca_params("secgate lab intermediate")?;
-        let int_cert = int_params
-            .signed_by(&int_key, &root)
-            .map_err(|e| e.to_string())?;
-        Ok(TlsPki {
-            root_der: root_cert.der().clone(),
-            root_pem: root_cert.pem(),
-            root,
-            int: rcgen::Issuer::new(int_params, int_key),
-            int_der: int_cert.der().clone(),
-        })
+        let root = LabCa::new("secgate lab root", None, -30, 3650)?;
+        let int = LabCa::new("secgate lab intermediate", Some(&root), -30, 1825)?;
+        Ok(TlsPki { root, int })
     }
 
     /// The root in PEM (for `--ca-file`).
     pub fn root_pem(&self) -> &str {
-        &self.root_pem
+        self.root.pem()
     }
 
     /// The root (a trust anchor).
     pub fn root_der(&self) -> CertificateDer<'static> {
-        self.root_der.clone()
+        self.root.der()
+    }
+
+    /// The root CA.
+    pub fn root(&self) -> &LabCa {
+        &self.root
+    }
+
+    /// The intermediate CA.
+    pub fn intermediate(&self) -> &LabCa {
+        &self.int
     }
 
     /// A leaf issued by the intermediate, with its chain as the server would send it.
@@ -127,16 +184,11 @@ impl TlsPki {
         &self,
         spec: &LeafSpec,
     ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
-        let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
-        let params = leaf_params(spec)?;
-        let cert = params
-            .signed_by(&key, &self.int)
-            .map_err(|e| e.to_string())?;
-        let mut chain = vec![cert.der().clone()];
+        let (mut chain, key) = self.int.leaf(spec)?;
         if spec.send_intermediate {
-            chain.push(self.int_der.clone());
+            chain.push(self.int.der());
         }
-        Ok((chain, pkcs8(&key)))
+        Ok((chain, key))
     }
 
     /// A leaf signed directly by the root (no intermediate).
@@ -144,11 +196,7 @@ impl TlsPki {
         &self,
         spec: &LeafSpec,
     ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
-        let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
-        let cert = leaf_params(spec)?
-            .signed_by(&key, &self.root)
-            .map_err(|e| e.to_string())?;
-        Ok((vec![cert.der().clone()], pkcs8(&key)))
+        self.root.leaf(spec)
     }
 }
 
@@ -211,6 +259,12 @@ pub struct Legacy {
     pub secure_renegotiation: bool,
     /// Size of the DH prime sent with DHE suites.
     pub dh_bits: usize,
+    /// Negotiate finite-field groups (RFC 7919): a hello that offers ffdhe2048 gets that group,
+    /// any other the `dh_bits` one.
+    pub rfc7919: bool,
+    /// Refuse (alert handshake_failure) any hello that carries extensions, as some old stacks
+    /// did.
+    pub extension_intolerant: bool,
     /// The certificate chain it presents.
     pub chain: Vec<CertificateDer<'static>>,
 }
@@ -225,9 +279,25 @@ impl Legacy {
             compression: true,
             secure_renegotiation: false,
             dh_bits: 1024,
+            rfc7919: false,
+            extension_intolerant: false,
             chain,
         }
     }
+}
+
+/// The RFC 7919 ffdhe2048 prime (RFC 7919 appendix A.1), big-endian.
+const FFDHE2048: &str = "FFFFFFFFFFFFFFFFADF85458A2BB4A9AAFDC5620273D3CF1D8B9C583CE2D3695A9E13641146433FBCC939DCE249B3EF97D2FE363630C75D8F681B202AEC4617AD3DF1ED5D5FD65612433F51F5F066ED0856365553DED1AF3B557135E7F57C935984F0C70E0E68B77E2A689DAF3EFE8721DF158A136ADE73530ACCA4F483A797ABC0AB182B324FB61D108A94BB2C8E3FBB96ADAB760D7F4681D4F42A3DE394DF4AE56EDE76372BB190B07A7C8EE0A6D709E02FCE1CDF7E2ECC03404CD28342F619172FE9CE98583FF8E4F1232EEF28183C3FE3B1B4C6FAD733BB5FCBC2EC22005C58EF1837D1683B2C6F34A26C1B2EFFA886B423861285C97FFFFFFFFFFFFFFFF";
+
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    hex.as_bytes()
+        .chunks(2)
+        .filter_map(|pair| {
+            std::str::from_utf8(pair)
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect()
 }
 
 /// Serve the scripted legacy responder on `listener` (at most 64 connections at once).
@@ -246,6 +316,9 @@ pub enum BadRecord {
     Oversized,
     /// A handshake record header announcing 500 bytes, 10 of them, then close.
     Truncated,
+    /// A 64 KB ServerHello carrying 16,000 distinct extensions, then 300 tiny records (each
+    /// a HelloRequest): what it costs a reader that parses the answer again after every record.
+    ExtensionFlood,
 }
 
 /// Answer every ClientHello with a bad record.
@@ -264,10 +337,33 @@ pub fn serve_bad_records(listener: TcpListener, kind: BadRecord) -> LabServer {
                 b.extend([2u8, 0, 1, 0xf0, 3, 3, 0, 0, 0, 0]);
                 b
             }
+            BadRecord::ExtensionFlood => extension_flood(),
         };
         let _ = stream.write_all(&bytes).await;
         let _ = stream.flush().await;
     })
+}
+
+fn extension_flood() -> Vec<u8> {
+    let mut exts = Vec::new();
+    for kind in 0x1000u16..0x1000 + 16_000 {
+        exts.extend_from_slice(&kind.to_be_bytes());
+        exts.extend_from_slice(&[0, 0]);
+    }
+    let mut sh = vec![3, 3];
+    sh.extend([7u8; 32]);
+    sh.push(0);
+    sh.extend_from_slice(&[0xC0, 0x2F, 0]);
+    sh.extend_from_slice(&u16::try_from(exts.len()).unwrap_or(0).to_be_bytes());
+    sh.extend(exts);
+    let mut out = Vec::new();
+    for chunk in message(2, &sh).chunks(16384) {
+        out.extend(record(22, 0x0303, chunk));
+    }
+    for _ in 0..300 {
+        out.extend(record(22, 0x0303, &message(0, &[])));
+    }
+    out
 }
 
 fn accept_loop<F, Fut>(listener: TcpListener, handler: F) -> LabServer
@@ -305,6 +401,8 @@ struct ClientHello {
     deflate: bool,
     renegotiation: bool,
     supported_versions: Vec<u16>,
+    groups: Vec<u16>,
+    extensions: bool,
 }
 
 fn be16(b: &[u8]) -> Option<u16> {
@@ -341,10 +439,13 @@ fn parse_client_hello(rec: &[u8]) -> Option<ClientHello> {
         suites,
         deflate,
         supported_versions: Vec::new(),
+        groups: Vec::new(),
+        extensions: false,
     };
     let Some(len) = take(2).and_then(be16) else {
         return Some(hello);
     };
+    hello.extensions = true;
     let exts = take(usize::from(len))?;
     let mut e = 0usize;
     while let (Some(kind), Some(n)) = (
@@ -357,6 +458,7 @@ fn parse_client_hello(rec: &[u8]) -> Option<ClientHello> {
             0x002b => {
                 hello.supported_versions = data.get(1..)?.chunks(2).filter_map(be16).collect();
             }
+            0x000a => hello.groups = data.get(2..)?.chunks(2).filter_map(be16).collect(),
             _ => {}
         }
         e += 4 + usize::from(n);
@@ -413,6 +515,10 @@ async fn legacy_conn(mut stream: TcpStream, legacy: &Legacy) {
         return;
     };
     let alert = |d: u8, v: u16| record(21, v, &[2, d]);
+    if legacy.extension_intolerant && hello.extensions {
+        let _ = stream.write_all(&alert(40, 0x0301)).await;
+        return;
+    }
     let top = legacy.versions.iter().copied().max().unwrap_or(0x0301);
     // TLS 1.3 is never spoken; a TLS 1.3-only hello is refused.
     if !hello.supported_versions.is_empty() && !hello.supported_versions.iter().any(|v| *v <= top) {
@@ -460,10 +566,15 @@ async fn legacy_conn(mut stream: TcpStream, legacy: &Legacy) {
     let ecdhe = (0xC006..=0xC032).contains(&suite) || (0xCCA8..=0xCCA9).contains(&suite);
     if dhe {
         let mut ske = Vec::new();
-        let mut p = vec![0xffu8; legacy.dh_bits / 8];
-        if let Some(last) = p.last_mut() {
-            *last = 0xfd;
-        }
+        let p = if legacy.rfc7919 && hello.groups.contains(&256) {
+            hex_bytes(FFDHE2048)
+        } else {
+            let mut p = vec![0xffu8; legacy.dh_bits / 8];
+            if let Some(last) = p.last_mut() {
+                *last = 0xfd;
+            }
+            p
+        };
         ske.extend_from_slice(&u16::try_from(p.len()).unwrap_or(0).to_be_bytes());
         ske.extend(p);
         ske.extend_from_slice(&[0, 1, 2]);

@@ -11,6 +11,9 @@ use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
+use super::CertObservation;
+use crate::model::{Reason, ReasonKind};
+
 /// The facts of one certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CertSummary {
@@ -248,19 +251,24 @@ pub enum Trust {
     Trusted,
     /// The leaf is self-signed and not itself a trust anchor.
     SelfSigned,
-    /// The chain stops at a CA that is not a trust anchor (unknown or private root).
+    /// The chain ends at a self-issued root that is not a trust anchor (unknown or private).
     UnknownRoot {
-        /// The issuer the chain could not find.
+        /// The root's name.
         issuer: String,
     },
-    /// Only the leaf was sent and its issuer is not a trust anchor: an intermediate is missing.
+    /// The chain stops at a certificate that is not self-issued and whose issuer is neither
+    /// sent nor a trust anchor: an intermediate is missing (or the CA is private and its root
+    /// is not sent).
     MissingIntermediate {
         /// The issuer the chain could not find.
         issuer: String,
+        /// The subject of the last certificate that links up from the leaf.
+        top: String,
     },
-    /// The chain uses a signature algorithm webpki refuses (SHA-1, MD5).
+    /// A trusted chain is refused for its signature algorithm (SHA-1, MD5).
     WeakSignature(String),
-    /// An intermediate is outside its validity period.
+    /// An intermediate is outside its validity period (or a leaf valid for under two seconds,
+    /// which cannot be judged inside its validity).
     IntermediateTime(String),
     /// Any other path-validation failure.
     Invalid(String),
@@ -275,6 +283,55 @@ pub enum NameMatch {
     CommonNameOnly,
     /// Nothing matches.
     Mismatch,
+}
+
+/// Summarise and judge a captured chain (leaf first): never panics on any input (a fuzz target
+/// checks this).
+pub fn judge_chain(
+    chain: Vec<CertificateDer<'static>>,
+    source: String,
+    host: &str,
+    now: i64,
+    extra_roots: &[CertificateDer<'static>],
+) -> Result<CertObservation, Reason> {
+    let mut summaries = Vec::new();
+    for der in &chain {
+        summaries.push(summarise(der).map_err(|e| {
+            Reason::new(
+                ReasonKind::Malformed,
+                format!("{host}: certificate {} of the chain: {e}", summaries.len()),
+            )
+        })?);
+    }
+    let leaf = summaries
+        .first()
+        .ok_or_else(|| Reason::new(ReasonKind::Malformed, "the server sent no certificate"))?;
+    // Judge trust inside the leaf's validity, so that time is reported by its own rules (a
+    // validity shorter than two seconds has no inside: then now).
+    let (lo, hi) = (
+        leaf.not_before.saturating_add(1),
+        leaf.not_after.saturating_sub(1),
+    );
+    let at = if lo > hi { now } else { now.clamp(lo, hi) };
+    // A leaf given itself as a trust anchor (--ca-file with a self-signed certificate) is
+    // pinned, even when webpki would refuse it as a CA used as an end entity.
+    let pinned = chain
+        .first()
+        .is_some_and(|leaf| extra_roots.iter().any(|r| r.as_ref() == leaf.as_ref()));
+    let trust = if pinned {
+        Trust::Trusted
+    } else {
+        judge_trust(&chain, &summaries, &anchors(extra_roots), at)
+    };
+    let name = chain
+        .first()
+        .map_or(NameMatch::Mismatch, |der| judge_name(der, leaf, host));
+    Ok(CertObservation {
+        source,
+        chain: summaries,
+        trust,
+        name,
+    })
 }
 
 /// Judge the presented chain (leaf first) against `anchors` at `at` (Unix seconds).
@@ -310,31 +367,22 @@ pub fn judge_trust(
     use webpki::Error as E;
     match result {
         Ok(_) => Trust::Trusted,
+        // No path to an anchor: the signatures were never checked, so a SHA-1 certificate
+        // here is untrusted as well as weakly signed (both rules report it).
         Err(E::UnknownIssuer) => {
             if leaf_sum.self_issued {
                 return Trust::SelfSigned;
             }
             // The top of what the server sent that links up from the leaf.
-            let top = top_of_chain(summaries);
-            if summaries.iter().any(|s| s.weak_signature && !s.self_issued) {
-                return Trust::WeakSignature(format!(
-                    "a certificate in the chain is signed with a broken hash ({})",
-                    summaries
-                        .iter()
-                        .find(|s| s.weak_signature)
-                        .map(|s| s.signature.clone())
-                        .unwrap_or_default()
-                ));
-            }
-            if top == 0 && !leaf_sum.is_ca {
-                Trust::MissingIntermediate {
-                    issuer: leaf_sum.issuer.clone(),
-                }
-            } else {
-                let issuer = summaries
-                    .get(top)
-                    .map_or_else(String::new, |s| s.issuer.clone());
-                Trust::UnknownRoot { issuer }
+            match summaries.get(top_of_chain(summaries)) {
+                Some(top) if top.self_issued => Trust::UnknownRoot {
+                    issuer: top.subject.clone(),
+                },
+                Some(top) => Trust::MissingIntermediate {
+                    issuer: top.issuer.clone(),
+                    top: top.subject.clone(),
+                },
+                None => Trust::Invalid("no certificate".into()),
             }
         }
         Err(
@@ -570,6 +618,146 @@ mod tests {
             Trust::Trusted
         );
         assert!(cn_matches("*.lab.test", "a.lab.test") && !cn_matches("*.lab.test", "lab.test"));
+    }
+
+    /// A CA named `cn`, self-signed or issued by `parent`, valid from `from` to `to` days.
+    fn ca(
+        cn: &str,
+        parent: Option<&rcgen::Issuer<'static, rcgen::KeyPair>>,
+        (from, to): (i64, i64),
+    ) -> (
+        CertificateDer<'static>,
+        rcgen::Issuer<'static, rcgen::KeyPair>,
+    ) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now + time::Duration::days(from);
+        params.not_after = now + time::Duration::days(to);
+        let cert = match parent {
+            Some(p) => params.signed_by(&key, p).unwrap(),
+            None => params.self_signed(&key).unwrap(),
+        };
+        (cert.der().clone(), rcgen::Issuer::new(params, key))
+    }
+
+    /// A leaf for app.test issued by `issuer`, valid between the two instants.
+    fn leaf_by(
+        issuer: &rcgen::Issuer<'static, rcgen::KeyPair>,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> CertificateDer<'static> {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["app.test".to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "app.test");
+        params.not_before = not_before;
+        params.not_after = not_after;
+        params.signed_by(&key, issuer).unwrap().der().clone()
+    }
+
+    fn trust_of(chain: &[CertificateDer<'static>], roots: &[CertificateDer<'static>]) -> Trust {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        judge_chain(chain.to_vec(), "test".into(), "app.test", now, roots)
+            .unwrap()
+            .trust
+    }
+
+    #[test]
+    fn a_chain_is_incomplete_where_it_stops_below_a_root() {
+        let year = (-1, 365);
+        let (root, root_i) = ca("root", None, year);
+        let (int1, int1_i) = ca("int1", Some(&root_i), year);
+        let (int2, int2_i) = ca("int2", Some(&int1_i), year);
+        let now = OffsetDateTime::now_utc();
+        let leaf = leaf_by(
+            &int2_i,
+            now - time::Duration::days(1),
+            now + time::Duration::days(90),
+        );
+        let anchor = std::slice::from_ref(&root);
+        assert_eq!(
+            trust_of(&[leaf.clone(), int2.clone(), int1.clone()], anchor),
+            Trust::Trusted
+        );
+        // root → int1 → int2 → leaf, the server sends leaf + int2: int1 is missing.
+        assert_eq!(
+            trust_of(&[leaf.clone(), int2.clone()], anchor),
+            Trust::MissingIntermediate {
+                issuer: "CN=int1".into(),
+                top: "CN=int2".into()
+            }
+        );
+        // Only the leaf.
+        assert_eq!(
+            trust_of(std::slice::from_ref(&leaf), anchor),
+            Trust::MissingIntermediate {
+                issuer: "CN=int2".into(),
+                top: "CN=app.test".into()
+            }
+        );
+        // The whole chain up to a root nobody trusts.
+        assert_eq!(
+            trust_of(&[leaf, int2, int1, root], &[]),
+            Trust::UnknownRoot {
+                issuer: "CN=root".into()
+            }
+        );
+    }
+
+    #[test]
+    fn an_expired_intermediate_is_a_time_problem() {
+        let (root, root_i) = ca("root", None, (-1, 365));
+        let (int, int_i) = ca("int", Some(&root_i), (-400, -3));
+        let now = OffsetDateTime::now_utc();
+        let leaf = leaf_by(
+            &int_i,
+            now - time::Duration::days(1),
+            now + time::Duration::days(90),
+        );
+        assert!(matches!(
+            trust_of(&[leaf, int], std::slice::from_ref(&root)),
+            Trust::IntermediateTime(_)
+        ));
+    }
+
+    #[test]
+    fn a_validity_under_two_seconds_is_judged_at_now() {
+        let (root, root_i) = ca("root", None, (-1, 365));
+        let t = OffsetDateTime::now_utc() - time::Duration::days(3);
+        for length in [0, 1, 2] {
+            let leaf = leaf_by(&root_i, t, t + time::Duration::seconds(length));
+            let c = judge_chain(
+                vec![leaf],
+                "test".into(),
+                "app.test",
+                OffsetDateTime::now_utc().unix_timestamp(),
+                std::slice::from_ref(&root),
+            )
+            .unwrap();
+            assert_eq!(c.chain[0].not_after - c.chain[0].not_before, length);
+            // Two seconds leave one instant inside; shorter ones are judged now, expired.
+            if length == 2 {
+                assert_eq!(c.trust, Trust::Trusted);
+            } else {
+                assert!(
+                    matches!(c.trust, Trust::IntermediateTime(_)),
+                    "{:?}",
+                    c.trust
+                );
+            }
+        }
+        // Hostile dates cannot overflow either.
+        assert!(judge_chain(vec![], "t".into(), "h", i64::MIN, &[]).is_err());
     }
 
     #[test]

@@ -16,16 +16,18 @@ fn eval(obs: &TlsObservation, out: &mut Emitter) {
             "the server accepts DEFLATE compression",
             none().text("compression", "DEFLATE"),
         ),
-        Some(Ok(false)) => out.pass(COMPRESSION, "the server refuses TLS compression", none()),
         Some(Err(r)) => out.inconclusive(COMPRESSION, r),
-        None => match &obs.protocols_error {
-            Some(r) => out.inconclusive(COMPRESSION, r),
-            None => out.pass(
-                COMPRESSION,
-                "only TLS 1.3 is accepted, which has no compression",
-                none(),
-            ),
+        // Refused with the highest version accepted; a version whose answer is unknown might
+        // still compress.
+        Some(Ok(false)) => match obs.legacy_unknown() {
+            Some(r) => out.inconclusive(COMPRESSION, &r),
+            None => out.pass(COMPRESSION, "the server refuses TLS compression", none()),
         },
+        None => obs.no_legacy(
+            out,
+            COMPRESSION,
+            "only TLS 1.3 is accepted, which has no compression",
+        ),
     }
 }
 

@@ -49,7 +49,7 @@ fn eval(obs: &TlsObservation, out: &mut Emitter) {
             ),
             ev,
         );
-    } else if let Some(r) = obs.suites_unknown() {
+    } else if let Some(r) = obs.suites_unknown().or_else(|| obs.dh_error.clone()) {
         out.inconclusive(WEAK_DH, &r);
     } else if unseen {
         out.inconclusive(

@@ -11,7 +11,12 @@
 //! **Rules** (pure, one file per topic): they read the [`TlsObservation`] and emit one outcome
 //! per rule id. A chain problem is reported once, by its real cause: the trust verdict is taken
 //! at a time inside the leaf's validity, so an expired leaf is `expired` and not also
-//! `untrusted`; a chain that only fails for a SHA-1 signature is `weak_signature`.
+//! `untrusted`; a trusted chain that only fails for a SHA-1 signature is `weak_signature`.
+//! A server may present several certificates (an ECDSA and an RSA one, chosen by the suite):
+//! every distinct leaf seen is judged, and the certificate rules merge the verdicts (the worst
+//! wins, the evidence says which certificate, like testssl.sh's "Server Certificate #1/#2").
+//! Nothing passes on a partial view: a version whose answer is unknown makes the suite,
+//! key-exchange, compression and renegotiation rules inconclusive unless a failure is certain.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +24,7 @@ use futures::future::BoxFuture;
 
 use super::Check;
 use crate::engine::{ScanCx, ScanTarget, Settings};
-use crate::model::{Emitter, Evidence, Observed, Outcome, Reason};
+use crate::model::{Emitter, Evidence, Observed, Outcome, Reason, ReasonKind, Status};
 use crate::target::{Target, TargetKind};
 
 pub mod cert;
@@ -236,8 +241,10 @@ pub struct TlsObservation {
     pub now: i64,
     /// `tls.cert.expiring_soon` threshold.
     pub expiry_days: u32,
-    /// The certificate chain, or why there is none.
-    pub cert: Result<CertObservation, Reason>,
+    /// Every distinct certificate chain the server presented (by leaf), each judged, or why
+    /// it could not be; never empty (when no chain was captured: one `Err` with the reason).
+    /// The first is what a modern client gets (the rustls handshake).
+    pub certs: Vec<Result<CertObservation, Reason>>,
     /// Each version's state.
     pub protocols: BTreeMap<Version, ProtocolState>,
     /// Set when no ClientHello got any answer (then every version is unknown).
@@ -246,8 +253,11 @@ pub struct TlsObservation {
     pub suites: BTreeMap<Version, Result<Accepted, Reason>>,
     /// Named groups accepted (none when no ephemeral EC/TLS 1.3 key exchange was seen).
     pub groups: Option<Result<Vec<u16>, Reason>>,
-    /// DH prime size seen with each accepted DHE suite.
+    /// DH prime size seen with each accepted DHE suite (the smaller of what a hello offering
+    /// the RFC 7919 groups and one without them got).
     pub dh_bits: BTreeMap<u16, u32>,
+    /// Why a DH group size could not be checked, if a probe for it failed.
+    pub dh_error: Option<Reason>,
     /// DEFLATE accepted with the highest TLS ≤ 1.2 version (none: no such version).
     pub compression: Option<Result<bool, Reason>>,
     /// `renegotiation_info` in the ServerHello of the highest TLS ≤ 1.2 version.
@@ -265,7 +275,7 @@ impl TlsObservation {
             ProtocolState::Unknown(
                 self.protocols_error
                     .clone()
-                    .unwrap_or_else(|| Reason::new(crate::model::ReasonKind::Bug, "not probed")),
+                    .unwrap_or_else(|| Reason::new(ReasonKind::Bug, "not probed")),
             )
         })
     }
@@ -279,12 +289,49 @@ impl TlsObservation {
             .collect()
     }
 
-    /// The first reason some version's suites are unknown, if any.
+    /// The first reason some version's suites are unknown, if any: no answer at all, a version
+    /// whose acceptance is unknown (it may accept suites nobody enumerated), or a failed
+    /// enumeration.
     pub fn suites_unknown(&self) -> Option<Reason> {
         if let Some(r) = &self.protocols_error {
             return Some(r.clone());
         }
-        self.suites.values().find_map(|r| r.as_ref().err().cloned())
+        Version::ALL
+            .into_iter()
+            .find_map(|v| match self.state(v) {
+                ProtocolState::Unknown(r) => Some(r),
+                _ => None,
+            })
+            .or_else(|| self.suites.values().find_map(|r| r.as_ref().err().cloned()))
+    }
+
+    /// Why what the TLS ≤ 1.2 versions do (compression, renegotiation) is not fully known: a
+    /// TLS ≤ 1.2 version whose acceptance is unknown.
+    pub fn legacy_unknown(&self) -> Option<Reason> {
+        if let Some(r) = &self.protocols_error {
+            return Some(r.clone());
+        }
+        Version::ALL
+            .into_iter()
+            .filter(|v| *v <= Version::Tls12)
+            .find_map(|v| match self.state(v) {
+                ProtocolState::Unknown(r) => Some(r),
+                _ => None,
+            })
+    }
+
+    /// For a rule about TLS ≤ 1.2 only, when no TLS ≤ 1.2 version was accepted: pass when TLS
+    /// 1.3 is accepted and every older version refused; inconclusive when a version is unknown;
+    /// skipped when nothing is accepted at all.
+    pub fn no_legacy(&self, out: &mut Emitter, id: &'static str, pass: &str) {
+        if let Some(r) = self.legacy_unknown() {
+            return out.inconclusive(id, &r);
+        }
+        match self.state(Version::Tls13) {
+            ProtocolState::Supported => out.pass(id, pass, Evidence::none()),
+            ProtocolState::Unknown(r) => out.inconclusive(id, &r),
+            ProtocolState::Refused(_) => out.skipped(id, "the server accepts no protocol version"),
+        }
     }
 
     /// Every accepted (version, suite) pair.
@@ -319,6 +366,114 @@ impl TlsObservation {
         }
         ev.with("preference", Observed::texts(order))
             .with("handshakes", Observed::Number(self.handshakes.into()))
+    }
+}
+
+/// Run a certificate rule (`judge`, emitting every id of `ids` for one chain) on each
+/// certificate the server presented and emit one merged outcome per id. With one certificate
+/// the outcome is the rule's own. With several, the worst status wins (fail, inconclusive,
+/// skipped, pass); the message lists the certificates with that status ("certificate #2 of 2
+/// (RSA 1024): ..."), the evidence is that of the first of them plus which certificate it is
+/// and a line per certificate.
+fn per_certificate(
+    obs: &TlsObservation,
+    out: &mut Emitter,
+    ids: &'static [&'static str],
+    judge: fn(&TlsObservation, &CertObservation, &mut Emitter),
+) {
+    let verdicts: Vec<Vec<Outcome>> = obs
+        .certs
+        .iter()
+        .map(|c| {
+            let mut one = Emitter::new(FAMILY, "");
+            match c {
+                Ok(c) => judge(obs, c, &mut one),
+                Err(reason) => inconclusive_all(&mut one, ids, reason),
+            }
+            one.finish()
+        })
+        .collect();
+    let n = verdicts.len();
+    let label = |i: usize| match obs.certs.get(i) {
+        Some(Ok(c)) => c
+            .leaf()
+            .map_or_else(|| "no leaf".to_string(), CertSummary::key_label),
+        _ => "unreadable".to_string(),
+    };
+    let lines: Vec<String> = obs
+        .certs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match c {
+            Ok(c) => c.leaf().map_or_else(
+                || format!("#{}: no leaf", i + 1),
+                |l| {
+                    format!(
+                        "#{}: {}, {}, sha256 {} ({})",
+                        i + 1,
+                        l.subject,
+                        l.key_label(),
+                        l.sha256,
+                        c.source
+                    )
+                },
+            ),
+            Err(r) => format!("#{}: unreadable: {}", i + 1, r.detail),
+        })
+        .collect();
+    for id in ids {
+        let mine: Vec<(usize, &Outcome)> = verdicts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.iter().find(|o| o.rule_id == *id).map(|o| (i, o)))
+            .collect();
+        let rank = |s: Status| match s {
+            Status::Fail => 3,
+            Status::Inconclusive => 2,
+            Status::Skipped => 1,
+            Status::Pass => 0,
+        };
+        let Some(status) = mine.iter().map(|(_, o)| o.status).max_by_key(|s| rank(*s)) else {
+            out.skipped(id, "no certificate");
+            continue;
+        };
+        let chosen: Vec<&(usize, &Outcome)> =
+            mine.iter().filter(|(_, o)| o.status == status).collect();
+        let Some((first_i, first)) = chosen.first().map(|(i, o)| (*i, *o)) else {
+            continue;
+        };
+        if n == 1 {
+            out.emit(
+                id,
+                status,
+                first.message.clone(),
+                first.evidence.clone(),
+                first.reason.clone(),
+            );
+            continue;
+        }
+        let same = chosen.iter().all(|(_, o)| o.message == first.message);
+        let message = if same && chosen.len() == n {
+            format!("all {n} certificates: {}", first.message)
+        } else {
+            chosen
+                .iter()
+                .map(|(i, o)| {
+                    format!(
+                        "certificate #{} of {n} ({}): {}",
+                        i + 1,
+                        label(*i),
+                        o.message
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let mut evidence = first.evidence.clone();
+        evidence = evidence
+            .text("certificate", format!("#{} of {n}", first_i + 1))
+            .with("certificates", Observed::texts(lines.iter().cloned()));
+        out.emit(id, status, message, evidence, first.reason.clone());
     }
 }
 
@@ -361,7 +516,6 @@ fn inconclusive_all(out: &mut Emitter, ids: &[&'static str], reason: &Reason) {
 #[cfg(test)]
 pub(crate) mod fixture {
     use super::*;
-    use crate::model::{ReasonKind, Status};
 
     pub const NOW: i64 = 1_800_000_000;
 
@@ -419,7 +573,7 @@ pub(crate) mod fixture {
             port: 443,
             now: NOW,
             expiry_days: 30,
-            cert: Ok(CertObservation {
+            certs: vec![Ok(CertObservation {
                 source: "rustls handshake".into(),
                 chain: vec![
                     summary("CN=app.test", "CN=Int"),
@@ -427,12 +581,13 @@ pub(crate) mod fixture {
                 ],
                 trust: Trust::Trusted,
                 name: NameMatch::Matches,
-            }),
+            })],
             protocols,
             protocols_error: None,
             suites,
             groups: Some(Ok(vec![29, 23])),
             dh_bits: BTreeMap::new(),
+            dh_error: None,
             compression: Some(Ok(false)),
             renegotiation: Some(Ok(true)),
             handshakes: 12,
@@ -443,7 +598,7 @@ pub(crate) mod fixture {
     pub fn failed() -> TlsObservation {
         let reason = Reason::new(ReasonKind::Timeout, "t");
         let mut o = good();
-        o.cert = Err(reason.clone());
+        o.certs = vec![Err(reason.clone())];
         for s in o.protocols.values_mut() {
             *s = ProtocolState::Unknown(reason.clone());
         }
@@ -453,6 +608,14 @@ pub(crate) mod fixture {
         o.compression = None;
         o.renegotiation = None;
         o
+    }
+
+    /// The first certificate of an observation, to edit.
+    pub fn cert(o: &mut TlsObservation) -> &mut CertObservation {
+        match o.certs.first_mut() {
+            Some(Ok(c)) => c,
+            _ => panic!("no certificate"),
+        }
     }
 
     pub fn run(rule: &Rule, obs: &TlsObservation) -> Vec<(&'static str, Status, String)> {
@@ -476,7 +639,6 @@ pub(crate) mod fixture {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Status;
 
     #[test]
     fn rule_ids_match_rules() {
@@ -509,6 +671,158 @@ mod tests {
             failed.iter().all(|o| o.status == Status::Inconclusive),
             "{failed:#?}"
         );
+    }
+
+    fn statuses(obs: &TlsObservation) -> BTreeMap<&'static str, Status> {
+        evaluate(obs, "t")
+            .into_iter()
+            .map(|o| (o.rule_id, o.status))
+            .collect()
+    }
+
+    #[test]
+    fn a_version_whose_answer_is_unknown_leaves_the_suite_rules_undecided() {
+        let mut o = fixture::good();
+        o.protocols.insert(
+            Version::Tls10,
+            ProtocolState::Unknown(Reason::new(ReasonKind::Malformed, "garbled")),
+        );
+        let got = statuses(&o);
+        for id in [
+            protocols::TLS10,
+            ciphers::WEAK,
+            ciphers::NO_FORWARD_SECRECY,
+            ciphers::CBC,
+            kex::WEAK_DH,
+            compression::COMPRESSION,
+            renegotiation::INSECURE,
+        ] {
+            assert_eq!(got[id], Status::Inconclusive, "{id}");
+        }
+        assert_eq!(got[protocols::TLS11], Status::Pass);
+        assert_eq!(got[trust::UNTRUSTED], Status::Pass);
+        // A certain finding still fails.
+        o.compression = Some(Ok(true));
+        o.suites.insert(
+            Version::Tls12,
+            Ok(Accepted {
+                suites: vec![0x000A],
+                server_order: None,
+            }),
+        );
+        let got = statuses(&o);
+        assert_eq!(got[compression::COMPRESSION], Status::Fail);
+        assert_eq!(got[ciphers::WEAK], Status::Fail);
+        assert_eq!(got[ciphers::CBC], Status::Fail);
+    }
+
+    #[test]
+    fn only_tls13_passes_compression_and_renegotiation_only_when_every_older_version_refuses() {
+        let mut o = fixture::good();
+        o.protocols.insert(
+            Version::Tls12,
+            ProtocolState::Refused("alert protocol_version".into()),
+        );
+        o.suites.remove(&Version::Tls12);
+        o.compression = None;
+        o.renegotiation = None;
+        let got = statuses(&o);
+        assert_eq!(got[compression::COMPRESSION], Status::Pass);
+        assert_eq!(got[renegotiation::INSECURE], Status::Pass);
+        // One older version unknown.
+        let mut unknown = o.clone();
+        unknown.protocols.insert(
+            Version::Ssl3,
+            ProtocolState::Unknown(Reason::new(ReasonKind::Timeout, "t")),
+        );
+        let got = statuses(&unknown);
+        assert_eq!(got[compression::COMPRESSION], Status::Inconclusive);
+        assert_eq!(got[renegotiation::INSECURE], Status::Inconclusive);
+        // TLS 1.3 unknown as well as refused.
+        let mut t13 = o.clone();
+        t13.protocols.insert(
+            Version::Tls13,
+            ProtocolState::Unknown(Reason::new(ReasonKind::Timeout, "t")),
+        );
+        assert_eq!(
+            statuses(&t13)[compression::COMPRESSION],
+            Status::Inconclusive
+        );
+        // Nothing accepted at all: nothing to judge.
+        t13.protocols
+            .insert(Version::Tls13, ProtocolState::Refused("alert".into()));
+        assert_eq!(statuses(&t13)[renegotiation::INSECURE], Status::Skipped);
+    }
+
+    #[test]
+    fn each_certificate_is_judged_and_the_worst_verdict_says_which() {
+        let mut o = fixture::good();
+        let mut rsa = fixture::cert(&mut o).clone();
+        rsa.source = "TLS 1.2 handshake (TLS_RSA_WITH_AES_128_GCM_SHA256)".into();
+        rsa.chain[0].key_type = "RSA".into();
+        rsa.chain[0].key_bits = 2048;
+        rsa.chain[0].curve = None;
+        rsa.chain[0].sha256 = "11".repeat(32);
+        o.certs.push(Ok(rsa));
+        let all = evaluate(&o, "t");
+        assert!(all.iter().all(|r| r.status == Status::Pass), "{all:#?}");
+        let key = all
+            .iter()
+            .find(|r| r.rule_id == strength::WEAK_KEY)
+            .unwrap();
+        assert_eq!(
+            key.message,
+            "all 2 certificates: every key is strong enough"
+        );
+        // The RSA certificate has a 1024-bit key: weak_key fails and names it.
+        if let Some(Ok(c)) = o.certs.get_mut(1) {
+            c.chain[0].key_bits = 1024;
+        }
+        let all = evaluate(&o, "t");
+        let key = all
+            .iter()
+            .find(|r| r.rule_id == strength::WEAK_KEY)
+            .unwrap();
+        assert_eq!(key.status, Status::Fail);
+        assert_eq!(
+            key.message,
+            "certificate #2 of 2 (RSA 1024): weak key: CN=app.test: RSA 1024"
+        );
+        let ev: BTreeMap<&str, String> = key
+            .evidence
+            .0
+            .iter()
+            .map(|(k, v)| (*k, v.display()))
+            .collect();
+        assert_eq!(ev["certificate"], "#2 of 2");
+        assert_eq!(ev["key"], "RSA 1024");
+        assert!(
+            ev["certificates"].starts_with("#1: CN=app.test, EC 256 (prime256v1), sha256 0000"),
+            "{}",
+            ev["certificates"]
+        );
+        assert!(
+            ev["certificates"].contains("#2: CN=app.test, RSA 1024, sha256 1111"),
+            "{}",
+            ev["certificates"]
+        );
+        // One chain problem, once, by its real cause, per certificate: the second chain is
+        // incomplete, so trust is not judged for it.
+        if let Some(Ok(c)) = o.certs.get_mut(1) {
+            c.chain[0].key_bits = 2048;
+            c.trust = Trust::MissingIntermediate {
+                issuer: "CN=Int".into(),
+                top: "CN=app.test".into(),
+            };
+        }
+        let got = statuses(&o);
+        assert_eq!(got[trust::INCOMPLETE_CHAIN], Status::Fail);
+        assert_eq!(got[trust::UNTRUSTED], Status::Skipped);
+        // An unreadable certificate is undecided, never a pass.
+        o.certs[1] = Err(Reason::new(ReasonKind::Malformed, "bad DER"));
+        let got = statuses(&o);
+        assert_eq!(got[strength::WEAK_KEY], Status::Inconclusive);
+        assert_eq!(got[validity::EXPIRED], Status::Inconclusive);
     }
 
     #[test]

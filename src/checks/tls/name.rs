@@ -1,7 +1,7 @@
 //! The name: the leaf is valid for the host asked for, through a subjectAltName.
 
 use super::cert::NameMatch;
-use super::{Rule, TlsObservation, cert_evidence, inconclusive_all};
+use super::{CertObservation, Rule, TlsObservation, cert_evidence, per_certificate};
 use crate::model::Emitter;
 
 pub(super) const HOSTNAME_MISMATCH: &str = "tls.cert.hostname_mismatch";
@@ -11,12 +11,15 @@ const IDS: &[&str] = &[HOSTNAME_MISMATCH, NO_SAN];
 pub(super) const RULE: Rule = Rule { ids: IDS, eval };
 
 fn eval(obs: &TlsObservation, out: &mut Emitter) {
-    let c = match &obs.cert {
-        Ok(c) => c,
-        Err(reason) => return inconclusive_all(out, IDS, reason),
-    };
+    per_certificate(obs, out, IDS, judge);
+}
+
+fn judge(obs: &TlsObservation, c: &CertObservation, out: &mut Emitter) {
     let Some(leaf) = c.leaf() else {
-        return out.skipped(HOSTNAME_MISMATCH, "no certificate");
+        for id in IDS {
+            out.skipped(id, "no certificate");
+        }
+        return;
     };
     let ev = || cert_evidence(c, obs.now).text("host", &obs.host);
     match c.name {
@@ -73,21 +76,18 @@ mod tests {
     #[test]
     fn mismatch_and_no_san() {
         let mut o = fixture::good();
-        if let Ok(c) = &mut o.cert {
-            c.name = NameMatch::Mismatch;
-        }
+        fixture::cert(&mut o).name = NameMatch::Mismatch;
         let r = fixture::run(&RULE, &o);
         assert_eq!(r[0].1, Status::Fail);
         assert_eq!(
             r[0].2,
             "the certificate is not valid for app.test (names: DNS:app.test)"
         );
-        if let Ok(c) = &mut o.cert {
-            c.name = NameMatch::CommonNameOnly;
-            c.chain[0].has_san = false;
-            c.chain[0].sans.clear();
-            c.chain[0].common_name = Some("app.test".into());
-        }
+        let c = fixture::cert(&mut o);
+        c.name = NameMatch::CommonNameOnly;
+        c.chain[0].has_san = false;
+        c.chain[0].sans.clear();
+        c.chain[0].common_name = Some("app.test".into());
         let r = fixture::run(&RULE, &o);
         assert_eq!((r[0].1, r[1].1), (Status::Pass, Status::Fail));
         assert_eq!(

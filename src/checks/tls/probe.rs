@@ -3,15 +3,25 @@
 //!
 //! 1. **Survey** (in parallel): one ClientHello per protocol version (SSL 3.0 to TLS 1.3),
 //!    each offering every registry suite valid for it, and one rustls handshake whose verifier
-//!    captures the certificate chain.
+//!    captures the certificate chain. A TLS 1.0 or 1.1 hello that is refused is sent again
+//!    without extensions, for stacks that refuse any hello carrying them; the version is then
+//!    enumerated that way.
 //! 2. **Enumeration** (in parallel, per supported version): testssl.sh's method. Offer many
 //!    suites, record the one the server picks, remove it, repeat until the server refuses. The
 //!    candidates are split into a few disjoint groups enumerated side by side, so the number of
-//!    handshakes is about `accepted + groups` per version. Then two hellos with the accepted
-//!    suites in opposite orders tell whether the server enforces its own order (and, if it does,
-//!    one more pass records that order). Alongside: the named groups (TLS 1.3 HelloRetryRequest
-//!    or TLS 1.2 ServerKeyExchange, again offer-pick-remove), DEFLATE compression, and the DH
-//!    group sizes read from each DHE ServerKeyExchange.
+//!    handshakes is about `accepted + groups` per version; when the groups are done, one more
+//!    hello offers everything left, so that a refusal that was a dropped connection or a
+//!    hiccup does not cut the list short. Then two hellos with the accepted suites in opposite
+//!    orders tell whether the server enforces its own order (and, if it does, one more pass
+//!    records that order). Alongside: the named groups (TLS 1.3 HelloRetryRequest or TLS 1.2
+//!    ServerKeyExchange, again offer-pick-remove), DEFLATE compression, and the DH group sizes
+//!    read from each DHE ServerKeyExchange. A server that negotiates finite-field groups (RFC
+//!    7919) picks an ffdhe group because the hellos offer them, while ordinary clients get its
+//!    configured group: a DHE suite answered with an RFC 7919 prime is asked once more with a
+//!    hello that offers none, and the smaller prime counts.
+//!
+//! A connection closed without an answer is tried once more before it counts as a refusal.
+//! Every distinct leaf certificate seen (rustls, survey and enumeration flights) is judged.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -55,6 +65,8 @@ pub struct Prober<'a> {
     timeout: Duration,
     handshakes: AtomicU32,
     connected: AtomicU32,
+    /// Versions refused with extensions and accepted without (set by the survey).
+    intolerant: std::sync::Mutex<Vec<Version>>,
 }
 
 impl<'a> Prober<'a> {
@@ -75,6 +87,14 @@ impl<'a> Prober<'a> {
             timeout: cx.settings.timeout,
             handshakes: AtomicU32::new(0),
             connected: AtomicU32::new(0),
+            intolerant: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn intolerant(&self, version: Version) -> bool {
+        match self.intolerant.lock() {
+            Ok(v) => v.contains(&version),
+            Err(poisoned) => poisoned.into_inner().contains(&version),
         }
     }
 
@@ -86,11 +106,21 @@ impl<'a> Prober<'a> {
             x25519_share: true,
             sni: self.sni.as_deref(),
             deflate: false,
+            extensions: !self.intolerant(version),
         }
     }
 
     /// Send one ClientHello and read the answer. `full`: read a TLS ≤ 1.2 flight to its end.
+    /// A connection closed without a byte is tried once more (a server that drops one
+    /// connection must not cut an enumeration short); closed twice is a refusal.
     pub async fn exchange(&self, spec: &HelloSpec<'_>, full: bool) -> Exchange {
+        match self.exchange_once(spec, full).await {
+            Exchange::Closed(_) => self.exchange_once(spec, full).await,
+            other => other,
+        }
+    }
+
+    async fn exchange_once(&self, spec: &HelloSpec<'_>, full: bool) -> Exchange {
         let _permit = self.cx.limits.connection(&self.host_key).await;
         self.handshakes.fetch_add(1, Ordering::Relaxed);
         let mut random = [0u8; 96];
@@ -113,7 +143,8 @@ impl<'a> Prober<'a> {
         }
         let mut buf: Vec<u8> = Vec::new();
         let mut chunk = vec![0u8; 16 * 1024];
-        let mut complete = 0usize; // end of the complete records received so far
+        // Incremental: each read costs the records it completes, not a parse of all so far.
+        let mut parser = wire::AnswerParser::new(full);
         loop {
             let wait = self
                 .timeout
@@ -136,13 +167,7 @@ impl<'a> Prober<'a> {
                     &self.doing(spec),
                 ));
             }
-            // Parse again only when a record completed (or at the end).
-            let now_complete = wire::complete_prefix(&buf, complete);
-            if now_complete == complete && !eof && complete > 0 {
-                continue;
-            }
-            complete = now_complete;
-            match wire::parse_answer(&buf, full, eof) {
+            match parser.advance(&buf, eof) {
                 Ok(Progress::Done(answer)) => return Exchange::Answer(answer),
                 Ok(Progress::NeedMore) if !eof => {}
                 Ok(Progress::NeedMore) => {
@@ -267,11 +292,38 @@ pub async fn observe(cx: &ScanCx, target: &ScanTarget, port: u16, now: i64) -> T
         async move { (v, p.exchange(&p.spec(v, suites, groups), true).await) }
     }));
     let (surveys, rustls_chain) = futures::join!(surveys, p.rustls_chain());
-    let surveys: BTreeMap<Version, Exchange> = surveys.into_iter().collect();
+    let mut surveys: BTreeMap<Version, Exchange> = surveys.into_iter().collect();
     let mut protocols: BTreeMap<Version, ProtocolState> = surveys
         .iter()
         .map(|(v, ex)| (*v, version_state(*v, ex)))
         .collect();
+    // Extension-intolerant stacks: a refused TLS 1.0 or 1.1, once more without extensions.
+    let retries = futures::future::join_all(
+        [Version::Tls10, Version::Tls11]
+            .into_iter()
+            .filter(|v| matches!(protocols.get(v), Some(ProtocolState::Refused(_))))
+            .map(|v| {
+                let p = &p;
+                let suites = candidates.get(&v).map_or(&[][..], Vec::as_slice);
+                let groups = &all_groups;
+                async move {
+                    let mut spec = p.spec(v, suites, groups);
+                    spec.extensions = false;
+                    (v, p.exchange(&spec, true).await)
+                }
+            }),
+    )
+    .await;
+    for (v, ex) in retries {
+        if version_state(v, &ex) == ProtocolState::Supported {
+            match p.intolerant.lock() {
+                Ok(mut list) => list.push(v),
+                Err(poisoned) => poisoned.into_inner().push(v),
+            }
+            protocols.insert(v, ProtocolState::Supported);
+            surveys.insert(v, ex);
+        }
+    }
     let answered = surveys.values().any(|ex| matches!(ex, Exchange::Answer(_)));
     let protocols_error = if answered {
         None
@@ -311,28 +363,6 @@ pub async fn observe(cx: &ScanCx, target: &ScanTarget, port: u16, now: i64) -> T
         _ => None,
     });
 
-    // The certificate: from rustls, else from a TLS ≤ 1.2 flight.
-    let chain: Result<(Vec<CertificateDer<'static>>, String), Reason> = match rustls_chain {
-        Ok(c) => Ok((c, "rustls handshake".to_string())),
-        Err(reason) => supported
-            .iter()
-            .rev()
-            .find_map(|v| match surveys.get(v) {
-                Some(Exchange::Answer(Answer::Hello(f))) if !f.certificates.is_empty() => Some((
-                    f.certificates
-                        .iter()
-                        .map(|d| CertificateDer::from(d.clone()))
-                        .collect(),
-                    format!("{v} handshake"),
-                )),
-                _ => None,
-            })
-            .ok_or(reason),
-    };
-    let cert = chain.and_then(|(chain, source)| {
-        judge_chain(chain, source, &p.host, now, &cx.settings.ca_certs)
-    });
-
     // 2. Enumeration, groups and compression, side by side.
     let enumerations = futures::future::join_all(supported.iter().map(|v| {
         let p = &p;
@@ -355,24 +385,53 @@ pub async fn observe(cx: &ScanCx, target: &ScanTarget, port: u16, now: i64) -> T
     let (enumerations, compression, groups) = futures::join!(enumerations, compression, groups);
     let mut suites: BTreeMap<Version, Result<Accepted, Reason>> = BTreeMap::new();
     let mut dh_bits: BTreeMap<u16, u32> = BTreeMap::new();
-    let mut curves_seen: Vec<u16> = Vec::new();
+    let mut dh_error = None;
+    let mut chains = Chains::default();
+    // The certificate a modern client gets first, then those of the TLS ≤ 1.2 flights.
+    let rustls_error = match rustls_chain {
+        Ok(c) => {
+            chains.add(c, || "rustls handshake".to_string());
+            None
+        }
+        Err(r) => Some(r),
+    };
+    for v in supported.iter().rev() {
+        if let Some(Exchange::Answer(Answer::Hello(f))) = surveys.get(v) {
+            chains.add_der(&f.certificates, || format!("{v} handshake"));
+        }
+    }
     for (v, result) in enumerations {
         if let Ok(found) = &result {
-            for (suite, kx) in &found.1 {
-                match kx {
-                    KeyExchange::Dh { prime_bits } => {
-                        let e = dh_bits.entry(*suite).or_insert(*prime_bits);
-                        *e = (*e).min(*prime_bits);
-                    }
-                    KeyExchange::Ecdh { group } if !curves_seen.contains(group) => {
-                        curves_seen.push(*group);
-                    }
-                    _ => {}
+            for (suite, kx) in &found.kex {
+                if let KeyExchange::Dh { prime_bits, .. } = kx {
+                    let e = dh_bits.entry(*suite).or_insert(*prime_bits);
+                    *e = (*e).min(*prime_bits);
                 }
             }
+            for (suite, der) in &found.chains {
+                chains.add_der(der, || {
+                    format!("{v} handshake ({})", registry::suite_name(*suite))
+                });
+            }
+            if dh_error.is_none() {
+                dh_error = found.dh_error.clone();
+            }
         }
-        suites.insert(v, result.map(|(a, _)| a));
+        suites.insert(v, result.map(|f| f.accepted));
     }
+    let certs: Vec<Result<CertObservation, Reason>> = if chains.list.is_empty() {
+        vec![Err(rustls_error.unwrap_or_else(|| {
+            Reason::new(ReasonKind::Bug, "no certificate captured")
+        }))]
+    } else {
+        chains
+            .list
+            .into_iter()
+            .map(|(chain, source)| {
+                cert::judge_chain(chain, source, &p.host, now, &cx.settings.ca_certs)
+            })
+            .collect()
+    };
 
     let renegotiation = legacy_flight.map(|f| Ok(f.hello.renegotiation_info));
     TlsObservation {
@@ -380,12 +439,13 @@ pub async fn observe(cx: &ScanCx, target: &ScanTarget, port: u16, now: i64) -> T
         port,
         now,
         expiry_days: cx.settings.cert_expiry_days,
-        cert,
+        certs,
         protocols,
         protocols_error,
         suites,
         groups,
         dh_bits,
+        dh_error,
         compression,
         renegotiation,
         handshakes: p.handshakes.load(Ordering::Relaxed),
@@ -393,57 +453,84 @@ pub async fn observe(cx: &ScanCx, target: &ScanTarget, port: u16, now: i64) -> T
     }
 }
 
-/// Summarise and judge a captured chain.
-pub fn judge_chain(
-    chain: Vec<CertificateDer<'static>>,
-    source: String,
-    host: &str,
-    now: i64,
-    extra_roots: &[CertificateDer<'static>],
-) -> Result<CertObservation, Reason> {
-    let mut summaries = Vec::new();
-    for der in &chain {
-        summaries.push(cert::summarise(der).map_err(|e| {
-            Reason::new(
-                ReasonKind::Malformed,
-                format!("{host}: certificate {} of the chain: {e}", summaries.len()),
-            )
-        })?);
-    }
-    let leaf = summaries
-        .first()
-        .ok_or_else(|| Reason::new(ReasonKind::Malformed, "the server sent no certificate"))?;
-    // Judge trust inside the leaf's validity, so that time is reported by its own rules.
-    let at = if leaf.not_before > leaf.not_after {
-        now
-    } else {
-        now.clamp(
-            leaf.not_before.saturating_add(1),
-            leaf.not_after.saturating_sub(1),
-        )
-    };
-    // A leaf given itself as a trust anchor (--ca-file with a self-signed certificate) is
-    // pinned, even when webpki would refuse it as a CA used as an end entity.
-    let pinned = chain
-        .first()
-        .is_some_and(|leaf| extra_roots.iter().any(|r| r.as_ref() == leaf.as_ref()));
-    let trust = if pinned {
-        cert::Trust::Trusted
-    } else {
-        cert::judge_trust(&chain, &summaries, &cert::anchors(extra_roots), at)
-    };
-    let name = chain.first().map_or(cert::NameMatch::Mismatch, |der| {
-        cert::judge_name(der, leaf, host)
-    });
-    Ok(CertObservation {
-        source,
-        chain: summaries,
-        trust,
-        name,
-    })
+/// Most distinct certificate chains judged for one target.
+const MAX_CHAINS: usize = 8;
+
+/// The distinct chains seen, by leaf, in the order they were first seen.
+#[derive(Default)]
+struct Chains {
+    list: Vec<(Vec<CertificateDer<'static>>, String)>,
 }
 
-type Found = (Accepted, Vec<(u16, KeyExchange)>);
+impl Chains {
+    fn add(&mut self, chain: Vec<CertificateDer<'static>>, source: impl FnOnce() -> String) {
+        let Some(leaf) = chain.first() else {
+            return;
+        };
+        let seen = self
+            .list
+            .iter()
+            .any(|(c, _)| c.first().is_some_and(|l| l.as_ref() == leaf.as_ref()));
+        if !seen && self.list.len() < MAX_CHAINS {
+            self.list.push((chain, source()));
+        }
+    }
+
+    fn add_der(&mut self, chain: &[Vec<u8>], source: impl FnOnce() -> String) {
+        if chain.is_empty() {
+            return;
+        }
+        self.add(
+            chain
+                .iter()
+                .map(|d| CertificateDer::from(d.clone()))
+                .collect(),
+            source,
+        );
+    }
+}
+
+/// What the enumeration of one version found.
+struct Found {
+    accepted: Accepted,
+    /// The key exchange seen with each accepted suite (TLS ≤ 1.2; a DHE suite may appear twice:
+    /// with and without the RFC 7919 groups offered).
+    kex: Vec<(u16, KeyExchange)>,
+    /// The distinct certificate chains of the flights, with a suite that got each.
+    chains: Vec<(u16, Vec<Vec<u8>>)>,
+    /// Why a DH group size could not be checked.
+    dh_error: Option<Reason>,
+}
+
+/// What one offer-pick-remove run found.
+#[derive(Default)]
+struct Run {
+    /// The suites picked, in order.
+    order: Vec<u16>,
+    kex: Vec<(u16, KeyExchange)>,
+    chains: Vec<(u16, Vec<Vec<u8>>)>,
+    /// What the server refused.
+    remaining: Vec<u16>,
+}
+
+impl Run {
+    fn absorb(&mut self, other: Run) {
+        self.order.extend(other.order);
+        self.kex.extend(other.kex);
+        for (suite, chain) in other.chains {
+            add_chain(&mut self.chains, suite, chain);
+        }
+        self.remaining.extend(other.remaining);
+    }
+}
+
+fn add_chain(chains: &mut Vec<(u16, Vec<Vec<u8>>)>, suite: u16, chain: Vec<Vec<u8>>) {
+    let leaf = chain.first();
+    if leaf.is_some() && chains.len() < MAX_CHAINS && !chains.iter().any(|(_, c)| c.first() == leaf)
+    {
+        chains.push((suite, chain));
+    }
+}
 
 /// Every suite `version` accepts, and whether the server imposes its order.
 async fn enumerate(
@@ -465,13 +552,33 @@ async fn enumerate(
             .map(|part| offer_pick_remove(p, version, part, groups)),
     )
     .await;
-    let mut picked: Vec<u16> = Vec::new();
-    let mut kex: Vec<(u16, KeyExchange)> = Vec::new();
+    let mut all = Run::default();
     for run in runs {
-        let (order, k) = run?;
-        picked.extend(order);
-        kex.extend(k);
+        all.absorb(run?);
     }
+    // Confirm the refusals: offer everything left at once until a fresh connection refuses it
+    // straight away (bounded: a round that goes on picks a suite).
+    while !all.remaining.is_empty() {
+        let left = std::mem::take(&mut all.remaining);
+        let run = offer_pick_remove(p, version, left, groups).await?;
+        let picked = !run.order.is_empty();
+        all.absorb(run);
+        if !picked {
+            break;
+        }
+    }
+    let dh_error = if version == Version::Tls13 {
+        None
+    } else {
+        plain_dh(p, version, groups, &mut all.kex).await
+    };
+    let Run {
+        order: picked,
+        kex,
+        chains,
+        ..
+    } = all;
+    let mut picked = picked;
     picked.sort_unstable();
     let mut accepted = Accepted {
         suites: picked.clone(),
@@ -484,13 +591,77 @@ async fn enumerate(
         let enforced = first.is_some() && first == second;
         accepted.server_order = Some(enforced);
         if enforced {
-            let (order, _) = offer_pick_remove(p, version, picked, groups).await?;
-            if order.len() == accepted.suites.len() {
-                accepted.suites = order;
+            let run = offer_pick_remove(p, version, picked, groups).await?;
+            if run.order.len() == accepted.suites.len() {
+                accepted.suites = run.order;
             }
         }
     }
-    Ok((accepted, kex))
+    Ok(Found {
+        accepted,
+        kex,
+        chains,
+        dh_error,
+    })
+}
+
+/// The DHE suites whose group must be asked for again without the RFC 7919 groups offered:
+/// those answered with an RFC 7919 prime (a server that negotiates groups may have picked it
+/// only because the hello offered it; any other prime is the server's own choice).
+pub fn needs_plain_dh(kex: &[(u16, KeyExchange)]) -> Vec<u16> {
+    let mut out: Vec<u16> = kex
+        .iter()
+        .filter(|(_, k)| matches!(k, KeyExchange::Dh { ffdhe: Some(_), .. }))
+        .map(|(s, _)| *s)
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// For each suite of [`needs_plain_dh`], one hello offering it with the named groups minus the
+/// finite-field ones; the key exchange seen is added to `kex` (the smaller prime counts).
+async fn plain_dh(
+    p: &Prober<'_>,
+    version: Version,
+    groups: &[u16],
+    kex: &mut Vec<(u16, KeyExchange)>,
+) -> Option<Reason> {
+    let no_ffdhe: Vec<u16> = groups
+        .iter()
+        .copied()
+        .filter(|g| !registry::is_ffdhe(*g))
+        .collect();
+    let asks = needs_plain_dh(kex);
+    let answers = futures::future::join_all(asks.iter().map(|suite| {
+        let no_ffdhe = &no_ffdhe;
+        async move {
+            let offered = [*suite];
+            let ex = p.exchange(&p.spec(version, &offered, no_ffdhe), true).await;
+            (*suite, ex)
+        }
+    }))
+    .await;
+    let mut error = None;
+    for (suite, ex) in answers {
+        match ex {
+            Exchange::Answer(Answer::Hello(f)) if f.hello.suite == suite => {
+                if let (Some(layout), Some(body)) = (
+                    registry::suite(suite).and_then(registry::Suite::ske_layout),
+                    &f.server_key_exchange,
+                ) && let Ok(k) = wire::parse_key_exchange(body, layout)
+                {
+                    kex.push((suite, k));
+                }
+            }
+            // Refused without the RFC 7919 groups: such clients get no DHE at all.
+            Exchange::Answer(_) | Exchange::Closed(_) => {}
+            Exchange::Failed(r) => {
+                error.get_or_insert(r);
+            }
+        }
+    }
+    error
 }
 
 /// The suite the server picks from `offered`, if it accepts one.
@@ -510,15 +681,15 @@ async fn pick(
 }
 
 /// Offer `remaining`, record the pick, remove it, repeat until the server refuses. Returns the
-/// picks in order and the key exchange seen with each (TLS ≤ 1.2).
+/// picks in order, the key exchange seen with each and the certificate chains (TLS ≤ 1.2), and
+/// what was refused.
 async fn offer_pick_remove(
     p: &Prober<'_>,
     version: Version,
     mut remaining: Vec<u16>,
     groups: &[u16],
-) -> Result<(Vec<u16>, Vec<(u16, KeyExchange)>), Reason> {
-    let mut order = Vec::new();
-    let mut kex = Vec::new();
+) -> Result<Run, Reason> {
+    let mut run = Run::default();
     let full = version != Version::Tls13;
     // Bounded: each round removes one suite.
     while !remaining.is_empty() {
@@ -538,16 +709,19 @@ async fn offer_pick_remove(
             break;
         }
         let suite = flight.hello.suite;
-        if let (Some(s), Some(body)) = (registry::suite(suite), &flight.server_key_exchange)
-            && (s.is_dhe() || s.is_ecdhe())
-            && let Ok(k) = wire::parse_key_exchange(body, s.is_dhe())
+        if let (Some(layout), Some(body)) = (
+            registry::suite(suite).and_then(registry::Suite::ske_layout),
+            &flight.server_key_exchange,
+        ) && let Ok(k) = wire::parse_key_exchange(body, layout)
         {
-            kex.push((suite, k));
+            run.kex.push((suite, k));
         }
-        order.push(suite);
+        add_chain(&mut run.chains, suite, flight.certificates);
+        run.order.push(suite);
         remaining.retain(|c| *c != suite);
     }
-    Ok((order, kex))
+    run.remaining = remaining;
+    Ok(run)
 }
 
 /// The named groups the server accepts: through HelloRetryRequest with TLS 1.3, else through
@@ -592,10 +766,13 @@ async fn enumerate_groups(
                 if version == Version::Tls13 {
                     f.hello.group
                 } else {
+                    let layout = registry::suite(f.hello.suite)
+                        .and_then(registry::Suite::ske_layout)
+                        .unwrap_or(wire::SkeLayout::Ecdh);
                     match f
                         .server_key_exchange
                         .as_deref()
-                        .map(|b| wire::parse_key_exchange(b, false))
+                        .map(|b| wire::parse_key_exchange(b, layout))
                     {
                         Some(Ok(KeyExchange::Ecdh { group })) => Some(group),
                         _ => None,
@@ -614,4 +791,26 @@ async fn enumerate_groups(
         }
     }
     Some(Ok(found))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_rfc7919_primes_are_asked_again() {
+        let dh = |bits, ffdhe| KeyExchange::Dh {
+            prime_bits: bits,
+            ffdhe,
+        };
+        let kex = [
+            (0x009E, dh(2048, Some(256))),
+            (0x009E, dh(2048, Some(256))),
+            (0x0033, dh(1024, None)),
+            (0x0067, dh(3072, Some(257))),
+            (0xC02F, KeyExchange::Ecdh { group: 29 }),
+        ];
+        assert_eq!(needs_plain_dh(&kex), vec![0x0067, 0x009E]);
+        assert!(needs_plain_dh(&[(0x0033, dh(2048, None))]).is_empty());
+    }
 }

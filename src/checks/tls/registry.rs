@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use serde::Deserialize;
 
-use super::wire::Version;
+use super::wire::{SkeLayout, Version};
 
 /// One IANA cipher suite.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -121,6 +121,19 @@ impl Suite {
     /// Whether the key exchange is ephemeral elliptic-curve Diffie-Hellman.
     pub fn is_ecdhe(&self) -> bool {
         self.kex.starts_with("ECDHE") || self.kex == "ECDH_anon"
+    }
+
+    /// How its ServerKeyExchange is laid out, for the (EC)DHE key exchanges whose group the
+    /// probe reads; the PSK ones start with an identity hint (RFC 4279 §3, RFC 5489).
+    pub fn ske_layout(&self) -> Option<SkeLayout> {
+        let psk = self.kex.contains("PSK");
+        match (self.is_dhe(), self.is_ecdhe(), psk) {
+            (true, _, false) => Some(SkeLayout::Dh),
+            (true, _, true) => Some(SkeLayout::DhPsk),
+            (_, true, false) => Some(SkeLayout::Ecdh),
+            (_, true, true) => Some(SkeLayout::EcdhPsk),
+            _ => None,
+        }
     }
 
     /// Whether the bulk cipher is a block cipher in CBC mode.
@@ -264,7 +277,7 @@ mod tests {
     #[test]
     fn registry_parses_and_holds_the_iana_suites() {
         let all = parse(SOURCE).unwrap();
-        assert_eq!(all.len(), 350);
+        assert_eq!(all.len(), 357);
         assert_eq!(suite_name(0x000A), "TLS_RSA_WITH_3DES_EDE_CBC_SHA");
         assert_eq!(
             suite_name(0x00FF),
@@ -287,11 +300,26 @@ mod tests {
         assert_eq!(s(0x0034).weakness(), Some(Weakness::Anonymous));
         assert_eq!(s(0x0002).weakness(), Some(Weakness::Null));
         assert_eq!(s(0x0007).weakness(), Some(Weakness::Idea));
+        // The EXPORT1024 suites (not IANA-assigned, but shipped).
+        for code in 0x0060..=0x0065 {
+            assert_eq!(s(code).weakness(), Some(Weakness::Export), "0x{code:04X}");
+        }
+        assert_eq!(s(0x0066).weakness(), Some(Weakness::Rc4));
+        assert_eq!(s(0x0063).ske_layout(), Some(SkeLayout::Dh));
         assert_eq!(s(0xC02F).weakness(), None);
         assert!(!s(0x002F).forward_secret() && s(0x002F).is_cbc());
         assert!(s(0xC02F).forward_secret() && !s(0xC02F).is_cbc());
         assert!(s(0x1301).forward_secret());
         assert!(s(0x0033).is_dhe() && !s(0xC013).is_dhe() && s(0xC013).is_ecdhe());
+        assert_eq!(s(0x009E).ske_layout(), Some(SkeLayout::Dh));
+        assert_eq!(s(0x0034).ske_layout(), Some(SkeLayout::Dh));
+        assert_eq!(s(0xC02F).ske_layout(), Some(SkeLayout::Ecdh));
+        assert_eq!(s(0x00AA).ske_layout(), Some(SkeLayout::DhPsk)); // DHE_PSK_WITH_AES_128_GCM
+        assert_eq!(s(0xC0AA).ske_layout(), Some(SkeLayout::DhPsk)); // PSK_DHE_WITH_AES_128_CCM_8
+        assert_eq!(s(0xC035).ske_layout(), Some(SkeLayout::EcdhPsk)); // ECDHE_PSK
+        assert_eq!(s(0x00AE).ske_layout(), None); // PSK
+        assert_eq!(s(0x00B6).ske_layout(), None); // RSA_PSK
+        assert_eq!(s(0x002F).ske_layout(), None);
         assert_eq!(group_name(29), "x25519");
         assert!(is_ffdhe(256) && !is_ffdhe(29) && is_ec_curve(23) && !is_ec_curve(0x11EC));
     }

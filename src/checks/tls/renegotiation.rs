@@ -11,25 +11,26 @@ pub(super) const RULE: Rule = Rule { ids: IDS, eval };
 fn eval(obs: &TlsObservation, out: &mut Emitter) {
     let none = crate::model::Evidence::none;
     match &obs.renegotiation {
-        Some(Ok(true)) => out.pass(
-            INSECURE,
-            "the server supports secure renegotiation (renegotiation_info)",
-            none(),
-        ),
+        // Seen with the highest version accepted; a version whose answer is unknown might not.
+        Some(Ok(true)) => match obs.legacy_unknown() {
+            Some(r) => out.inconclusive(INSECURE, &r),
+            None => out.pass(
+                INSECURE,
+                "the server supports secure renegotiation (renegotiation_info)",
+                none(),
+            ),
+        },
         Some(Ok(false)) => out.fail(
             INSECURE,
             "the server does not indicate secure renegotiation (no renegotiation_info in its ServerHello)",
             none().text("renegotiation_info", "absent"),
         ),
         Some(Err(r)) => out.inconclusive(INSECURE, r),
-        None => match &obs.protocols_error {
-            Some(r) => out.inconclusive(INSECURE, r),
-            None => out.pass(
-                INSECURE,
-                "only TLS 1.3 is accepted, which has no renegotiation",
-                none(),
-            ),
-        },
+        None => obs.no_legacy(
+            out,
+            INSECURE,
+            "only TLS 1.3 is accepted, which has no renegotiation",
+        ),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Key and signature strength of the leaf and the intermediates (RSA/DSA < 2048 bits, EC < 256;
 //! MD5 or SHA-1 signatures). Self-issued roots are left out: clients trust them by key.
 
-use super::{CertObservation, Rule, TlsObservation, cert_evidence, inconclusive_all};
+use super::{CertObservation, Rule, TlsObservation, cert_evidence, per_certificate};
 use crate::model::{Emitter, Observed};
 
 pub(super) const WEAK_KEY: &str = "tls.cert.weak_key";
@@ -21,10 +21,10 @@ pub(super) fn has_weak_signature(c: &CertObservation) -> bool {
 }
 
 fn eval(obs: &TlsObservation, out: &mut Emitter) {
-    let c = match &obs.cert {
-        Ok(c) => c,
-        Err(reason) => return inconclusive_all(out, IDS, reason),
-    };
+    per_certificate(obs, out, IDS, judge);
+}
+
+fn judge(obs: &TlsObservation, c: &CertObservation, out: &mut Emitter) {
     let ev = || cert_evidence(c, obs.now);
     let weak: Vec<String> = c
         .issued()
@@ -69,13 +69,12 @@ mod tests {
     #[test]
     fn rsa_1024_and_sha1() {
         let mut o = fixture::good();
-        if let Ok(c) = &mut o.cert {
-            c.chain[0].key_type = "RSA".into();
-            c.chain[0].key_bits = 1024;
-            c.chain[0].curve = None;
-            c.chain[1].signature = "sha1WithRSAEncryption".into();
-            c.chain[1].weak_signature = true;
-        }
+        let c = fixture::cert(&mut o);
+        c.chain[0].key_type = "RSA".into();
+        c.chain[0].key_bits = 1024;
+        c.chain[0].curve = None;
+        c.chain[1].signature = "sha1WithRSAEncryption".into();
+        c.chain[1].weak_signature = true;
         let r = fixture::run(&RULE, &o);
         assert_eq!(r[0].1, Status::Fail);
         assert_eq!(r[0].2, "weak key: CN=app.test: RSA 1024");
@@ -89,11 +88,9 @@ mod tests {
     #[test]
     fn a_self_signed_root_in_the_chain_does_not_count() {
         let mut o = fixture::good();
-        if let Ok(c) = &mut o.cert {
-            let mut root = fixture::summary("CN=Root", "CN=Root");
-            root.weak_signature = true;
-            c.chain.push(root);
-        }
+        let mut root = fixture::summary("CN=Root", "CN=Root");
+        root.weak_signature = true;
+        fixture::cert(&mut o).chain.push(root);
         assert_eq!(fixture::status(&RULE, &o, WEAK_SIGNATURE), Status::Pass);
     }
 }

@@ -3,7 +3,7 @@
 //! SHA-1 chain is reported by its real cause only.
 
 use super::cert::Trust;
-use super::{Rule, TlsObservation, cert_evidence, inconclusive_all, strength};
+use super::{CertObservation, Rule, TlsObservation, cert_evidence, per_certificate, strength};
 use crate::model::{Emitter, Observed};
 
 pub(super) const UNTRUSTED: &str = "tls.cert.untrusted";
@@ -13,10 +13,10 @@ const IDS: &[&str] = &[UNTRUSTED, INCOMPLETE_CHAIN];
 pub(super) const RULE: Rule = Rule { ids: IDS, eval };
 
 fn eval(obs: &TlsObservation, out: &mut Emitter) {
-    let c = match &obs.cert {
-        Ok(c) => c,
-        Err(reason) => return inconclusive_all(out, IDS, reason),
-    };
+    per_certificate(obs, out, IDS, judge);
+}
+
+fn judge(obs: &TlsObservation, c: &CertObservation, out: &mut Emitter) {
     let ev = || cert_evidence(c, obs.now);
     match &c.trust {
         Trust::Trusted => out.pass(UNTRUSTED, "the chain leads to a trusted root", ev()),
@@ -55,7 +55,7 @@ fn eval(obs: &TlsObservation, out: &mut Emitter) {
         }
         Trust::IntermediateTime(_) => out.skipped(
             UNTRUSTED,
-            "an intermediate is outside its validity period (see tls.cert.expired)",
+            "a certificate of the chain is outside its validity period (see tls.cert.expired and tls.cert.not_yet_valid)",
         ),
         Trust::Invalid(detail) => out.fail(
             UNTRUSTED,
@@ -64,11 +64,17 @@ fn eval(obs: &TlsObservation, out: &mut Emitter) {
         ),
     }
     match &c.trust {
-        Trust::MissingIntermediate { issuer } => out.fail(
+        Trust::MissingIntermediate { issuer, top } => out.fail(
             INCOMPLETE_CHAIN,
-            format!(
-                "the server sends only its own certificate; the issuer '{issuer}' is neither sent nor a trusted root (a missing intermediate, or an unknown CA)"
-            ),
+            if c.chain.len() == 1 {
+                format!(
+                    "the server sends only its own certificate; the issuer '{issuer}' is neither sent nor a trusted root (a missing intermediate, or an unknown CA)"
+                )
+            } else {
+                format!(
+                    "the chain stops at '{top}': its issuer '{issuer}' is neither sent nor a trusted root (a missing intermediate, or an unknown CA)"
+                )
+            },
             ev().text("missing_issuer", issuer)
                 .with("presented", Observed::Number(i64::try_from(c.chain.len()).unwrap_or(0))),
         ),
@@ -88,9 +94,7 @@ mod tests {
 
     fn with(trust: Trust) -> Vec<Status> {
         let mut o = fixture::good();
-        if let Ok(c) = &mut o.cert {
-            c.trust = trust;
-        }
+        fixture::cert(&mut o).trust = trust;
         fixture::run(&RULE, &o)
             .into_iter()
             .map(|(_, s, _)| s)
@@ -110,7 +114,8 @@ mod tests {
         );
         assert_eq!(
             with(Trust::MissingIntermediate {
-                issuer: "CN=Int".into()
+                issuer: "CN=Int".into(),
+                top: "CN=app.test".into()
             }),
             vec![Skipped, Fail]
         );

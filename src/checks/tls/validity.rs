@@ -1,7 +1,9 @@
 //! Validity period: expired, not yet valid, expiring soon. Judged on the leaf and every
 //! intermediate the server presents (self-issued roots are the client's business).
 
-use super::{Rule, TlsObservation, cert, cert_evidence, days_left, inconclusive_all};
+use super::{
+    CertObservation, Rule, TlsObservation, cert, cert_evidence, days_left, per_certificate,
+};
 use crate::model::{Emitter, Observed};
 
 pub(super) const EXPIRED: &str = "tls.cert.expired";
@@ -12,10 +14,10 @@ const IDS: &[&str] = &[EXPIRED, NOT_YET_VALID, EXPIRING_SOON];
 pub(super) const RULE: Rule = Rule { ids: IDS, eval };
 
 fn eval(obs: &TlsObservation, out: &mut Emitter) {
-    let c = match &obs.cert {
-        Ok(c) => c,
-        Err(reason) => return inconclusive_all(out, IDS, reason),
-    };
+    per_certificate(obs, out, IDS, judge);
+}
+
+fn judge(obs: &TlsObservation, c: &CertObservation, out: &mut Emitter) {
     let now = obs.now;
     let ev = || cert_evidence(c, now);
     let label = |i: usize| {
@@ -119,9 +121,7 @@ mod tests {
     #[test]
     fn expired_leaf_is_expired_and_not_expiring_soon() {
         let mut o = fixture::good();
-        if let Ok(c) = &mut o.cert {
-            c.chain[0].not_after = NOW - 86_400;
-        }
+        fixture::cert(&mut o).chain[0].not_after = NOW - 86_400;
         let r = fixture::run(&RULE, &o);
         assert_eq!(r[0].1, Status::Fail);
         assert!(
@@ -136,10 +136,9 @@ mod tests {
     #[test]
     fn not_yet_valid_and_expiring_soon() {
         let mut o = fixture::good();
-        if let Ok(c) = &mut o.cert {
-            c.chain[0].not_before = NOW + 86_400;
-            c.chain[1].not_after = NOW + 86_400 * 5 + 10;
-        }
+        let c = fixture::cert(&mut o);
+        c.chain[0].not_before = NOW + 86_400;
+        c.chain[1].not_after = NOW + 86_400 * 5 + 10;
         let r = fixture::run(&RULE, &o);
         assert_eq!(r[1].1, Status::Fail);
         assert_eq!(r[2].1, Status::Fail);

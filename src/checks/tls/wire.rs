@@ -4,9 +4,10 @@
 //!
 //! The parser never indexes and never trusts a length: every length prefix is checked against
 //! what is left (`Reader::take` uses `split_at_checked`), records and messages have size caps,
-//! and trailing bytes inside a message are an error. It is a pure function of the bytes
-//! received so far, so the network code can call it after each read and the fuzzer can call it
-//! on anything (`fuzz/fuzz_targets/server_flight.rs`).
+//! and trailing bytes inside a message are an error. It is incremental ([`AnswerParser`]): the
+//! network code feeds it after each read and it parses each record once, so a server that
+//! slices its answer into many tiny records costs linear time, not a re-parse per record. The
+//! fuzzer checks it on anything, cut anywhere (`fuzz/fuzz_targets/server_flight.rs`).
 
 use std::fmt;
 
@@ -108,7 +109,16 @@ pub struct HelloSpec<'a> {
     pub sni: Option<&'a str>,
     /// Offer DEFLATE compression as well as none.
     pub deflate: bool,
+    /// Send extensions (TLS 1.0 and later). Off for stacks that refuse any hello with
+    /// extensions (SSL 3.0 hellos never have them; TLS 1.3 hellos always do).
+    pub extensions: bool,
 }
+
+/// ClientHello messages between these sizes hang some F5 load balancers; the padding
+/// extension (RFC 7685) takes them to at least 512 bytes.
+const PAD_FROM: usize = 256;
+/// See [`PAD_FROM`].
+const PAD_TO: usize = 512;
 
 /// Build a ClientHello record. `random` fills the random, the TLS 1.3 session id and the key
 /// share (it needs 96 bytes of randomness; the probe never completes a handshake).
@@ -140,7 +150,8 @@ pub fn client_hello(spec: &HelloSpec<'_>, random: &[u8; 96]) -> Vec<u8> {
     } else {
         body.extend_from_slice(&[1, 0]);
     }
-    if spec.version != Version::Ssl3 {
+    if spec.version != Version::Ssl3 && (spec.extensions || tls13) {
+        let before = body.len();
         with_u16_len(&mut body, |ext| {
             if let Some(name) = spec.sni {
                 extension(ext, 0x0000, |e| {
@@ -183,6 +194,20 @@ pub fn client_hello(spec: &HelloSpec<'_>, random: &[u8; 96]) -> Vec<u8> {
                 });
             }
         });
+        // The handshake message is 4 + body bytes long; pad it out of [256, 512).
+        let length = 4 + body.len();
+        if (PAD_FROM..PAD_TO).contains(&length) {
+            let pad = (PAD_TO - length)
+                .checked_sub(4)
+                .filter(|n| *n > 0)
+                .unwrap_or(1);
+            let mut exts = body.split_off(before + 2);
+            body.truncate(before);
+            extension(&mut exts, 0x0015, |e| {
+                e.extend(std::iter::repeat_n(0u8, pad))
+            });
+            with_u16_len(&mut body, |b| b.extend_from_slice(&exts));
+        }
     }
 
     let mut handshake = Vec::with_capacity(body.len() + 4);
@@ -386,95 +411,145 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Parse the bytes a server sent after a ClientHello.
+/// Parse the bytes a server sent after a ClientHello, in one go.
 ///
 /// `full_flight`: for TLS ≤ 1.2, read on to ServerHelloDone to collect the certificates and
 /// key exchange; else stop at the ServerHello. `at_eof`: the peer closed the connection, so
 /// an incomplete answer is final (a ServerHello without the rest of its flight is still an
 /// answer; anything less is [`WireError::Truncated`]).
 pub fn parse_answer(buf: &[u8], full_flight: bool, at_eof: bool) -> Result<Progress, WireError> {
-    if buf.len() > MAX_FLIGHT {
-        return Err(WireError::FlightTooLarge(MAX_FLIGHT));
+    AnswerParser::new(full_flight).advance(buf, at_eof)
+}
+
+/// The same parser as [`parse_answer`], fed as bytes arrive: it keeps its place, so each call
+/// reads only the records completed since the previous one and never parses a message twice.
+/// The work is linear in the size of the answer however the server slices it into records
+/// (the network code calls it after every read).
+#[derive(Clone, Debug)]
+pub struct AnswerParser {
+    /// See [`parse_answer`].
+    full_flight: bool,
+    /// Offset of the next record header in the bytes received.
+    at: usize,
+    /// Records parsed so far.
+    records: usize,
+    /// Handshake bytes received and not yet parsed into messages (at most one partial message).
+    pending: Vec<u8>,
+    /// The ServerHello and what followed it, once seen.
+    flight: Option<Flight>,
+}
+
+impl AnswerParser {
+    /// A parser for one answer.
+    pub fn new(full_flight: bool) -> AnswerParser {
+        AnswerParser {
+            full_flight,
+            at: 0,
+            records: 0,
+            pending: Vec::new(),
+            flight: None,
+        }
     }
-    let mut records = Reader::new(buf);
-    let mut handshake: Vec<u8> = Vec::new();
-    let mut consumed = 0usize; // handshake bytes already parsed into messages
-    let mut flight: Option<Flight> = None;
-    let mut first = true;
-    let mut count = 0usize;
-    loop {
-        if records.remaining() < 5 {
-            if records.remaining() > 0 && first {
-                // Check the type byte early so garbage fails fast.
-                if let Some(t) = records
-                    .buf
-                    .first()
-                    .copied()
-                    .filter(|t| !(20..=23).contains(t))
-                {
-                    return Err(WireError::NotTls(t));
+
+    /// Parse what `buf` (every byte received so far: each call passes the same bytes, grown)
+    /// adds to the previous calls. After `Done` or an error the answer is over.
+    pub fn advance(&mut self, buf: &[u8], at_eof: bool) -> Result<Progress, WireError> {
+        if buf.len() > MAX_FLIGHT {
+            return Err(WireError::FlightTooLarge(MAX_FLIGHT));
+        }
+        loop {
+            let mut records = Reader::new(buf.get(self.at..).unwrap_or_default());
+            if records.remaining() < 5 {
+                if self.records == 0 {
+                    // Check the type byte early so garbage fails fast.
+                    if let Some(t) = records
+                        .buf
+                        .first()
+                        .copied()
+                        .filter(|t| !(20..=23).contains(t))
+                    {
+                        return Err(WireError::NotTls(t));
+                    }
+                }
+                break;
+            }
+            let (Some(kind), Some(version), Some(len)) =
+                (records.u8(), records.u16(), records.u16())
+            else {
+                break;
+            };
+            if !(20..=23).contains(&kind) {
+                return Err(WireError::NotTls(kind));
+            }
+            if version >> 8 != 3 {
+                return Err(WireError::BadRecordVersion(version));
+            }
+            let len = usize::from(len);
+            if len > MAX_RECORD {
+                return Err(WireError::RecordTooLarge(len));
+            }
+            let Some(body) = records.take(len) else {
+                break;
+            };
+            self.at += 5 + len;
+            self.records += 1;
+            if self.records > MAX_RECORDS {
+                return Err(WireError::Invalid("answer: too many records"));
+            }
+            if body.is_empty() && kind != 23 {
+                // RFC 5246 §6.2.1: no zero-length handshake, alert or ChangeCipherSpec
+                // fragments (a stream of them only costs the reader time).
+                return Err(WireError::Invalid("record: empty fragment"));
+            }
+            match kind {
+                21 => {
+                    let mut a = Reader::new(body);
+                    let (Some(level), Some(description)) = (a.u8(), a.u8()) else {
+                        return Err(WireError::Invalid("alert"));
+                    };
+                    if let Some(f) = self.flight.take() {
+                        // An alert in the middle of a flight ends it.
+                        return Ok(Progress::Done(Answer::Hello(f)));
+                    }
+                    if a.remaining() != 0 {
+                        return Err(WireError::Invalid("alert length"));
+                    }
+                    if level == 1 && description != 0 {
+                        continue; // a warning (e.g. unrecognized_name) before the ServerHello
+                    }
+                    return Ok(Progress::Done(Answer::Alert { level, description }));
+                }
+                22 => {
+                    self.pending.extend_from_slice(body);
+                    if let Some(answer) = self.messages()? {
+                        return Ok(Progress::Done(answer));
+                    }
+                }
+                20 => {} // ChangeCipherSpec (TLS 1.3 middlebox compatibility)
+                _ => {
+                    // Application data: encrypted, so only legal after a TLS 1.3 ServerHello,
+                    // which returns before getting here.
+                    return match self.flight.take() {
+                        Some(f) => Ok(Progress::Done(Answer::Hello(f))),
+                        None => Err(WireError::Invalid("application data before ServerHello")),
+                    };
                 }
             }
-            break;
         }
-        let (Some(kind), Some(version), Some(len)) = (records.u8(), records.u16(), records.u16())
-        else {
-            break;
-        };
-        if !(20..=23).contains(&kind) {
-            return Err(WireError::NotTls(kind));
+        if at_eof {
+            return match self.flight.take() {
+                Some(f) => Ok(Progress::Done(Answer::Hello(f))),
+                None => Err(WireError::Truncated),
+            };
         }
-        if version >> 8 != 3 {
-            return Err(WireError::BadRecordVersion(version));
-        }
-        let len = usize::from(len);
-        if len > MAX_RECORD {
-            return Err(WireError::RecordTooLarge(len));
-        }
-        let Some(body) = records.take(len) else {
-            break;
-        };
-        first = false;
-        count += 1;
-        if count > MAX_RECORDS {
-            return Err(WireError::Invalid("answer: too many records"));
-        }
-        match kind {
-            21 => {
-                let mut a = Reader::new(body);
-                let (Some(level), Some(description)) = (a.u8(), a.u8()) else {
-                    return Err(WireError::Invalid("alert"));
-                };
-                if let Some(f) = flight {
-                    // An alert in the middle of a flight ends it.
-                    return Ok(Progress::Done(Answer::Hello(f)));
-                }
-                if a.remaining() != 0 {
-                    return Err(WireError::Invalid("alert length"));
-                }
-                if level == 1 && description != 0 {
-                    continue; // a warning (e.g. unrecognized_name) before the ServerHello
-                }
-                return Ok(Progress::Done(Answer::Alert { level, description }));
-            }
-            22 => {
-                if handshake.len() + body.len() > MAX_FLIGHT {
-                    return Err(WireError::FlightTooLarge(MAX_FLIGHT));
-                }
-                handshake.extend_from_slice(body);
-            }
-            20 => continue, // ChangeCipherSpec (TLS 1.3 middlebox compatibility)
-            _ => {
-                // Application data: encrypted, so only legal after a TLS 1.3 ServerHello,
-                // which returns before getting here.
-                return match flight {
-                    Some(f) => Ok(Progress::Done(Answer::Hello(f))),
-                    None => Err(WireError::Invalid("application data before ServerHello")),
-                };
-            }
-        }
-        // Parse the complete handshake messages gathered so far.
-        let mut messages = Reader::new(handshake.get(consumed..).unwrap_or_default());
+        Ok(Progress::NeedMore)
+    }
+
+    /// Parse the complete handshake messages pending; the answer when they end it.
+    fn messages(&mut self) -> Result<Option<Answer>, WireError> {
+        let mut messages = Reader::new(&self.pending);
+        let mut consumed = 0usize;
+        let mut answer = None;
         while messages.remaining() >= 4 {
             let (Some(t), Some(n)) = (messages.u8(), messages.u24()) else {
                 break;
@@ -486,11 +561,11 @@ pub fn parse_answer(buf: &[u8], full_flight: bool, at_eof: bool) -> Result<Progr
                 break;
             };
             consumed += 4 + n;
-            match (&mut flight, t) {
+            match (&mut self.flight, t) {
                 (None, 0) => {} // HelloRequest: ignore
                 (None, 2) => {
                     let hello = parse_server_hello(msg)?;
-                    let stop = !full_flight
+                    let stop = !self.full_flight
                         || hello.retry
                         || hello.version >= Version::Tls13.wire()
                         || hello.version < Version::Ssl3.wire();
@@ -501,9 +576,10 @@ pub fn parse_answer(buf: &[u8], full_flight: bool, at_eof: bool) -> Result<Progr
                         complete: false,
                     };
                     if stop {
-                        return Ok(Progress::Done(Answer::Hello(f)));
+                        answer = Some(Answer::Hello(f));
+                        break;
                     }
-                    flight = Some(f);
+                    self.flight = Some(f);
                 }
                 (None, other) => return Err(WireError::UnexpectedMessage(other)),
                 (Some(f), 11) => f.certificates = parse_certificates(msg)?,
@@ -513,44 +589,15 @@ pub fn parse_answer(buf: &[u8], full_flight: bool, at_eof: bool) -> Result<Progr
                         return Err(WireError::Invalid("ServerHelloDone"));
                     }
                     f.complete = true;
-                    return Ok(Progress::Done(Answer::Hello(f.clone())));
+                    answer = self.flight.take().map(Answer::Hello);
+                    break;
                 }
                 (Some(_), _) => {} // CertificateStatus, CertificateRequest...: not needed
             }
         }
+        self.pending.drain(..consumed.min(self.pending.len()));
+        Ok(answer)
     }
-    if at_eof {
-        return match flight {
-            Some(f) => Ok(Progress::Done(Answer::Hello(f))),
-            None => Err(WireError::Truncated),
-        };
-    }
-    Ok(Progress::NeedMore)
-}
-
-/// The end of the complete records that start at `from` (at most `MAX_RECORDS + 1` of them): the
-/// network code parses again only when this grows, so bytes trickled in one at a time cost a
-/// header walk, not a parse each. A record header announcing more than [`MAX_RECORD`] bytes
-/// counts as complete, so that the parser rejects it at once.
-pub fn complete_prefix(buf: &[u8], from: usize) -> usize {
-    let mut at = from;
-    for _ in 0..=MAX_RECORDS {
-        let Some(header) = buf.get(at..at + 5) else {
-            break;
-        };
-        let len = usize::from(u16::from_be_bytes([
-            header.get(3).copied().unwrap_or(0),
-            header.get(4).copied().unwrap_or(0),
-        ]));
-        if len > MAX_RECORD || !(20..=23).contains(&header.first().copied().unwrap_or(0)) {
-            return at + 5;
-        }
-        if buf.len() < at + 5 + len {
-            break;
-        }
-        at += 5 + len;
-    }
-    at
 }
 
 fn parse_server_hello(msg: &[u8]) -> Result<ServerHello, WireError> {
@@ -577,19 +624,25 @@ fn parse_server_hello(msg: &[u8]) -> Result<ServerHello, WireError> {
     if r.remaining() > 0 {
         let len = usize::from(r.u16().ok_or(bad("extensions length"))?);
         let mut exts = Reader::new(r.take(len).ok_or(bad("extensions length"))?);
+        // A set, not a scan of the list: a hostile ServerHello may carry 16k extensions.
+        let mut seen = std::collections::HashSet::new();
         while exts.remaining() > 0 {
             let kind = exts.u16().ok_or(bad("extension"))?;
             let n = usize::from(exts.u16().ok_or(bad("extension length"))?);
             let data = exts.take(n).ok_or(bad("extension length"))?;
-            if hello.extensions.contains(&kind) {
+            if !seen.insert(kind) {
                 return Err(bad("duplicate extension"));
             }
             hello.extensions.push(kind);
             let mut d = Reader::new(data);
             match kind {
                 0xff01 => {
-                    let n = usize::from(d.u8().ok_or(bad("renegotiation_info"))?);
-                    d.take(n).ok_or(bad("renegotiation_info"))?;
+                    // RFC 5746 §3.4: on an initial handshake, renegotiated_connection is empty.
+                    if d.u8() != Some(0) {
+                        return Err(bad(
+                            "renegotiation_info (renegotiated_connection must be empty on an initial handshake)",
+                        ));
+                    }
                     hello.renegotiation_info = true;
                 }
                 0x002b => hello.version = d.u16().ok_or(bad("supported_versions"))?,
@@ -641,6 +694,9 @@ pub enum KeyExchange {
     Dh {
         /// Bit length of p.
         prime_bits: u32,
+        /// The RFC 7919 group (`ffdhe2048` = 256 ...) when p is one of its primes: a server
+        /// that negotiates groups (RFC 7919) chose it because the hello offered it.
+        ffdhe: Option<u16>,
     },
     /// Elliptic-curve Diffie-Hellman on a named group.
     Ecdh {
@@ -651,26 +707,65 @@ pub enum KeyExchange {
     ExplicitCurve,
 }
 
-/// Read the DH prime size or the curve from a ServerKeyExchange body. `dh` selects the
-/// finite-field layout (`dh_p, dh_g, dh_Ys, ...`), else the ECDH one (`curve_type, ...`).
-pub fn parse_key_exchange(body: &[u8], dh: bool) -> Result<KeyExchange, WireError> {
+/// The layout of a ServerKeyExchange, by key exchange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SkeLayout {
+    /// `dh_p, dh_g, dh_Ys, signature` (DHE_RSA, DHE_DSS, DH_anon).
+    Dh,
+    /// `curve_type, named_curve, public, signature` (ECDHE_*, ECDH_anon).
+    Ecdh,
+    /// `psk_identity_hint`, then the DH parameters (DHE_PSK, RFC 4279 §3).
+    DhPsk,
+    /// `psk_identity_hint`, then the ECDH parameters (ECDHE_PSK, RFC 5489 §2).
+    EcdhPsk,
+}
+
+/// The first 12 bytes shared by every RFC 7919 prime (64 one bits, then the bits of e); the
+/// last 8 are all ones. RFC 3526 MODP primes continue with the bits of pi (`C9 0F DA A2`).
+const FFDHE_PREFIX: [u8; 12] = [
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xAD, 0xF8, 0x54, 0x58,
+];
+
+/// The RFC 7919 group whose prime `p` (big-endian, no leading zeros) is, if any.
+fn ffdhe_group(p: &[u8]) -> Option<u16> {
+    let group = match p.len() {
+        256 => 256,
+        384 => 257,
+        512 => 258,
+        768 => 259,
+        1024 => 260,
+        _ => return None,
+    };
+    (p.starts_with(&FFDHE_PREFIX) && p.ends_with(&[0xFF; 8])).then_some(group)
+}
+
+/// Read the DH prime size or the curve from a ServerKeyExchange body laid out as `layout`.
+pub fn parse_key_exchange(body: &[u8], layout: SkeLayout) -> Result<KeyExchange, WireError> {
     let mut r = Reader::new(body);
-    if dh {
+    if matches!(layout, SkeLayout::DhPsk | SkeLayout::EcdhPsk) {
+        let n = usize::from(r.u16().ok_or(WireError::Invalid("PSK identity hint"))?);
+        r.take(n).ok_or(WireError::Invalid("PSK identity hint"))?;
+    }
+    if matches!(layout, SkeLayout::Dh | SkeLayout::DhPsk) {
         let n = usize::from(r.u16().ok_or(WireError::Invalid("DH parameters"))?);
         let p = r.take(n).ok_or(WireError::Invalid("DH prime"))?;
-        let mut bits = 0u32;
-        if let Some(pos) = p.iter().position(|b| *b != 0) {
-            let top = p.get(pos).copied().unwrap_or(0);
-            let bytes = u32::try_from(p.len() - pos).unwrap_or(u32::MAX);
-            bits = bytes
-                .saturating_sub(1)
-                .saturating_mul(8)
-                .saturating_add(8 - top.leading_zeros());
-        }
-        if bits == 0 {
+        let p = p
+            .iter()
+            .position(|b| *b != 0)
+            .and_then(|pos| p.get(pos..))
+            .unwrap_or_default();
+        let Some(top) = p.first() else {
             return Err(WireError::Invalid("DH prime"));
-        }
-        return Ok(KeyExchange::Dh { prime_bits: bits });
+        };
+        let bytes = u32::try_from(p.len()).unwrap_or(u32::MAX);
+        let bits = bytes
+            .saturating_sub(1)
+            .saturating_mul(8)
+            .saturating_add(8 - top.leading_zeros());
+        return Ok(KeyExchange::Dh {
+            prime_bits: bits,
+            ffdhe: ffdhe_group(p),
+        });
     }
     match r.u8().ok_or(WireError::Invalid("ECDH parameters"))? {
         3 => Ok(KeyExchange::Ecdh {
@@ -752,6 +847,7 @@ pub(crate) mod tests {
                 x25519_share: true,
                 sni: Some("app.test"),
                 deflate: false,
+                extensions: true,
             };
             let rec = client_hello(&spec, &[1; 96]);
             let mut r = Reader::new(&rec);
@@ -783,6 +879,69 @@ pub(crate) mod tests {
         }
     }
 
+    /// The handshake message length of a hello and whether it carries extension `kind`.
+    fn hello_facts(rec: &[u8], kind: u16) -> (usize, bool) {
+        let len = usize::from(u16::from_be_bytes([rec[3], rec[4]]));
+        let mut r = Reader::new(&rec[5 + 4 + 34..]);
+        let sid = usize::from(r.u8().unwrap());
+        r.take(sid).unwrap();
+        let n = usize::from(r.u16().unwrap());
+        r.take(n).unwrap();
+        let n = usize::from(r.u8().unwrap());
+        r.take(n).unwrap();
+        let mut found = false;
+        if r.remaining() > 0 {
+            let n = usize::from(r.u16().unwrap());
+            let mut exts = Reader::new(r.take(n).unwrap());
+            while exts.remaining() > 0 {
+                let k = exts.u16().unwrap();
+                let n = usize::from(exts.u16().unwrap());
+                exts.take(n).unwrap();
+                found |= k == kind;
+            }
+        }
+        assert_eq!(r.remaining(), 0);
+        (len, found)
+    }
+
+    #[test]
+    fn hellos_between_256_and_511_bytes_are_padded_to_512() {
+        let all: Vec<u16> = (1..=400).collect();
+        for version in [Version::Tls10, Version::Tls12, Version::Tls13] {
+            for n in 0..all.len() {
+                let spec = HelloSpec {
+                    version,
+                    suites: &all[..n],
+                    groups: &[29, 23],
+                    x25519_share: true,
+                    sni: Some("app.test"),
+                    deflate: false,
+                    extensions: true,
+                };
+                let rec = client_hello(&spec, &[1; 96]);
+                let (len, padded) = hello_facts(&rec, 0x0015);
+                assert!(!(256..512).contains(&len), "{version} {n} suites: {len}");
+                assert_eq!(rec.len(), len + 5);
+                if padded {
+                    assert!(len <= 512 + 4, "{version} {n}: padded to {len}");
+                }
+            }
+        }
+        // Without extensions (an extension-intolerant stack) there is no padding either.
+        let spec = HelloSpec {
+            version: Version::Tls10,
+            suites: &all[..150],
+            groups: &[29],
+            x25519_share: false,
+            sni: Some("app.test"),
+            deflate: false,
+            extensions: false,
+        };
+        let rec = client_hello(&spec, &[1; 96]);
+        let (len, _) = hello_facts(&rec, 0x0015);
+        assert_eq!(len, 4 + 2 + 32 + 1 + 2 + 2 * 151 + 2, "no extension block");
+    }
+
     #[test]
     fn parses_a_tls12_flight() {
         let hello = server_hello(0x0303, 0xC02F, &[(0xff01, &[0])]);
@@ -810,7 +969,7 @@ pub(crate) mod tests {
         assert!(f.hello.renegotiation_info && f.complete);
         assert_eq!(f.certificates, vec![vec![1, 2, 3]]);
         assert_eq!(
-            parse_key_exchange(f.server_key_exchange.as_ref().unwrap(), false),
+            parse_key_exchange(f.server_key_exchange.as_ref().unwrap(), SkeLayout::Ecdh),
             Ok(KeyExchange::Ecdh { group: 23 })
         );
         // Stopping at the ServerHello needs only the first record.
@@ -907,17 +1066,72 @@ pub(crate) mod tests {
         );
     }
 
+    /// A TLS 1.2 flight: ServerHello, Certificate, ServerKeyExchange, ServerHelloDone, each in
+    /// its own record.
+    fn flight12() -> Vec<u8> {
+        let mut certs = Vec::new();
+        put_u24(&mut certs, 6);
+        put_u24(&mut certs, 3);
+        certs.extend_from_slice(&[1, 2, 3]);
+        let mut bytes = record(
+            22,
+            &message(2, &server_hello(0x0303, 0xC02F, &[(0xff01, &[0])])),
+        );
+        bytes.extend(record(22, &message(11, &certs)));
+        bytes.extend(record(22, &message(12, &[3, 0, 23, 65])));
+        bytes.extend(record(22, &message(14, &[])));
+        bytes
+    }
+
     #[test]
-    fn complete_prefix_walks_whole_records() {
-        let mut bytes = record(22, &[1, 2, 3]);
-        bytes.extend(record(21, &[2]));
-        let first = 8;
-        assert_eq!(complete_prefix(&bytes, 0), bytes.len());
-        assert_eq!(complete_prefix(&bytes[..first + 3], 0), first);
-        assert_eq!(complete_prefix(&bytes, first), bytes.len());
-        assert_eq!(complete_prefix(&[0x16, 3, 3, 0xff, 0xff], 0), 5);
-        assert_eq!(complete_prefix(b"GET / HTTP/1.1", 0), 5);
-        let many: Vec<u8> = (0..300).flat_map(|_| record(20, &[])).collect();
+    fn the_incremental_parser_agrees_with_the_one_shot_parser_at_every_split() {
+        let bytes = flight12();
+        let whole = parse_answer(&bytes, true, false);
+        assert!(matches!(whole, Ok(Progress::Done(Answer::Hello(_)))));
+        // Fed one byte at a time, and in two pieces cut anywhere.
+        let mut p = AnswerParser::new(true);
+        let mut last = Ok(Progress::NeedMore);
+        for end in 1..=bytes.len() {
+            last = p.advance(&bytes[..end], false);
+            if end < bytes.len() {
+                assert_eq!(last, Ok(Progress::NeedMore), "at {end}");
+            }
+        }
+        assert_eq!(last, whole);
+        for cut in 0..bytes.len() {
+            let mut p = AnswerParser::new(true);
+            assert_eq!(p.advance(&bytes[..cut], false), Ok(Progress::NeedMore));
+            assert_eq!(p.advance(&bytes, false), whole, "cut at {cut}");
+        }
+        // A message split over many one-byte records.
+        let sh = message(2, &server_hello(0x0303, 0xC02F, &[]));
+        let split: Vec<u8> = sh.iter().flat_map(|b| record(22, &[*b])).collect();
+        let Ok(Progress::Done(Answer::Hello(f))) = parse_answer(&split, false, false) else {
+            panic!()
+        };
+        assert_eq!(f.hello.suite, 0xC02F);
+    }
+
+    #[test]
+    fn record_limits() {
+        // RFC 5246 §6.2.1: no zero-length handshake, alert or ChangeCipherSpec fragments.
+        for kind in [20, 21, 22] {
+            assert_eq!(
+                parse_answer(&record(kind, &[]), true, false),
+                Err(WireError::Invalid("record: empty fragment")),
+                "type {kind}"
+            );
+        }
+        let hello = record(22, &message(2, &server_hello(0x0303, 0xC02F, &[])));
+        let mut bytes = hello.clone();
+        bytes.extend(record(22, &[]));
+        assert_eq!(
+            parse_answer(&bytes, true, false),
+            Err(WireError::Invalid("record: empty fragment"))
+        );
+        // Tiny records are bounded in number.
+        let mut many = hello;
+        many.extend((0..300).flat_map(|_| record(22, &message(0, &[]))));
         assert_eq!(
             parse_answer(&many, true, false),
             Err(WireError::Invalid("answer: too many records"))
@@ -925,17 +1139,111 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_server_hello_with_thousands_of_extensions_is_read_once() {
+        let exts: Vec<(u16, &[u8])> = (0x1000u16..0x1000 + 16_000).map(|k| (k, &[][..])).collect();
+        let sh = message(2, &server_hello(0x0303, 0xC02F, &exts));
+        let bytes: Vec<u8> = sh.chunks(16_384).flat_map(|c| record(22, c)).collect();
+        let Ok(Progress::Done(Answer::Hello(f))) = parse_answer(&bytes, false, false) else {
+            panic!()
+        };
+        assert_eq!(f.hello.extensions.len(), 16_000);
+        // The same with one repeated extension.
+        let mut exts = exts;
+        exts.push((0x1000, &[]));
+        let sh = message(2, &server_hello(0x0303, 0xC02F, &exts));
+        let bytes: Vec<u8> = sh.chunks(16_384).flat_map(|c| record(22, c)).collect();
+        assert_eq!(
+            parse_answer(&bytes, false, false),
+            Err(WireError::Invalid("duplicate extension"))
+        );
+    }
+
+    #[test]
+    fn renegotiation_info_must_be_empty_on_an_initial_handshake() {
+        for (data, ok) in [(&[0u8][..], true), (&[1, 7][..], false), (&[][..], false)] {
+            let sh = record(
+                22,
+                &message(2, &server_hello(0x0303, 0xC02F, &[(0xff01, data)])),
+            );
+            let got = parse_answer(&sh, false, false);
+            assert_eq!(got.is_ok(), ok, "{data:?}: {got:?}");
+        }
+    }
+
+    fn dh_params(p: &[u8]) -> Vec<u8> {
+        let mut body = Vec::new();
+        with_u16_len(&mut body, |b| b.extend_from_slice(p));
+        with_u16_len(&mut body, |b| b.push(2));
+        with_u16_len(&mut body, |b| b.push(5));
+        body
+    }
+
+    #[test]
     fn dh_prime_bits() {
         let mut p = vec![0, 0x81];
         p.extend([0u8; 127]);
-        let mut body = Vec::new();
-        put_u16(&mut body, p.len() as u16);
-        body.extend(&p);
         assert_eq!(
-            parse_key_exchange(&body, true),
-            Ok(KeyExchange::Dh { prime_bits: 1024 })
+            parse_key_exchange(&dh_params(&p), SkeLayout::Dh),
+            Ok(KeyExchange::Dh {
+                prime_bits: 1024,
+                ffdhe: None
+            })
         );
-        assert!(parse_key_exchange(&[0, 5, 1], true).is_err());
-        assert!(parse_key_exchange(&[9], false).is_err());
+        assert!(parse_key_exchange(&[0, 5, 1], SkeLayout::Dh).is_err());
+        assert!(parse_key_exchange(&[0, 1, 0], SkeLayout::Dh).is_err());
+        assert!(parse_key_exchange(&[9], SkeLayout::Ecdh).is_err());
+        // An RFC 7919 prime is recognised (its shape: 64 ones, the bits of e, 64 ones).
+        let mut ffdhe = FFDHE_PREFIX.to_vec();
+        ffdhe.resize(256 - 8, 0x5A);
+        ffdhe.extend([0xFF; 8]);
+        assert_eq!(
+            parse_key_exchange(&dh_params(&ffdhe), SkeLayout::Dh),
+            Ok(KeyExchange::Dh {
+                prime_bits: 2048,
+                ffdhe: Some(256)
+            })
+        );
+        // The RFC 3526 MODP prime of the same size is not.
+        let mut modp = vec![0xFF; 8];
+        modp.extend([0xC9, 0x0F, 0xDA, 0xA2]);
+        modp.resize(256 - 8, 0x5A);
+        modp.extend([0xFF; 8]);
+        assert_eq!(
+            parse_key_exchange(&dh_params(&modp), SkeLayout::Dh),
+            Ok(KeyExchange::Dh {
+                prime_bits: 2048,
+                ffdhe: None
+            })
+        );
+    }
+
+    #[test]
+    fn psk_key_exchanges_start_with_the_identity_hint() {
+        // A 300-byte hint whose bytes would read as a 2400-bit "prime" (RFC 4279 §3).
+        let mut p = vec![0x81];
+        p.extend([0u8; 127]);
+        let mut body = Vec::new();
+        with_u16_len(&mut body, |b| b.extend([0xEE; 300]));
+        body.extend(dh_params(&p));
+        assert_eq!(
+            parse_key_exchange(&body, SkeLayout::DhPsk),
+            Ok(KeyExchange::Dh {
+                prime_bits: 1024,
+                ffdhe: None
+            })
+        );
+        assert!(matches!(
+            parse_key_exchange(&body, SkeLayout::Dh),
+            Ok(KeyExchange::Dh {
+                prime_bits: 2400,
+                ..
+            })
+        ));
+        // ECDHE_PSK (RFC 5489): an empty hint, then the curve.
+        assert_eq!(
+            parse_key_exchange(&[0, 0, 3, 0, 29, 32], SkeLayout::EcdhPsk),
+            Ok(KeyExchange::Ecdh { group: 29 })
+        );
+        assert!(parse_key_exchange(&[0, 9, 1], SkeLayout::EcdhPsk).is_err());
     }
 }
