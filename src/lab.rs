@@ -770,9 +770,12 @@ pub enum Fake {
     },
     /// PostgreSQL: answer an SSLRequest with `N`.
     Postgres,
-    /// MongoDB: answer any message with an OP_MSG reply to its request id.
+    /// MongoDB as mongod reads its socket: a 16-byte header first (so a shorter line probe gets
+    /// no answer), an HTTP request answered with mongod's plain-text hint, an invalid message
+    /// length closes the connection, and any other message gets an OP_MSG reply to its id.
     Mongo,
-    /// Elasticsearch's HTTP API: cluster information, or 401 when `auth`.
+    /// Elasticsearch's HTTP API: cluster information, or, when `auth`, the 401 of its security
+    /// realm as Elasticsearch 8 sends it (no `X-elastic-product` header, elastic#73434).
     Elasticsearch {
         /// Require authentication.
         auth: bool,
@@ -806,6 +809,9 @@ pub fn serve_fake(listener: TcpListener, fake: Fake) -> LabServer {
 }
 
 async fn speak(mut stream: TcpStream, fake: &Fake) {
+    if let Fake::Mongo = fake {
+        return speak_mongo(stream).await;
+    }
     let mut buf = [0u8; 2048];
     if let Fake::Banner(banner) = fake
         && stream.write_all(banner).await.is_err()
@@ -836,35 +842,34 @@ async fn speak(mut stream: TcpStream, fake: &Fake) {
                     return;
                 }
             }
-            Fake::Mongo => {
-                let Some(id) = request.get(4..8) else { return };
-                let mut reply = Vec::new();
-                reply.extend_from_slice(&21i32.to_le_bytes());
-                reply.extend_from_slice(&7i32.to_le_bytes());
-                reply.extend_from_slice(id);
-                reply.extend_from_slice(&2013i32.to_le_bytes());
-                reply.extend_from_slice(&[0, 0, 0, 0, 0]);
-                reply
-            }
+            Fake::Mongo => return,
             Fake::Elasticsearch { auth } => {
                 if !request.starts_with(b"GET ") {
                     return;
                 }
-                let (status, body) = if *auth {
+                let (head, body) = if *auth {
                     (
-                        "401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"security\"",
-                        "{\"error\":\"missing authentication credentials\"}",
+                        "401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"security\", charset=\"UTF-8\"\r\nWWW-Authenticate: ApiKey",
+                        concat!(
+                            "{\"error\":{\"root_cause\":[{\"type\":\"security_exception\",",
+                            "\"reason\":\"missing authentication credentials for REST request [/]\",",
+                            "\"header\":{\"WWW-Authenticate\":[\"Basic realm=\\\"security\\\", charset=\\\"UTF-8\\\"\",\"ApiKey\"]}}],",
+                            "\"type\":\"security_exception\",",
+                            "\"reason\":\"missing authentication credentials for REST request [/]\",",
+                            "\"header\":{\"WWW-Authenticate\":[\"Basic realm=\\\"security\\\", charset=\\\"UTF-8\\\"\",\"ApiKey\"]}},",
+                            "\"status\":401}"
+                        ),
                     )
                 } else {
                     (
-                        "200 OK",
+                        "200 OK\r\nX-elastic-product: Elasticsearch",
                         "{\"name\":\"lab\",\"cluster_name\":\"lab\",\"cluster_uuid\":\"x\",\"tagline\":\"You Know, for Search\"}",
                     )
                 };
                 let _ = stream
                     .write_all(
                         format!(
-                            "HTTP/1.1 {status}\r\nX-elastic-product: Elasticsearch\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                            "HTTP/1.1 {head}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
                             body.len()
                         )
                         .as_bytes(),
@@ -873,6 +878,52 @@ async fn speak(mut stream: TcpStream, fake: &Fake) {
                 return;
             }
         };
+        if stream.write_all(&reply).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// [`Fake::Mongo`]: read a 16-byte message header, then answer as mongod does.
+async fn speak_mongo(mut stream: TcpStream) {
+    let mut head = [0u8; 16];
+    loop {
+        if stream.read_exact(&mut head).await.is_err() {
+            return;
+        }
+        if head.starts_with(b"GET ") {
+            let body = "It looks like you are trying to access MongoDB over HTTP on the native driver port.\r\n";
+            let _ = stream
+                .write_all(
+                    format!(
+                        "HTTP/1.0 200 OK\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                )
+                .await;
+            return;
+        }
+        let [l0, l1, l2, l3, i0, i1, i2, i3, ..] = head;
+        let len = i32::from_le_bytes([l0, l1, l2, l3]);
+        // mongod's limit on a message: 48 MB; the fake reads at most 64 KiB.
+        let Some(rest) = usize::try_from(len)
+            .ok()
+            .and_then(|l| l.checked_sub(16))
+            .filter(|r| *r <= 64 * 1024)
+        else {
+            return;
+        };
+        let mut body = vec![0u8; rest];
+        if stream.read_exact(&mut body).await.is_err() {
+            return;
+        }
+        let mut reply = Vec::new();
+        reply.extend_from_slice(&21i32.to_le_bytes());
+        reply.extend_from_slice(&7i32.to_le_bytes());
+        reply.extend_from_slice(&[i0, i1, i2, i3]);
+        reply.extend_from_slice(&2013i32.to_le_bytes());
+        reply.extend_from_slice(&[0, 0, 0, 0, 0]);
         if stream.write_all(&reply).await.is_err() {
             return;
         }
