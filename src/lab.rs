@@ -984,6 +984,10 @@ pub enum Rec {
     CaaIssue(String),
     /// A DNSKEY record (opaque key material: the lab does not sign).
     Dnskey,
+    /// A DS record (an opaque digest). In DNS the DS of `shop.test` lives in the parent zone;
+    /// the lab has no delegations, so it is served from the zone that lists it, which is what
+    /// a resolver returns either way.
+    Ds,
 }
 
 /// A zone served by the lab's DNS server.
@@ -998,6 +1002,61 @@ pub struct Zone {
 /// Serve `zones` over UDP and TCP on a loopback address (port 0 picks one free for both) with
 /// hickory's in-memory authoritative server. Names outside every zone are refused.
 pub async fn serve_dns(ip: &str, zones: &[Zone]) -> Result<LabServer, String> {
+    serve_dns_with(ip, zones, &[]).await
+}
+
+/// The lab's DNS request handler: SERVFAIL for every name in a broken zone (as a resolver
+/// answers for a lame delegation), the catalog for the rest.
+struct LabDns {
+    catalog: hickory_server::zone_handler::Catalog,
+    broken: Vec<hickory_server::proto::rr::LowerName>,
+}
+
+#[async_trait::async_trait]
+impl hickory_server::server::RequestHandler for LabDns {
+    async fn handle_request<
+        R: hickory_server::server::ResponseHandler,
+        T: hickory_server::net::runtime::Time,
+    >(
+        &self,
+        request: &hickory_server::server::Request,
+        mut response_handle: R,
+    ) -> hickory_server::server::ResponseInfo {
+        use hickory_server::proto::op::{Header, ResponseCode};
+        use hickory_server::zone_handler::MessageResponseBuilder;
+        let broken = request
+            .request_info()
+            .is_ok_and(|info| self.broken.iter().any(|z| z.zone_of(info.query.name())));
+        if !broken {
+            return self
+                .catalog
+                .handle_request::<R, T>(request, response_handle)
+                .await;
+        }
+        let response = MessageResponseBuilder::new(&request.queries, None)
+            .error_msg(&request.metadata, ResponseCode::ServFail);
+        match response_handle.send_response(response).await {
+            Ok(info) => info,
+            Err(_) => {
+                let mut metadata = request.metadata;
+                metadata.response_code = ResponseCode::ServFail;
+                Header {
+                    metadata,
+                    counts: Default::default(),
+                }
+                .into()
+            }
+        }
+    }
+}
+
+/// [`serve_dns`], and every name in or under `servfail` (e.g. `broken.test`) answered with
+/// SERVFAIL.
+pub async fn serve_dns_with(
+    ip: &str,
+    zones: &[Zone],
+    servfail: &[&str],
+) -> Result<LabServer, String> {
     use hickory_server::proto::rr::rdata::{A, CAA, CNAME, NULL, SOA, TXT};
     use hickory_server::proto::rr::{LowerName, Name, RData, Record, RecordType};
     use hickory_server::store::in_memory::InMemoryZoneHandler;
@@ -1042,6 +1101,10 @@ pub async fn serve_dns(ip: &str, zones: &[Zone]) -> Result<LabServer, String> {
                     code: RecordType::DNSKEY,
                     rdata: NULL::with(vec![1, 1, 3, 13, 0x5e, 0xc6, 0xa7, 0xe0]),
                 },
+                Rec::Ds => RData::Unknown {
+                    code: RecordType::DS,
+                    rdata: NULL::with(vec![0x5e, 0xc6, 13, 2, 0xab, 0xcd, 0xef, 0x01]),
+                },
             };
             handler.upsert_mut(Record::from_rdata(name(owner)?, 60, data), 1);
         }
@@ -1062,7 +1125,11 @@ pub async fn serve_dns(ip: &str, zones: &[Zone]) -> Result<LabServer, String> {
     }
     let (udp, tcp, addr) =
         bound.ok_or_else(|| format!("no free port on {ip} for both UDP and TCP"))?;
-    let mut server = hickory_server::Server::new(catalog);
+    let broken = servfail
+        .iter()
+        .map(|z| name(z).map(LowerName::from))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut server = hickory_server::Server::new(LabDns { catalog, broken });
     server.register_socket(udp);
     server.register_listener(tcp, Duration::from_secs(5), 4096);
     let task = tokio::spawn(async move {
