@@ -528,7 +528,8 @@ fn worker(shared: &Shared<'_>, mut limit: usize) -> ThreadResult {
                 Err(e) if is_resource_error(&e) => None,
                 Err(e) => {
                     // No socket of this family at all (e.g. IPv6 disabled): not scanned.
-                    let why = format!("cannot open a socket for {addr}: {e}");
+                    let family = if addr.is_ipv4() { "IPv4" } else { "IPv6" };
+                    let why = format!("cannot open an {family} socket: {e}");
                     if !out.problems.contains(&why) {
                         out.problems.push(why);
                     }
