@@ -848,6 +848,29 @@ async fn every_address_of_a_name_is_swept() {
     );
     assert_eq!(r["evidence"]["closed"], 8);
 
+    // An address of the name that never answers (SYNs dropped) was not checked.
+    let _dropped = lab::filtered(&format!("127.0.49.30:{port}")).await.unwrap();
+    let run = secgate(&[
+        "scan",
+        "multi.test",
+        "--resolve",
+        "multi.test:1:127.0.49.1,127.0.49.30",
+        "--checks",
+        "ports",
+        "--ports",
+        &port.to_string(),
+        "--timeout",
+        "1",
+    ]);
+    assert_eq!(run.result(UNEXPECTED)["status"], "fail");
+    let r = run.result(EXPOSED);
+    assert_eq!(r["status"], "inconclusive", "{r}");
+    assert_eq!(
+        r["reason"]["detail"],
+        "no answer on any port from 127.0.49.30: down, fully filtered or unreachable from here"
+    );
+    assert_eq!(r["evidence"]["addresses_silent"], json!(["127.0.49.30"]));
+
     // A URL: swept when asked for, on the URL's host.
     let url = format!("http://127.0.49.1:{port}/");
     let run = secgate(&[

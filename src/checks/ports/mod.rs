@@ -140,6 +140,8 @@ pub struct PortsObservation {
     pub not_scanned: Vec<IpAddr>,
     /// Open ports left unidentified: a connect failed, [`MAX_IDENTIFIED`], or the time budget.
     pub unidentified: usize,
+    /// Addresses of a name where no port answered (open or closed) while others did.
+    pub silent: Vec<IpAddr>,
     /// Ports allowed to be open.
     pub allowed: Vec<u16>,
     /// Sweep counters.
@@ -193,6 +195,16 @@ impl PortsObservation {
                 ),
             ));
         }
+        if !self.silent.is_empty() {
+            let list: Vec<String> = self.silent.iter().map(IpAddr::to_string).collect();
+            return Some(Reason::new(
+                ReasonKind::Timeout,
+                format!(
+                    "no answer on any port from {}: down, fully filtered or unreachable from here",
+                    list.join(", ")
+                ),
+            ));
+        }
         None
     }
 
@@ -225,6 +237,12 @@ impl PortsObservation {
         }
         if self.unidentified > 0 {
             ev = ev.with("unidentified", n(self.unidentified as u64));
+        }
+        if !self.silent.is_empty() {
+            ev = ev.with(
+                "addresses_silent",
+                Observed::texts(self.silent.iter().map(IpAddr::to_string)),
+            );
         }
         ev
     }
@@ -512,6 +530,16 @@ async fn probe(cx: &ScanCx, target: &ScanTarget) -> PortsObservation {
     obs.errors = result.errors;
     obs.problems = result.problems;
     obs.stats = result.stats;
+    // Every address of a name is the same host: one that never answered was not checked.
+    // (A range's addresses are different hosts: a silent one is judged with the range.)
+    if !matches!(target.target.kind, TargetKind::Cidr { .. }) {
+        obs.silent = addrs
+            .iter()
+            .zip(&result.answered)
+            .filter(|(_, answered)| !**answered)
+            .map(|(ip, _)| *ip)
+            .collect();
+    }
     let jobs = sweep::Jobs {
         addrs: &addrs,
         ports: &ports,

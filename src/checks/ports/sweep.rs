@@ -104,6 +104,9 @@ pub struct SweepResult {
     pub errors: u64,
     /// Why jobs were not scanned, one line per cause (empty when `errors` is 0).
     pub problems: Vec<String>,
+    /// Per address (by index, when there are at most [`TRACKED_ADDRESSES`]): whether any of
+    /// its ports answered (open or closed). Empty for larger sweeps.
+    pub answered: Vec<bool>,
     /// Counters.
     pub stats: SweepStats,
     /// True when the sweep was cancelled before the end.
@@ -204,6 +207,9 @@ pub fn run(jobs: Jobs<'_>, cfg: &SweepConfig, cancel: &AtomicBool) -> SweepResul
             .collect()
     });
     let mut result = SweepResult::default();
+    if jobs.addrs.len() <= TRACKED_ADDRESSES {
+        result.answered = vec![false; jobs.addrs.len()];
+    }
     let mut srtts = Vec::new();
     let mut lost_threads = 0usize;
     for part in parts {
@@ -215,6 +221,9 @@ pub fn run(jobs: Jobs<'_>, cfg: &SweepConfig, cancel: &AtomicBool) -> SweepResul
         result.closed += part.closed;
         result.filtered += part.filtered;
         result.errors += part.errors;
+        for (all, this) in result.answered.iter_mut().zip(&part.answered) {
+            *all |= *this;
+        }
         for p in part.problems {
             if !result.problems.contains(&p) {
                 result.problems.push(p);
@@ -260,6 +269,9 @@ pub fn run(jobs: Jobs<'_>, cfg: &SweepConfig, cancel: &AtomicBool) -> SweepResul
     result
 }
 
+/// The most addresses whose answers are tracked one by one (a name has at most a few).
+pub const TRACKED_ADDRESSES: usize = 64;
+
 #[derive(Default)]
 struct ThreadResult {
     open: Vec<u64>,
@@ -267,6 +279,7 @@ struct ThreadResult {
     filtered: u64,
     errors: u64,
     problems: Vec<String>,
+    answered: Vec<bool>,
     stats: SweepStats,
     cancelled: bool,
 }
@@ -278,6 +291,15 @@ impl ThreadResult {
             PortState::Closed => self.closed += 1,
             PortState::Filtered => self.filtered += 1,
             PortState::Error => self.errors += 1,
+        }
+        if matches!(state, PortState::Open | PortState::Closed) && !self.answered.is_empty() {
+            let n = self.answered.len() as u64;
+            if let Some(a) = usize::try_from(job % n)
+                .ok()
+                .and_then(|i| self.answered.get_mut(i))
+            {
+                *a = true;
+            }
         }
     }
 }
@@ -469,6 +491,9 @@ fn back_off(shared: &Shared<'_>, in_flight: usize, limit: &mut usize, stats: &mu
 fn worker(shared: &Shared<'_>, mut limit: usize) -> ThreadResult {
     let (jobs, cfg, cursor) = (shared.jobs, shared.cfg, &shared.cursor);
     let mut out = ThreadResult::default();
+    if jobs.addrs.len() <= TRACKED_ADDRESSES {
+        out.answered = vec![false; jobs.addrs.len()];
+    }
     let mut poll = match Poll::new() {
         Ok(p) => p,
         Err(e) => {
@@ -758,6 +783,7 @@ mod tests {
         );
         assert_eq!(r.open, vec![0]);
         assert_eq!((r.closed, r.filtered, r.errors), (1, 0, 0));
+        assert_eq!(r.answered, vec![true]);
         assert_eq!(r.stats.connects, 2);
         assert!(!r.cancelled);
     }

@@ -110,6 +110,12 @@ mod tests {
         let mut o = obs(vec![]);
         (o.closed, o.filtered) = (0, 1000);
         assert_eq!(status(&RULE, &o, UNEXPECTED_OPEN), Status::Inconclusive);
+        // One address of the name never answered.
+        let mut o = obs(vec![]);
+        o.silent = vec!["10.0.0.2".parse().unwrap()];
+        assert_eq!(status(&RULE, &o, UNEXPECTED_OPEN), Status::Inconclusive);
+        let mut o = obs(vec![]);
+        (o.closed, o.filtered) = (0, 1000);
         // Some closed, the rest filtered: the host answered.
         (o.closed, o.filtered) = (1, 999);
         assert_eq!(status(&RULE, &o, UNEXPECTED_OPEN), Status::Pass);
