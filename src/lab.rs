@@ -793,9 +793,12 @@ pub enum Fake {
     },
     /// PostgreSQL: answer an SSLRequest with `N`.
     Postgres,
-    /// MongoDB: answer any message with an OP_MSG reply to its request id.
+    /// MongoDB as mongod reads its socket: a 16-byte header first (so a shorter line probe gets
+    /// no answer), an HTTP request answered with mongod's plain-text hint, an invalid message
+    /// length closes the connection, and any other message gets an OP_MSG reply to its id.
     Mongo,
-    /// Elasticsearch's HTTP API: cluster information, or 401 when `auth`.
+    /// Elasticsearch's HTTP API: cluster information, or, when `auth`, the 401 of its security
+    /// realm as Elasticsearch 8 sends it (no `X-elastic-product` header, elastic#73434).
     Elasticsearch {
         /// Require authentication.
         auth: bool,
@@ -829,6 +832,9 @@ pub fn serve_fake(listener: TcpListener, fake: Fake) -> LabServer {
 }
 
 async fn speak(mut stream: TcpStream, fake: &Fake) {
+    if let Fake::Mongo = fake {
+        return speak_mongo(stream).await;
+    }
     let mut buf = [0u8; 2048];
     if let Fake::Banner(banner) = fake
         && stream.write_all(banner).await.is_err()
@@ -859,35 +865,34 @@ async fn speak(mut stream: TcpStream, fake: &Fake) {
                     return;
                 }
             }
-            Fake::Mongo => {
-                let Some(id) = request.get(4..8) else { return };
-                let mut reply = Vec::new();
-                reply.extend_from_slice(&21i32.to_le_bytes());
-                reply.extend_from_slice(&7i32.to_le_bytes());
-                reply.extend_from_slice(id);
-                reply.extend_from_slice(&2013i32.to_le_bytes());
-                reply.extend_from_slice(&[0, 0, 0, 0, 0]);
-                reply
-            }
+            Fake::Mongo => return,
             Fake::Elasticsearch { auth } => {
                 if !request.starts_with(b"GET ") {
                     return;
                 }
-                let (status, body) = if *auth {
+                let (head, body) = if *auth {
                     (
-                        "401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"security\"",
-                        "{\"error\":\"missing authentication credentials\"}",
+                        "401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"security\", charset=\"UTF-8\"\r\nWWW-Authenticate: ApiKey",
+                        concat!(
+                            "{\"error\":{\"root_cause\":[{\"type\":\"security_exception\",",
+                            "\"reason\":\"missing authentication credentials for REST request [/]\",",
+                            "\"header\":{\"WWW-Authenticate\":[\"Basic realm=\\\"security\\\", charset=\\\"UTF-8\\\"\",\"ApiKey\"]}}],",
+                            "\"type\":\"security_exception\",",
+                            "\"reason\":\"missing authentication credentials for REST request [/]\",",
+                            "\"header\":{\"WWW-Authenticate\":[\"Basic realm=\\\"security\\\", charset=\\\"UTF-8\\\"\",\"ApiKey\"]}},",
+                            "\"status\":401}"
+                        ),
                     )
                 } else {
                     (
-                        "200 OK",
+                        "200 OK\r\nX-elastic-product: Elasticsearch",
                         "{\"name\":\"lab\",\"cluster_name\":\"lab\",\"cluster_uuid\":\"x\",\"tagline\":\"You Know, for Search\"}",
                     )
                 };
                 let _ = stream
                     .write_all(
                         format!(
-                            "HTTP/1.1 {status}\r\nX-elastic-product: Elasticsearch\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                            "HTTP/1.1 {head}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
                             body.len()
                         )
                         .as_bytes(),
@@ -896,6 +901,52 @@ async fn speak(mut stream: TcpStream, fake: &Fake) {
                 return;
             }
         };
+        if stream.write_all(&reply).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// [`Fake::Mongo`]: read a 16-byte message header, then answer as mongod does.
+async fn speak_mongo(mut stream: TcpStream) {
+    let mut head = [0u8; 16];
+    loop {
+        if stream.read_exact(&mut head).await.is_err() {
+            return;
+        }
+        if head.starts_with(b"GET ") {
+            let body = "It looks like you are trying to access MongoDB over HTTP on the native driver port.\r\n";
+            let _ = stream
+                .write_all(
+                    format!(
+                        "HTTP/1.0 200 OK\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                )
+                .await;
+            return;
+        }
+        let [l0, l1, l2, l3, i0, i1, i2, i3, ..] = head;
+        let len = i32::from_le_bytes([l0, l1, l2, l3]);
+        // mongod's limit on a message: 48 MB; the fake reads at most 64 KiB.
+        let Some(rest) = usize::try_from(len)
+            .ok()
+            .and_then(|l| l.checked_sub(16))
+            .filter(|r| *r <= 64 * 1024)
+        else {
+            return;
+        };
+        let mut body = vec![0u8; rest];
+        if stream.read_exact(&mut body).await.is_err() {
+            return;
+        }
+        let mut reply = Vec::new();
+        reply.extend_from_slice(&21i32.to_le_bytes());
+        reply.extend_from_slice(&7i32.to_le_bytes());
+        reply.extend_from_slice(&[i0, i1, i2, i3]);
+        reply.extend_from_slice(&2013i32.to_le_bytes());
+        reply.extend_from_slice(&[0, 0, 0, 0, 0]);
         if stream.write_all(&reply).await.is_err() {
             return;
         }
@@ -956,6 +1007,10 @@ pub enum Rec {
     CaaIssue(String),
     /// A DNSKEY record (opaque key material: the lab does not sign).
     Dnskey,
+    /// A DS record (an opaque digest). In DNS the DS of `shop.test` lives in the parent zone;
+    /// the lab has no delegations, so it is served from the zone that lists it, which is what
+    /// a resolver returns either way.
+    Ds,
 }
 
 /// A zone served by the lab's DNS server.
@@ -970,6 +1025,61 @@ pub struct Zone {
 /// Serve `zones` over UDP and TCP on a loopback address (port 0 picks one free for both) with
 /// hickory's in-memory authoritative server. Names outside every zone are refused.
 pub async fn serve_dns(ip: &str, zones: &[Zone]) -> Result<LabServer, String> {
+    serve_dns_with(ip, zones, &[]).await
+}
+
+/// The lab's DNS request handler: SERVFAIL for every name in a broken zone (as a resolver
+/// answers for a lame delegation), the catalog for the rest.
+struct LabDns {
+    catalog: hickory_server::zone_handler::Catalog,
+    broken: Vec<hickory_server::proto::rr::LowerName>,
+}
+
+#[async_trait::async_trait]
+impl hickory_server::server::RequestHandler for LabDns {
+    async fn handle_request<
+        R: hickory_server::server::ResponseHandler,
+        T: hickory_server::net::runtime::Time,
+    >(
+        &self,
+        request: &hickory_server::server::Request,
+        mut response_handle: R,
+    ) -> hickory_server::server::ResponseInfo {
+        use hickory_server::proto::op::{Header, ResponseCode};
+        use hickory_server::zone_handler::MessageResponseBuilder;
+        let broken = request
+            .request_info()
+            .is_ok_and(|info| self.broken.iter().any(|z| z.zone_of(info.query.name())));
+        if !broken {
+            return self
+                .catalog
+                .handle_request::<R, T>(request, response_handle)
+                .await;
+        }
+        let response = MessageResponseBuilder::new(&request.queries, None)
+            .error_msg(&request.metadata, ResponseCode::ServFail);
+        match response_handle.send_response(response).await {
+            Ok(info) => info,
+            Err(_) => {
+                let mut metadata = request.metadata;
+                metadata.response_code = ResponseCode::ServFail;
+                Header {
+                    metadata,
+                    counts: Default::default(),
+                }
+                .into()
+            }
+        }
+    }
+}
+
+/// [`serve_dns`], and every name in or under `servfail` (e.g. `broken.test`) answered with
+/// SERVFAIL.
+pub async fn serve_dns_with(
+    ip: &str,
+    zones: &[Zone],
+    servfail: &[&str],
+) -> Result<LabServer, String> {
     use hickory_server::proto::rr::rdata::{A, CAA, CNAME, NULL, SOA, TXT};
     use hickory_server::proto::rr::{LowerName, Name, RData, Record, RecordType};
     use hickory_server::store::in_memory::InMemoryZoneHandler;
@@ -1014,6 +1124,10 @@ pub async fn serve_dns(ip: &str, zones: &[Zone]) -> Result<LabServer, String> {
                     code: RecordType::DNSKEY,
                     rdata: NULL::with(vec![1, 1, 3, 13, 0x5e, 0xc6, 0xa7, 0xe0]),
                 },
+                Rec::Ds => RData::Unknown {
+                    code: RecordType::DS,
+                    rdata: NULL::with(vec![0x5e, 0xc6, 13, 2, 0xab, 0xcd, 0xef, 0x01]),
+                },
             };
             handler.upsert_mut(Record::from_rdata(name(owner)?, 60, data), 1);
         }
@@ -1034,7 +1148,11 @@ pub async fn serve_dns(ip: &str, zones: &[Zone]) -> Result<LabServer, String> {
     }
     let (udp, tcp, addr) =
         bound.ok_or_else(|| format!("no free port on {ip} for both UDP and TCP"))?;
-    let mut server = hickory_server::Server::new(catalog);
+    let broken = servfail
+        .iter()
+        .map(|z| name(z).map(LowerName::from))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut server = hickory_server::Server::new(LabDns { catalog, broken });
     server.register_socket(udp);
     server.register_listener(tcp, Duration::from_secs(5), 4096);
     let task = tokio::spawn(async move {

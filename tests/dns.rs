@@ -27,8 +27,11 @@ fn rec(name: &str, r: Rec) -> (String, Rec) {
     (name.to_string(), r)
 }
 
-/// `shop.test`: signed (a DNSKEY), CAA, SPF, DMARC p=reject, a CNAME that resolves and one that
-/// dangles into `cloud.test`; `legacy.test`: none of that, DMARC p=none.
+/// `shop.test`: signed (a DNSKEY and a DS), CAA, SPF, DMARC p=reject, a CNAME that resolves,
+/// one that dangles into `cloud.test`, a loop, one into a zone that fails (`broken.test`,
+/// SERVFAIL) and one into a zone nobody serves (REFUSED); `legacy.test`: none of that, DMARC
+/// p=none; `island.test`: a DNSKEY without DS; `case.test`: `v=dmarc1`; `multi.test`: two
+/// DMARC records; `org.test`: p=reject but sp=none for its subdomains.
 async fn dns_lab() -> (LabServer, String) {
     let web = "127.0.50.10".parse().unwrap();
     let zones = [
@@ -40,6 +43,7 @@ async fn dns_lab() -> (LabServer, String) {
                 rec("shop.test", Rec::Txt("v=spf1 mx -all".into())),
                 rec("shop.test", Rec::Txt("google-site-verification=abc".into())),
                 rec("shop.test", Rec::Dnskey),
+                rec("shop.test", Rec::Ds),
                 rec(
                     "_dmarc.shop.test",
                     Rec::Txt("v=DMARC1; p=reject; rua=mailto:d@shop.test".into()),
@@ -47,7 +51,39 @@ async fn dns_lab() -> (LabServer, String) {
                 rec("www.shop.test", Rec::Cname("app.shop.test".into())),
                 rec("app.shop.test", Rec::A(web)),
                 rec("old.shop.test", Rec::Cname("gone.cloud.test".into())),
+                rec("loop1.shop.test", Rec::Cname("loop2.shop.test".into())),
+                rec("loop2.shop.test", Rec::Cname("loop1.shop.test".into())),
+                rec("cdn.shop.test", Rec::Cname("edge.broken.test".into())),
+                rec("lame.shop.test", Rec::Cname("shop.nowhere.test".into())),
             ],
+        },
+        Zone {
+            origin: "island.test".into(),
+            records: vec![
+                rec("island.test", Rec::A("127.0.50.12".parse().unwrap())),
+                rec("island.test", Rec::Dnskey),
+            ],
+        },
+        Zone {
+            origin: "case.test".into(),
+            records: vec![rec(
+                "_dmarc.case.test",
+                Rec::Txt("v=dmarc1; p=reject".into()),
+            )],
+        },
+        Zone {
+            origin: "multi.test".into(),
+            records: vec![
+                rec("_dmarc.multi.test", Rec::Txt("v=DMARC1; p=reject".into())),
+                rec("_dmarc.multi.test", Rec::Txt("v=DMARC1; p=none".into())),
+            ],
+        },
+        Zone {
+            origin: "org.test".into(),
+            records: vec![rec(
+                "_dmarc.org.test",
+                Rec::Txt("v=DMARC1; p=reject; sp=none".into()),
+            )],
         },
         Zone {
             origin: "legacy.test".into(),
@@ -61,7 +97,9 @@ async fn dns_lab() -> (LabServer, String) {
             records: vec![],
         },
     ];
-    let server = lab::serve_dns("127.0.50.1", &zones).await.unwrap();
+    let server = lab::serve_dns_with("127.0.50.1", &zones, &["broken.test"])
+        .await
+        .unwrap();
     let addr = server.addr.to_string();
     (server, addr)
 }
@@ -107,7 +145,11 @@ async fn a_well_kept_zone_passes() {
     );
     assert_eq!(
         run.result(DNSSEC)["evidence"],
-        json!({"zone": "shop.test", "dnskeys": 1})
+        json!({"zone": "shop.test", "dnskeys": 1, "ds": 1})
+    );
+    assert_eq!(
+        run.result(DMARC)["evidence"]["dmarc"],
+        json!(["shop.test: v=DMARC1; p=reject; rua=mailto:d@shop.test (at _dmarc.shop.test)"])
     );
     assert_eq!(run.code, 0, "{}", run.stdout);
 
@@ -188,9 +230,140 @@ async fn a_neglected_zone_fails() {
     assert_eq!(run.result(DMARC)["status"], "fail");
     assert_eq!(
         run.result(DMARC)["message"],
-        "cloud.test: no DMARC record at _dmarc"
+        "cloud.test: no DMARC record at _dmarc.cloud.test"
     );
     assert_eq!(run.result(DMARC_WEAK)["status"], "skipped");
+}
+
+fn dns_scan(server: &str, name: &str, mail: &[&str]) -> support::Run {
+    let mut args = vec![
+        "scan",
+        name,
+        "--checks",
+        "dns",
+        "--dns-server",
+        server,
+        "--timeout",
+        "2",
+    ];
+    for m in mail {
+        args.extend(["--mail-domain", m]);
+    }
+    secgate(&args)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dmarc_follows_rfc_7489() {
+    let (_dns, server) = dns_lab().await;
+    // `v=dmarc1` is not a DMARC record (DMARC1 is case-sensitive): discarded, so missing.
+    let run = dns_scan(&server, "shop.test", &["case.test"]);
+    assert_eq!(
+        (
+            run.result(DMARC)["status"].as_str(),
+            run.result(DMARC_WEAK)["status"].as_str()
+        ),
+        (Some("fail"), Some("skipped"))
+    );
+    assert_eq!(
+        run.result(DMARC)["message"],
+        "case.test: no DMARC record at _dmarc.case.test (discarded: \"v=dmarc1; p=reject\": v=DMARC1 must be the first tag, DMARC1 in capitals)"
+    );
+    // Two records: no policy at all (§6.6.3).
+    let run = dns_scan(&server, "shop.test", &["multi.test"]);
+    assert_eq!(run.result(DMARC)["status"], "fail");
+    assert_eq!(
+        run.result(DMARC)["message"],
+        "multi.test: 2 DMARC records at _dmarc.multi.test (RFC 7489 §6.6.3: more than one means no policy)"
+    );
+    // A subdomain without its own record is covered by its organisational domain's.
+    let run = dns_scan(&server, "shop.test", &["mail.shop.test"]);
+    assert_eq!(
+        (
+            run.result(DMARC)["status"].as_str(),
+            run.result(DMARC_WEAK)["status"].as_str()
+        ),
+        (Some("pass"), Some("pass")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.result(DMARC)["evidence"]["dmarc"],
+        json!([
+            "mail.shop.test: v=DMARC1; p=reject; rua=mailto:d@shop.test (at _dmarc.shop.test (organisational domain))"
+        ])
+    );
+    // ...and judged by its sp= when there is one.
+    let run = dns_scan(&server, "shop.test", &["news.org.test"]);
+    assert_eq!(run.result(DMARC)["status"], "pass");
+    assert_eq!(run.result(DMARC_WEAK)["status"], "fail");
+    assert_eq!(
+        run.result(DMARC_WEAK)["message"],
+        "DMARC policy only monitors: news.org.test: sp=none"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_without_a_ds_are_an_island() {
+    let (_dns, server) = dns_lab().await;
+    let run = dns_scan(&server, "island.test", &[]);
+    assert_eq!(run.result(DNSSEC)["status"], "fail");
+    assert_eq!(
+        run.result(DNSSEC)["message"],
+        "the zone island.test publishes 1 DNSKEY record but its parent has no DS record for it: an island of security that validators treat as unsigned"
+    );
+    assert_eq!(
+        run.result(DNSSEC)["evidence"],
+        json!({"zone": "island.test", "dnskeys": 1, "ds": 0})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cname_chains_that_do_not_end_well() {
+    let (_dns, server) = dns_lab().await;
+    // A loop: inconclusive, saying so.
+    let run = dns_scan(&server, "loop1.shop.test", &[]);
+    let r = run.result(DANGLING);
+    assert_eq!(r["status"], "inconclusive", "{}", run.stdout);
+    assert_eq!(
+        r["reason"]["detail"],
+        "loop1.shop.test: the CNAME chain loops: loop1.shop.test -> loop2.shop.test -> loop1.shop.test"
+    );
+    // SERVFAIL at the target: inconclusive, with its own message and the chain.
+    let run = dns_scan(&server, "cdn.shop.test", &[]);
+    let r = run.result(DANGLING);
+    assert_eq!(r["status"], "inconclusive", "{}", run.stdout);
+    assert_eq!(
+        r["reason"]["detail"],
+        "cdn.shop.test is a CNAME to edge.broken.test, which fails to resolve (SERVFAIL): a lame delegation (the takeover pattern), a DNSSEC failure or an outage; check the delegation of its zone"
+    );
+    assert_eq!(r["evidence"]["cname_chain"], json!(["edge.broken.test"]));
+    // REFUSED at the target: nobody serves its zone.
+    let run = dns_scan(&server, "lame.shop.test", &[]);
+    let r = run.result(DANGLING);
+    assert_eq!(r["status"], "fail", "{}", run.stdout);
+    assert_eq!(
+        r["message"],
+        "lame.shop.test is a CNAME to shop.nowhere.test, for which the DNS server refuses to answer (REFUSED): nobody serves its zone (lame or deleted delegation, the takeover pattern)"
+    );
+}
+
+/// Without --dns-server, a target name goes to the resolver as given, so resolv.conf's
+/// `search` list and `ndots` apply as they did with getaddrinfo.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn system_resolution_applies_the_search_list() {
+    use secgate::engine::dns::Dns;
+    let (_dns, server) = dns_lab().await;
+    let addr: std::net::SocketAddr = server.parse().unwrap();
+    let timeout = std::time::Duration::from_secs(2);
+    let system_like = Dns::with_search(addr, &["shop.test"], 1, timeout);
+    let found = system_like.lookup_ip("app", 443).await.unwrap();
+    assert_eq!(found, vec!["127.0.50.10:443".parse().unwrap()]);
+    // A name with a dot still goes out as is first.
+    let found = system_like.lookup_ip("app.shop.test", 80).await.unwrap();
+    assert_eq!(found, vec!["127.0.50.10:80".parse().unwrap()]);
+    // --dns-server: names are absolute, no search list.
+    let pinned = Dns::new(Some(addr), timeout);
+    assert!(pinned.lookup_ip("app", 443).await.is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

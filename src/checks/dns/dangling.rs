@@ -1,7 +1,14 @@
 //! A CNAME whose target does not exist: the subdomain-takeover pattern.
+//!
+//! **At the end of the chain**: NXDOMAIN fails (the classic dangling CNAME). REFUSED fails
+//! too: the same resolver answered for the name but will not answer for the target, so no
+//! server it can reach serves the target's zone (a lame or deleted delegation: whoever creates
+//! that zone at the DNS provider takes the name over). SERVFAIL is inconclusive, with its own
+//! message: it is what a resolver says for a lame delegation, but also for a DNSSEC failure or
+//! an outage, so it is worth a look but not proof.
 
 use super::{Answer2, DnsObservation, Rule};
-use crate::model::{Emitter, Evidence, Observed};
+use crate::model::{Emitter, Evidence, Observed, Reason, ReasonKind, Status};
 
 pub(super) const DANGLING_CNAME: &str = "dns.dangling_cname";
 
@@ -34,6 +41,30 @@ fn eval(obs: &DnsObservation, out: &mut Emitter) {
             ),
             evidence,
         ),
+        Answer2::Refused => out.fail(
+            DANGLING_CNAME,
+            format!(
+                "{} is a CNAME to {last}, for which the DNS server refuses to answer (REFUSED): nobody serves its zone (lame or deleted delegation, the takeover pattern)",
+                obs.name
+            ),
+            evidence,
+        ),
+        Answer2::ServFail => {
+            let reason = Reason::new(
+                ReasonKind::Dns,
+                format!(
+                    "{} is a CNAME to {last}, which fails to resolve (SERVFAIL): a lame delegation (the takeover pattern), a DNSSEC failure or an outage; check the delegation of its zone",
+                    obs.name
+                ),
+            );
+            out.emit(
+                DANGLING_CNAME,
+                Status::Inconclusive,
+                format!("could not decide: {}", reason.detail),
+                evidence,
+                Some(reason),
+            );
+        }
         Answer2::NoAddress => out.pass(
             DANGLING_CNAME,
             format!(
@@ -71,5 +102,15 @@ mod tests {
             end: Answer2::Addresses(vec!["192.0.2.1".into()]),
         }));
         assert_eq!(status(&RULE, &o, DANGLING_CNAME), Status::Pass);
+        o.cname = Ok(Some(CnameChain {
+            hops: vec!["lame.cloud.test".into()],
+            end: Answer2::Refused,
+        }));
+        assert_eq!(status(&RULE, &o, DANGLING_CNAME), Status::Fail);
+        o.cname = Ok(Some(CnameChain {
+            hops: vec!["broken.cloud.test".into()],
+            end: Answer2::ServFail,
+        }));
+        assert_eq!(status(&RULE, &o, DANGLING_CNAME), Status::Inconclusive);
     }
 }

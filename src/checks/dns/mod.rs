@@ -1,11 +1,12 @@
 //! The dns family (`--checks dns`): DNS hygiene of a target's name.
 //!
 //! **Probe** (all queries here, through the scan's resolver, [`crate::engine::dns`]): the CNAME
-//! chain of the name and whether its end resolves; CAA records at the name or its closest
-//! parent (RFC 8659's climb); the zone apex (from SOA answers) and its DNSKEY records; and, for
-//! the names the config marks as mail domains, their SPF (TXT `v=spf1`) and DMARC (TXT
-//! `v=DMARC1` at `_dmarc.`) records. At most a few dozen queries per target, each bounded by
-//! the timeout.
+//! chain of the name and whether its end resolves (SERVFAIL and REFUSED at the end are told
+//! apart); CAA records at the name or its closest parent (RFC 8659's climb); the zone apex
+//! (from SOA answers), its DNSKEY records and the DS records its parent publishes for it; and,
+//! for the names the config marks as mail domains, their SPF (TXT `v=spf1`) and DMARC records
+//! (TXT at `_dmarc.`, falling back to the organisational domain as RFC 7489 §6.6.3 says). At
+//! most a few dozen queries per target, each bounded by the timeout.
 //!
 //! **Applies to** targets named by a DNS name that is not pinned with `--resolve` (a pinned
 //! name is one the user said DNS does not serve) and is not `localhost`. It also runs on a
@@ -15,7 +16,7 @@ use futures::future::BoxFuture;
 use hickory_resolver::proto::rr::{RData, RecordType};
 
 use super::Check;
-use crate::engine::dns::{Answer, Dns as Resolver};
+use crate::engine::dns::{Answer, Dns as Resolver, Rcode};
 use crate::engine::{ScanCx, ScanTarget, Settings};
 use crate::model::{Emitter, Outcome, Reason, ReasonKind};
 use crate::target::Target;
@@ -83,6 +84,10 @@ pub enum Answer2 {
     NoAddress,
     /// It does not exist (NXDOMAIN).
     NxDomain,
+    /// The resolver refused to answer for it (REFUSED): nobody serves its zone.
+    Refused,
+    /// The resolver failed to get an answer for it (SERVFAIL).
+    ServFail,
 }
 
 /// The SPF and DMARC records of one mail domain.
@@ -92,8 +97,24 @@ pub struct MailDomain {
     pub domain: String,
     /// TXT records of the domain that start with `v=spf1`.
     pub spf: Result<Vec<String>, Reason>,
-    /// TXT records of `_dmarc.` the domain that start with `v=DMARC1`.
+    /// The DMARC records at `_dmarc.` the domain (see [`dmarc::is_dmarc_record`]).
     pub dmarc: Result<Vec<String>, Reason>,
+    /// Other TXT records at `_dmarc.` the domain, discarded (`v=dmarc1`, `v` not first...).
+    pub dmarc_discarded: Vec<String>,
+    /// When the domain has no DMARC record and is below its organisational domain: that
+    /// domain and its DMARC records (RFC 7489 §6.6.3).
+    pub dmarc_org: Option<(String, Result<Vec<String>, Reason>)>,
+}
+
+/// What the zone apex publishes for DNSSEC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dnssec {
+    /// The zone apex.
+    pub zone: String,
+    /// DNSKEY records at the apex.
+    pub dnskeys: usize,
+    /// DS records for the apex (published by the parent zone).
+    pub ds: usize,
 }
 
 /// What the queries found for one name.
@@ -105,8 +126,8 @@ pub struct DnsObservation {
     pub cname: Result<Option<CnameChain>, Reason>,
     /// The closest name (the name or a parent) with CAA records, and those records.
     pub caa: Result<Option<(String, Vec<String>)>, Reason>,
-    /// The zone apex and how many DNSKEY records it publishes.
-    pub dnssec: Result<(String, usize), Reason>,
+    /// The zone apex, its DNSKEY records and its DS records at the parent.
+    pub dnssec: Result<Dnssec, Reason>,
     /// Mail domains to judge (empty: none configured).
     pub mail: Vec<MailDomain>,
     /// Set when the name itself does not exist (NXDOMAIN, no CNAME): nothing to judge.
@@ -203,12 +224,24 @@ pub async fn probe(dns: &Resolver, name: &str, mail_domains: &[String]) -> DnsOb
         let dmarc_name = format!("_dmarc.{domain}");
         let (spf, dmarc) = tokio::join!(
             txt_starting(dns, domain, "v=spf1"),
-            txt_starting(dns, &dmarc_name, "v=dmarc1")
+            txt_records(dns, &dmarc_name)
         );
+        let (dmarc, dmarc_discarded) = split_dmarc(dmarc);
+        // RFC 7489 §6.6.3: no record at the domain itself: ask the organisational domain.
+        let org = dmarc::organisational_domain(domain);
+        let dmarc_org = match (&dmarc, org) {
+            (Ok(found), Some(org)) if found.is_empty() && org != *domain => {
+                let (records, _) = split_dmarc(txt_records(dns, &format!("_dmarc.{org}")).await);
+                Some((org, records))
+            }
+            _ => None,
+        };
         mail.push(MailDomain {
             domain: domain.clone(),
             spf,
             dmarc,
+            dmarc_discarded,
+            dmarc_org,
         });
     }
     DnsObservation {
@@ -221,22 +254,54 @@ pub async fn probe(dns: &Resolver, name: &str, mail_domains: &[String]) -> DnsOb
     }
 }
 
+/// Whether a record is owned by `name` (case-insensitive, with or without the final dot).
+fn owned_by(r: &hickory_resolver::proto::rr::Record, name: &str) -> bool {
+    r.name
+        .to_ascii()
+        .trim_end_matches('.')
+        .eq_ignore_ascii_case(name.trim_end_matches('.'))
+}
+
 async fn cname_chain(dns: &Resolver, name: &str) -> Result<Option<CnameChain>, Reason> {
     let mut hops: Vec<String> = Vec::new();
     let mut current = name.to_string();
     loop {
-        let next = match dns.query(&current, RecordType::CNAME).await? {
+        let answer = match dns.query_detailed(&current, RecordType::CNAME).await {
+            Ok(a) => a,
+            // The server refuses or fails for a CNAME target: that is where the chain ends.
+            Err(e) if !hops.is_empty() && e.rcode.is_some() => {
+                let end = match e.rcode {
+                    Some(Rcode::Refused) => Answer2::Refused,
+                    _ => Answer2::ServFail,
+                };
+                return Ok(Some(CnameChain { hops, end }));
+            }
+            Err(e) => return Err(e.reason),
+        };
+        let next = match answer {
+            // The CNAME of the current name (an answer may carry the rest of the chain too).
             Answer::Records(records) => records.iter().find_map(|r| match &r.data {
-                RData::CNAME(c) => Some(c.0.to_ascii().trim_end_matches('.').to_ascii_lowercase()),
+                RData::CNAME(c) if owned_by(r, &current) => {
+                    Some(c.0.to_ascii().trim_end_matches('.').to_ascii_lowercase())
+                }
                 _ => None,
             }),
             Answer::NoData | Answer::NxDomain => None,
         };
         let Some(next) = next else { break };
-        if hops.len() >= MAX_CNAME_HOPS || hops.contains(&next) || next == name {
+        if hops.contains(&next) || next == name {
+            let mut chain = vec![name.to_string()];
+            chain.extend(hops.iter().cloned());
+            chain.push(next);
             return Err(Reason::new(
                 ReasonKind::Malformed,
-                format!("{name}: CNAME chain loops or is longer than {MAX_CNAME_HOPS}"),
+                format!("{name}: the CNAME chain loops: {}", chain.join(" -> ")),
+            ));
+        }
+        if hops.len() >= MAX_CNAME_HOPS {
+            return Err(Reason::new(
+                ReasonKind::Malformed,
+                format!("{name}: the CNAME chain is longer than {MAX_CNAME_HOPS} hops"),
             ));
         }
         hops.push(next.clone());
@@ -246,10 +311,21 @@ async fn cname_chain(dns: &Resolver, name: &str) -> Result<Option<CnameChain>, R
         return Ok(None);
     };
     let (a, aaaa) = tokio::join!(
-        dns.query(last, RecordType::A),
-        dns.query(last, RecordType::AAAA)
+        dns.query_detailed(last, RecordType::A),
+        dns.query_detailed(last, RecordType::AAAA)
     );
-    let (a, aaaa) = (a?, aaaa?);
+    for r in [&a, &aaaa] {
+        if let Err(e) = r
+            && let Some(rcode) = e.rcode
+        {
+            let end = match rcode {
+                Rcode::Refused => Answer2::Refused,
+                Rcode::ServFail => Answer2::ServFail,
+            };
+            return Ok(Some(CnameChain { hops, end }));
+        }
+    }
+    let (a, aaaa) = (a.map_err(|e| e.reason)?, aaaa.map_err(|e| e.reason)?);
     let mut addrs = Vec::new();
     for answer in [&a, &aaaa] {
         if let Answer::Records(records) = answer {
@@ -291,7 +367,7 @@ async fn caa(dns: &Resolver, name: &str) -> Result<Option<(String, Vec<String>)>
     Ok(None)
 }
 
-async fn apex_keys(dns: &Resolver, name: &str) -> Result<(String, usize), Reason> {
+async fn apex_keys(dns: &Resolver, name: &str) -> Result<Dnssec, Reason> {
     for candidate in climb(name) {
         let Answer::Records(records) = dns.query(&candidate, RecordType::SOA).await? else {
             continue;
@@ -305,11 +381,21 @@ async fn apex_keys(dns: &Resolver, name: &str) -> Result<(String, usize), Reason
         if !at_candidate {
             continue; // the SOA of a CNAME target, not of this name
         }
-        let keys = match dns.query(&candidate, RecordType::DNSKEY).await? {
+        // DS lives in the parent zone; the resolver fetches it from there (RFC 4035 §4.3: keys
+        // without a DS at the parent are an island of security, not a chain of trust).
+        let (keys, ds) = tokio::join!(
+            dns.query(&candidate, RecordType::DNSKEY),
+            dns.query(&candidate, RecordType::DS)
+        );
+        let count = |a: Answer| match a {
             Answer::Records(r) => r.len(),
             Answer::NoData | Answer::NxDomain => 0,
         };
-        return Ok((candidate, keys));
+        return Ok(Dnssec {
+            zone: candidate,
+            dnskeys: count(keys?),
+            ds: count(ds?),
+        });
     }
     Err(Reason::new(
         ReasonKind::Dns,
@@ -317,14 +403,15 @@ async fn apex_keys(dns: &Resolver, name: &str) -> Result<(String, usize), Reason
     ))
 }
 
-/// TXT records of `name` that start with `prefix` (case-insensitive), character-strings joined.
-async fn txt_starting(dns: &Resolver, name: &str, prefix: &str) -> Result<Vec<String>, Reason> {
+/// The TXT records of `name`, character-strings joined.
+async fn txt_records(dns: &Resolver, name: &str) -> Result<Vec<String>, Reason> {
     let records = match dns.query(name, RecordType::TXT).await? {
         Answer::Records(r) => r,
         Answer::NoData | Answer::NxDomain => return Ok(Vec::new()),
     };
     Ok(records
         .iter()
+        .filter(|r| owned_by(r, name))
         .filter_map(|r| match &r.data {
             RData::TXT(txt) => Some(
                 txt.txt_data
@@ -334,6 +421,31 @@ async fn txt_starting(dns: &Resolver, name: &str, prefix: &str) -> Result<Vec<St
             ),
             _ => None,
         })
+        .collect())
+}
+
+/// TXT records at `_dmarc.`: (the DMARC records, the other records, discarded).
+fn split_dmarc(txt: Result<Vec<String>, Reason>) -> (Result<Vec<String>, Reason>, Vec<String>) {
+    match txt {
+        Err(e) => (Err(e), Vec::new()),
+        Ok(all) => {
+            let (valid, other): (Vec<String>, Vec<String>) =
+                all.into_iter().partition(|t| dmarc::is_dmarc_record(t));
+            // Only records that look like an attempt at DMARC are worth reporting.
+            let discarded = other
+                .into_iter()
+                .filter(|t| t.to_ascii_lowercase().contains("dmarc"))
+                .collect();
+            (Ok(valid), discarded)
+        }
+    }
+}
+
+/// TXT records of `name` that start with `prefix` (case-insensitive), character-strings joined.
+async fn txt_starting(dns: &Resolver, name: &str, prefix: &str) -> Result<Vec<String>, Reason> {
+    Ok(txt_records(dns, name)
+        .await?
+        .into_iter()
         .filter(|t| {
             let lower = t.to_ascii_lowercase();
             lower == prefix
@@ -356,7 +468,11 @@ pub(crate) mod fixture {
                 "shop.test".into(),
                 vec!["0 issue \"letsencrypt.org\"".into()],
             ))),
-            dnssec: Ok(("shop.test".into(), 2)),
+            dnssec: Ok(Dnssec {
+                zone: "shop.test".into(),
+                dnskeys: 2,
+                ds: 1,
+            }),
             mail: Vec::new(),
             absent: None,
         }

@@ -58,6 +58,8 @@ mod tests {
             domain: "shop.test".into(),
             spf: Ok(v.iter().map(|s| (*s).to_string()).collect()),
             dmarc: Ok(Vec::new()),
+            dmarc_discarded: Vec::new(),
+            dmarc_org: None,
         };
         o.mail = vec![spf(&["v=spf1 -all"])];
         assert_eq!(status(&RULE, &o, MISSING), Status::Pass);

@@ -1,7 +1,7 @@
 //! Cleartext protocols that carry credentials: Telnet and FTP.
 
 use super::unexpected::port_evidence;
-use super::{OpenPort, PortsObservation, Rule};
+use super::{OpenPort, PortsObservation, Rule, identification_gap, inconclusive_with};
 use crate::model::{Emitter, Evidence};
 
 pub(super) const CLEARTEXT: &str = "ports.cleartext_protocol";
@@ -18,6 +18,16 @@ fn eval(obs: &PortsObservation, out: &mut Emitter) {
         .filter(|p| p.id.service.is_cleartext())
         .collect();
     if found.is_empty() {
+        if let Some(reason) = obs.incomplete() {
+            let evidence = obs.counts(Evidence::none());
+            return inconclusive_with(out, CLEARTEXT, &reason, evidence);
+        }
+        if obs.unidentified > 0 {
+            let reason = identification_gap(obs, std::iter::empty());
+            if let Some(reason) = reason {
+                return inconclusive_with(out, CLEARTEXT, &reason, obs.counts(Evidence::none()));
+            }
+        }
         out.pass(
             CLEARTEXT,
             "no Telnet or FTP service found",

@@ -1,7 +1,7 @@
 //! Datastores reachable from where the scan runs.
 
 use super::unexpected::port_evidence;
-use super::{OpenPort, PortsObservation, Rule};
+use super::{OpenPort, PortsObservation, Rule, identification_gap, inconclusive_with};
 use crate::model::{Emitter, Evidence};
 
 pub(super) const EXPOSED_DATASTORE: &str = "ports.exposed_datastore";
@@ -17,20 +17,25 @@ fn eval(obs: &PortsObservation, out: &mut Emitter) {
         .unexpected()
         .filter(|p| p.id.service.is_datastore())
         .collect();
-    if exposed.is_empty() {
-        out.pass(
-            EXPOSED_DATASTORE,
-            "no Redis, Memcached, MongoDB, Elasticsearch, MySQL or PostgreSQL reachable",
-            Evidence::none(),
-        );
-    } else {
+    if !exposed.is_empty() {
         let list: Vec<String> = exposed.iter().map(|p| p.label()).collect();
-        out.fail(
+        return out.fail(
             EXPOSED_DATASTORE,
             format!("datastore reachable: {}", list.join(", ")),
             port_evidence(exposed.iter().copied()),
         );
     }
+    let gap = identification_gap(obs, obs.unexpected()).or_else(|| obs.incomplete());
+    if let Some(reason) = gap {
+        let unexpected: Vec<&OpenPort> = obs.unexpected().collect();
+        let evidence = obs.counts(port_evidence(unexpected.iter().copied()));
+        return inconclusive_with(out, EXPOSED_DATASTORE, &reason, evidence);
+    }
+    out.pass(
+        EXPOSED_DATASTORE,
+        "no Redis, Memcached, MongoDB, Elasticsearch, MySQL or PostgreSQL reachable",
+        Evidence::none(),
+    );
 }
 
 #[cfg(test)]
@@ -58,5 +63,27 @@ mod tests {
         let mut allowed = obs(vec![port("10.0.0.1:5432", Service::Postgresql, None)]);
         allowed.allowed.push(5432);
         assert_eq!(status(&RULE, &allowed, EXPOSED_DATASTORE), Status::Pass);
+    }
+
+    #[test]
+    fn what_was_not_identified_is_not_passed() {
+        // Ports cut by the cap or the time budget.
+        let mut o = obs(vec![port("10.0.0.1:7000", Service::Unknown, None)]);
+        o.unidentified = 1;
+        assert_eq!(status(&RULE, &o, EXPOSED_DATASTORE), Status::Inconclusive);
+        // Only TLS on Elasticsearch's port.
+        let mut tls = port("10.0.0.1:9200", Service::Tls, None);
+        tls.id.likely = Some(Service::Elasticsearch);
+        let o = obs(vec![tls.clone()]);
+        assert_eq!(status(&RULE, &o, EXPOSED_DATASTORE), Status::Inconclusive);
+        assert_eq!(tls.label(), "10.0.0.1:9200 tls (likely elasticsearch)");
+        // ...unless the port is allowed.
+        let mut o = obs(vec![tls]);
+        o.allowed.push(9200);
+        assert_eq!(status(&RULE, &o, EXPOSED_DATASTORE), Status::Pass);
+        // A host that never answered.
+        let mut o = obs(vec![]);
+        (o.closed, o.filtered) = (0, 1000);
+        assert_eq!(status(&RULE, &o, EXPOSED_DATASTORE), Status::Inconclusive);
     }
 }

@@ -1,9 +1,15 @@
 //! The ports family (`--checks ports`): a TCP connect sweep with service identification.
 //!
 //! **Probe** (all network I/O, here and in [`sweep`] and [`service`]): sweep the target's
-//! addresses (the first resolved address of a name, or every address of a CIDR range) over
-//! its port list with non-blocking connects ([`sweep`]), then identify the service on each
-//! open port with a banner read or small probes ([`service`]).
+//! addresses (every resolved address of a name, up to [`MAX_NAME_ADDRESSES`], or every address
+//! of a CIDR range) over its port list with non-blocking connects ([`sweep`]), then identify
+//! the service on each open port with a banner read or small probes ([`service`]).
+//!
+//! **Never pass what was not checked.** A rule passes only when the sweep settled every
+//! (address, port) pair as open, closed or filtered, swept every address, and got an answer
+//! (open or closed) from at least one port; otherwise it is inconclusive, with the counts as
+//! evidence (a finding it did make still fails). The datastore and authentication rules are
+//! also inconclusive while an open port went unidentified (cap or time budget).
 //!
 //! **Bounds.** The sweep is bounded by sockets in flight, not by the per-host limit (see
 //! [`sweep`]): `--port-concurrency` (default 2048), lowered to what the open-file limit allows
@@ -28,7 +34,7 @@ use futures::future::BoxFuture;
 
 use super::Check;
 use crate::engine::{ScanCx, ScanTarget, Settings};
-use crate::model::{Emitter, Outcome, Reason, ReasonKind};
+use crate::model::{Emitter, Evidence, Observed, Outcome, Reason, ReasonKind, Status};
 use crate::target::{Target, TargetKind};
 
 mod cleartext;
@@ -41,7 +47,7 @@ mod unexpected;
 
 pub use service::{Identified, Service};
 pub use spec::PortSpec;
-use sweep::{PortState, SweepStats};
+use sweep::SweepStats;
 
 /// The ports family.
 #[derive(Debug)]
@@ -66,6 +72,8 @@ pub const DEFAULT_PORT_CONCURRENCY: usize = 2048;
 pub const MAX_PAIRS: u64 = 1 << 28;
 /// The most open ports identified per address; the others are reported unidentified.
 pub const MAX_IDENTIFIED: usize = 256;
+/// The most addresses of one name swept; the others are reported as not scanned.
+pub const MAX_NAME_ADDRESSES: usize = 8;
 
 /// A rule: the ids it emits and the pure function that evaluates them.
 pub struct Rule {
@@ -93,9 +101,17 @@ pub struct OpenPort {
 }
 
 impl OpenPort {
-    /// `127.0.0.1:22 ssh`.
+    /// `127.0.0.1:22 ssh`, or `127.0.0.1:9200 tls (likely elasticsearch)`.
     pub fn label(&self) -> String {
-        format!("{} {}", self.addr, self.id.service.name())
+        match self.id.likely {
+            Some(likely) => format!(
+                "{} {} (likely {})",
+                self.addr,
+                self.id.service.name(),
+                likely.name()
+            ),
+            None => format!("{} {}", self.addr, self.id.service.name()),
+        }
     }
 }
 
@@ -114,8 +130,18 @@ pub struct PortsObservation {
     pub closed: u64,
     /// Pairs found filtered.
     pub filtered: u64,
-    /// Pairs not scanned because the system refused sockets.
+    /// Pairs not scanned (the system refused sockets, a sweep thread failed).
     pub errors: u64,
+    /// (address, port) pairs the sweep had to settle.
+    pub jobs: u64,
+    /// Why pairs were not scanned, one line per cause.
+    pub problems: Vec<String>,
+    /// Addresses of the name beyond [`MAX_NAME_ADDRESSES`], not swept.
+    pub not_scanned: Vec<IpAddr>,
+    /// Open ports left unidentified: a connect failed, [`MAX_IDENTIFIED`], or the time budget.
+    pub unidentified: usize,
+    /// Addresses of a name where no port answered (open or closed) while others did.
+    pub silent: Vec<IpAddr>,
     /// Ports allowed to be open.
     pub allowed: Vec<u16>,
     /// Sweep counters.
@@ -131,6 +157,144 @@ impl PortsObservation {
             .iter()
             .filter(|p| !self.allowed.contains(&p.addr.port()))
     }
+
+    /// Why the sweep cannot support a pass, if it cannot: pairs not scanned or not accounted
+    /// for, addresses not swept, or no answer at all (a host that is down or fully filtered).
+    pub fn incomplete(&self) -> Option<Reason> {
+        let open = self.open.len() as u64;
+        let settled = open + self.closed + self.filtered;
+        if self.errors > 0 || settled != self.jobs {
+            let mut detail = format!(
+                "the sweep settled {settled} of {} (address, port) pairs ({open} open, {} closed, {} filtered, {} not scanned)",
+                self.jobs, self.closed, self.filtered, self.errors
+            );
+            if !self.problems.is_empty() {
+                detail.push_str(": ");
+                detail.push_str(&self.problems.join("; "));
+            }
+            return Some(Reason::new(ReasonKind::Io, detail));
+        }
+        if !self.not_scanned.is_empty() {
+            let list: Vec<String> = self.not_scanned.iter().map(IpAddr::to_string).collect();
+            return Some(Reason::new(
+                ReasonKind::TooLarge,
+                format!(
+                    "the name has {} more address{} than the {MAX_NAME_ADDRESSES} swept: {} not scanned",
+                    list.len(),
+                    if list.len() == 1 { "" } else { "es" },
+                    list.join(", ")
+                ),
+            ));
+        }
+        if open == 0 && self.closed == 0 && self.filtered > 0 {
+            return Some(Reason::new(
+                ReasonKind::Timeout,
+                format!(
+                    "no answer on any port: host down or fully filtered ({} pairs filtered)",
+                    self.filtered
+                ),
+            ));
+        }
+        if !self.silent.is_empty() {
+            let list: Vec<String> = self.silent.iter().map(IpAddr::to_string).collect();
+            return Some(Reason::new(
+                ReasonKind::Timeout,
+                format!(
+                    "no answer on any port from {}: down, fully filtered or unreachable from here",
+                    list.join(", ")
+                ),
+            ));
+        }
+        None
+    }
+
+    /// The sweep's counts, as evidence.
+    pub fn counts(&self, ev: Evidence) -> Evidence {
+        let n = |v: u64| Observed::Number(i64::try_from(v).unwrap_or(i64::MAX));
+        let mut ev = ev
+            .with(
+                "allowed_ports",
+                Observed::List(
+                    self.allowed
+                        .iter()
+                        .map(|p| Observed::Number(i64::from(*p)))
+                        .collect(),
+                ),
+            )
+            .with("ports_scanned", n(self.ports_scanned as u64))
+            .with("addresses", n(self.addresses as u64))
+            .with("closed", n(self.closed))
+            .with("filtered", n(self.filtered))
+            .with("not_scanned", n(self.errors));
+        if !self.problems.is_empty() {
+            ev = ev.with("sweep_problems", Observed::texts(self.problems.clone()));
+        }
+        if !self.not_scanned.is_empty() {
+            ev = ev.with(
+                "addresses_not_scanned",
+                Observed::texts(self.not_scanned.iter().map(IpAddr::to_string)),
+            );
+        }
+        if self.unidentified > 0 {
+            ev = ev.with("unidentified", n(self.unidentified as u64));
+        }
+        if !self.silent.is_empty() {
+            ev = ev.with(
+                "addresses_silent",
+                Observed::texts(self.silent.iter().map(IpAddr::to_string)),
+            );
+        }
+        ev
+    }
+}
+
+/// Why identification cannot rule out a service on `ports`, if it cannot: a port that speaks
+/// only TLS on a datastore's default port, or open ports left unidentified (cap or budget).
+pub(crate) fn identification_gap<'a>(
+    obs: &PortsObservation,
+    ports: impl Iterator<Item = &'a OpenPort>,
+) -> Option<Reason> {
+    let likely: Vec<String> = ports
+        .filter_map(|p| {
+            let l = p.id.likely?;
+            Some(format!("{} (likely {})", p.addr, l.name()))
+        })
+        .collect();
+    if !likely.is_empty() {
+        return Some(Reason::new(
+            ReasonKind::Tls,
+            format!(
+                "only TLS answers on a datastore's default port, so the service behind it was not identified: {}",
+                likely.join(", ")
+            ),
+        ));
+    }
+    (obs.unidentified > 0).then(|| {
+        Reason::new(
+            ReasonKind::Timeout,
+            format!(
+                "{} open port{} not identified (a connect failed, more than {MAX_IDENTIFIED} were open on one address, or the time budget ran out)",
+                obs.unidentified,
+                if obs.unidentified == 1 { " was" } else { "s were" }
+            ),
+        )
+    })
+}
+
+/// Record `id` as inconclusive for `reason`, keeping `ev` (the counts, what was seen).
+pub(crate) fn inconclusive_with(
+    out: &mut Emitter,
+    id: &'static str,
+    reason: &Reason,
+    ev: Evidence,
+) {
+    out.emit(
+        id,
+        Status::Inconclusive,
+        format!("could not decide: {}", reason.detail),
+        ev,
+        Some(reason.clone()),
+    );
 }
 
 impl Check for Ports {
@@ -147,12 +311,17 @@ impl Check for Ports {
     }
 
     /// Host targets (names, IP literals, `host:port`) and CIDR ranges: a URL names one web
-    /// endpoint, so it is swept only when asked (`--checks ports`).
+    /// endpoint, so it is swept only when asked (`--checks ports`, see [`Check::can_run`]).
     fn applies_to(&self, target: &Target) -> bool {
         matches!(
             target.kind,
             TargetKind::Host { .. } | TargetKind::Cidr { .. }
         )
+    }
+
+    /// Asked for by name, the family also sweeps a URL's host (its `--ports`, else top1000).
+    fn can_run(&self, _target: &Target, _settings: &Settings) -> bool {
+        true
     }
 
     /// Sweeps take turns (see [`SWEEPS`]), so time spent waiting for another target's sweep
@@ -187,12 +356,15 @@ pub fn evaluate(obs: &PortsObservation, target_id: &str) -> Vec<Outcome> {
 }
 
 /// The ports to sweep on `target`: its own list, else the scan's (`--ports`), else its explicit
-/// port (`host:port`), else `top1000`.
+/// port (`host:port`), else `top1000` (also for a URL: its host is swept, not only its port).
 pub fn port_spec(settings: &Settings, target: &Target) -> PortSpec {
     if let Some(spec) = target.ports.clone().or_else(|| settings.ports.clone()) {
         return spec;
     }
-    if let Some(port) = target.port() {
+    if let TargetKind::Host {
+        port: Some(port), ..
+    } = target.kind
+    {
         return PortSpec::single(port);
     }
     PortSpec {
@@ -240,22 +412,28 @@ pub fn in_flight_budget(settings: &Settings) -> usize {
     settings.port_concurrency.min(fd_budget).max(1)
 }
 
+/// The addresses to sweep: every address of a range, or the distinct resolved addresses of a
+/// name (at most [`MAX_NAME_ADDRESSES`]; the others are returned second, not swept).
+fn sweep_addresses(target: &ScanTarget) -> (Vec<IpAddr>, Vec<IpAddr>) {
+    if let TargetKind::Cidr { .. } = target.target.kind {
+        return (target.target.range_addresses(), Vec::new());
+    }
+    let mut ips: Vec<IpAddr> = Vec::new();
+    for a in &target.addrs {
+        if !ips.contains(&a.ip()) {
+            ips.push(a.ip());
+        }
+    }
+    let rest = ips.split_off(ips.len().min(MAX_NAME_ADDRESSES));
+    (ips, rest)
+}
+
 async fn probe(cx: &ScanCx, target: &ScanTarget) -> PortsObservation {
     let settings = &cx.settings;
     let spec = port_spec(settings, &target.target);
-    let addrs: Vec<IpAddr> = match &target.target.kind {
-        TargetKind::Cidr { .. } => target.target.range_addresses(),
-        _ => target
-            .addrs
-            .first()
-            .map(SocketAddr::ip)
-            .into_iter()
-            .collect(),
-    };
     let mut obs = PortsObservation {
         port_list: spec.text.clone(),
         ports_scanned: spec.ports.len(),
-        addresses: addrs.len(),
         allowed: target
             .target
             .allowed_ports
@@ -264,18 +442,30 @@ async fn probe(cx: &ScanCx, target: &ScanTarget) -> PortsObservation {
             .unwrap_or_else(|| DEFAULT_ALLOWED.to_vec()),
         ..PortsObservation::default()
     };
-    let jobs_len = (addrs.len() as u64).saturating_mul(spec.ports.len() as u64);
-    if addrs.is_empty() {
-        obs.failure = Some(Reason::new(ReasonKind::Dns, "no address to sweep"));
-        return obs;
-    }
-    if jobs_len > MAX_PAIRS {
+    // Count the pairs before expanding a range.
+    let address_count = match target.target.kind {
+        TargetKind::Cidr { .. } => u64::try_from(target.target.address_count()).unwrap_or(u64::MAX),
+        _ => target.addrs.len().min(MAX_NAME_ADDRESSES) as u64,
+    };
+    let pairs = address_count.saturating_mul(spec.ports.len() as u64);
+    if pairs > MAX_PAIRS {
         obs.failure = Some(Reason::new(
             ReasonKind::TooLarge,
             format!(
-                "{jobs_len} (address, port) pairs is more than the {MAX_PAIRS} one target may sweep; split the range"
+                "{pairs} (address, port) pairs is more than the {MAX_PAIRS} one target may sweep; split the range"
             ),
         ));
+        return obs;
+    }
+    let (addrs, not_scanned) = sweep_addresses(target);
+    let addrs: Arc<[IpAddr]> = Arc::from(addrs);
+    let ports: Arc<[u16]> = Arc::from(spec.ports.clone());
+    obs.addresses = addrs.len();
+    obs.not_scanned = not_scanned;
+    let jobs_len = (addrs.len() as u64).saturating_mul(ports.len() as u64);
+    obs.jobs = jobs_len;
+    if addrs.is_empty() {
+        obs.failure = Some(Reason::new(ReasonKind::Dns, "no address to sweep"));
         return obs;
     }
 
@@ -296,7 +486,7 @@ async fn probe(cx: &ScanCx, target: &ScanTarget) -> PortsObservation {
     };
     let cancel = Arc::new(AtomicBool::new(false));
     let _guard = CancelOnDrop(cancel.clone());
-    let (sweep_addrs, sweep_ports) = (addrs.clone(), spec.ports.clone());
+    let (sweep_addrs, sweep_ports) = (addrs.clone(), ports.clone());
     let flag = cancel.clone();
     let budget = sweep_budget(settings, jobs_len, in_flight);
     let task = tokio::task::spawn_blocking(move || {
@@ -336,20 +526,25 @@ async fn probe(cx: &ScanCx, target: &ScanTarget) -> PortsObservation {
         }
     };
     obs.closed = result.closed;
+    obs.filtered = result.filtered;
+    obs.errors = result.errors;
+    obs.problems = result.problems;
     obs.stats = result.stats;
+    // Every address of a name is the same host: one that never answered was not checked.
+    // (A range's addresses are different hosts: a silent one is judged with the range.)
+    if !matches!(target.target.kind, TargetKind::Cidr { .. }) {
+        obs.silent = addrs
+            .iter()
+            .zip(&result.answered)
+            .filter(|(_, answered)| !**answered)
+            .map(|(ip, _)| *ip)
+            .collect();
+    }
     let jobs = sweep::Jobs {
         addrs: &addrs,
-        ports: &spec.ports,
+        ports: &ports,
     };
-    let mut open: Vec<SocketAddr> = Vec::new();
-    for (j, state) in &result.notable {
-        match state {
-            PortState::Open => open.extend(jobs.addr(*j)),
-            PortState::Filtered => obs.filtered += 1,
-            PortState::Error => obs.errors += 1,
-            PortState::Closed => obs.closed += 1,
-        }
-    }
+    let mut open: Vec<SocketAddr> = result.open.iter().filter_map(|j| jobs.addr(*j)).collect();
     open.sort_unstable_by_key(|a| (a.ip(), a.port()));
 
     // Identify, under the per-host connection limit and a time budget.
@@ -365,40 +560,57 @@ async fn probe(cx: &ScanCx, target: &ScanTarget) -> PortsObservation {
         .max(1)
         .saturating_mul(addrs.len().min(64))
         .min(256);
-    let identified: Vec<OpenPort> = futures::stream::iter(open.into_iter().map(|addr| {
+    // The per-host key the other families use: the target's host for the addresses of a name,
+    // each address for a range.
+    let is_range = matches!(target.target.kind, TargetKind::Cidr { .. });
+    let name_key = cx.host_key(&target.target.host());
+    let identified: Vec<(OpenPort, bool)> = futures::stream::iter(open.into_iter().map(|addr| {
         let n = per_addr.entry(addr.ip()).or_default();
         *n += 1;
         let over_cap = *n > MAX_IDENTIFIED;
+        let key = if is_range {
+            cx.host_key(&addr.ip().to_string())
+        } else {
+            name_key.clone()
+        };
         async move {
-            let id = if over_cap {
-                Identified {
-                    service: Service::Unknown,
-                    banner: None,
-                    unauthenticated: None,
-                    note: format!(
+            let unidentified = |note: String| Identified {
+                service: Service::Unknown,
+                banner: None,
+                unauthenticated: None,
+                note,
+                likely: None,
+                incomplete: true,
+            };
+            let (id, cut) = if over_cap {
+                (
+                    unidentified(format!(
                         "not identified: more than {MAX_IDENTIFIED} open ports on this address"
-                    ),
-                }
+                    )),
+                    true,
+                )
             } else {
-                let _permit = cx.limits.connection(&addr.ip().to_string()).await;
+                let _permit = cx.limits.connection(&key).await;
                 let left = deadline.saturating_duration_since(Instant::now());
                 match tokio::time::timeout(left, service::identify(addr, timeouts)).await {
-                    Ok(id) => id,
-                    Err(_) => Identified {
-                        service: Service::Unknown,
-                        banner: None,
-                        unauthenticated: None,
-                        note: "not identified within the time budget".into(),
-                    },
+                    Ok(id) => {
+                        let cut = id.incomplete;
+                        (id, cut)
+                    }
+                    Err(_) => (
+                        unidentified("not identified within the time budget".into()),
+                        true,
+                    ),
                 }
             };
-            OpenPort { addr, id }
+            (OpenPort { addr, id }, cut)
         }
     }))
     .buffered(parallel)
     .collect()
     .await;
-    obs.open = identified;
+    obs.unidentified = identified.iter().filter(|(_, cut)| *cut).count();
+    obs.open = identified.into_iter().map(|(p, _)| p).collect();
     obs
 }
 
@@ -415,6 +627,8 @@ pub(crate) mod fixture {
                 banner: None,
                 unauthenticated,
                 note: String::new(),
+                likely: None,
+                incomplete: false,
             },
         }
     }
@@ -424,6 +638,8 @@ pub(crate) mod fixture {
             port_list: "top1000".into(),
             ports_scanned: 1000,
             addresses: 1,
+            jobs: 1000,
+            closed: 1000 - open.len() as u64,
             open,
             allowed: DEFAULT_ALLOWED.to_vec(),
             ..PortsObservation::default()

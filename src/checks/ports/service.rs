@@ -2,8 +2,12 @@
 //! one small probe at a time, each on its own connection, with a byte cap and a timeout.
 //!
 //! The classifiers are pure functions over the bytes received (unit-tested on hand-built and
-//! hostile input); [`identify`] does the I/O. A port that accepts and never answers (a tarpit)
-//! costs one banner wait and one probe timeout, then is reported as an unknown, silent service.
+//! hostile input); [`identify`] does the I/O. The harmless line probes (Redis `PING`, Memcached
+//! `version`) go before HTTP and TLS, because some services close the connection on an HTTP
+//! request (Redis does) or stay silent on a ClientHello. A probe that gets no answer does not
+//! end identification: the next probe is tried, with shorter waits, all silent waits together
+//! bounded by one answer timeout. So a port that accepts and never answers (a tarpit) costs
+//! one banner wait and one answer timeout, then is reported as an unknown, silent service.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -98,6 +102,11 @@ pub struct Identified {
     pub unauthenticated: Option<bool>,
     /// What showed it, e.g. `PING answered +PONG` or `no answer within 1s`.
     pub note: String,
+    /// The datastore whose default port this is, when the port answered only TLS (the service
+    /// behind TLS was not identified).
+    pub likely: Option<Service>,
+    /// Identification could not run to its end (a connect failed): nothing is known.
+    pub incomplete: bool,
 }
 
 impl Identified {
@@ -107,7 +116,22 @@ impl Identified {
             banner: (!banner.is_empty()).then(|| sanitise(banner)),
             unauthenticated: None,
             note: note.into(),
+            likely: None,
+            incomplete: false,
         }
+    }
+}
+
+/// The datastore that listens on `port` by default.
+pub fn default_datastore(port: u16) -> Option<Service> {
+    match port {
+        6379 | 6380 => Some(Service::Redis),
+        11211 => Some(Service::Memcached),
+        27017..=27019 => Some(Service::Mongodb),
+        9200 => Some(Service::Elasticsearch),
+        3306 => Some(Service::Mysql),
+        5432 => Some(Service::Postgresql),
+        _ => None,
     }
 }
 
@@ -146,17 +170,19 @@ pub fn probe_order(port: u16) -> Vec<Probe> {
         11211 => Some(Probe::Memcached),
         5432 | 5433 | 6432 => Some(Probe::Postgresql),
         27017..=27019 => Some(Probe::Mongodb),
+        9200 => Some(Probe::Http),
         443 | 8443 | 9443 | 4443 | 7443 | 10443 | 993 | 995 | 636 | 990 | 465 | 6443 => {
             Some(Probe::Tls)
         }
         _ => None,
     };
     let mut order: Vec<Probe> = hint.into_iter().collect();
+    // The line probes first: harmless, and Redis closes the connection on an HTTP request.
     for p in [
-        Probe::Http,
-        Probe::Tls,
         Probe::Redis,
         Probe::Memcached,
+        Probe::Http,
+        Probe::Tls,
         Probe::Postgresql,
         Probe::Mongodb,
     ] {
@@ -490,10 +516,37 @@ fn classify_http(answer: &[u8]) -> Option<Identified> {
         })
     };
     let server = header("server");
+    // mongod answers HTTP on its driver port with a plain-text hint (any version since 2.6).
+    if body.contains("trying to access MongoDB over HTTP on the native driver port") {
+        return Some(Identified::new(
+            Service::Mongodb,
+            status_line.as_bytes(),
+            "answers HTTP with MongoDB's native-driver-port message",
+        ));
+    }
+    // With security on, Elasticsearch leaves out X-elastic-product on unauthenticated answers
+    // (elastic/elasticsearch#73434): its 401 is recognised by the security_exception body and
+    // the challenges of its security realm (`Basic realm="security"`, `ApiKey`).
+    let challenges: Vec<String> = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case("www-authenticate")
+                .then(|| v.trim().to_string())
+        })
+        .collect();
+    let security_realm = challenges.iter().any(|c| {
+        let c = c.to_ascii_lowercase();
+        c.starts_with("basic realm=\"security\"") || c == "apikey"
+    });
+    let security_exception = compact(body).contains("\"type\":\"security_exception\"");
     let elastic = header("x-elastic-product")
         .is_some_and(|v| v.eq_ignore_ascii_case("elasticsearch"))
         || body.contains("You Know, for Search")
-        || (body.contains("\"cluster_name\"") && body.contains("\"cluster_uuid\""));
+        || (body.contains("\"cluster_name\"") && body.contains("\"cluster_uuid\""))
+        || (status == 401 && (security_exception || security_realm));
     let banner = match &server {
         Some(s) => format!("{status_line}; Server: {s}"),
         None => status_line.clone(),
@@ -514,6 +567,14 @@ fn classify_http(answer: &[u8]) -> Option<Identified> {
         banner.as_bytes(),
         format!("GET / answered {status}"),
     ))
+}
+
+/// `text` without ASCII whitespace (JSON spacing varies), from at most [`READ_CAP`] characters.
+fn compact(text: &str) -> String {
+    text.chars()
+        .take(READ_CAP)
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect()
 }
 
 /// Timeouts of identification.
@@ -595,14 +656,42 @@ async fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, Strin
     }
 }
 
-/// Identify the service on an open port (at most one banner read and six probes, each on its
-/// own connection; stops at the first probe that gets no answer at all).
+/// The longest one probe waits for an answer: a third of the answer timeout (at least 300 ms,
+/// or the whole timeout when it is shorter). All silent waits of one port together are bounded
+/// by the answer timeout.
+fn probe_wait(answer: Duration) -> Duration {
+    let third = Duration::from_millis(u64::try_from((answer / 3).as_millis()).unwrap_or(u64::MAX));
+    third.max(answer.min(Duration::from_millis(300)))
+}
+
+/// Identify the service on an open port: at most one banner read and six probes, each on its
+/// own connection. A silent probe does not stop the search; silent waits together take at most
+/// `t.answer`.
 pub async fn identify(addr: SocketAddr, t: Timeouts) -> Identified {
+    let mut id = identify_inner(addr, t).await;
+    if id.service == Service::Tls {
+        id.likely = default_datastore(addr.port());
+        if let Some(likely) = id.likely {
+            id.note = format!(
+                "{}; only TLS on the default port of {}",
+                id.note,
+                likely.name()
+            );
+        }
+    }
+    id
+}
+
+async fn identify_inner(addr: SocketAddr, t: Timeouts) -> Identified {
     let port = addr.port();
     let unknown = |note: String, banner: &[u8]| Identified::new(Service::Unknown, banner, note);
+    let failed = |note: String| Identified {
+        incomplete: true,
+        ..Identified::new(Service::Unknown, &[], note)
+    };
     let mut stream = match connect(addr, t.connect).await {
         Ok(s) => s,
-        Err(e) => return unknown(e, &[]),
+        Err(e) => return failed(e),
     };
     let mut closed_note = None;
     match read_some(&mut stream, t.banner, READ_CAP).await {
@@ -616,19 +705,28 @@ pub async fn identify(addr: SocketAddr, t: Timeouts) -> Identified {
     }
     drop(stream);
     let host = addr.ip().to_string();
+    let wait = probe_wait(t.answer);
+    let mut silence_left = t.answer;
+    let mut silent = 0usize;
+    let mut unrecognised = 0usize;
     for probe in probe_order(port) {
+        if silence_left.is_zero() {
+            break;
+        }
         let mut stream = match connect(addr, t.connect).await {
             Ok(s) => s,
-            Err(e) => return unknown(e, &[]),
+            Err(e) => return failed(e),
         };
-        if tokio::time::timeout(t.answer, stream.write_all(&probe_bytes(probe, &host)))
+        let this_wait = wait.min(silence_left);
+        if tokio::time::timeout(this_wait, stream.write_all(&probe_bytes(probe, &host)))
             .await
             .map_or(true, |r| r.is_err())
         {
             closed_note = Some("does not accept data");
             continue;
         }
-        match read_some(&mut stream, t.answer, READ_CAP).await {
+        let started = tokio::time::Instant::now();
+        match read_some(&mut stream, this_wait, READ_CAP).await {
             Read::Data(answer) => {
                 if let Some(mut id) = classify_answer(probe, &answer) {
                     if probe == Probe::Memcached {
@@ -639,30 +737,36 @@ pub async fn identify(addr: SocketAddr, t: Timeouts) -> Identified {
                     }
                     return id;
                 }
+                unrecognised += 1;
             }
             Read::Silent => {
-                let note = match closed_note {
-                    Some(why) => format!(
-                        "{why}, and gave no answer to a probe within {}",
-                        crate::engine::net::secs(t.answer)
-                    ),
-                    None => format!(
-                        "accepts connections but sends nothing, even to a probe, within {}",
-                        crate::engine::net::secs(t.answer)
-                    ),
-                };
-                return unknown(note, &[]);
+                silent += 1;
+                silence_left = silence_left.saturating_sub(started.elapsed());
             }
             Read::Closed(why) => closed_note = Some(why),
         }
     }
-    unknown(
-        format!(
-            "{} to every probe",
-            closed_note.unwrap_or("gave no recognisable answer")
+    let each = crate::engine::net::secs(wait);
+    let probes = |n: usize| format!("{n} probe{}", if n == 1 { "" } else { "s" });
+    let note = match (silent, closed_note) {
+        (0, why) if unrecognised > 0 => format!(
+            "answers probes with nothing secgate recognises{}",
+            why.map(|w| format!(" (or {w})")).unwrap_or_default()
         ),
-        &[],
-    )
+        (0, why) => format!(
+            "{} to every probe",
+            why.unwrap_or("gave no recognisable answer")
+        ),
+        (n, None) => format!(
+            "accepts connections but sends nothing, even to {} (up to {each} each)",
+            probes(n)
+        ),
+        (n, Some(why)) => format!(
+            "{why}, and gave no answer to {} (up to {each} each)",
+            probes(n)
+        ),
+    };
+    unknown(note, &[])
 }
 
 async fn memcached_stats(stream: &mut TcpStream, wait: Duration) -> bool {
@@ -821,6 +925,47 @@ mod tests {
     }
 
     #[test]
+    fn recognises_datastores_that_answer_http() {
+        // mongod's answer to HTTP on its driver port (any port).
+        let mongo = classify_answer(
+            Probe::Http,
+            b"HTTP/1.0 200 OK\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 85\r\n\r\nIt looks like you are trying to access MongoDB over HTTP on the native driver port.\r\n",
+        )
+        .unwrap();
+        assert_eq!(mongo.service, Service::Mongodb);
+        // Elasticsearch with security on: no X-elastic-product on the 401.
+        let es = classify_answer(
+            Probe::Http,
+            b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"security\", charset=\"UTF-8\"\r\nWWW-Authenticate: ApiKey\r\ncontent-type: application/json\r\ncontent-length: 10\r\n\r\n{\"error\":{\"root_cause\":[{\"type\" : \"security_exception\",\"reason\":\"missing authentication credentials for REST request [/]\"}],\"type\":\"security_exception\"},\"status\":401}",
+        )
+        .unwrap();
+        assert_eq!(
+            (es.service, es.unauthenticated),
+            (Service::Elasticsearch, Some(false))
+        );
+        // The body alone, or the challenge alone, is enough on a 401.
+        let body_only =
+            b"HTTP/1.1 401 Unauthorized\r\n\r\n{\"error\":{\"type\":\"security_exception\"}}";
+        assert_eq!(
+            classify_answer(Probe::Http, body_only).unwrap().service,
+            Service::Elasticsearch
+        );
+        let apikey = b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: ApiKey\r\n\r\n";
+        assert_eq!(
+            classify_answer(Probe::Http, apikey).unwrap().service,
+            Service::Elasticsearch
+        );
+        // Any other Basic realm is a web server asking for a password.
+        let web = b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"admin\"\r\n\r\n";
+        assert_eq!(
+            classify_answer(Probe::Http, web).unwrap().service,
+            Service::Http
+        );
+        assert_eq!(default_datastore(9200), Some(Service::Elasticsearch));
+        assert_eq!(default_datastore(443), None);
+    }
+
+    #[test]
     fn probes_are_well_formed() {
         let hello = probe_bytes(Probe::Tls, "x");
         assert_eq!(&hello[..3], &[0x16, 0x03, 0x01]);
@@ -834,8 +979,32 @@ mod tests {
             mongo.len()
         );
         assert_eq!(probe_order(6379)[0], Probe::Redis);
-        assert_eq!(probe_order(8080)[0], Probe::Http);
-        assert_eq!(probe_order(8080).len(), 6);
+        assert_eq!(probe_order(443)[0], Probe::Tls);
+        // Unhinted: the line probes before HTTP and TLS.
+        assert_eq!(
+            probe_order(7000),
+            [
+                Probe::Redis,
+                Probe::Memcached,
+                Probe::Http,
+                Probe::Tls,
+                Probe::Postgresql,
+                Probe::Mongodb
+            ]
+        );
+        assert_eq!(probe_wait(Duration::from_secs(3)), Duration::from_secs(1));
+        assert_eq!(
+            probe_wait(Duration::from_secs(5)),
+            Duration::from_millis(1666)
+        );
+        assert_eq!(
+            probe_wait(Duration::from_millis(200)),
+            Duration::from_millis(200)
+        );
+        assert_eq!(
+            probe_wait(Duration::from_millis(600)),
+            Duration::from_millis(300)
+        );
         assert_eq!(sanitise(b"SSH-2.0-x\r\n\0"), b"SSH-2.0-x");
         assert_eq!(sanitise(&[b'a'; 1000]).len(), BANNER_CAP);
     }

@@ -12,9 +12,17 @@
 //! tries again: the sweep slows down instead of failing. Sweeps of different targets run one
 //! after another (see the family), so the bound holds for the whole scan.
 //!
-//! **States** (as nmap's `-sT`): *open* when the handshake completes, *closed* when the
-//! target answers with a reset (`ECONNREFUSED`), *filtered* when nothing answers within the
-//! timeout twice, or an ICMP error says the host or network is unreachable.
+//! **States** (as nmap's `-sT`): *open* when the handshake completes (a reset *after* the
+//! handshake, `ECONNRESET` or `EPIPE`, still means a service accepted), *closed* when the
+//! target answers the SYN with a reset (`ECONNREFUSED`), *filtered* when nothing answers within
+//! the timeout twice, or an ICMP error says the host or network is unreachable.
+//!
+//! **Accounting.** Every job ends in exactly one count: open, closed, filtered or *error* (not
+//! scanned). A job that no thread settled (the system refused sockets for longer than
+//! [`RESOURCE_PATIENCE`] while nothing was in flight anywhere, a thread could not create its
+//! epoll instance, a thread panicked) is counted as an error, so the family can refuse to pass
+//! a sweep that did not look at every port. Only open jobs are kept one by one; the other
+//! states are counters, so memory does not grow with the number of filtered ports.
 //!
 //! **Cost per port.** On Linux a non-blocking `connect()` that is answered at once (loopback,
 //! fast links) is settled by asking again: a second `connect()` returns the outcome (refused,
@@ -82,13 +90,23 @@ pub struct SweepStats {
     pub timeout_ms: u64,
 }
 
-/// The result: every job that was not closed, and counters.
+/// The result: the open jobs, a count of every other state, and counters. When the sweep was
+/// not cancelled, `open.len() + closed + filtered + errors` is the number of jobs.
 #[derive(Clone, Debug, Default)]
 pub struct SweepResult {
-    /// `(job index, state)` for open, filtered and error jobs, sorted by job index.
-    pub notable: Vec<(u64, PortState)>,
+    /// Indexes of the open jobs, sorted.
+    pub open: Vec<u64>,
     /// Jobs found closed.
     pub closed: u64,
+    /// Jobs found filtered.
+    pub filtered: u64,
+    /// Jobs not scanned (see [`PortState::Error`]), including jobs no thread settled.
+    pub errors: u64,
+    /// Why jobs were not scanned, one line per cause (empty when `errors` is 0).
+    pub problems: Vec<String>,
+    /// Per address (by index, when there are at most [`TRACKED_ADDRESSES`]): whether any of
+    /// its ports answered (open or closed). Empty for larger sweeps.
+    pub answered: Vec<bool>,
     /// Counters.
     pub stats: SweepStats,
     /// True when the sweep was cancelled before the end.
@@ -128,28 +146,89 @@ impl Jobs<'_> {
     }
 }
 
+/// State the worker threads share.
+struct Shared<'a> {
+    jobs: Jobs<'a>,
+    cfg: &'a SweepConfig,
+    cursor: AtomicU64,
+    cancel: &'a AtomicBool,
+    /// When the sweep started.
+    start: Instant,
+    /// Milliseconds after `start` at which a job was last settled (by any thread).
+    progress_ms: AtomicU64,
+    /// Set once the system refused sockets for longer than [`RESOURCE_PATIENCE`] with no
+    /// progress anywhere: every thread stops taking jobs.
+    exhausted: AtomicBool,
+}
+
+impl Shared<'_> {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn progressed(&self) {
+        self.progress_ms.fetch_max(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// Time since any thread last settled a job.
+    fn stalled_for(&self) -> Duration {
+        Duration::from_millis(
+            self.now_ms()
+                .saturating_sub(self.progress_ms.load(Ordering::Relaxed)),
+        )
+    }
+}
+
 /// Run a sweep to the end, or until `cancel` is set. Blocking: call it from a blocking thread.
 pub fn run(jobs: Jobs<'_>, cfg: &SweepConfig, cancel: &AtomicBool) -> SweepResult {
-    let cursor = AtomicU64::new(0);
     let threads = cfg.threads.clamp(1, 64);
     let per_thread = (cfg.in_flight / threads).max(1);
-    let parts: Vec<ThreadResult> = std::thread::scope(|scope| {
+    let shared = Shared {
+        jobs,
+        cfg,
+        cursor: AtomicU64::new(0),
+        cancel,
+        start: Instant::now(),
+        progress_ms: AtomicU64::new(0),
+        exhausted: AtomicBool::new(false),
+    };
+    let parts: Vec<Option<ThreadResult>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
-                let cursor = &cursor;
-                scope.spawn(move || worker(jobs, cfg, per_thread, cursor, cancel))
+                let shared = &shared;
+                std::thread::Builder::new()
+                    .name("secgate-sweep".into())
+                    .spawn_scoped(scope, move || worker(shared, per_thread))
             })
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_default())
+            .map(|h| h.ok().and_then(|h| h.join().ok()))
             .collect()
     });
     let mut result = SweepResult::default();
+    if jobs.addrs.len() <= TRACKED_ADDRESSES {
+        result.answered = vec![false; jobs.addrs.len()];
+    }
     let mut srtts = Vec::new();
+    let mut lost_threads = 0usize;
     for part in parts {
-        result.notable.extend(part.notable);
+        let Some(part) = part else {
+            lost_threads += 1;
+            continue;
+        };
+        result.open.extend(part.open);
         result.closed += part.closed;
+        result.filtered += part.filtered;
+        result.errors += part.errors;
+        for (all, this) in result.answered.iter_mut().zip(&part.answered) {
+            *all |= *this;
+        }
+        for p in part.problems {
+            if !result.problems.contains(&p) {
+                result.problems.push(p);
+            }
+        }
         result.stats.connects += part.stats.connects;
         result.stats.retries += part.stats.retries;
         result.stats.backoffs += part.stats.backoffs;
@@ -159,17 +238,70 @@ pub fn run(jobs: Jobs<'_>, cfg: &SweepConfig, cancel: &AtomicBool) -> SweepResul
         }
         result.cancelled |= part.cancelled;
     }
+    if lost_threads > 0 {
+        result.problems.push(format!(
+            "{lost_threads} sweep thread{} failed (could not start or panicked)",
+            if lost_threads == 1 { "" } else { "s" }
+        ));
+    }
     result.stats.srtt_us = srtts.iter().sum::<u64>() / (srtts.len().max(1) as u64);
-    result.notable.sort_unstable();
+    result.open.sort_unstable();
+    // Jobs that no thread settled were not scanned.
+    let settled = (result.open.len() as u64)
+        .saturating_add(result.closed)
+        .saturating_add(result.filtered)
+        .saturating_add(result.errors);
+    let unsettled = jobs.len().saturating_sub(settled);
+    if unsettled > 0 && !result.cancelled {
+        result.errors += unsettled;
+        if shared.exhausted.load(Ordering::Relaxed) {
+            result.problems.push(format!(
+                "the system refused sockets for more than {}s with nothing in flight; the sweep stopped",
+                RESOURCE_PATIENCE.as_secs()
+            ));
+        }
+        if result.problems.is_empty() {
+            result.problems.push(format!(
+                "{unsettled} jobs were left unsettled by the sweep threads"
+            ));
+        }
+    }
     result
 }
 
+/// The most addresses whose answers are tracked one by one (a name has at most a few).
+pub const TRACKED_ADDRESSES: usize = 64;
+
 #[derive(Default)]
 struct ThreadResult {
-    notable: Vec<(u64, PortState)>,
+    open: Vec<u64>,
     closed: u64,
+    filtered: u64,
+    errors: u64,
+    problems: Vec<String>,
+    answered: Vec<bool>,
     stats: SweepStats,
     cancelled: bool,
+}
+
+impl ThreadResult {
+    fn settle(&mut self, job: u64, state: PortState) {
+        match state {
+            PortState::Open => self.open.push(job),
+            PortState::Closed => self.closed += 1,
+            PortState::Filtered => self.filtered += 1,
+            PortState::Error => self.errors += 1,
+        }
+        if matches!(state, PortState::Open | PortState::Closed) && !self.answered.is_empty() {
+            let n = self.answered.len() as u64;
+            if let Some(a) = usize::try_from(job % n)
+                .ok()
+                .and_then(|i| self.answered.get_mut(i))
+            {
+                *a = true;
+            }
+        }
+    }
 }
 
 /// RFC 6298 smoothing of RTT samples into a timeout.
@@ -232,16 +364,32 @@ struct Slot {
 
 /// Errors that mean "the system is out of something for now": back off and retry.
 fn is_resource_error(e: &std::io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(24 | 23 | 105 | 12 | 99 | 11) // EMFILE ENFILE ENOBUFS ENOMEM EADDRNOTAVAIL EAGAIN
-    ) || e.kind() == ErrorKind::OutOfMemory
+    if matches!(
+        e.kind(),
+        ErrorKind::OutOfMemory | ErrorKind::AddrNotAvailable
+    ) {
+        return true;
+    }
+    // EMFILE, ENFILE and ENOBUFS have no `ErrorKind` of their own.
+    #[cfg(target_os = "linux")]
+    {
+        matches!(
+            e.raw_os_error(),
+            Some(24 | 23 | 105 | 12 | 99 | 11) // EMFILE ENFILE ENOBUFS ENOMEM EADDRNOTAVAIL EAGAIN
+        )
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
 }
 
-/// What an answered or failed connect means.
+/// What an answered or failed connect means: a reset to the SYN is `ECONNREFUSED` (closed); a
+/// reset or a broken pipe reported later came after the handshake, so a service accepted.
 fn classify(e: &std::io::Error) -> PortState {
     match e.kind() {
-        ErrorKind::ConnectionRefused | ErrorKind::ConnectionReset => PortState::Closed,
+        ErrorKind::ConnectionRefused => PortState::Closed,
+        ErrorKind::ConnectionReset | ErrorKind::BrokenPipe => PortState::Open,
         _ => PortState::Filtered, // unreachable, timed out, prohibited
     }
 }
@@ -253,6 +401,7 @@ mod errno {
     pub(super) const EISCONN: i32 = 106;
     pub(super) const ECONNREFUSED: i32 = 111;
     pub(super) const ECONNRESET: i32 = 104;
+    pub(super) const EPIPE: i32 = 32;
     pub(super) const EHOSTUNREACH: i32 = 113;
     pub(super) const ENETUNREACH: i32 = 101;
     pub(super) const ETIMEDOUT: i32 = 110;
@@ -286,8 +435,10 @@ fn start_connect(socket: &Socket, addr: &SockAddr) -> Connect {
                 Err(e) => match e.raw_os_error() {
                     Some(errno::EALREADY) => Connect::Pending,
                     Some(errno::EISCONN) => Connect::Settled(PortState::Open, false),
-                    Some(errno::ECONNREFUSED | errno::ECONNRESET) => {
-                        Connect::Settled(PortState::Closed, true)
+                    Some(errno::ECONNREFUSED) => Connect::Settled(PortState::Closed, true),
+                    // Accepted, then reset: open, and the socket is spent.
+                    Some(errno::ECONNRESET | errno::EPIPE) => {
+                        Connect::Settled(PortState::Open, false)
                     }
                     Some(errno::EHOSTUNREACH | errno::ENETUNREACH | errno::ETIMEDOUT) => {
                         Connect::Settled(PortState::Filtered, true)
@@ -317,20 +468,42 @@ fn settled(stream: &TcpStream) -> Option<PortState> {
 }
 
 const CHUNK: u64 = 64;
-/// How long a thread with nothing in flight keeps retrying a socket the system refuses.
-const RESOURCE_PATIENCE: Duration = Duration::from_secs(5);
+/// How long the system may refuse sockets, while no thread settles any job, before the sweep
+/// gives up on the jobs it has not started (they are counted as errors). Applies to the whole
+/// sweep, not to each job.
+pub const RESOURCE_PATIENCE: Duration = Duration::from_secs(5);
 
-fn worker(
-    jobs: Jobs<'_>,
-    cfg: &SweepConfig,
-    mut limit: usize,
-    cursor: &AtomicU64,
-    cancel: &AtomicBool,
-) -> ThreadResult {
+/// What a worker does when the system refuses a socket (or its registration): put the job
+/// back, lower its own limit to what it holds, and, with nothing in flight, wait a little,
+/// unless no thread has settled a job for [`RESOURCE_PATIENCE`]: then the sweep is exhausted.
+fn back_off(shared: &Shared<'_>, in_flight: usize, limit: &mut usize, stats: &mut SweepStats) {
+    stats.backoffs += 1;
+    *limit = in_flight.max(1);
+    if in_flight == 0 {
+        if shared.stalled_for() > RESOURCE_PATIENCE {
+            shared.exhausted.store(true, Ordering::Relaxed);
+        } else {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+fn worker(shared: &Shared<'_>, mut limit: usize) -> ThreadResult {
+    let (jobs, cfg, cursor) = (shared.jobs, shared.cfg, &shared.cursor);
     let mut out = ThreadResult::default();
-    let Ok(mut poll) = Poll::new() else {
-        // No epoll instance: nothing can be scanned by this thread; let the others work.
-        return out;
+    if jobs.addrs.len() <= TRACKED_ADDRESSES {
+        out.answered = vec![false; jobs.addrs.len()];
+    }
+    let mut poll = match Poll::new() {
+        Ok(p) => p,
+        Err(e) => {
+            // This thread takes no job: the others do them, and if none can, the jobs are
+            // counted as errors when the threads are joined.
+            out.problems.push(format!(
+                "a sweep thread could not create its epoll instance: {e}"
+            ));
+            return out;
+        }
     };
     let mut events = Events::with_capacity(1024);
     let mut rtt = RttEstimator::new(cfg.initial_timeout, cfg.min_timeout, cfg.max_timeout);
@@ -346,21 +519,16 @@ fn worker(
     // A socket whose last connect was refused can connect again (one per address family).
     let mut spare_v4: Option<Socket> = None;
     let mut spare_v6: Option<Socket> = None;
-    let mut refused_since: Option<Instant> = None;
     let max_limit = limit;
 
-    let finish = |out: &mut ThreadResult, job: u64, state: PortState| match state {
-        PortState::Closed => out.closed += 1,
-        s => out.notable.push((job, s)),
-    };
-
     loop {
-        if cancel.load(Ordering::Relaxed) {
+        if shared.cancel.load(Ordering::Relaxed) {
             out.cancelled = true;
             break;
         }
+        let exhausted = shared.exhausted.load(Ordering::Relaxed);
         // Fill up to the limit.
-        while in_flight < limit {
+        while in_flight < limit && !exhausted {
             let next = queue.pop_front().or_else(|| {
                 if chunk.is_empty() {
                     let start = cursor.fetch_add(CHUNK, Ordering::Relaxed);
@@ -369,7 +537,10 @@ fn worker(
                 chunk.next().map(|j| (j, 0))
             });
             let Some((job, attempt)) = next else { break };
-            let Some(addr) = jobs.addr(job) else { continue };
+            let Some(addr) = jobs.addr(job) else {
+                out.settle(job, PortState::Error);
+                continue;
+            };
             out.stats.connects += 1;
             let started = Instant::now();
             let spare = if addr.is_ipv4() {
@@ -381,8 +552,14 @@ fn worker(
                 Ok(s) => Some(s),
                 Err(e) if is_resource_error(&e) => None,
                 Err(e) => {
-                    // No socket of this family at all (e.g. IPv6 disabled): unreachable.
-                    finish(&mut out, job, classify(&e));
+                    // No socket of this family at all (e.g. IPv6 disabled): not scanned.
+                    let family = if addr.is_ipv4() { "IPv4" } else { "IPv6" };
+                    let why = format!("cannot open an {family} socket: {e}");
+                    if !out.problems.contains(&why) {
+                        out.problems.push(why);
+                    }
+                    out.settle(job, PortState::Error);
+                    shared.progressed();
                     continue;
                 }
             };
@@ -391,9 +568,9 @@ fn worker(
             });
             let socket = match outcome {
                 Connect::Settled(state, reusable) => {
-                    refused_since = None;
                     rtt.sample(started.elapsed());
-                    finish(&mut out, job, state);
+                    out.settle(job, state);
+                    shared.progressed();
                     if reusable {
                         *spare = socket;
                     }
@@ -402,23 +579,11 @@ fn worker(
                 Connect::Resource => {
                     out.stats.connects -= 1;
                     queue.push_front((job, attempt));
-                    out.stats.backoffs += 1;
-                    if in_flight == 0 {
-                        let since = *refused_since.get_or_insert(started);
-                        if since.elapsed() > RESOURCE_PATIENCE {
-                            queue.pop_front();
-                            finish(&mut out, job, PortState::Error);
-                            refused_since = None;
-                        } else {
-                            std::thread::sleep(Duration::from_millis(10));
-                        }
-                    }
-                    limit = in_flight.max(1);
+                    back_off(shared, in_flight, &mut limit, &mut out.stats);
                     break;
                 }
                 Connect::Pending => socket,
             };
-            refused_since = None;
             let Some(socket) = socket else { continue };
             let mut stream = TcpStream::from_std(std::net::TcpStream::from(socket));
             let idx = free.pop().unwrap_or_else(|| {
@@ -431,11 +596,12 @@ fn worker(
                 .register(&mut stream, Token(idx), Interest::WRITABLE)
                 .is_err()
             {
+                // epoll_ctl refused (out of memory, or the epoll watch limit): the same
+                // patience as a refused socket.
                 free.push(idx);
                 queue.push_front((job, attempt));
                 out.stats.connects -= 1;
-                out.stats.backoffs += 1;
-                limit = in_flight.max(1);
+                back_off(shared, in_flight, &mut limit, &mut out.stats);
                 break;
             }
             let timeout = if attempt == 0 {
@@ -456,15 +622,22 @@ fn worker(
             in_flight += 1;
         }
         if in_flight == 0
-            && queue.is_empty()
-            && chunk.is_empty()
-            && cursor.load(Ordering::Relaxed) >= total
+            && (shared.exhausted.load(Ordering::Relaxed)
+                || (queue.is_empty()
+                    && chunk.is_empty()
+                    && cursor.load(Ordering::Relaxed) >= total))
         {
+            // Exhausted: the jobs still queued or in this thread's chunk stay unsettled and
+            // are counted as errors by `run`.
             break;
         }
         // Slowly grow back after a back-off.
         if limit < max_limit {
             limit = (limit + limit / 8 + 1).min(max_limit);
+        }
+        if in_flight == 0 {
+            // Nothing to wait for (backing off): go round again without polling.
+            continue;
         }
         let now = Instant::now();
         let wait = timers
@@ -488,7 +661,8 @@ fn worker(
             };
             if let Some(slot) = entry.take() {
                 rtt.sample(now.saturating_duration_since(slot.started));
-                finish(&mut out, slot.job, state);
+                out.settle(slot.job, state);
+                shared.progressed();
                 if let Some(g) = generation.get_mut(idx) {
                     *g = g.wrapping_add(1);
                 }
@@ -514,11 +688,12 @@ fn worker(
             free.push(idx);
             in_flight -= 1;
             drop(slot.stream);
+            shared.progressed();
             if slot.attempt == 0 {
                 out.stats.retries += 1;
                 queue.push_back((slot.job, 1));
             } else {
-                finish(&mut out, slot.job, PortState::Filtered);
+                out.settle(slot.job, PortState::Filtered);
             }
         }
     }
@@ -606,8 +781,9 @@ mod tests {
             &cfg,
             &AtomicBool::new(false),
         );
-        assert_eq!(r.notable, vec![(0, PortState::Open)]);
-        assert_eq!(r.closed, 1);
+        assert_eq!(r.open, vec![0]);
+        assert_eq!((r.closed, r.filtered, r.errors), (1, 0, 0));
+        assert_eq!(r.answered, vec![true]);
         assert_eq!(r.stats.connects, 2);
         assert!(!r.cancelled);
     }

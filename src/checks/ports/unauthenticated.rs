@@ -2,7 +2,7 @@
 //! Elasticsearch's cluster information).
 
 use super::unexpected::port_evidence;
-use super::{OpenPort, PortsObservation, Rule};
+use super::{OpenPort, PortsObservation, Rule, identification_gap, inconclusive_with};
 use crate::model::{Emitter, Evidence};
 
 pub(super) const UNAUTHENTICATED: &str = "ports.unauthenticated_service";
@@ -19,28 +19,32 @@ fn eval(obs: &PortsObservation, out: &mut Emitter) {
         .iter()
         .filter(|p| p.id.unauthenticated == Some(true))
         .collect();
-    if open.is_empty() {
-        let tested = obs
-            .open
-            .iter()
-            .filter(|p| p.id.unauthenticated.is_some())
-            .count();
-        out.pass(
-            UNAUTHENTICATED,
-            format!("no service answered without authentication ({tested} tested)"),
-            Evidence::none(),
-        );
-    } else {
+    if !open.is_empty() {
         let list: Vec<String> = open
             .iter()
             .map(|p| format!("{} ({})", p.label(), p.id.note))
             .collect();
-        out.fail(
+        return out.fail(
             UNAUTHENTICATED,
             format!("answers without authentication: {}", list.join(", ")),
             port_evidence(open.iter().copied()),
         );
     }
+    let gap = identification_gap(obs, obs.open.iter()).or_else(|| obs.incomplete());
+    if let Some(reason) = gap {
+        let evidence = obs.counts(port_evidence(obs.open.iter()));
+        return inconclusive_with(out, UNAUTHENTICATED, &reason, evidence);
+    }
+    let tested = obs
+        .open
+        .iter()
+        .filter(|p| p.id.unauthenticated.is_some())
+        .count();
+    out.pass(
+        UNAUTHENTICATED,
+        format!("no service answered without authentication ({tested} tested)"),
+        Evidence::none(),
+    );
 }
 
 #[cfg(test)]
@@ -58,5 +62,21 @@ mod tests {
         assert_eq!(status(&RULE, &open, UNAUTHENTICATED), Status::Fail);
         open.allowed.push(6379);
         assert_eq!(status(&RULE, &open, UNAUTHENTICATED), Status::Fail);
+    }
+
+    #[test]
+    fn untested_ports_make_it_inconclusive() {
+        let mut o = obs(vec![port("10.0.0.1:7000", Service::Unknown, None)]);
+        o.unidentified = 1;
+        assert_eq!(status(&RULE, &o, UNAUTHENTICATED), Status::Inconclusive);
+        let mut tls = port("10.0.0.1:6379", Service::Tls, None);
+        tls.id.likely = Some(Service::Redis);
+        let mut o = obs(vec![tls]);
+        o.allowed.push(6379);
+        assert_eq!(status(&RULE, &o, UNAUTHENTICATED), Status::Inconclusive);
+        let mut o = obs(vec![]);
+        o.errors = 1;
+        o.closed -= 1;
+        assert_eq!(status(&RULE, &o, UNAUTHENTICATED), Status::Inconclusive);
     }
 }

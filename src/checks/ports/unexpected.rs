@@ -1,6 +1,6 @@
 //! Open ports beyond the target's `allowed_ports`.
 
-use super::{OpenPort, PortsObservation, Rule};
+use super::{OpenPort, PortsObservation, Rule, inconclusive_with};
 use crate::model::{Emitter, Evidence, Observed};
 
 pub(super) const UNEXPECTED_OPEN: &str = "ports.unexpected_open";
@@ -40,47 +40,9 @@ pub(super) fn port_evidence<'a>(ports: impl Iterator<Item = &'a OpenPort> + Clon
 
 fn eval(obs: &PortsObservation, out: &mut Emitter) {
     let unexpected: Vec<&OpenPort> = obs.unexpected().collect();
-    let counts = |ev: Evidence| {
-        ev.with(
-            "allowed_ports",
-            Observed::List(
-                obs.allowed
-                    .iter()
-                    .map(|p| Observed::Number(i64::from(*p)))
-                    .collect(),
-            ),
-        )
-        .with(
-            "ports_scanned",
-            Observed::Number(i64::try_from(obs.ports_scanned).unwrap_or(i64::MAX)),
-        )
-        .with(
-            "closed",
-            Observed::Number(i64::try_from(obs.closed).unwrap_or(i64::MAX)),
-        )
-        .with(
-            "filtered",
-            Observed::Number(i64::try_from(obs.filtered).unwrap_or(i64::MAX)),
-        )
-    };
-    if unexpected.is_empty() {
-        let open: Vec<String> = obs.open.iter().map(OpenPort::label).collect();
-        let message = if open.is_empty() {
-            format!(
-                "no open port among the {} swept ({})",
-                obs.ports_scanned, obs.port_list
-            )
-        } else {
-            format!("only allowed ports are open: {}", open.join(", "))
-        };
-        out.pass(
-            UNEXPECTED_OPEN,
-            message,
-            counts(port_evidence(obs.open.iter())),
-        );
-    } else {
+    if !unexpected.is_empty() {
         let list: Vec<String> = unexpected.iter().map(|p| p.label()).collect();
-        out.fail(
+        return out.fail(
             UNEXPECTED_OPEN,
             format!(
                 "{} open port{} not in allowed_ports: {}",
@@ -88,9 +50,23 @@ fn eval(obs: &PortsObservation, out: &mut Emitter) {
                 if list.len() == 1 { "" } else { "s" },
                 list.join(", ")
             ),
-            counts(port_evidence(unexpected.iter().copied())),
+            obs.counts(port_evidence(unexpected.iter().copied())),
         );
     }
+    let evidence = obs.counts(port_evidence(obs.open.iter()));
+    if let Some(reason) = obs.incomplete() {
+        return inconclusive_with(out, UNEXPECTED_OPEN, &reason, evidence);
+    }
+    let open: Vec<String> = obs.open.iter().map(OpenPort::label).collect();
+    let message = if open.is_empty() {
+        format!(
+            "no open port among the {} swept ({})",
+            obs.ports_scanned, obs.port_list
+        )
+    } else {
+        format!("only allowed ports are open: {}", open.join(", "))
+    };
+    out.pass(UNEXPECTED_OPEN, message, evidence);
 }
 
 #[cfg(test)]
@@ -113,5 +89,40 @@ mod tests {
         let mut allowed = ssh.clone();
         allowed.allowed.push(22);
         assert_eq!(status(&RULE, &allowed, UNEXPECTED_OPEN), Status::Pass);
+    }
+
+    #[test]
+    fn an_incomplete_sweep_never_passes() {
+        // Pairs not scanned (the system refused sockets).
+        let mut o = obs(vec![]);
+        o.closed -= 3;
+        o.errors = 3;
+        assert_eq!(status(&RULE, &o, UNEXPECTED_OPEN), Status::Inconclusive);
+        // Pairs nobody accounted for (a sweep thread died).
+        let mut o = obs(vec![]);
+        o.closed -= 64;
+        assert_eq!(status(&RULE, &o, UNEXPECTED_OPEN), Status::Inconclusive);
+        // An address of the name was not swept.
+        let mut o = obs(vec![]);
+        o.not_scanned = vec!["10.0.0.9".parse().unwrap()];
+        assert_eq!(status(&RULE, &o, UNEXPECTED_OPEN), Status::Inconclusive);
+        // Nothing answered at all: down or fully filtered.
+        let mut o = obs(vec![]);
+        (o.closed, o.filtered) = (0, 1000);
+        assert_eq!(status(&RULE, &o, UNEXPECTED_OPEN), Status::Inconclusive);
+        // One address of the name never answered.
+        let mut o = obs(vec![]);
+        o.silent = vec!["10.0.0.2".parse().unwrap()];
+        assert_eq!(status(&RULE, &o, UNEXPECTED_OPEN), Status::Inconclusive);
+        let mut o = obs(vec![]);
+        (o.closed, o.filtered) = (0, 1000);
+        // Some closed, the rest filtered: the host answered.
+        (o.closed, o.filtered) = (1, 999);
+        assert_eq!(status(&RULE, &o, UNEXPECTED_OPEN), Status::Pass);
+        // A finding still fails, complete or not.
+        let mut o = obs(vec![port("10.0.0.1:22", Service::Ssh, None)]);
+        o.errors = 5;
+        o.closed -= 5;
+        assert_eq!(status(&RULE, &o, UNEXPECTED_OPEN), Status::Fail);
     }
 }
