@@ -336,7 +336,9 @@ async fn burst(cx: &ScanCx, requester: &Requester<'_>, endpoint: &Endpoint) -> B
     let mut served_after_exhaustion = 0u32;
     // Advertised headers count only if the remaining count goes down (a static header proves
     // nothing) and the limit is not already below what we sent.
-    let mut first_remaining: Option<u64> = None;
+    // Answers arrive in any order (several requests are in flight), so the test is that the
+    // count took more than one value, not that the first answer carried the highest.
+    let mut most_remaining: Option<u64> = None;
     let mut least_remaining: Option<u64> = None;
     let mut limit_value: Option<u64> = None;
     let (mut refused_in_a_row, mut errors_in_a_row, mut unavailable_in_a_row) = (0u32, 0u32, 0u32);
@@ -384,7 +386,7 @@ async fn burst(cx: &ScanCx, requester: &Requester<'_>, endpoint: &Endpoint) -> B
                     advertised = rate_headers(&ex.headers);
                 }
                 if let Some(r) = remaining(&ex.headers) {
-                    first_remaining.get_or_insert(r);
+                    most_remaining = Some(most_remaining.map_or(r, |m| m.max(r)));
                     least_remaining = Some(least_remaining.map_or(r, |l| l.min(r)));
                 }
                 if let Some(l) = advertised_limit(&ex.headers) {
@@ -458,7 +460,7 @@ async fn burst(cx: &ScanCx, requester: &Requester<'_>, endpoint: &Endpoint) -> B
         .map(|(_, n)| n)
         .sum();
     let not_found = statuses.get(&404).copied().unwrap_or(0);
-    let honest_advert = matches!((first_remaining, least_remaining), (Some(f), Some(l)) if l < f)
+    let honest_advert = matches!((most_remaining, least_remaining), (Some(m), Some(l)) if l < m)
         && limit_value.is_none_or(|l| l >= u64::from(sent));
     let end = end.unwrap_or_else(|| {
         if total > 0 && not_found == total {
