@@ -647,7 +647,17 @@ fn endpoint(
         ep.attempts = int(v, "attempts", ceilings::LOCKOUT_ATTEMPTS)?;
     }
     if let Some(v) = &e.samples {
-        ep.samples = int(v, "samples", ceilings::ENUMERATION_SAMPLES)?;
+        // Fewer samples than the timing test needs would leave user enumeration undecided on
+        // every login whose statuses and bodies agree.
+        let lo = crate::checks::auth::enumeration::MIN_TIMING_SAMPLES as i64;
+        ep.samples = limits::range(*v.get_ref(), lo, i64::from(ceilings::ENUMERATION_SAMPLES))
+            .map(|n| u32::try_from(n).unwrap_or(ceilings::ENUMERATION_SAMPLES))
+            .map_err(|m| {
+                err(
+                    v.span(),
+                    format!("{key}.samples: {m} (the timing test needs {lo} per class)"),
+                )
+            })?;
     }
     if let Some(v) = &e.rps {
         let rps = v.get_ref().as_f64();

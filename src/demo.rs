@@ -251,7 +251,8 @@ fn demo_endpoints(password: &Secret) -> Vec<Endpoint> {
     });
     login.max_requests = 30;
     login.rps = 100.0;
-    login.samples = 5;
+    // The fewest the timing test of user enumeration accepts.
+    login.samples = crate::checks::auth::enumeration::MIN_TIMING_SAMPLES as u32;
     let admin = Endpoint::new("admin", Role::Protected, "/admin");
     let mut items = Endpoint::new("items", Role::Api, "/api/items");
     items.max_requests = 30;

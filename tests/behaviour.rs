@@ -821,6 +821,19 @@ async fn missing_secrets_and_ceilings_are_usage_errors() {
         "{}",
         run.stderr
     );
+    let run = s.scan_config(
+        &format!("{LOGIN_ENDPOINT}samples = 5\n"),
+        &[],
+        &[(PW_ENV, PASSWORD)],
+    );
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains(
+            "samples: must be between 7 and 30, got 5 (the timing test needs 7 per class)"
+        ),
+        "{}",
+        run.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

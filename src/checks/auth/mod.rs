@@ -16,7 +16,7 @@
 //! runs at the same time as the rate-limit bursts on a target.
 
 mod cleartext;
-mod enumeration;
+pub mod enumeration;
 mod jwt;
 mod lockout;
 pub mod stats;
