@@ -133,7 +133,8 @@ pub struct TlsPki {
     int: LabCa,
 }
 
-fn ca_params(cn: &str) -> Result<rcgen::CertificateParams, String> {
+/// The parameters of a CA certificate named `cn` (no validity set).
+pub(crate) fn ca_params(cn: &str) -> Result<rcgen::CertificateParams, String> {
     let mut params =
         rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);

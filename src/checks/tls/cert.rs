@@ -630,15 +630,7 @@ mod tests {
         rcgen::Issuer<'static, rcgen::KeyPair>,
     ) {
         let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, cn);
-        params.key_usages = vec![
-            rcgen::KeyUsagePurpose::KeyCertSign,
-            rcgen::KeyUsagePurpose::CrlSign,
-        ];
+        let mut params = crate::lab::tls::ca_params(cn).unwrap();
         let now = OffsetDateTime::now_utc();
         params.not_before = now + time::Duration::days(from);
         params.not_after = now + time::Duration::days(to);
