@@ -617,6 +617,58 @@ fn openssl_material() -> tempfile::TempDir {
     dir
 }
 
+/// `openssl req -x509` makes a CA certificate (basicConstraints CA:TRUE). Served as the leaf and
+/// given with --ca-file, it is pinned: the HTTP client of the headers family accepts it as the
+/// tls family does, so the two agree. A server whose only suite the HTTP client cannot speak
+/// leaves the headers family inconclusive with a reason a reader can act on.
+#[test]
+fn a_pinned_self_signed_ca_leaf_and_an_unspeakable_suite() {
+    let dir = openssl_material();
+    let p = dir.path();
+    let pinned = OpensslServer::start(p, "cert.pem", "key.pem", &["-www"]);
+    let cbc_only = OpensslServer::start(
+        p,
+        "cert.pem",
+        "key.pem",
+        &["-www", "-tls1_2", "-cipher", "AES128-SHA"],
+    );
+    let ca_file = p.join("cert.pem").to_string_lossy().into_owned();
+    let urls = [pinned.target(), cbc_only.target()].map(|t| format!("https://{t}/"));
+    let run = secgate(&[
+        "scan",
+        &urls[0],
+        &urls[1],
+        "--checks",
+        "headers,tls",
+        "--timeout",
+        "3",
+        "--ca-file",
+        &ca_file,
+    ]);
+    let out = &run.stdout;
+    let pinned_results = run.statuses(Some(&urls[0]));
+    assert_eq!(pinned_results["tls.cert.untrusted"], PASS, "{out}");
+    // s_server -www sends a status page without any security header.
+    assert_eq!(pinned_results["headers.hsts.missing"], FAIL, "{out}");
+    assert_eq!(pinned_results["headers.xcto.missing"], FAIL, "{out}");
+    assert!(
+        !pinned_results.values().any(|s| s == "inconclusive"),
+        "{pinned_results:?}\n{out}"
+    );
+
+    let cbc = result(&run, &urls[1], "headers.hsts.missing");
+    assert_eq!(cbc["status"], "inconclusive", "{cbc}");
+    let reason = cbc["message"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("accepts none of the suites secgate's HTTP client offers"),
+        "{reason}"
+    );
+    assert_eq!(
+        result(&run, &urls[1], "tls.cipher.no_forward_secrecy")["status"],
+        FAIL
+    );
+}
+
 fn suite_list(run: &Run, target: &str, key: &str) -> Vec<String> {
     names(&result(run, target, "tls.cipher.weak")["evidence"][key])
 }

@@ -99,12 +99,17 @@ pub fn tls_config(
         provider.clone(),
     )
     .build();
-    let mut config = match (insecure, verifier) {
-        (true, Ok(inner)) => builder
+    let mut config = match verifier {
+        Ok(inner) => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(RecordingVerifier { inner, failures }))
+            .with_custom_certificate_verifier(Arc::new(ScanVerifier {
+                inner,
+                pinned: extra_roots.to_vec(),
+                insecure,
+                failures,
+            }))
             .with_no_client_auth(),
-        _ => builder.with_root_certificates(roots).with_no_client_auth(),
+        Err(_) => builder.with_root_certificates(roots).with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Arc::new(config)
@@ -134,16 +139,35 @@ pub fn read_ca_file(path: &std::path::Path) -> Result<Vec<CertificateDer<'static
     Ok(certs)
 }
 
-/// Certificate verifier for `--insecure`: runs the real verification, records a failure, and
-/// lets the connection proceed. Handshake signatures are still checked, so the connection is
-/// at least to the holder of the presented key.
+/// The scan's certificate verifier: webpki against the roots, plus two allowances.
+/// - A leaf that is itself one of the `--ca-file` certificates is pinned: accepted when its
+///   name matches, even when webpki refuses it (a self-signed certificate made with
+///   `openssl req -x509` is a CA, and webpki will not take a CA as an end entity). The TLS
+///   family judges such a leaf as trusted too, so the families agree.
+/// - With `--insecure`, a failed verification is recorded and the connection proceeds.
+///
+/// Handshake signatures are always checked, so the connection is at least to the holder of
+/// the presented key.
 #[derive(Debug)]
-struct RecordingVerifier {
+struct ScanVerifier {
     inner: Arc<rustls::client::WebPkiServerVerifier>,
+    pinned: Vec<CertificateDer<'static>>,
+    insecure: bool,
     failures: Arc<CertFailures>,
 }
 
-impl ServerCertVerifier for RecordingVerifier {
+impl ScanVerifier {
+    fn pinned_and_named(&self, end_entity: &CertificateDer<'_>, name: &ServerName<'_>) -> bool {
+        self.pinned
+            .iter()
+            .any(|p| p.as_ref() == end_entity.as_ref())
+            && rustls::server::ParsedCertificate::try_from(end_entity)
+                .and_then(|cert| rustls::client::verify_server_name(&cert, name))
+                .is_ok()
+    }
+}
+
+impl ServerCertVerifier for ScanVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -152,19 +176,26 @@ impl ServerCertVerifier for RecordingVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if let Err(e) = self.inner.verify_server_cert(
+        match self.inner.verify_server_cert(
             end_entity,
             intermediates,
             server_name,
             ocsp_response,
             now,
         ) {
-            let name = server_name.to_str().to_ascii_lowercase();
-            if let Ok(mut map) = self.failures.lock() {
-                map.insert(name, e.to_string());
+            Ok(v) => Ok(v),
+            Err(_) if self.pinned_and_named(end_entity, server_name) => {
+                Ok(ServerCertVerified::assertion())
             }
+            Err(e) if self.insecure => {
+                let name = server_name.to_str().to_ascii_lowercase();
+                if let Ok(mut map) = self.failures.lock() {
+                    map.insert(name, e.to_string());
+                }
+                Ok(ServerCertVerified::assertion())
+            }
+            Err(e) => Err(e),
         }
-        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -307,13 +338,60 @@ fn chain<'a>(
     .take(32)
 }
 
+/// A TLS failure of the HTTP client, in words a reader can act on, with rustls's own name
+/// for it in parentheses.
+pub fn tls_in_words(e: &rustls::Error) -> String {
+    use rustls::{AlertDescription as A, CertificateError as C};
+    let words = match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::Expired | C::ExpiredContext { .. } => "the certificate has expired",
+            C::NotValidYet | C::NotValidYetContext { .. } => "the certificate is not valid yet",
+            C::UnknownIssuer => {
+                "the certificate is not issued by a trusted CA (give a private CA with --ca-file)"
+            }
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                "the certificate is not valid for this host name"
+            }
+            C::BadSignature
+            | C::UnsupportedSignatureAlgorithmContext { .. }
+            | C::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+                "the certificate's signature is invalid or uses a refused algorithm (SHA-1, MD5)"
+            }
+            C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
+                "the certificate is not for TLS servers (extended key usage)"
+            }
+            C::Other(o) if format!("{o:?}").contains("CaUsedAsEndEntity") => {
+                "the server certificate is a CA certificate (basicConstraints CA:TRUE), which \
+                 clients refuse as a server certificate; give that very certificate with \
+                 --ca-file to pin it"
+            }
+            _ => "the certificate is not accepted",
+        },
+        rustls::Error::AlertReceived(A::HandshakeFailure | A::InsufficientSecurity) => {
+            "the server refused the handshake: it likely accepts none of the suites secgate's \
+             HTTP client offers (TLS 1.3, or TLS 1.2 with ECDHE and AES-GCM or ChaCha20); the \
+             tls family lists what it accepts"
+        }
+        rustls::Error::AlertReceived(A::ProtocolVersion) => {
+            "the server accepts neither TLS 1.2 nor TLS 1.3, the versions secgate's HTTP client \
+             speaks; the tls family lists what it accepts"
+        }
+        rustls::Error::PeerIncompatible(_) => {
+            "the server's TLS settings are incompatible with secgate's HTTP client (TLS 1.2 with \
+             ECDHE and AEAD suites, or TLS 1.3); the tls family lists what it accepts"
+        }
+        _ => return e.to_string(),
+    };
+    format!("{words} ({e})")
+}
+
 /// Map a reqwest error to a reason by walking its source chain.
 pub fn classify(e: &reqwest::Error, url: &Url, timeout: Duration) -> Reason {
     // The most specific cause wins: TLS, then HTTP parsing, then timeouts, then socket errors.
     if let Some(tls) = chain(e).find_map(|s| s.downcast_ref::<rustls::Error>()) {
         return Reason::new(
             ReasonKind::Tls,
-            format!("{url}: TLS handshake failed: {tls}"),
+            format!("{url}: TLS handshake failed: {}", tls_in_words(tls)),
         );
     }
     if let Some(h) = chain(e).find_map(|s| s.downcast_ref::<hyper::Error>()) {
