@@ -76,22 +76,22 @@ pub struct ScanArgs {
     #[arg(long)]
     pub insecure: bool,
     /// Timeout of each network operation, in seconds [default: 5].
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
     pub timeout: Option<f64>,
     /// Checks running at once across all targets [default: 64].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub concurrency: Option<i64>,
     /// Connections to one host at once [default: 8].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub per_host: Option<i64>,
     /// Redirects followed per request, within the scan's hosts only [default: 5].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub max_redirects: Option<i64>,
     /// Plain-HTTP port probed for https:// targets [default: 80].
-    #[arg(long, value_name = "PORT")]
+    #[arg(long, value_name = "PORT", allow_negative_numbers = true)]
     pub http_port: Option<i64>,
     /// Fail tls.cert.expiring_soon when a certificate expires within DAYS [default: 30].
-    #[arg(long, value_name = "DAYS")]
+    #[arg(long, value_name = "DAYS", allow_negative_numbers = true)]
     pub cert_expiry_days: Option<i64>,
     /// Ports to sweep: 22,80,443 / 1-1024 / top100 / top1000 / all, mixed with commas
     /// [default: a host:port target's port, else top1000].
@@ -101,7 +101,7 @@ pub struct ScanArgs {
     #[arg(long, value_name = "LIST")]
     pub allowed_ports: Option<String>,
     /// Sockets in flight during a port sweep, lowered to fit the open-file limit [default: 2048].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub port_concurrency: Option<i64>,
     /// Accept CIDR targets of more than 65,536 addresses (up to 2^24).
     #[arg(long)]
@@ -120,13 +120,13 @@ pub struct ScanArgs {
     pub sarif: Option<PathBuf>,
     /// Cap on secgate's own HTTP requests per second over the whole scan [default: none;
     /// rate-limit bursts are paced per endpoint].
-    #[arg(long, value_name = "RPS")]
+    #[arg(long, value_name = "RPS", allow_negative_numbers = true)]
     pub max_rps: Option<f64>,
     /// Lowest passing score, 0-100 [default: 95].
-    #[arg(long, value_name = "SCORE")]
+    #[arg(long, value_name = "SCORE", allow_negative_numbers = true)]
     pub min_score: Option<f64>,
     /// Most critical findings allowed [default: 0].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub max_critical: Option<i64>,
     #[command(flatten)]
     pub output: OutputArgs,
@@ -242,7 +242,10 @@ fn int_flag(value: Option<i64>, flag: &str, lo: i64, hi: i64) -> Result<Option<i
 /// Merge flags and the config file into a plan.
 pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs)> {
     let config = match &args.config {
-        Some(path) => Some(config::load(path)?),
+        Some(path) => Some(config::load(path).map_err(|e| match e {
+            Error::Io { .. } => Error::usage("--config", e.to_string()),
+            other => other,
+        })?),
         None => None,
     };
     let cfg = config.clone().unwrap_or_default();

@@ -249,6 +249,31 @@ pub fn load(path: &Path) -> Result<Config> {
     parse(path, &text)
 }
 
+/// The dotted key whose value starts at `offset` (`scan.timeout`, `target.endpoint.samples`):
+/// the key before `=` on that line, under the last table header above it. None when `offset`
+/// is not in a value.
+fn key_of_value_at(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let line_start = text.get(..offset)?.rfind('\n').map_or(0, |i| i + 1);
+    let before = text.get(line_start..offset)?;
+    let (key, _) = before.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    if key.is_empty() || key.starts_with('#') || key.starts_with('[') {
+        return None;
+    }
+    let table = text
+        .get(..line_start)?
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|h| h.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    Some(match table {
+        Some(t) if !t.is_empty() => format!("{t}.{key}"),
+        _ => key.to_string(),
+    })
+}
+
 /// Validate config text (`path` is used in messages and to resolve relative paths).
 pub fn parse(path: &Path, text: &str) -> Result<Config> {
     let err = |span: std::ops::Range<usize>, message: String| {
@@ -262,7 +287,18 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
     };
     let file: FileConfig = toml::from_str(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
-        err(span, e.message().trim().to_string())
+        let message = e.message().trim();
+        // serde names the expected type but not the key; a value's key is on its line.
+        let message = message
+            .replace(
+                "data did not match any variant of untagged enum Number",
+                "expected a number",
+            )
+            .replace("expected i64", "expected an integer");
+        match key_of_value_at(text, span.start) {
+            Some(key) => err(span, format!("{key}: {message}")),
+            None => err(span, message),
+        }
     })?;
 
     let mut config = Config {
@@ -526,6 +562,13 @@ fn endpoint(
         }
     }
     let base = file.parent().unwrap_or(Path::new("."));
+    // A secret is read when the scan starts; its key carries the file position for that error.
+    let located = |span: std::ops::Range<usize>, name: String| match err(span, String::new()) {
+        Error::Config {
+            path, line, column, ..
+        } => format!("{}:{line}:{column}: {name}", path.display()),
+        _ => name,
+    };
     let secret = |env: &Option<Spanned<String>>,
                   path: &Option<Spanned<String>>,
                   what: &str|
@@ -544,13 +587,13 @@ fn endpoint(
                     ));
                 }
                 Ok(Some(SecretRef {
-                    key: format!("{key}.{what}_env"),
+                    key: located(v.span(), format!("{key}.{what}_env")),
                     source: SecretSource::Env(name.clone()),
                     value: None,
                 }))
             }
             (None, Some(p)) => Ok(Some(SecretRef {
-                key: format!("{key}.{what}_file"),
+                key: located(p.span(), format!("{key}.{what}_file")),
                 source: SecretSource::File(base.join(p.get_ref())),
                 value: None,
             })),

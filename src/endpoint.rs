@@ -291,6 +291,15 @@ impl Endpoint {
             .chain(self.secret_headers.iter_mut().map(|(_, s)| s))
     }
 
+    /// Every secret this endpoint holds, read-only.
+    pub fn secrets(&self) -> impl Iterator<Item = &SecretRef> {
+        self.password
+            .iter()
+            .chain(self.token.iter())
+            .chain(self.expired_token.iter())
+            .chain(self.secret_headers.iter().map(|(_, s)| s))
+    }
+
     /// The configured headers as a header map; `with_secrets` adds the `header_env` ones
     /// (credentials: left out of the anonymous probes of protected routes).
     pub fn header_map(&self, with_secrets: bool) -> HeaderMap {

@@ -73,6 +73,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 cfg.targets.len(),
                 if cfg.targets.len() == 1 { "" } else { "s" }
             );
+            // Secrets may be absent where a config is linted; say what a scan here would refuse.
+            for target in &cfg.targets {
+                for endpoint in &target.endpoints {
+                    for secret in endpoint.secrets() {
+                        if let Err(m) = secret.source.load() {
+                            println!("note: {}: {m} here; a scan refuses to start without it", secret.key);
+                        }
+                    }
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => runtime()?.block_on(async move {

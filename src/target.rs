@@ -248,17 +248,25 @@ impl fmt::Display for Target {
 
 fn parse_kind(input: &str) -> Result<TargetKind, String> {
     let input = input.trim();
+    let original = input;
     if input.is_empty() {
         return Err("empty target".into());
     }
-    if let Some((scheme, _)) = input.split_once("://") {
+    if let Some((scheme, rest)) = input.split_once("://") {
+        // Messages show the URL without its user information, which may hold a password.
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let shown = match rest[..authority_end].rfind('@') {
+            Some(at) => format!("{scheme}://[REDACTED]@{}", &rest[at + 1..]),
+            None => input.to_string(),
+        };
+        let input = shown.as_str();
         let scheme = scheme.to_ascii_lowercase();
         if scheme != "http" && scheme != "https" {
             return Err(format!(
                 "'{input}': unsupported scheme '{scheme}' (expected http or https)"
             ));
         }
-        let url = Url::parse(input).map_err(|e| format!("'{input}': invalid URL: {e}"))?;
+        let url = Url::parse(original).map_err(|e| format!("'{input}': invalid URL: {e}"))?;
         if url.host().is_none() {
             return Err(format!("'{input}': URL has no host"));
         }

@@ -805,7 +805,8 @@ async fn missing_secrets_and_ceilings_are_usage_errors() {
     let run = s.scan_config(LOGIN_ENDPOINT, &[], &[]);
     assert_eq!(run.code, 2);
     assert!(
-        run.stderr.contains("target[0].endpoint[0](login).password_env: environment variable SECGATE_TEST_PASSWORD is not set"),
+        run.stderr.contains("secgate.toml:")
+            && run.stderr.contains(":16: target[0].endpoint[0](login).password_env: environment variable SECGATE_TEST_PASSWORD is not set"),
         "{}",
         run.stderr
     );

@@ -101,6 +101,26 @@ fn bad_arguments_exit_2_with_one_line() {
         &secgate(&["rules", "--family", "nope"]),
         "--family: unknown family 'nope'",
     );
+    // A negative number is a value, not a flag: our own range check names the flag.
+    assert_usage_error(
+        &secgate(&["scan", "example.test", "--min-score", "-1"]),
+        "--min-score: must be between 0 and 100, got -1",
+    );
+    assert_usage_error(
+        &secgate(&["scan", "example.test", "--cert-expiry-days", "-5"]),
+        "--cert-expiry-days: must be between 0 and 3650, got -5",
+    );
+    // A password in a URL is refused without being repeated.
+    let run = secgate(&["scan", "https://admin:Hunter2Pw@127.0.0.1:1/"]);
+    assert_usage_error(
+        &run,
+        "TARGET: 'https://[REDACTED]@127.0.0.1:1/': credentials in the URL are not accepted",
+    );
+    assert!(!run.stderr.contains("Hunter2Pw") && !run.stdout.contains("Hunter2Pw"));
+    assert_usage_error(
+        &secgate(&["scan", "--config", "/nonexistent.toml"]),
+        "--config: /nonexistent.toml: No such file",
+    );
     // clap's own errors are one line too, naming the flag.
     assert_usage_error(
         &secgate(&["scan", "example.test", "--timeout", "soon"]),
@@ -120,7 +140,14 @@ fn bad_config_files_exit_2_naming_file_line_and_key() {
             "[scan]\ntimeout = 5\nconcurency = 3\n",
             "bad.toml:3:1: unknown field `concurency`",
         ),
-        ("[scan]\ntimeout = \"5\"\n", "bad.toml:2:11:"),
+        (
+            "[scan]\ntimeout = \"5\"\n",
+            "bad.toml:2:11: scan.timeout: expected a number",
+        ),
+        (
+            "[scan]\nconcurrency = \"x\"\n",
+            "bad.toml:2:15: scan.concurrency: invalid type: string \"x\", expected an integer",
+        ),
         ("[scan\n", "bad.toml:1:"),
         (
             "[[target]]\nurl = \"https://a.test/\"\nport = 1\n",
@@ -412,5 +439,34 @@ fn demo_runs_the_lab_end_to_end() {
         run.stdout.contains("could not be decided"),
         "the tarpit must show as undecided: {}",
         run.stdout
+    );
+}
+
+/// `validate` lints a config where its secrets may be absent: it passes, and says what a scan
+/// there would refuse, with the file position of the key.
+#[test]
+fn validate_notes_secrets_a_scan_would_miss() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("secrets.toml");
+    std::fs::write(
+        &path,
+        "[[target]]\nurl = \"https://127.0.0.1:9/\"\n[[target.endpoint]]\nname = \"login\"\nrole = \"login\"\npath = \"/login\"\nusername = \"alice\"\npassword_env = \"SECGATE_TEST_NEVER_SET\"\n",
+    )
+    .unwrap();
+    let p = path.to_str().unwrap();
+    let run = secgate(&["validate", p]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains(&format!(
+            "note: {p}:8:16: target[0].endpoint[0](login).password_env: environment variable SECGATE_TEST_NEVER_SET is not set here"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert_usage_error(
+        &secgate(&["scan", "--config", p]),
+        &format!(
+            "{p}:8:16: target[0].endpoint[0](login).password_env: environment variable SECGATE_TEST_NEVER_SET is not set"
+        ),
     );
 }
