@@ -45,6 +45,9 @@ pub enum Command {
     /// Check a configuration file without scanning.
     Validate(ValidateArgs),
     /// Start a lab of misconfigured servers on loopback and scan it (no network needed).
+    #[command(
+        after_help = "Exit codes:\n  0    the demo ran (its gate fails on purpose; the report says what `scan` would exit with)\n  2    usage error\n  130  interrupted (Ctrl-C); reports are still written, marked incomplete"
+    )]
     Demo(DemoArgs),
     /// Serve a benchmark lab of N HTTPS sites on 127.0.x.y until killed (for bench/).
     #[command(hide = true)]

@@ -97,6 +97,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 println!("Started a lab of {} servers on 127.0.0.1; scanning it.\n", lab.servers.len());
             }
             let code = scan(lab.plan.clone(), outputs.clone()).await?;
+            if code == EXIT_INTERRUPTED {
+                drop(lab);
+                return Ok(ExitCode::from(code));
+            }
             if !outputs.quiet {
                 println!(
                     "\nThis was `secgate demo`. Scan your own service with `secgate scan https://your.host/`;\n\

@@ -205,7 +205,8 @@ fn readme_config_example_is_valid() {
     let run = secgate(&["validate", path.to_str().unwrap()]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
-        run.stdout.contains("OK (4 targets, families: headers)"),
+        run.stdout
+            .contains("OK (4 targets, families: all that apply)"),
         "{}",
         run.stdout
     );
@@ -469,4 +470,38 @@ fn validate_notes_secrets_a_scan_would_miss() {
             "{p}:8:16: target[0].endpoint[0](login).password_env: environment variable SECGATE_TEST_NEVER_SET is not set"
         ),
     );
+}
+
+/// `secgate demo` interrupted exits 130 like `scan`, with its report marked incomplete.
+#[test]
+fn ctrl_c_stops_the_demo_with_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("demo.json");
+    let mut child = bin()
+        .args(["demo", "--quiet", "--json"])
+        .arg(&json)
+        .spawn()
+        .unwrap();
+    // The demo scans for about five seconds (its slow target and its throttled login).
+    std::thread::sleep(Duration::from_millis(2000));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the demo did not stop after SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(130));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["complete"], false);
 }
