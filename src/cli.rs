@@ -115,10 +115,10 @@ pub struct ScanArgs {
     /// A mail domain whose SPF and DMARC records the dns family checks. Repeatable.
     #[arg(long, value_name = "DOMAIN")]
     pub mail_domain: Vec<String>,
-    /// Write the JSON report here.
+    /// Write the JSON report here (`-`: standard output, instead of the terminal report).
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
-    /// Write a SARIF 2.1.0 report here (GitHub code scanning).
+    /// Write a SARIF 2.1.0 report here (GitHub code scanning; `-`: standard output).
     #[arg(long, value_name = "PATH")]
     pub sarif: Option<PathBuf>,
     /// Cap on secgate's own HTTP requests per second over the whole scan [default: none;
@@ -139,7 +139,7 @@ pub struct ScanArgs {
 #[derive(Debug, Args)]
 pub struct OutputArgs {
     /// Print nothing on standard output (the exit code and report files still tell).
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with = "verbose")]
     pub quiet: bool,
     /// List passed and skipped results and the evidence of findings.
     #[arg(short, long)]
@@ -226,14 +226,23 @@ impl OutputArgs {
         let color = !self.no_color
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
             && std::io::stdout().is_terminal();
+        // A report on standard output replaces the terminal report there.
+        let to_stdout = [&json, &sarif]
+            .iter()
+            .any(|p| p.as_deref().is_some_and(is_stdout));
         Outputs {
             json,
             sarif,
-            quiet: self.quiet,
+            quiet: self.quiet || to_stdout,
             verbose: self.verbose,
             color,
         }
     }
+}
+
+/// `-` as a report path: standard output.
+pub fn is_stdout(path: &std::path::Path) -> bool {
+    path.as_os_str() == "-"
 }
 
 fn int_flag(value: Option<i64>, flag: &str, lo: i64, hi: i64) -> Result<Option<i64>> {
@@ -431,11 +440,7 @@ pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs)> {
     let secrets = load_secrets(&mut targets)?;
 
     let outputs = args.output.outputs(args.json.clone(), args.sarif.clone());
-    for (flag, path) in [("--json", &outputs.json), ("--sarif", &outputs.sarif)] {
-        if let Some(p) = path {
-            check_writable(flag, p)?;
-        }
-    }
+    check_outputs(&outputs)?;
     Ok((
         ScanPlan {
             targets,
@@ -467,8 +472,30 @@ pub fn load_secrets(targets: &mut [Target]) -> Result<Vec<crate::endpoint::Secre
     Ok(loaded)
 }
 
+/// Fail early (exit 2) when a report cannot be written where asked, instead of after the scan.
+pub fn check_outputs(outputs: &Outputs) -> Result<()> {
+    for (flag, path) in [("--json", &outputs.json), ("--sarif", &outputs.sarif)] {
+        if let Some(p) = path {
+            check_writable(flag, p)?;
+        }
+    }
+    if [&outputs.json, &outputs.sarif]
+        .iter()
+        .all(|p| p.as_deref().is_some_and(is_stdout))
+    {
+        return Err(Error::usage(
+            "--sarif",
+            "only one report can go to standard output, and --json already does",
+        ));
+    }
+    Ok(())
+}
+
 /// Fail early (exit 2) when a report path cannot be written, instead of after the scan.
 pub fn check_writable(flag: &str, path: &std::path::Path) -> Result<()> {
+    if is_stdout(path) {
+        return Ok(());
+    }
     if path.is_dir() {
         return Err(Error::usage(
             flag,

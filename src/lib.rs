@@ -87,11 +87,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Demo(args) => runtime()?.block_on(async move {
             let outputs = args.output.outputs(args.json.clone(), args.sarif.clone());
-            for (flag, path) in [("--json", &outputs.json), ("--sarif", &outputs.sarif)] {
-                if let Some(p) = path {
-                    cli::check_writable(flag, p)?;
-                }
-            }
+            cli::check_outputs(&outputs)?;
             let lab = demo::start().await.map_err(|e| Error::Usage(format!("demo: {e}")))?;
             if !outputs.quiet {
                 println!("Started a lab of {} servers on 127.0.0.1; scanning it.\n", lab.servers.len());
@@ -189,11 +185,21 @@ fn emit(report: &ScanReport, outputs: &Outputs) -> Result<()> {
         (Format::Json, &outputs.json),
         (Format::Sarif, &outputs.sarif),
     ] {
-        if let Some(path) = path {
-            report::write_file(format, report, path).map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })?;
+        match path {
+            Some(path) if cli::is_stdout(path) => {
+                let mut stdout = std::io::stdout().lock();
+                ignore_broken_pipe(
+                    report::write(format, report, &mut stdout)
+                        .and_then(|()| std::io::Write::flush(&mut stdout)),
+                )?;
+            }
+            Some(path) => {
+                report::write_file(format, report, path).map_err(|source| Error::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+            }
+            None => {}
         }
     }
     if !outputs.quiet {

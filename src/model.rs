@@ -256,7 +256,7 @@ impl Observed {
     pub fn display(&self) -> String {
         match self {
             Observed::Text(s) => one_line(s, 200),
-            Observed::Bytes(b) => format!("<{} non-UTF-8 bytes>", b.len()),
+            Observed::Bytes(b) => escaped_bytes(b, 200),
             Observed::Number(n) => n.to_string(),
             Observed::Bool(b) => b.to_string(),
             Observed::List(items) => items
@@ -266,6 +266,24 @@ impl Observed {
                 .join(", "),
         }
     }
+}
+
+/// Bytes as printable text, the way nmap shows banners: printable ASCII as is, anything else
+/// as `\xNN`, cut at about `max` characters.
+fn escaped_bytes(bytes: &[u8], max: usize) -> String {
+    let mut out = String::new();
+    for &b in bytes {
+        if out.len() >= max {
+            out.push('…');
+            break;
+        }
+        if b == b' ' || b.is_ascii_graphic() {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("\\x{b:02X}"));
+        }
+    }
+    out
 }
 
 impl Serialize for Observed {
@@ -545,6 +563,10 @@ mod tests {
 
     #[test]
     fn observed_keeps_non_utf8_as_bytes() {
+        assert_eq!(
+            Observed::Bytes(b"\xff\xfd\x18login: ".to_vec()).display(),
+            "\\xFF\\xFD\\x18login: "
+        );
         let v = serde_json::to_value(Observed::from_bytes(b"ok\xff")).unwrap();
         assert_eq!(v, serde_json::json!({"bytes": "b2v/"}));
         let v = serde_json::to_value(Observed::from_bytes(b"nginx/1.2")).unwrap();

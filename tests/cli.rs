@@ -505,3 +505,23 @@ fn ctrl_c_stops_the_demo_with_130() {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["complete"], false);
 }
+
+/// `--json -` writes the JSON report on standard output instead of the terminal report.
+#[test]
+fn a_report_can_go_to_standard_output() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let target = format!("127.0.0.1:{port}");
+    let run = secgate(&["scan", &target, "--timeout", "1", "--json", "-"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["targets"][0]["target"], target);
+    assert!(!std::path::Path::new("-").exists());
+    assert_usage_error(
+        &secgate(&["scan", &target, "--json", "-", "--sarif", "-"]),
+        "--sarif: only one report can go to standard output",
+    );
+}

@@ -667,6 +667,10 @@ fn a_pinned_self_signed_ca_leaf_and_an_unspeakable_suite() {
         result(&run, &urls[1], "tls.cipher.no_forward_secrecy")["status"],
         FAIL
     );
+    assert_eq!(
+        names(&result(&run, &urls[1], "tls.cipher.weak")["evidence"]["preference"]),
+        strs(&["TLS 1.2: one suite"])
+    );
 }
 
 fn suite_list(run: &Run, target: &str, key: &str) -> Vec<String> {

@@ -354,11 +354,14 @@ impl TlsObservation {
                         v.suites_key(),
                         Observed::texts(a.suites.iter().map(|s| registry::suite_name(*s))),
                     );
-                    if let Some(enforced) = a.server_order {
-                        order.push(format!(
+                    match a.server_order {
+                        Some(enforced) => order.push(format!(
                             "{v}: {}",
                             if enforced { "server" } else { "client" }
-                        ));
+                        )),
+                        // One accepted suite has no order to impose.
+                        None if a.suites.len() == 1 => order.push(format!("{v}: one suite")),
+                        None => {}
                     }
                 }
                 Err(reason) => ev = ev.text(v.suites_key(), format!("unknown: {}", reason.detail)),
