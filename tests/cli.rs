@@ -355,23 +355,7 @@ async fn ctrl_c_stops_the_scan_and_still_writes_reports() {
         .spawn()
         .unwrap();
     // Give it time to connect and hang on the tarpit, then interrupt.
-    std::thread::sleep(Duration::from_millis(1500));
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let code = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s.code();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "secgate did not stop after SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let code = interrupt_after(&mut child, Duration::from_millis(1500));
     assert_eq!(code, Some(130));
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -483,23 +467,7 @@ fn ctrl_c_stops_the_demo_with_130() {
         .spawn()
         .unwrap();
     // The demo scans for about five seconds (its slow target and its throttled login).
-    std::thread::sleep(Duration::from_millis(2000));
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let code = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s.code();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the demo did not stop after SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let code = interrupt_after(&mut child, Duration::from_millis(2000));
     assert_eq!(code, Some(130));
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -524,4 +492,25 @@ fn a_report_can_go_to_standard_output() {
         &secgate(&["scan", &target, "--json", "-", "--sarif", "-"]),
         "--sarif: only one report can go to standard output",
     );
+}
+
+/// Send SIGINT to `child` after `delay`; its exit code, within 20 s.
+fn interrupt_after(child: &mut std::process::Child, delay: Duration) -> Option<i32> {
+    std::thread::sleep(delay);
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s.code();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "secgate did not stop after SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
