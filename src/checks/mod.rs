@@ -101,3 +101,12 @@ pub fn parse_families(list: &str) -> Result<Vec<&'static str>, String> {
     }
     Ok(out)
 }
+
+/// A rule of a family: the ids it emits and the pure function that evaluates them against the
+/// family's observation `O`.
+pub struct Rule<O: 'static> {
+    /// Ids this rule emits, one outcome each.
+    pub ids: &'static [&'static str],
+    /// The evaluation.
+    pub eval: fn(&O, &mut crate::model::Emitter),
+}

@@ -44,13 +44,8 @@ pub const RULE_IDS: &[&str] = &[
     dnssec::UNSIGNED,
 ];
 
-/// A rule: the ids it emits and the pure function that evaluates them.
-pub struct Rule {
-    /// Ids this rule emits, one outcome each.
-    pub ids: &'static [&'static str],
-    /// The evaluation.
-    pub eval: fn(&DnsObservation, &mut Emitter),
-}
+/// A rule of this family (see [`crate::checks::Rule`]).
+pub type Rule = crate::checks::Rule<DnsObservation>;
 
 /// The rules, in evaluation order.
 pub static RULES: &[Rule] = &[

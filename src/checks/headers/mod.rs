@@ -61,13 +61,8 @@ pub const RULE_IDS: &[&str] = &[
     redirect::NO_HTTPS_REDIRECT,
 ];
 
-/// A rule: the ids it emits and the pure function that evaluates them.
-pub struct Rule {
-    /// Ids this rule emits, one outcome each.
-    pub ids: &'static [&'static str],
-    /// The evaluation.
-    pub eval: fn(&HttpObservation, &mut Emitter),
-}
+/// A rule of this family (see [`crate::checks::Rule`]).
+pub type Rule = crate::checks::Rule<HttpObservation>;
 
 /// The rules, in evaluation order.
 pub static RULES: &[Rule] = &[

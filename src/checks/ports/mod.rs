@@ -75,13 +75,8 @@ pub const MAX_IDENTIFIED: usize = 256;
 /// The most addresses of one name swept; the others are reported as not scanned.
 pub const MAX_NAME_ADDRESSES: usize = 8;
 
-/// A rule: the ids it emits and the pure function that evaluates them.
-pub struct Rule {
-    /// Ids this rule emits, one outcome each.
-    pub ids: &'static [&'static str],
-    /// The evaluation.
-    pub eval: fn(&PortsObservation, &mut Emitter),
-}
+/// A rule of this family (see [`crate::checks::Rule`]).
+pub type Rule = crate::checks::Rule<PortsObservation>;
 
 /// The rules, in evaluation order.
 pub static RULES: &[Rule] = &[

@@ -76,13 +76,8 @@ pub const RULE_IDS: &[&str] = &[
     renegotiation::INSECURE,
 ];
 
-/// A rule: the ids it emits and the pure function that evaluates them.
-pub struct Rule {
-    /// Ids this rule emits, one outcome each.
-    pub ids: &'static [&'static str],
-    /// The evaluation.
-    pub eval: fn(&TlsObservation, &mut Emitter),
-}
+/// A rule of this family (see [`crate::checks::Rule`]).
+pub type Rule = crate::checks::Rule<TlsObservation>;
 
 /// The rules, in evaluation order.
 pub static RULES: &[Rule] = &[
