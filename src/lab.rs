@@ -340,6 +340,20 @@ pub enum Hostile {
 
 /// Serve a hostile behaviour on `listener` (at most 64 connections held at once).
 pub fn serve_hostile(listener: TcpListener, kind: Hostile) -> LabServer {
+    accept_loop(listener, None, move |stream| misbehave(stream, kind))
+}
+
+/// Accept connections on `listener` and run `handler` on each: at most 64 at once (a
+/// connection over the cap is dropped, which closes it), each for at most `limit` when given.
+pub(crate) fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    limit: Option<Duration>,
+    handler: F,
+) -> LabServer
+where
+    F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let addr = listener
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
@@ -347,14 +361,23 @@ pub fn serve_hostile(listener: TcpListener, kind: Hostile) -> LabServer {
         let mut conns = JoinSet::new();
         loop {
             let Ok((stream, _)) = listener.accept().await else {
+                // Out of descriptors or similar: back off instead of spinning.
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             };
             while conns.try_join_next().is_some() {}
             if conns.len() >= 64 {
-                continue; // dropping the stream closes it
+                continue;
             }
-            conns.spawn(misbehave(stream, kind));
+            let conn = handler(stream);
+            conns.spawn(async move {
+                match limit {
+                    Some(limit) => {
+                        let _ = tokio::time::timeout(limit, conn).await;
+                    }
+                    None => conn.await,
+                }
+            });
         }
     });
     LabServer { addr, task }
@@ -805,30 +828,13 @@ pub enum Fake {
     },
 }
 
-/// Serve a fake service on `listener` (at most 64 connections held at once).
+/// Serve a fake service on `listener` (at most 64 connections held at once, a minute each).
 pub fn serve_fake(listener: TcpListener, fake: Fake) -> LabServer {
-    let addr = listener
-        .local_addr()
-        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
     let fake = Arc::new(fake);
-    let task = tokio::spawn(async move {
-        let mut conns = JoinSet::new();
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
-            };
-            while conns.try_join_next().is_some() {}
-            if conns.len() >= 64 {
-                continue;
-            }
-            let fake = fake.clone();
-            conns.spawn(async move {
-                let _ = tokio::time::timeout(Duration::from_secs(60), speak(stream, &fake)).await;
-            });
-        }
-    });
-    LabServer { addr, task }
+    accept_loop(listener, Some(Duration::from_secs(60)), move |stream| {
+        let fake = fake.clone();
+        async move { speak(stream, &fake).await }
+    })
 }
 
 async fn speak(mut stream: TcpStream, fake: &Fake) {

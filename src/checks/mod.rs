@@ -110,3 +110,10 @@ pub struct Rule<O: 'static> {
     /// The evaluation.
     pub eval: fn(&O, &mut crate::model::Emitter),
 }
+
+/// Run every rule of a family, in order, on its observation.
+pub fn evaluate_rules<O>(rules: &[Rule<O>], obs: &O, out: &mut crate::model::Emitter) {
+    for rule in rules {
+        (rule.eval)(obs, out);
+    }
+}

@@ -17,9 +17,11 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
 
-use super::LabServer;
+use super::{LabServer, accept_loop};
+
+/// The longest a scripted TLS connection is served.
+const CONN_LIMIT: Duration = Duration::from_secs(10);
 
 impl LabServer {
     /// Wrap a server task that accepts on `addr` (dropping the result stops it).
@@ -304,7 +306,7 @@ fn hex_bytes(hex: &str) -> Vec<u8> {
 /// Serve the scripted legacy responder on `listener` (at most 64 connections at once).
 pub fn serve_legacy(listener: TcpListener, legacy: Legacy) -> LabServer {
     let legacy = Arc::new(legacy);
-    accept_loop(listener, move |stream| {
+    accept_loop(listener, Some(CONN_LIMIT), move |stream| {
         let legacy = legacy.clone();
         async move { legacy_conn(stream, &legacy).await }
     })
@@ -324,7 +326,7 @@ pub enum BadRecord {
 
 /// Answer every ClientHello with a bad record.
 pub fn serve_bad_records(listener: TcpListener, kind: BadRecord) -> LabServer {
-    accept_loop(listener, move |mut stream| async move {
+    accept_loop(listener, Some(CONN_LIMIT), move |mut stream| async move {
         let mut buf = [0u8; 4096];
         let _ = tokio::time::timeout(Duration::from_millis(500), stream.read(&mut buf)).await;
         let bytes: Vec<u8> = match kind {
@@ -365,34 +367,6 @@ fn extension_flood() -> Vec<u8> {
         out.extend(record(22, 0x0303, &message(0, &[])));
     }
     out
-}
-
-fn accept_loop<F, Fut>(listener: TcpListener, handler: F) -> LabServer
-where
-    F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let addr = listener
-        .local_addr()
-        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
-    let task = tokio::spawn(async move {
-        let mut conns = JoinSet::new();
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
-            };
-            while conns.try_join_next().is_some() {}
-            if conns.len() >= 64 {
-                continue;
-            }
-            conns.spawn(tokio::time::timeout(
-                Duration::from_secs(10),
-                handler(stream),
-            ));
-        }
-    });
-    LabServer { addr, task }
 }
 
 /// The parts of a ClientHello the responder needs.

@@ -141,9 +141,7 @@ fn login_endpoint(target: &Target) -> Option<&crate::endpoint::Endpoint> {
 /// Run every rule on an observation.
 pub fn evaluate(obs: &HttpObservation, target_id: &str) -> Vec<Outcome> {
     let mut out = Emitter::new(FAMILY, target_id);
-    for rule in RULES {
-        (rule.eval)(obs, &mut out);
-    }
+    super::evaluate_rules(RULES, obs, &mut out);
     out.finish()
 }
 

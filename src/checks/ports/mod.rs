@@ -344,9 +344,7 @@ pub fn evaluate(obs: &PortsObservation, target_id: &str) -> Vec<Outcome> {
         }
         return out.finish();
     }
-    for rule in RULES {
-        (rule.eval)(obs, &mut out);
-    }
+    super::evaluate_rules(RULES, obs, &mut out);
     out.finish()
 }
 

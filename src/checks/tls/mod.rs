@@ -171,9 +171,7 @@ impl Check for Tls {
 /// Run every rule on an observation.
 pub fn evaluate(obs: &TlsObservation, target_id: &str) -> Vec<Outcome> {
     let mut out = Emitter::new(FAMILY, target_id);
-    for rule in RULES {
-        (rule.eval)(obs, &mut out);
-    }
+    super::evaluate_rules(RULES, obs, &mut out);
     out.finish()
 }
 
