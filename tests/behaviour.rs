@@ -18,7 +18,7 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use secgate::lab::apps::{self, Enumeration, Guard, Limit, Login};
-use support::{HttpsSite, closed_port, https_router_at, secgate, secgate_env};
+use support::{HttpsSite, Run, closed_port, https_router_at, secgate, secgate_env};
 
 const PW_ENV: &str = "SECGATE_TEST_PASSWORD";
 const PASSWORD: &str = "correct-horse-battery-staple";
@@ -1059,25 +1059,7 @@ async fn one_dropped_connection_is_not_a_limit() {
             });
         }
     });
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("secgate.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[[target]]\nurl = \"http://127.0.0.1:{port}/\"\n{}",
-            api_endpoint(40, 100)
-        ),
-    )
-    .unwrap();
-    let run = secgate(&[
-        "scan",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--checks",
-        "ratelimit",
-        "--timeout",
-        "2",
-    ]);
+    let run = ratelimit_scan_of_plain_http(port, 40);
     server.abort();
     let r = run.result("ratelimit.missing");
     assert_eq!(
@@ -1231,25 +1213,7 @@ async fn connections_refused_mid_burst_are_a_limit() {
         }
         drop(listener);
     });
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("secgate.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[[target]]\nurl = \"http://127.0.0.1:{port}/\"\n{}",
-            api_endpoint(60, 100)
-        ),
-    )
-    .unwrap();
-    let run = secgate(&[
-        "scan",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--checks",
-        "ratelimit",
-        "--timeout",
-        "2",
-    ]);
+    let run = ratelimit_scan_of_plain_http(port, 60);
     server.abort();
     let r = run.result("ratelimit.missing");
     assert_eq!(r["status"], "pass", "{r}");
@@ -1260,4 +1224,28 @@ async fn connections_refused_mid_burst_are_a_limit() {
             .contains("connections refused mid-burst"),
         "{r}"
     );
+}
+
+/// The ratelimit family alone against `http://127.0.0.1:PORT/` with an API endpoint of
+/// `max` requests at 100/s.
+fn ratelimit_scan_of_plain_http(port: u16, max: u32) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("secgate.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[target]]\nurl = \"http://127.0.0.1:{port}/\"\n{}",
+            api_endpoint(max, 100)
+        ),
+    )
+    .unwrap();
+    secgate(&[
+        "scan",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--checks",
+        "ratelimit",
+        "--timeout",
+        "2",
+    ])
 }
