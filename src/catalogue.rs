@@ -5,6 +5,7 @@
 //! `secgate rules`, `secgate explain` and SARIF `rules[]` all read it. `tests/catalogue.rs`
 //! checks it against the rule ids the code can emit.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
@@ -71,36 +72,107 @@ pub struct RuleDoc {
     pub status: Lifecycle,
 }
 
+/// A family's request budget per target, as its catalogue file declares it.
+///
+/// `per_target` (and `per_endpoint`, by endpoint role) are the requests the family sends at
+/// its default options; `scales` says in words how the options change them. The family
+/// computes its real budget from its options, the facade refuses requests beyond it, and the
+/// catalogue test checks that code and catalogue agree at the defaults.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetDoc {
+    /// Requests per target.
+    #[serde(default)]
+    pub per_target: u32,
+    /// Requests per configured endpoint, by role (`login`, `protected`, `api`, `jwt`).
+    #[serde(default)]
+    pub per_endpoint: std::collections::BTreeMap<String, u32>,
+    /// How the options change the budget, for people.
+    pub scales: String,
+}
+
+/// A family's own entry in its catalogue file.
+#[derive(Clone, Debug, Serialize)]
+pub struct FamilyDoc {
+    /// Family name.
+    pub family: String,
+    /// Its request budget per target.
+    pub budget: BudgetDoc,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CatalogueFile {
     family: String,
+    budget: BudgetDoc,
     #[serde(rename = "rule")]
     rules: Vec<RuleDoc>,
 }
 
-/// The parsed catalogue, or the first parse error (a build defect: `tests/catalogue.rs` fails).
-static CATALOGUE: LazyLock<Result<Vec<RuleDoc>, String>> = LazyLock::new(|| parse(SOURCES));
+/// The parsed catalogue.
+#[derive(Debug)]
+pub struct Catalogue {
+    rules: Vec<RuleDoc>,
+    families: Vec<FamilyDoc>,
+    index: HashMap<String, usize>,
+}
 
-/// Parse catalogue sources into one list, in file order.
-pub fn parse(sources: &[(&str, &str)]) -> Result<Vec<RuleDoc>, String> {
-    let mut all = Vec::new();
+/// The parsed catalogue, or the first parse error (a build defect: `tests/catalogue.rs` fails).
+static CATALOGUE: LazyLock<Result<Catalogue, String>> = LazyLock::new(|| parse(SOURCES));
+
+/// Parse catalogue sources, in file order.
+pub fn parse(sources: &[(&str, &str)]) -> Result<Catalogue, String> {
+    let mut rules = Vec::new();
+    let mut families = Vec::new();
     for (name, text) in sources {
         let file: CatalogueFile = toml::from_str(text).map_err(|e| format!("{name}: {e}"))?;
         for mut rule in file.rules {
             rule.family = file.family.clone();
-            all.push(rule);
+            rules.push(rule);
         }
+        families.push(FamilyDoc {
+            family: file.family,
+            budget: file.budget,
+        });
     }
-    Ok(all)
+    let index = rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.id.clone(), i))
+        .collect();
+    Ok(Catalogue {
+        rules,
+        families,
+        index,
+    })
+}
+
+impl Catalogue {
+    /// Every rule, in catalogue order.
+    pub fn rules(&self) -> &[RuleDoc] {
+        &self.rules
+    }
 }
 
 /// Every rule, in catalogue order (empty if the embedded catalogue is malformed).
 pub fn all() -> &'static [RuleDoc] {
     match &*CATALOGUE {
-        Ok(rules) => rules,
+        Ok(c) => &c.rules,
         Err(_) => &[],
     }
+}
+
+/// Every family's own entry, in catalogue order.
+pub fn families() -> &'static [FamilyDoc] {
+    match &*CATALOGUE {
+        Ok(c) => &c.families,
+        Err(_) => &[],
+    }
+}
+
+/// A family's own entry.
+pub fn family(name: &str) -> Option<&'static FamilyDoc> {
+    families().iter().find(|f| f.family == name)
 }
 
 /// The catalogue parse error, if any.
@@ -110,12 +182,15 @@ pub fn load_error() -> Option<&'static str> {
 
 /// Look up a rule by id.
 pub fn get(id: &str) -> Option<&'static RuleDoc> {
-    all().iter().find(|r| r.id == id)
+    index(id).and_then(|i| all().get(i))
 }
 
 /// Index of a rule in catalogue order (used for SARIF `ruleIndex` and for sorting).
 pub fn index(id: &str) -> Option<usize> {
-    all().iter().position(|r| r.id == id)
+    match &*CATALOGUE {
+        Ok(c) => c.index.get(id).copied(),
+        Err(_) => None,
+    }
 }
 
 impl RuleDoc {

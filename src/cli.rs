@@ -1,16 +1,15 @@
-//! Command-line interface (clap) and the merge of flags over the config file into a
-//! [`ScanPlan`]. Flags win over the config file; the config file wins over defaults.
+//! Command-line interface (clap). The flags of the core are declared here; each family's
+//! flags are declared with its options ([`crate::options::Flag`]) and added to `scan` by
+//! [`command`], so a family's option is defined in one place. [`crate::plan`] merges all of
+//! them over the config file.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::checks;
-use crate::config::{self, limits};
-use crate::engine::{ScanPlan, Settings};
 use crate::error::{Error, Result};
-use crate::policy::Policy;
-use crate::target::{ResolveEntry, Target};
+use crate::options::FamilyOptions;
+use crate::report::ReportFormat;
 
 /// Exit codes, shown in `--help`.
 pub const EXIT_CODES: &str = "\
@@ -93,38 +92,29 @@ pub struct ScanArgs {
     /// Plain-HTTP port probed for https:// targets [default: 80].
     #[arg(long, value_name = "PORT", allow_negative_numbers = true)]
     pub http_port: Option<i64>,
-    /// Fail tls.cert.expiring_soon when a certificate expires within DAYS [default: 30].
-    #[arg(long, value_name = "DAYS", allow_negative_numbers = true)]
-    pub cert_expiry_days: Option<i64>,
-    /// Ports to sweep: 22,80,443 / 1-1024 / top100 / top1000 / all, mixed with commas
-    /// [default: a host:port target's port, else top1000].
-    #[arg(long, value_name = "LIST")]
-    pub ports: Option<String>,
-    /// Ports allowed open (ports.unexpected_open), for targets without their own [default: 80,443].
-    #[arg(long, value_name = "LIST")]
-    pub allowed_ports: Option<String>,
-    /// Sockets in flight during a port sweep, lowered to fit the open-file limit [default: 2048].
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    pub port_concurrency: Option<i64>,
     /// Accept CIDR targets of more than 65,536 addresses (up to 2^24).
     #[arg(long)]
     pub allow_large_range: bool,
     /// DNS server for every lookup, ADDR:PORT [default: the system's resolver].
     #[arg(long, value_name = "ADDR:PORT")]
     pub dns_server: Option<String>,
-    /// A mail domain whose SPF and DMARC records the dns family checks. Repeatable.
-    #[arg(long, value_name = "DOMAIN")]
-    pub mail_domain: Vec<String>,
     /// Write the JSON report here (`-`: standard output, instead of the terminal report).
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
     /// Write a SARIF 2.1.0 report here (GitHub code scanning; `-`: standard output).
     #[arg(long, value_name = "PATH")]
     pub sarif: Option<PathBuf>,
-    /// Cap on secgate's own HTTP requests per second over the whole scan [default: none;
+    /// Write a report in FORMAT to PATH (`-`: standard output). Repeatable. Formats: json, sarif.
+    #[arg(long = "report", value_name = "FORMAT=PATH", value_parser = parse_report)]
+    pub reports: Vec<(ReportFormat, PathBuf)>,
+    /// Cap on secgate's own requests per second over the whole scan [default: none;
     /// rate-limit bursts are paced per endpoint].
     #[arg(long, value_name = "RPS", allow_negative_numbers = true)]
     pub max_rps: Option<f64>,
+    /// Cap on secgate's requests to one target, over all families [default: each family's
+    /// own budget].
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub max_requests: Option<i64>,
     /// Lowest passing score, 0-100 [default: 95].
     #[arg(long, value_name = "SCORE", allow_negative_numbers = true)]
     pub min_score: Option<f64>,
@@ -133,6 +123,9 @@ pub struct ScanArgs {
     pub max_critical: Option<i64>,
     #[command(flatten)]
     pub output: OutputArgs,
+    /// The families' own flags as given: `(long name, values)` (filled by [`parse`]).
+    #[arg(skip)]
+    pub family_flags: Vec<(String, Vec<String>)>,
 }
 
 /// Terminal output flags shared by `scan` and `demo`.
@@ -186,6 +179,9 @@ pub struct DemoArgs {
     /// Write a SARIF report here.
     #[arg(long, value_name = "PATH")]
     pub sarif: Option<PathBuf>,
+    /// Write a report in FORMAT to PATH (`-`: standard output). Repeatable.
+    #[arg(long = "report", value_name = "FORMAT=PATH", value_parser = parse_report)]
+    pub reports: Vec<(ReportFormat, PathBuf)>,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -204,14 +200,12 @@ pub struct LabArgs {
     pub out: PathBuf,
 }
 
-/// Where reports go.
+/// Where reports go, and how the terminal report looks.
 #[derive(Clone, Debug, Default)]
 pub struct Outputs {
-    /// `--json`.
-    pub json: Option<PathBuf>,
-    /// `--sarif`.
-    pub sarif: Option<PathBuf>,
-    /// `--quiet`.
+    /// Report files (`--report`, `--json`, `--sarif`), in the order given.
+    pub reports: Vec<(ReportFormat, PathBuf)>,
+    /// `--quiet` (or a report on standard output).
     pub quiet: bool,
     /// `--verbose`.
     pub verbose: bool,
@@ -220,275 +214,63 @@ pub struct Outputs {
 }
 
 impl OutputArgs {
-    /// Resolve colour and verbosity.
-    pub fn outputs(&self, json: Option<PathBuf>, sarif: Option<PathBuf>) -> Outputs {
+    /// Resolve where reports go and how the terminal report looks. `--json P` and `--sarif P`
+    /// are `--report json=P` and `--report sarif=P`.
+    pub fn outputs(
+        &self,
+        json: Option<PathBuf>,
+        sarif: Option<PathBuf>,
+        reports: &[(ReportFormat, PathBuf)],
+    ) -> Result<Outputs> {
         use std::io::IsTerminal;
         let color = !self.no_color
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
             && std::io::stdout().is_terminal();
+        let mut all: Vec<(ReportFormat, PathBuf, &str)> = Vec::new();
+        all.extend(json.map(|p| (ReportFormat::Json, p, "--json")));
+        all.extend(sarif.map(|p| (ReportFormat::Sarif, p, "--sarif")));
+        all.extend(reports.iter().map(|(f, p)| (*f, p.clone(), "--report")));
         // A report on standard output replaces the terminal report there.
-        let to_stdout = [&json, &sarif]
-            .iter()
-            .any(|p| p.as_deref().is_some_and(is_stdout));
-        Outputs {
-            json,
-            sarif,
-            quiet: self.quiet || to_stdout,
+        let mut to_stdout = 0;
+        for (format, path, flag) in &all {
+            if is_stdout(path) {
+                to_stdout += 1;
+                if to_stdout > 1 {
+                    return Err(Error::usage(
+                        flag,
+                        format!(
+                            "only one report can go to standard output ({} cannot)",
+                            format.name()
+                        ),
+                    ));
+                }
+            }
+            check_writable(flag, path)?;
+        }
+        Ok(Outputs {
+            reports: all.into_iter().map(|(f, p, _)| (f, p)).collect(),
+            quiet: self.quiet || to_stdout > 0,
             verbose: self.verbose,
             color,
-        }
+        })
     }
+}
+
+/// `FORMAT=PATH` for `--report`.
+fn parse_report(value: &str) -> std::result::Result<(ReportFormat, PathBuf), String> {
+    let (format, path) = value
+        .split_once('=')
+        .ok_or_else(|| format!("'{value}': expected FORMAT=PATH, e.g. json=report.json"))?;
+    let format = ReportFormat::parse(format)?;
+    if path.is_empty() {
+        return Err(format!("'{value}': no path after '='"));
+    }
+    Ok((format, PathBuf::from(path)))
 }
 
 /// `-` as a report path: standard output.
 pub fn is_stdout(path: &std::path::Path) -> bool {
     path.as_os_str() == "-"
-}
-
-fn int_flag(value: Option<i64>, flag: &str, lo: i64, hi: i64) -> Result<Option<i64>> {
-    value
-        .map(|v| limits::range(v, lo, hi).map_err(|m| Error::usage(flag, m)))
-        .transpose()
-}
-
-/// Merge flags and the config file into a plan.
-pub fn build_plan(args: &ScanArgs) -> Result<(ScanPlan, Outputs)> {
-    let config = match &args.config {
-        Some(path) => Some(config::load(path).map_err(|e| match e {
-            Error::Io { .. } => Error::usage("--config", e.to_string()),
-            other => other,
-        })?),
-        None => None,
-    };
-    let cfg = config.clone().unwrap_or_default();
-
-    let mut targets: Vec<Target> = Vec::new();
-    for raw in &args.targets {
-        let t = Target::parse(raw).map_err(|m| Error::usage("TARGET", m))?;
-        targets.push(t);
-    }
-    // A target given on the command line and declared in the config is the config's (it
-    // carries its line for SARIF, its resolve entries, endpoints and ports).
-    for t in &cfg.targets {
-        match targets.iter_mut().find(|x| x.id == t.id) {
-            Some(existing) => *existing = t.clone(),
-            None => targets.push(t.clone()),
-        }
-    }
-    if targets.is_empty() {
-        return Err(Error::usage(
-            "TARGET",
-            "no target given (pass a URL or host, or --config FILE with [[target]] entries; try `secgate demo`)",
-        ));
-    }
-    let mut seen = std::collections::HashSet::new();
-    targets.retain(|t| seen.insert(t.id.clone()));
-    let allow_large = args.allow_large_range || cfg.allow_large_range.unwrap_or(false);
-    for t in &targets {
-        let n = t.address_count();
-        let limit = if allow_large {
-            crate::target::MAX_RANGE_ADDRESSES_FORCED
-        } else {
-            crate::target::MAX_RANGE_ADDRESSES
-        };
-        if n > limit {
-            let hint = if allow_large {
-                "the most secgate sweeps in one target; split it".to_string()
-            } else {
-                "pass --allow-large-range (or scan.allow_large_range = true) to sweep it"
-                    .to_string()
-            };
-            let message = format!("'{}' holds {n} addresses, more than {limit}; {hint}", t.id);
-            return Err(match &t.origin {
-                Some(o) => Error::Usage(format!(
-                    "{}:{}: target: {message}",
-                    o.file.display(),
-                    o.line
-                )),
-                None => Error::usage("TARGET", message),
-            });
-        }
-    }
-
-    let families = match &args.checks {
-        Some(list) => {
-            // Flags win over the config, per-target `checks` included.
-            for t in &mut targets {
-                t.families = None;
-            }
-            checks::parse_families(list).map_err(|m| Error::usage("--checks", m))?
-        }
-        None => cfg.families.clone().unwrap_or_default(),
-    };
-
-    let mut settings = Settings::default();
-    if let Some(t) = args.timeout {
-        settings.timeout = limits::timeout(t).map_err(|m| Error::usage("--timeout", m))?;
-    } else if let Some(t) = cfg.timeout {
-        settings.timeout = t;
-    }
-    let concurrency = int_flag(
-        args.concurrency,
-        "--concurrency",
-        1,
-        limits::MAX_CONCURRENCY,
-    )?;
-    settings.concurrency = concurrency
-        .and_then(|v| usize::try_from(v).ok())
-        .or(cfg.concurrency)
-        .unwrap_or(settings.concurrency);
-    let per_host = int_flag(args.per_host, "--per-host", 1, limits::MAX_PER_HOST)?;
-    settings.per_host = per_host
-        .and_then(|v| usize::try_from(v).ok())
-        .or(cfg.per_host)
-        .unwrap_or(settings.per_host);
-    let redirects = int_flag(
-        args.max_redirects,
-        "--max-redirects",
-        0,
-        limits::MAX_REDIRECTS,
-    )?;
-    settings.max_redirects = redirects
-        .and_then(|v| u32::try_from(v).ok())
-        .or(cfg.max_redirects)
-        .unwrap_or(settings.max_redirects);
-    let http_port = int_flag(args.http_port, "--http-port", 1, 65535)?;
-    settings.http_port = http_port
-        .and_then(|v| u16::try_from(v).ok())
-        .or(cfg.http_port)
-        .unwrap_or(settings.http_port);
-    settings.insecure = args.insecure || cfg.insecure.unwrap_or(false);
-    let expiry = int_flag(
-        args.cert_expiry_days,
-        "--cert-expiry-days",
-        0,
-        limits::MAX_CERT_EXPIRY_DAYS,
-    )?;
-    settings.cert_expiry_days = expiry
-        .and_then(|v| u32::try_from(v).ok())
-        .or(cfg.cert_expiry_days)
-        .unwrap_or(settings.cert_expiry_days);
-    settings.ports = match &args.ports {
-        Some(p) => {
-            Some(crate::checks::ports::PortSpec::parse(p).map_err(|m| Error::usage("--ports", m))?)
-        }
-        None => cfg.ports.clone(),
-    };
-    settings.allowed_ports = match &args.allowed_ports {
-        Some(p) => Some(
-            crate::checks::ports::PortSpec::parse(p)
-                .map_err(|m| Error::usage("--allowed-ports", m))?
-                .ports,
-        ),
-        None => cfg.allowed_ports.clone(),
-    };
-    let port_concurrency = int_flag(
-        args.port_concurrency,
-        "--port-concurrency",
-        1,
-        limits::MAX_PORT_CONCURRENCY,
-    )?;
-    settings.port_concurrency = port_concurrency
-        .and_then(|v| usize::try_from(v).ok())
-        .or(cfg.port_concurrency)
-        .unwrap_or(settings.port_concurrency);
-    settings.dns_server = match &args.dns_server {
-        Some(d) => Some(limits::dns_server(d).map_err(|m| Error::usage("--dns-server", m))?),
-        None => cfg.dns_server,
-    };
-    let mut mail_domains = Vec::new();
-    for d in &args.mail_domain {
-        mail_domains.push(limits::mail_domain(d).map_err(|m| Error::usage("--mail-domain", m))?);
-    }
-    mail_domains.extend(cfg.mail_domains.iter().cloned());
-    settings.mail_domains = mail_domains;
-
-    if let Some(path) = &args.ca_file {
-        settings.ca_certs =
-            crate::engine::net::read_ca_file(path).map_err(|m| Error::usage("--ca-file", m))?;
-    } else {
-        settings.ca_certs = cfg.ca_certs.clone();
-    }
-    let mut resolve = Vec::new();
-    for raw in &args.resolve {
-        resolve.push(ResolveEntry::parse(raw).map_err(|m| Error::usage("--resolve", m))?);
-    }
-    resolve.extend(cfg.resolve.iter().cloned());
-    settings.resolve = resolve;
-
-    let mut policy = Policy::default();
-    if let Some(s) = args.min_score {
-        policy.min_score = limits::min_score(s).map_err(|m| Error::usage("--min-score", m))?;
-    } else if let Some(s) = cfg.min_score {
-        policy.min_score = s;
-    }
-    let max_critical = int_flag(args.max_critical, "--max-critical", 0, 1_000_000)?;
-    policy.max_critical = max_critical
-        .and_then(|v| u32::try_from(v).ok())
-        .or(cfg.max_critical)
-        .unwrap_or(policy.max_critical);
-
-    if let Some(rps) = args.max_rps {
-        if !(rps.is_finite() && rps > 0.0 && rps <= 100_000.0) {
-            return Err(Error::usage(
-                "--max-rps",
-                format!("must be above 0 and at most 100000, got {rps}"),
-            ));
-        }
-        settings.max_rps = Some(rps);
-    }
-    let secrets = load_secrets(&mut targets)?;
-
-    let outputs = args.output.outputs(args.json.clone(), args.sarif.clone());
-    check_outputs(&outputs)?;
-    Ok((
-        ScanPlan {
-            targets,
-            families,
-            settings,
-            policy,
-            config_path: args.config.clone(),
-            secrets,
-        },
-        outputs,
-    ))
-}
-
-/// Load every endpoint secret (environment variables, files); errors name the config key.
-pub fn load_secrets(targets: &mut [Target]) -> Result<Vec<crate::endpoint::Secret>> {
-    let mut loaded = Vec::new();
-    for target in targets {
-        for endpoint in &mut target.endpoints {
-            for secret in endpoint.secrets_mut() {
-                let value = secret
-                    .source
-                    .load()
-                    .map_err(|m| Error::usage(&secret.key, m))?;
-                loaded.push(value.clone());
-                secret.value = Some(value);
-            }
-        }
-    }
-    Ok(loaded)
-}
-
-/// Fail early (exit 2) when a report cannot be written where asked, instead of after the scan.
-pub fn check_outputs(outputs: &Outputs) -> Result<()> {
-    for (flag, path) in [("--json", &outputs.json), ("--sarif", &outputs.sarif)] {
-        if let Some(p) = path {
-            check_writable(flag, p)?;
-        }
-    }
-    if [&outputs.json, &outputs.sarif]
-        .iter()
-        .all(|p| p.as_deref().is_some_and(is_stdout))
-    {
-        return Err(Error::usage(
-            "--sarif",
-            "only one report can go to standard output, and --json already does",
-        ));
-    }
-    Ok(())
 }
 
 /// Fail early (exit 2) when a report path cannot be written, instead of after the scan.
@@ -515,13 +297,56 @@ pub fn check_writable(flag: &str, path: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// The clap command: the core's definitions, with every family's flags added to `scan`
+/// under a heading per family.
+pub fn command(families: &[&dyn FamilyOptions]) -> clap::Command {
+    Cli::command().mut_subcommand("scan", |mut scan| {
+        for family in families {
+            for flag in family.options().flags() {
+                let mut arg = clap::Arg::new(flag.long)
+                    .long(flag.long)
+                    .value_name(flag.value_name)
+                    .help(flag.help)
+                    .allow_negative_numbers(true)
+                    .help_heading(format!("Options of the {} family", family.family()));
+                arg = if flag.kind == crate::options::FlagKind::Repeated {
+                    arg.action(clap::ArgAction::Append)
+                } else {
+                    arg.action(clap::ArgAction::Set)
+                };
+                scan = scan.arg(arg);
+            }
+        }
+        scan
+    })
+}
+
+/// Parse the command line (with the families' flags).
+pub fn parse(
+    families: &[&dyn FamilyOptions],
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> std::result::Result<Cli, clap::Error> {
+    let matches = command(families).try_get_matches_from(args)?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    if let (Command::Scan(scan), Some(("scan", sub))) = (&mut cli.command, matches.subcommand()) {
+        for family in families {
+            for flag in family.options().flags() {
+                if let Some(values) = sub.get_many::<String>(flag.long) {
+                    scan.family_flags
+                        .push((flag.long.to_string(), values.cloned().collect()));
+                }
+            }
+        }
+    }
+    Ok(cli)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn clap_definition_is_valid() {
-        use clap::CommandFactory;
         Cli::command().debug_assert();
     }
 }

@@ -3,6 +3,12 @@
 //! Unknown keys are errors, and every error names the file, the line and column, and the key.
 //! Values are validated here with the same ranges as the command-line flags ([`limits`]).
 //! See README.md for a complete, commented example (a test parses it).
+//!
+//! The file is read once into a spanned tree. The keys that families own (`[checks.FAMILY]`,
+//! their legacy keys under `[scan]`, and their keys in `[[target]]` and `[[target.endpoint]]`
+//! tables; see [`crate::options`]) are taken out of it and handed over with their positions;
+//! the rest is the core's (engine knobs, policy, targets, endpoints), read with serde and
+//! `deny_unknown_fields`, so a key nobody owns is an error.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,9 +16,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::checks;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
+use crate::options::{EndpointOptions, FamilyOptions, Located};
 use crate::target::{Origin, ResolveEntry, Target};
 
 /// Ranges shared by the config file and the command line. Each check returns the message that
@@ -53,10 +59,6 @@ pub mod limits {
     pub const MAX_PER_HOST: i64 = 256;
     /// Most redirects followed.
     pub const MAX_REDIRECTS: i64 = 20;
-    /// Longest certificate-expiry warning window, in days.
-    pub const MAX_CERT_EXPIRY_DAYS: i64 = 3650;
-    /// Highest `port_concurrency` (sockets in flight during a sweep).
-    pub const MAX_PORT_CONCURRENCY: i64 = 65_536;
 
     /// A DNS server: `ADDR:PORT`, `[V6]:PORT`, or a bare address (port 53).
     pub fn dns_server(value: &str) -> Result<std::net::SocketAddr, String> {
@@ -73,15 +75,6 @@ pub mod limits {
             .parse::<std::net::IpAddr>()
             .map(|ip| std::net::SocketAddr::new(ip, 53))
             .map_err(|_| format!("'{value}': expected ADDR:PORT, e.g. 127.0.0.53:53"))
-    }
-
-    /// A mail domain: a DNS name.
-    pub fn mail_domain(value: &str) -> Result<String, String> {
-        let v = value.trim().trim_end_matches('.').to_ascii_lowercase();
-        match url::Host::parse(&v) {
-            Ok(url::Host::Domain(d)) if d.contains('.') && !d.contains(':') => Ok(d),
-            _ => Err(format!("'{value}' is not a domain name")),
-        }
     }
 }
 
@@ -127,14 +120,9 @@ struct ScanSection {
     insecure: Option<bool>,
     #[serde(default)]
     resolve: Vec<Spanned<String>>,
-    cert_expiry_days: Option<Spanned<i64>>,
-    ports: Option<Spanned<String>>,
-    allowed_ports: Option<Spanned<Vec<Spanned<i64>>>>,
-    port_concurrency: Option<Spanned<i64>>,
     dns_server: Option<Spanned<String>>,
     allow_large_range: Option<bool>,
-    #[serde(default)]
-    mail_domains: Vec<Spanned<String>>,
+    max_requests: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -153,10 +141,6 @@ struct TargetEntry {
     http_port: Option<Spanned<i64>>,
     #[serde(default)]
     resolve: Vec<Spanned<String>>,
-    ports: Option<Spanned<String>>,
-    allowed_ports: Option<Spanned<Vec<Spanned<i64>>>>,
-    #[serde(default)]
-    mail_domains: Vec<Spanned<String>>,
     #[serde(default, rename = "endpoint")]
     endpoints: Vec<Spanned<EndpointEntry>>,
 }
@@ -187,10 +171,6 @@ struct EndpointEntry {
     token_file: Option<Spanned<String>>,
     expired_token_env: Option<Spanned<String>>,
     expired_token_file: Option<Spanned<String>>,
-    max_requests: Option<Spanned<i64>>,
-    rps: Option<Spanned<Number>>,
-    attempts: Option<Spanned<i64>>,
-    samples: Option<Spanned<i64>>,
 }
 
 /// A loaded configuration. `None` means "not set here" (the command line or a default decides).
@@ -220,33 +200,104 @@ pub struct Config {
     pub insecure: Option<bool>,
     /// `scan.resolve`.
     pub resolve: Vec<ResolveEntry>,
-    /// `scan.cert_expiry_days`.
-    pub cert_expiry_days: Option<u32>,
     /// `policy.min_score`.
     pub min_score: Option<f64>,
     /// `policy.max_critical`.
     pub max_critical: Option<u32>,
-    /// `scan.ports`.
-    pub ports: Option<crate::checks::ports::PortSpec>,
-    /// `scan.allowed_ports`.
-    pub allowed_ports: Option<Vec<u16>>,
-    /// `scan.port_concurrency`.
-    pub port_concurrency: Option<usize>,
     /// `scan.dns_server`.
     pub dns_server: Option<std::net::SocketAddr>,
     /// `scan.allow_large_range`.
     pub allow_large_range: Option<bool>,
-    /// `scan.mail_domains`.
-    pub mail_domains: Vec<String>,
+    /// `scan.max_requests`.
+    pub max_requests: Option<u32>,
+    /// The text of the file (positions of family values point into it).
+    pub text: String,
+    /// Family keys at scan level (`[checks.F]` and legacy `[scan]` keys), by family.
+    pub family_scan: std::collections::BTreeMap<&'static str, RawTable>,
+    /// Family keys of each target (in `targets` order), by family.
+    pub family_targets: Vec<std::collections::BTreeMap<&'static str, RawTarget>>,
+    /// Every family value with the key users know it by (for error messages).
+    pub located: Vec<Located>,
 }
 
-/// Read and validate a config file.
-pub fn load(path: &Path) -> Result<Config> {
+/// One key of a table handed to a family: the key and where its key and value are.
+#[derive(Clone, Debug)]
+pub struct RawEntry {
+    /// The key.
+    pub key: String,
+    /// Where the key is.
+    pub key_span: std::ops::Range<usize>,
+    /// Where the value is.
+    pub span: std::ops::Range<usize>,
+}
+
+/// Keys of one table handed to a family, and the table's span.
+#[derive(Clone, Debug, Default)]
+pub struct RawTable {
+    /// The entries.
+    pub entries: Vec<RawEntry>,
+    /// The table's span.
+    pub span: std::ops::Range<usize>,
+}
+
+impl RawTable {
+    /// As a spanned TOML table of the values in `text` (the config text), each value read
+    /// again from its place so that every position stays the file's.
+    pub fn value<'a>(&self, text: &'a str) -> Spanned<DeValue<'a>> {
+        let entries = self
+            .entries
+            .iter()
+            .map(|e| {
+                let v = text
+                    .get(e.span.clone())
+                    .and_then(|t| DeValue::parse(t).ok())
+                    .map_or_else(
+                        || Spanned::new(e.span.clone(), DeValue::Boolean(false)),
+                        |v| crate::options::shift(v, e.span.start),
+                    );
+                (e.key.clone(), e.key_span.clone(), v)
+            })
+            .collect();
+        crate::options::table(entries, self.span.clone())
+    }
+}
+
+/// One target's keys of a family, and its endpoints' keys.
+#[derive(Clone, Debug, Default)]
+pub struct RawTarget {
+    /// `[[target]]` keys.
+    pub table: RawTable,
+    /// `[[target.endpoint]]` keys, one per endpoint in order.
+    pub endpoints: Vec<EndpointOptions<RawTable>>,
+}
+
+impl Clone for EndpointOptions<RawTable> {
+    fn clone(&self) -> Self {
+        EndpointOptions {
+            name: self.name.clone(),
+            role: self.role,
+            span: self.span.clone(),
+            raw: self.raw.clone(),
+        }
+    }
+}
+
+use toml::de::{DeTable, DeValue};
+
+impl RawTarget {
+    /// Whether the target set none of the family's keys.
+    pub fn is_empty(&self) -> bool {
+        self.table.entries.is_empty() && self.endpoints.iter().all(|e| e.raw.entries.is_empty())
+    }
+}
+
+/// Read and validate a config file; `families` say which keys they own.
+pub fn load(path: &Path, families: &[&dyn FamilyOptions]) -> Result<Config> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(path, &text)
+    parse(path, &text, families)
 }
 
 /// The dotted key whose value starts at `offset` (`scan.timeout`, `target.endpoint.samples`):
@@ -275,7 +326,7 @@ fn key_of_value_at(text: &str, offset: usize) -> Option<String> {
 }
 
 /// Validate config text (`path` is used in messages and to resolve relative paths).
-pub fn parse(path: &Path, text: &str) -> Result<Config> {
+pub fn parse(path: &Path, text: &str, owners: &[&dyn FamilyOptions]) -> Result<Config> {
     let err = |span: std::ops::Range<usize>, message: String| {
         let (line, column) = line_col(text, span.start);
         Error::Config {
@@ -285,26 +336,29 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
             message,
         }
     };
-    let file: FileConfig = toml::from_str(text).map_err(|e| {
+    let serde_err = |e: toml::de::Error| {
         let span = e.span().unwrap_or(0..0);
-        let message = e.message().trim();
+        let message = crate::options::tidy(e.message());
         // serde names the expected type but not the key; a value's key is on its line.
-        let message = message
-            .replace(
-                "data did not match any variant of untagged enum Number",
-                "expected a number",
-            )
-            .replace("expected i64", "expected an integer");
         match key_of_value_at(text, span.start) {
             Some(key) => err(span, format!("{key}: {message}")),
             None => err(span, message),
         }
-    })?;
+    };
+    let mut tree = DeTable::parse(text).map_err(serde_err)?;
+    let taken = take_family_keys(&mut tree, owners, &err)?;
+    let file = FileConfig::deserialize(toml::de::Deserializer::from(tree)).map_err(serde_err)?;
 
     let mut config = Config {
         path: path.to_path_buf(),
+        text: text.to_string(),
+        family_scan: taken.scan,
+        family_targets: taken.targets,
+        located: taken.located,
         ..Config::default()
     };
+    let names: Vec<&'static str> = owners.iter().map(|o| o.family()).collect();
+    let families = |list: &Spanned<Vec<String>>| parse_families(&names, list.get_ref());
     let scan = file.scan;
     if let Some(checks) = scan.checks {
         config.families =
@@ -346,33 +400,6 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
     }
     config.insecure = scan.insecure;
     config.resolve = resolve_entries(&scan.resolve, "scan.resolve", &err)?;
-    if let Some(v) = &scan.cert_expiry_days {
-        config.cert_expiry_days = u32::try_from(int(
-            v,
-            "scan.cert_expiry_days",
-            0,
-            limits::MAX_CERT_EXPIRY_DAYS,
-        )?)
-        .ok();
-    }
-    if let Some(p) = &scan.ports {
-        config.ports = Some(
-            crate::checks::ports::PortSpec::parse(p.get_ref())
-                .map_err(|m| err(p.span(), format!("scan.ports: {m}")))?,
-        );
-    }
-    if let Some(list) = &scan.allowed_ports {
-        config.allowed_ports = Some(port_list(list, "scan.allowed_ports", &err)?);
-    }
-    if let Some(v) = &scan.port_concurrency {
-        config.port_concurrency = usize::try_from(int(
-            v,
-            "scan.port_concurrency",
-            1,
-            limits::MAX_PORT_CONCURRENCY,
-        )?)
-        .ok();
-    }
     if let Some(d) = &scan.dns_server {
         config.dns_server = Some(
             limits::dns_server(d.get_ref())
@@ -380,7 +407,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
         );
     }
     config.allow_large_range = scan.allow_large_range;
-    config.mail_domains = mail_domains(&scan.mail_domains, "scan.mail_domains", &err)?;
+    if let Some(v) = &scan.max_requests {
+        config.max_requests = u32::try_from(int(v, "scan.max_requests", 1, 100_000_000)?).ok();
+    }
 
     if let Some(v) = file.policy.min_score {
         config.min_score = Some(
@@ -450,36 +479,6 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
             }
             target.endpoints.push(endpoint);
         }
-        let burst: u32 = target
-            .endpoints
-            .iter()
-            .filter(|e| {
-                matches!(
-                    e.role,
-                    crate::endpoint::Role::Api | crate::endpoint::Role::Login
-                )
-            })
-            .map(|e| e.max_requests)
-            .sum();
-        if burst > crate::endpoint::ceilings::TARGET_BURST_REQUESTS {
-            return Err(err(
-                entry.span(),
-                format!(
-                    "{key}: the rate-limit bursts of its endpoints add up to {burst} requests, over the hard ceiling of {} per target; lower max_requests",
-                    crate::endpoint::ceilings::TARGET_BURST_REQUESTS
-                ),
-            ));
-        }
-        if let Some(p) = &e.ports {
-            target.ports = Some(
-                crate::checks::ports::PortSpec::parse(p.get_ref())
-                    .map_err(|m| err(p.span(), format!("{key}.ports: {m}")))?,
-            );
-        }
-        if let Some(list) = &e.allowed_ports {
-            target.allowed_ports = Some(port_list(list, &format!("{key}.allowed_ports"), &err)?);
-        }
-        target.mail_domains = mail_domains(&e.mail_domains, &format!("{key}.mail_domains"), &err)?;
         config.targets.push(target);
     }
     Ok(config)
@@ -494,7 +493,7 @@ fn endpoint(
     file: &Path,
     err: ErrFn<'_>,
 ) -> Result<Endpoint> {
-    use crate::endpoint::{BodyFormat, Role, SecretRef, SecretSource, ceilings};
+    use crate::endpoint::{BodyFormat, Role, SecretRef, SecretSource};
     let e = entry.get_ref();
     let need = |v: &Option<Spanned<String>>, name: &str| -> Result<Spanned<String>> {
         v.clone()
@@ -678,43 +677,6 @@ fn endpoint(
     ep.failure.contains = e.failure_contains.clone();
     ep.success.location = e.success_location.clone();
     ep.failure.location = e.failure_location.clone();
-    let int = |v: &Spanned<i64>, name: &str, hi: u32| {
-        limits::range(*v.get_ref(), 1, i64::from(hi))
-            .map(|n| u32::try_from(n).unwrap_or(hi))
-            .map_err(|m| err(v.span(), format!("{key}.{name}: {m} (hard ceiling)")))
-    };
-    if let Some(v) = &e.max_requests {
-        ep.max_requests = int(v, "max_requests", ceilings::BURST_REQUESTS)?;
-    }
-    if let Some(v) = &e.attempts {
-        ep.attempts = int(v, "attempts", ceilings::LOCKOUT_ATTEMPTS)?;
-    }
-    if let Some(v) = &e.samples {
-        // Fewer samples than the timing test needs would leave user enumeration undecided on
-        // every login whose statuses and bodies agree.
-        let lo = crate::checks::auth::enumeration::MIN_TIMING_SAMPLES as i64;
-        ep.samples = limits::range(*v.get_ref(), lo, i64::from(ceilings::ENUMERATION_SAMPLES))
-            .map(|n| u32::try_from(n).unwrap_or(ceilings::ENUMERATION_SAMPLES))
-            .map_err(|m| {
-                err(
-                    v.span(),
-                    format!("{key}.samples: {m} (the timing test needs {lo} per class)"),
-                )
-            })?;
-    }
-    if let Some(v) = &e.rps {
-        let rps = v.get_ref().as_f64();
-        if !(rps.is_finite() && rps > 0.0 && rps <= ceilings::BURST_RPS) {
-            return Err(err(
-                v.span(),
-                format!(
-                    "{key}.rps: must be above 0 and at most {} (hard ceiling), got {rps}",
-                    ceilings::BURST_RPS
-                ),
-            ));
-        }
-        ep.rps = rps;
-    }
     // Keys that mean nothing for the role are mistakes, not options.
     let login_only = [
         ("username", e.username.is_some()),
@@ -729,8 +691,6 @@ fn endpoint(
         ("failure_contains", e.failure_contains.is_some()),
         ("success_location", e.success_location.is_some()),
         ("failure_location", e.failure_location.is_some()),
-        ("attempts", e.attempts.is_some()),
-        ("samples", e.samples.is_some()),
     ];
     let jwt_only = [
         ("token_env/token_file", ep.token.is_some()),
@@ -739,19 +699,10 @@ fn endpoint(
             ep.expired_token.is_some(),
         ),
     ];
-    let burst_only = [
-        ("max_requests", e.max_requests.is_some()),
-        ("rps", e.rps.is_some()),
-    ];
     let misplaced = login_only
         .iter()
         .filter(|_| role != Role::Login)
         .chain(jwt_only.iter().filter(|_| role != Role::Jwt))
-        .chain(
-            burst_only
-                .iter()
-                .filter(|_| !matches!(role, Role::Api | Role::Login)),
-        )
         .find(|(_, set)| *set);
     if let Some((name, _)) = misplaced {
         return Err(err(
@@ -786,8 +737,231 @@ fn endpoint(
     Ok(ep)
 }
 
-fn families(list: &Spanned<Vec<String>>) -> Result<Vec<&'static str>, String> {
-    checks::parse_families(&list.get_ref().join(","))
+/// Parse a list of family names against the known ones (errors name the bad entry).
+pub fn parse_families(
+    known: &[&'static str],
+    list: &[String],
+) -> Result<Vec<&'static str>, String> {
+    let mut out = Vec::new();
+    for name in list
+        .iter()
+        .flat_map(|l| l.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let Some(f) = known.iter().find(|k| **k == name) else {
+            return Err(format!(
+                "unknown family '{name}' (available: {})",
+                known.join(", ")
+            ));
+        };
+        if !out.contains(f) {
+            out.push(*f);
+        }
+    }
+    if out.is_empty() {
+        return Err(format!("no family given (available: {})", known.join(", ")));
+    }
+    Ok(out)
+}
+
+/// Family keys taken out of the file.
+struct Taken {
+    scan: std::collections::BTreeMap<&'static str, RawTable>,
+    targets: Vec<std::collections::BTreeMap<&'static str, RawTarget>>,
+    located: Vec<Located>,
+}
+
+/// Take every key a family owns out of `tree` (see the module docs), with its position.
+fn take_family_keys(
+    tree: &mut Spanned<DeTable<'_>>,
+    owners: &[&dyn FamilyOptions],
+    err: &dyn Fn(std::ops::Range<usize>, String) -> Error,
+) -> Result<Taken> {
+    use std::collections::BTreeMap;
+    let mut taken = Taken {
+        scan: BTreeMap::new(),
+        targets: Vec::new(),
+        located: Vec::new(),
+    };
+    let root = tree.get_mut();
+    // [checks.FAMILY] tables.
+    if let Some(checks) = root.remove("checks") {
+        let span = checks.span();
+        let DeValue::Table(families) = checks.into_inner() else {
+            return Err(err(
+                span,
+                "checks: expected tables [checks.FAMILY] (the family list is scan.checks)".into(),
+            ));
+        };
+        for (name, value) in families {
+            let Some(owner) = owners
+                .iter()
+                .find(|o| o.family() == name.get_ref().as_ref())
+            else {
+                let known: Vec<&str> = owners.iter().map(|o| o.family()).collect();
+                return Err(err(
+                    name.span(),
+                    format!(
+                        "checks.{}: unknown family (available: {})",
+                        name.get_ref(),
+                        known.join(", ")
+                    ),
+                ));
+            };
+            let family = owner.family();
+            let tspan = value.span();
+            let DeValue::Table(t) = value.into_inner() else {
+                return Err(err(tspan, format!("checks.{family}: expected a table")));
+            };
+            let raw = taken.scan.entry(family).or_default();
+            raw.span = tspan;
+            for (k, v) in t {
+                taken.located.push(Located {
+                    key: format!("checks.{family}.{}", k.get_ref()),
+                    span: v.span(),
+                    flag: false,
+                });
+                taken.located.push(Located {
+                    key: format!("checks.{family}.{}", k.get_ref()),
+                    span: k.span(),
+                    flag: false,
+                });
+                raw.entries.push(RawEntry {
+                    key: k.get_ref().to_string(),
+                    key_span: k.span(),
+                    span: v.span(),
+                });
+            }
+        }
+    }
+    // Legacy keys under [scan].
+    if let Some(scan) = root.get_mut("scan") {
+        let span = scan.span();
+        if let DeValue::Table(t) = scan.get_mut() {
+            for owner in owners {
+                for key in owner.options().legacy_scan_keys() {
+                    let Some((k, v)) = t.remove_entry(*key) else {
+                        continue;
+                    };
+                    let raw = taken.scan.entry(owner.family()).or_default();
+                    if raw.entries.iter().any(|e| e.key == *key) {
+                        return Err(err(
+                            k.span(),
+                            format!(
+                                "scan.{key}: also set as checks.{}.{key}; keep one",
+                                owner.family()
+                            ),
+                        ));
+                    }
+                    if raw.entries.is_empty() {
+                        raw.span = span.clone();
+                    }
+                    taken.located.push(Located {
+                        key: format!("scan.{key}"),
+                        span: v.span(),
+                        flag: false,
+                    });
+                    raw.entries.push(RawEntry {
+                        key: key.to_string(),
+                        key_span: k.span(),
+                        span: v.span(),
+                    });
+                }
+            }
+        }
+    }
+    // Target and endpoint keys.
+    if let Some(targets) = root.get_mut("target")
+        && let DeValue::Array(list) = targets.get_mut()
+    {
+        for (n, entry) in list.iter_mut().enumerate() {
+            let mut mine: BTreeMap<&'static str, RawTarget> = BTreeMap::new();
+            let tspan = entry.span();
+            if let DeValue::Table(t) = entry.get_mut() {
+                for owner in owners {
+                    let raw = mine.entry(owner.family()).or_default();
+                    raw.table.span = tspan.clone();
+                    for key in owner.options().target_keys() {
+                        let Some((k, v)) =
+                            t.get_key_value(*key).map(|(k, v)| (k.clone(), v.clone()))
+                        else {
+                            continue;
+                        };
+                        taken.located.push(Located {
+                            key: format!("target[{n}].{key}"),
+                            span: v.span(),
+                            flag: false,
+                        });
+                        raw.table.entries.push(RawEntry {
+                            key: key.to_string(),
+                            key_span: k.span(),
+                            span: v.span(),
+                        });
+                    }
+                }
+                // A key several families own (none today) is handed to each; remove after.
+                for owner in owners {
+                    for key in owner.options().target_keys() {
+                        t.remove(*key);
+                    }
+                }
+                if let Some(eps) = t.get_mut("endpoint")
+                    && let DeValue::Array(eps) = eps.get_mut()
+                {
+                    for (m, ep) in eps.iter_mut().enumerate() {
+                        let espan = ep.span();
+                        let DeValue::Table(et) = ep.get_mut() else {
+                            continue;
+                        };
+                        let name = et
+                            .get("name")
+                            .and_then(|v| v.get_ref().as_str().map(str::to_string))
+                            .or_else(|| {
+                                et.get("path")
+                                    .and_then(|v| v.get_ref().as_str().map(str::to_string))
+                            })
+                            .unwrap_or_default();
+                        let role = et
+                            .get("role")
+                            .and_then(|v| v.get_ref().as_str())
+                            .and_then(|r| crate::endpoint::Role::parse(r).ok())
+                            .unwrap_or(crate::endpoint::Role::Api);
+                        for owner in owners {
+                            let mut table = RawTable {
+                                entries: Vec::new(),
+                                span: espan.clone(),
+                            };
+                            for key in owner.options().endpoint_keys() {
+                                let Some((k, v)) = et.remove_entry(*key) else {
+                                    continue;
+                                };
+                                taken.located.push(Located {
+                                    key: format!("target[{n}].endpoint[{m}]({name}).{key}"),
+                                    span: v.span(),
+                                    flag: false,
+                                });
+                                table.entries.push(RawEntry {
+                                    key: key.to_string(),
+                                    key_span: k.span(),
+                                    span: v.span(),
+                                });
+                            }
+                            let raw = mine.entry(owner.family()).or_default();
+                            raw.endpoints.push(EndpointOptions {
+                                name: name.clone(),
+                                role,
+                                span: espan.clone(),
+                                raw: table,
+                            });
+                        }
+                    }
+                }
+            }
+            taken.targets.push(mine);
+        }
+    }
+    Ok(taken)
 }
 
 fn resolve_entries(
@@ -800,39 +974,8 @@ fn resolve_entries(
         .collect()
 }
 
-fn port_list(
-    list: &Spanned<Vec<Spanned<i64>>>,
-    key: &str,
-    err: &dyn Fn(std::ops::Range<usize>, String) -> Error,
-) -> Result<Vec<u16>> {
-    list.get_ref()
-        .iter()
-        .map(|p| {
-            limits::range(*p.get_ref(), 1, 65535)
-                .ok()
-                .and_then(|v| u16::try_from(v).ok())
-                .ok_or_else(|| {
-                    err(
-                        p.span(),
-                        format!("{key}: invalid port {} (expected 1-65535)", p.get_ref()),
-                    )
-                })
-        })
-        .collect()
-}
-
-fn mail_domains(
-    list: &[Spanned<String>],
-    key: &str,
-    err: &dyn Fn(std::ops::Range<usize>, String) -> Error,
-) -> Result<Vec<String>> {
-    list.iter()
-        .map(|d| limits::mail_domain(d.get_ref()).map_err(|m| err(d.span(), format!("{key}: {m}"))))
-        .collect()
-}
-
 /// 1-based line and column (in characters) of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = text.get(..offset.min(text.len())).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
     let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
@@ -843,8 +986,15 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 mod tests {
     use super::*;
 
+    /// Parse and validate as a scan would: the core keys, then every family's options.
     fn parse_str(text: &str) -> Result<Config> {
-        parse(Path::new("secgate.toml"), text)
+        let owners = crate::family_options();
+        let c = parse(Path::new("secgate.toml"), text, &owners)?;
+        let scan = crate::plan::scan_options(Some(&c), &Vec::new(), &owners)?;
+        for n in 0..c.targets.len() {
+            crate::plan::target_options(Some(&c), Some(n), &owners, &scan)?;
+        }
+        Ok(c)
     }
 
     #[test]

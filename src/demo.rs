@@ -19,12 +19,14 @@
 
 use std::time::Duration;
 
-use crate::checks::ports::PortSpec;
+use crate::checks::auth::options::{AuthOptions, LoginOptions};
+use crate::checks::dns::options::DnsOptions;
+use crate::checks::ports::{PortSpec, PortsOptions};
+use crate::checks::ratelimit::options::{BurstOptions, RateLimitOptions};
 use crate::endpoint::{Endpoint, Role, Secret, SecretRef, SecretSource};
-use crate::engine::{ScanPlan, Settings};
 use crate::lab::tls::{LeafSpec, Legacy, TlsPki};
 use crate::lab::{self, Fake, Hostile, LabServer, Pki, Rec, Site, Zone};
-use crate::policy::Policy;
+use crate::plan::{ScanPlan, Settings};
 use crate::target::{ResolveEntry, Target};
 
 /// A running demo lab and the plan that scans it.
@@ -88,6 +90,7 @@ pub async fn start() -> Result<DemoLab, String> {
     let password = Secret::new(DEMO_PASSWORD);
     for t in targets.iter_mut().take(2) {
         t.endpoints = demo_endpoints(&password);
+        demo_budgets(t);
     }
 
     servers.extend([shop, shop_http, api, api_http, slow]);
@@ -114,14 +117,20 @@ pub async fn start() -> Result<DemoLab, String> {
     ];
     let mut db = Target::parse("db.lab.test")?;
     db.families = Some(vec!["ports"]);
-    db.ports = Some(PortSpec::parse(
-        &swept
-            .iter()
-            .map(u16::to_string)
-            .collect::<Vec<_>>()
-            .join(","),
-    )?);
-    db.allowed_ports = Some(vec![https_port]);
+    db.options.set(
+        crate::checks::ports::FAMILY,
+        PortsOptions {
+            ports: Some(PortSpec::parse(
+                &swept
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )?),
+            allowed_ports: vec![https_port],
+            ..PortsOptions::default()
+        },
+    );
     resolve.push(ResolveEntry::parse(&format!(
         "db.lab.test:{https_port}:127.0.0.1"
     ))?);
@@ -156,7 +165,12 @@ pub async fn start() -> Result<DemoLab, String> {
     .await?;
     let mut mail = Target::parse("lab.test")?;
     mail.families = Some(vec!["dns"]);
-    mail.mail_domains = vec!["lab.test".into()];
+    mail.options.set(
+        crate::checks::dns::FAMILY,
+        DnsOptions {
+            mail_domains: vec!["lab.test".into()],
+        },
+    );
     let mut old = Target::parse("old.lab.test")?;
     old.families = Some(vec!["dns"]);
     targets.extend([mail, old]);
@@ -199,12 +213,9 @@ pub async fn start() -> Result<DemoLab, String> {
     Ok(DemoLab {
         servers,
         plan: ScanPlan {
-            targets,
-            families: Vec::new(),
             settings,
-            policy: Policy::default(),
-            config_path: None,
             secrets: vec![Secret::new(DEMO_PASSWORD)],
+            ..ScanPlan::new(targets, &crate::family_options())
         },
     })
 }
@@ -249,15 +260,34 @@ fn demo_endpoints(password: &Secret) -> Vec<Endpoint> {
         source: SecretSource::Env("SECGATE_DEMO_PASSWORD".into()),
         value: Some(password.clone()),
     });
-    login.max_requests = 30;
-    login.rps = 100.0;
-    // The fewest the timing test of user enumeration accepts.
-    login.samples = crate::checks::auth::enumeration::MIN_TIMING_SAMPLES as u32;
     let admin = Endpoint::new("admin", Role::Protected, "/admin");
-    let mut items = Endpoint::new("items", Role::Api, "/api/items");
-    items.max_requests = 30;
-    items.rps = 100.0;
+    let items = Endpoint::new("items", Role::Api, "/api/items");
     vec![login, admin, items]
+}
+
+/// The demo's small budgets, so that the demo stays fast: bursts of 30 at 100/s, and the
+/// fewest samples the timing test of user enumeration accepts.
+fn demo_budgets(t: &mut Target) {
+    let burst = BurstOptions {
+        max_requests: 30,
+        rps: 100.0,
+    };
+    t.options.set(
+        crate::checks::ratelimit::FAMILY,
+        RateLimitOptions {
+            bursts: [("login".to_string(), burst), ("items".to_string(), burst)].into(),
+        },
+    );
+    let login = LoginOptions {
+        samples: crate::checks::auth::enumeration::MIN_TIMING_SAMPLES as u32,
+        ..LoginOptions::default()
+    };
+    t.options.set(
+        crate::checks::auth::FAMILY,
+        AuthOptions {
+            logins: [("login".to_string(), login)].into(),
+        },
+    );
 }
 
 /// The benchmark lab: `count` sites of one profile, each on its own 127.0.x.y address, with a

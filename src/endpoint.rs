@@ -1,11 +1,12 @@
-//! Named endpoints of a target, for the behaviour families (`ratelimit`, `auth`): what to send,
-//! what success and failure look like, where credentials come from, and each probe's budget.
+//! Named endpoints of a target, for the behaviour families (`ratelimit`, `auth`, and the
+//! headers family's login): what to send, what success and failure look like, and where
+//! credentials come from. How hard each family probes an endpoint is that family's option
+//! (`max_requests`, `rps`, `attempts`, `samples`), not the endpoint's.
 //!
 //! Credentials and tokens come from environment variables or files, are held in [`Secret`]
 //! (whose `Debug` prints `[REDACTED]` and which cannot be serialised), and every outcome is
 //! scrubbed of their values before it reaches a report ([`crate::model::Outcome::redact`]).
 //!
-//! Every probe has a hard ceiling ([`ceilings`]) that the configuration can lower but not raise.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -13,32 +14,10 @@ use std::path::PathBuf;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
-/// Hard ceilings on the traffic of the behaviour probes. Config values above them are errors.
+/// Hard ceilings of what the configuration may ask of an endpoint.
 pub mod ceilings {
-    /// Requests in one rate-limit burst, per endpoint.
-    pub const BURST_REQUESTS: u32 = 500;
-    /// Requests per second in a burst.
-    pub const BURST_RPS: f64 = 100.0;
-    /// Failed logins sent by the lockout test.
-    pub const LOCKOUT_ATTEMPTS: u32 = 50;
-    /// Samples per class in the user-enumeration test.
-    pub const ENUMERATION_SAMPLES: u32 = 30;
-    /// Burst requests over all endpoints of one target.
-    pub const TARGET_BURST_REQUESTS: u32 = 1000;
     /// Bytes read from a `*_file` secret.
     pub const SECRET_FILE_BYTES: u64 = 64 * 1024;
-}
-
-/// Defaults of the behaviour probes.
-pub mod defaults {
-    /// Requests in one rate-limit burst.
-    pub const BURST_REQUESTS: u32 = 200;
-    /// Requests per second in a burst.
-    pub const BURST_RPS: f64 = 50.0;
-    /// Failed logins sent by the lockout test.
-    pub const LOCKOUT_ATTEMPTS: u32 = 10;
-    /// Samples per class in the user-enumeration test.
-    pub const ENUMERATION_SAMPLES: u32 = 10;
 }
 
 /// What an endpoint is for.
@@ -223,14 +202,6 @@ pub struct Endpoint {
     pub token: Option<SecretRef>,
     /// JWT: an expired token, used when the signing secret is not found.
     pub expired_token: Option<SecretRef>,
-    /// Rate limit: requests in the burst.
-    pub max_requests: u32,
-    /// Rate limit: requests per second.
-    pub rps: f64,
-    /// Lockout: failed logins to send.
-    pub attempts: u32,
-    /// User enumeration: samples per class.
-    pub samples: u32,
 }
 
 impl Endpoint {
@@ -257,10 +228,6 @@ impl Endpoint {
             failure: Matcher::default(),
             token: None,
             expired_token: None,
-            max_requests: defaults::BURST_REQUESTS,
-            rps: defaults::BURST_RPS,
-            attempts: defaults::LOCKOUT_ATTEMPTS,
-            samples: defaults::ENUMERATION_SAMPLES,
         }
     }
 

@@ -3,18 +3,27 @@
 //! A security scanning orchestrator: it audits endpoints from the outside and answers "can we
 //! ship?" with a score, a gate and reports that people and CI read.
 //!
-//! The pipeline, one module per step:
-//! 1. [`cli`] and [`config`] turn flags and a TOML file into an [`engine::ScanPlan`]; bad input
-//!    stops here with one line naming the flag or key, and exit code 2.
-//! 2. [`engine`] resolves each [`target::Target`] once, runs every applicable check family
-//!    ([`checks::CHECKS`]) on every reachable target under global and per-host limits, with a
-//!    timeout on every network operation ([`engine::net`]).
-//! 3. Families probe the network once and hand one observation to pure rules, which emit
-//!    [`model::Outcome`]s: pass, fail, inconclusive (with a [`model::Reason`]) or skipped. The
-//!    severity and documentation of each rule come from the catalogue ([`catalogue`],
-//!    `checks/*.toml`).
-//! 4. [`policy`] scores the outcomes and applies the gate.
-//! 5. [`report`] writes the terminal, JSON and SARIF reports.
+//! The pipeline, one module per stage, data flowing one way:
+//!
+//! ```text
+//! plan ──► connectivity ──► schedule ──► collect ──► triage ──► summarise ──► render
+//! ```
+//! 1. [`plan`]: [`cli`] flags and the [`config`] file become a [`plan::ScanPlan`]: targets,
+//!    families, engine [`plan::Settings`], every family's options ([`options`]) and the
+//!    [`policy`]. Bad input stops here with one line naming the flag or key, and exit code 2.
+//! 2. [`engine::connectivity`]: each [`target::Target`] is resolved once and, when it names a
+//!    port, connected to once.
+//! 3. [`engine::schedule`]: every (target, family) job runs under the global and per-host
+//!    limits; families reach the network only through the facade [`engine::Cx`] (permits,
+//!    back-off, pacing, timeouts, byte caps, request budgets, counting).
+//! 4. [`engine::collect`]: exactly one result per rule and target ([`model::Outcome`]), each
+//!    failed result with its per-subject [`model::Finding`]s.
+//! 5. [`triage`]: what the gate makes of each finding (suppressions and a baseline act here).
+//! 6. [`summarise`]: the score and the gate, a pure function of the triaged results and the
+//!    policy.
+//! 7. [`report`]: target text escaped once, then one writer per format.
+//!
+//! The families ([`checks`]) are handed to the stages by [`run`]; no stage names one.
 
 pub mod catalogue;
 pub mod checks;
@@ -26,17 +35,22 @@ pub mod engine;
 pub mod error;
 pub mod lab;
 pub mod model;
+pub mod options;
+pub mod plan;
 pub mod policy;
 pub mod report;
+pub mod summarise;
 pub mod target;
+pub mod triage;
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use cli::{Cli, Command, Outputs};
 use error::{Error, Result};
-use policy::Verdict;
-use report::{Format, ScanReport};
+use options::FamilyOptions;
+use report::ScanReport;
+use summarise::Verdict;
 
 /// Exit code: the gate passed.
 pub const EXIT_PASSED: u8 = 0;
@@ -58,14 +72,23 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
     match cli.command {
         Command::Scan(args) => {
-            let (plan, outputs) = cli::build_plan(&args)?;
+            let plan = plan::build(&args, &family_options())?;
+            let outputs = args
+                .output
+                .outputs(args.json.clone(), args.sarif.clone(), &args.reports)?;
             let code = runtime()?.block_on(scan(plan, outputs))?;
             Ok(ExitCode::from(code))
         }
         Command::Rules(args) => rules(&args),
         Command::Explain(args) => explain(&args),
         Command::Validate(args) => {
-            let cfg = config::load(&args.config)?;
+            let owners = family_options();
+            let cfg = config::load(&args.config, &owners)?;
+            // Family options are validated as a scan would (file keys only).
+            let scan = plan::scan_options(Some(&cfg), &Vec::new(), &owners)?;
+            for n in 0..cfg.targets.len() {
+                plan::target_options(Some(&cfg), Some(n), &owners, &scan)?;
+            }
             let families = cfg.families.as_ref().map_or_else(|| "all that apply".to_string(), |f| f.join(", "));
             println!(
                 "{}: OK ({} target{}, families: {families})",
@@ -86,8 +109,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => runtime()?.block_on(async move {
-            let outputs = args.output.outputs(args.json.clone(), args.sarif.clone());
-            cli::check_outputs(&outputs)?;
+            let outputs = args
+                .output
+                .outputs(args.json.clone(), args.sarif.clone(), &args.reports)?;
             let lab = demo::start().await.map_err(|e| Error::Usage(format!("demo: {e}")))?;
             if !outputs.quiet {
                 println!("Started a lab of {} servers on 127.0.0.1; scanning it.\n", lab.servers.len());
@@ -140,13 +164,22 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))
 }
 
-/// Run a scan, write its reports, and return the exit code.
-pub async fn scan(plan: engine::ScanPlan, outputs: Outputs) -> Result<u8> {
-    let interrupt = interrupted();
-    let result = engine::run(&plan, interrupt).await;
-    let report = ScanReport::new(&plan, result);
-    emit(&report, &outputs)?;
-    Ok(exit_code(&report))
+/// The families as the options layer sees them.
+pub fn family_options() -> Vec<&'static dyn FamilyOptions> {
+    checks::FAMILIES
+        .iter()
+        .map(|f| *f as &'static dyn FamilyOptions)
+        .collect()
+}
+
+/// Run a scan through every stage of the pipeline, write its reports, and return the exit code.
+pub async fn scan(plan: plan::ScanPlan, outputs: Outputs) -> Result<u8> {
+    let result = engine::run(&plan, checks::FAMILIES, interrupted()).await;
+    let triaged = triage::triage(result);
+    let r = &triaged.result;
+    let summary = summarise::summarise(&r.outcomes, &r.targets, r.complete, &plan.policy);
+    let report = ScanReport::build(&plan, triaged, summary);
+    render(report, &outputs)
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM (what CI systems send when they cancel a job);
@@ -180,26 +213,22 @@ pub fn exit_code(report: &ScanReport) -> u8 {
     }
 }
 
-fn emit(report: &ScanReport, outputs: &Outputs) -> Result<()> {
-    for (format, path) in [
-        (Format::Json, &outputs.json),
-        (Format::Sarif, &outputs.sarif),
-    ] {
-        match path {
-            Some(path) if cli::is_stdout(path) => {
-                let mut stdout = std::io::stdout().lock();
-                ignore_broken_pipe(
-                    report::write(format, report, &mut stdout)
-                        .and_then(|()| std::io::Write::flush(&mut stdout)),
-                )?;
-            }
-            Some(path) => {
-                report::write_file(format, report, path).map_err(|source| Error::Io {
-                    path: path.clone(),
-                    source,
-                })?;
-            }
-            None => {}
+/// Stage 7: escape what targets sent, then write every report asked for and the terminal
+/// report; returns the exit code.
+pub fn render(mut report: ScanReport, outputs: &Outputs) -> Result<u8> {
+    report::escape::sanitize(&mut report);
+    for (format, path) in &outputs.reports {
+        if cli::is_stdout(path) {
+            let mut stdout = std::io::stdout().lock();
+            ignore_broken_pipe(
+                report::write(*format, &report, &mut stdout)
+                    .and_then(|()| std::io::Write::flush(&mut stdout)),
+            )?;
+        } else {
+            report::write_file(*format, &report, path).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
         }
     }
     if !outputs.quiet {
@@ -208,9 +237,9 @@ fn emit(report: &ScanReport, outputs: &Outputs) -> Result<()> {
             verbose: outputs.verbose,
         };
         let mut stdout = std::io::stdout().lock();
-        ignore_broken_pipe(report::write(Format::Terminal(opts), report, &mut stdout))?;
+        ignore_broken_pipe(report::terminal::write(&report, &mut stdout, opts))?;
     }
-    Ok(())
+    Ok(exit_code(&report))
 }
 
 fn ignore_broken_pipe(r: std::io::Result<()>) -> Result<()> {

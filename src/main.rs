@@ -2,11 +2,10 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use clap::error::ErrorKind;
 
 fn main() -> ExitCode {
-    let cli = match secgate::cli::Cli::try_parse() {
+    let cli = match secgate::cli::parse(&secgate::family_options(), std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };

@@ -1,17 +1,25 @@
-//! Core result types: severities, statuses, outcomes and their evidence.
+//! Core result types, shared by every stage and depending on none: severities, statuses,
+//! results and their findings, evidence, and what happened to each target.
 //!
-//! A check never decides a severity: it emits `(rule_id, status, message, evidence)` through an
-//! [`Emitter`], and the emitter fills in the severity and title from the rule catalogue
-//! (`checks/*.toml`). A *finding* is an [`Outcome`] whose status is [`Status::Fail`]; passes,
-//! inconclusive and skipped results are kept too, because the score counts them.
+//! - A **result** ([`Outcome`]) is one evaluated control: one rule on one target, with its
+//!   status and severity. It is what the score counts.
+//! - A failed result carries one or more **findings** ([`Finding`]), each about one
+//!   [`Subject`] below the target: a port, an endpoint, a cookie, a certificate, a DNS name, a
+//!   header. A finding has its own message, evidence and fingerprint (a hash of the rule id,
+//!   the target and the subject key, never of observed values), so it can be tracked,
+//!   suppressed and reported on its own. A rule with nothing finer than the target uses the
+//!   target as its subject.
+//! - A result also lists the subjects it evaluated that passed or stayed undecided
+//!   ([`Checked`]), so one subject's inconclusive never hides what the others showed.
+//!
+//! A family never decides a severity: it emits `(rule_id, status, message, evidence)` through
+//! the engine's `Emitter`, which fills in the severity and title from the rule catalogue.
 
 use std::fmt;
 
 use base64::Engine as _;
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
-
-use crate::catalogue;
 
 /// How bad a failed control is. Declaration order is the order: `Info < Low < ... < Critical`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -140,6 +148,9 @@ pub enum ReasonKind {
     Interrupted,
     /// Some other I/O error.
     Io,
+    /// The request budget was spent (the family's, or `--max-requests`), or the target kept
+    /// asking secgate to back off longer than it waits.
+    Budget,
     /// secgate itself failed (a panic or a rule left unreported); please report it.
     Bug,
 }
@@ -158,6 +169,7 @@ impl ReasonKind {
             ReasonKind::Dns => "dns",
             ReasonKind::Interrupted => "interrupted",
             ReasonKind::Io => "io",
+            ReasonKind::Budget => "budget",
             ReasonKind::Bug => "bug",
         }
     }
@@ -366,12 +378,52 @@ pub struct Outcome {
     pub reason: Option<Reason>,
     /// Stable across runs for the same rule on the same target (hex SHA-256 prefix).
     pub fingerprint: String,
+    /// One per failed subject (empty unless the result failed).
+    pub findings: Vec<Finding>,
+    /// Subjects evaluated that passed, stayed undecided or did not apply.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub subjects: Vec<Checked>,
 }
 
 impl Outcome {
     /// True for a failed control.
     pub fn is_finding(&self) -> bool {
         self.status == Status::Fail
+    }
+
+    /// Add a finding about `subject` (its fingerprint derives from rule, target and subject).
+    pub fn finding(&mut self, subject: Subject, message: impl Into<String>, evidence: Evidence) {
+        let fingerprint = finding_fingerprint(self.rule_id, &self.target, &subject);
+        self.findings.push(Finding {
+            subject,
+            message: one_line(&message.into(), 400),
+            evidence,
+            fingerprint,
+        });
+    }
+
+    /// Record a subject that was evaluated and did not fail.
+    pub fn checked(
+        &mut self,
+        subject: Subject,
+        status: Status,
+        message: impl Into<String>,
+        reason: Option<Reason>,
+    ) {
+        self.subjects.push(Checked {
+            subject,
+            status,
+            message: one_line(&message.into(), 400),
+            reason,
+        });
+    }
+
+    /// Give a failed result without findings its one finding, about the target itself.
+    pub fn complete_findings(&mut self) {
+        if self.status == Status::Fail && self.findings.is_empty() {
+            let (message, evidence) = (self.message.clone(), self.evidence.clone());
+            self.finding(Subject::target(), message, evidence);
+        }
     }
 
     /// Replace every occurrence of a secret (4 characters or longer) in the message, the
@@ -386,6 +438,13 @@ impl Outcome {
         if secrets.is_empty() {
             return;
         }
+        fn walk(v: &mut Observed, scrub: &dyn Fn(&mut String)) {
+            match v {
+                Observed::Text(t) => scrub(t),
+                Observed::List(items) => items.iter_mut().for_each(|i| walk(i, scrub)),
+                Observed::Bytes(_) | Observed::Number(_) | Observed::Bool(_) => {}
+            }
+        }
         let scrub = |text: &mut String| {
             for s in &secrets {
                 if text.contains(s) {
@@ -397,11 +456,18 @@ impl Outcome {
         if let Some(r) = &mut self.reason {
             scrub(&mut r.detail);
         }
-        fn walk(v: &mut Observed, scrub: &dyn Fn(&mut String)) {
-            match v {
-                Observed::Text(t) => scrub(t),
-                Observed::List(items) => items.iter_mut().for_each(|i| walk(i, scrub)),
-                Observed::Bytes(_) | Observed::Number(_) | Observed::Bool(_) => {}
+        for f in &mut self.findings {
+            scrub(&mut f.message);
+            scrub(&mut f.subject.key);
+            for (_, v) in &mut f.evidence.0 {
+                walk(v, &scrub);
+            }
+        }
+        for c in &mut self.subjects {
+            scrub(&mut c.message);
+            scrub(&mut c.subject.key);
+            if let Some(r) = &mut c.reason {
+                scrub(&mut r.detail);
             }
         }
         for (_, v) in &mut self.evidence.0 {
@@ -410,16 +476,165 @@ impl Outcome {
     }
 }
 
+/// What a finding is about, below its target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum SubjectKind {
+    /// The target as a whole (nothing finer applies).
+    Target,
+    /// A TCP port (`tcp/6379`), or an address and port in a range (`10.0.0.5/tcp/6379`).
+    Port,
+    /// A named endpoint of the configuration (`login`).
+    Endpoint,
+    /// A cookie, by name.
+    Cookie,
+    /// A certificate, by its subject name and key type.
+    Certificate,
+    /// A DNS name.
+    Name,
+    /// An HTTP response header, by name.
+    Header,
+    /// An Origin sent by the CORS probe.
+    Origin,
+}
+
+impl SubjectKind {
+    /// Lower-case name, as in the JSON report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubjectKind::Target => "target",
+            SubjectKind::Port => "port",
+            SubjectKind::Endpoint => "endpoint",
+            SubjectKind::Cookie => "cookie",
+            SubjectKind::Certificate => "certificate",
+            SubjectKind::Name => "name",
+            SubjectKind::Header => "header",
+            SubjectKind::Origin => "origin",
+        }
+    }
+}
+
+/// The subject of a finding: its kind and a stable key. The key is part of the finding's
+/// identity (its fingerprint), so it holds only what names the thing, never observed values
+/// that change between runs (timings, banners, serial numbers).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Subject {
+    /// What kind of thing it is.
+    pub kind: SubjectKind,
+    /// Its stable key: `tcp/6379`, `login`, `sessionid`, `example.com`; empty for the target.
+    pub key: String,
+}
+
+impl Subject {
+    /// The target itself.
+    pub fn target() -> Subject {
+        Subject {
+            kind: SubjectKind::Target,
+            key: String::new(),
+        }
+    }
+
+    /// A subject of `kind` named `key` (made safe for one line, bounded).
+    pub fn new(kind: SubjectKind, key: impl Into<String>) -> Subject {
+        Subject {
+            kind,
+            key: one_line(&key.into(), 200),
+        }
+    }
+
+    /// A TCP port on a host target (`tcp/6379`).
+    pub fn port(port: u16) -> Subject {
+        Subject::new(SubjectKind::Port, format!("tcp/{port}"))
+    }
+
+    /// A TCP port at one address of a range (`10.0.0.5/tcp/6379`).
+    pub fn address_port(addr: std::net::SocketAddr) -> Subject {
+        Subject::new(
+            SubjectKind::Port,
+            format!("{}/tcp/{}", addr.ip(), addr.port()),
+        )
+    }
+
+    /// A configured endpoint, by name.
+    pub fn endpoint(name: &str) -> Subject {
+        Subject::new(SubjectKind::Endpoint, name)
+    }
+
+    /// Whether this is the target itself.
+    pub fn is_target(&self) -> bool {
+        self.kind == SubjectKind::Target
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_target() {
+            f.write_str("target")
+        } else {
+            write!(f, "{} {}", self.kind.as_str(), self.key)
+        }
+    }
+}
+
+/// One failed subject of a result.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Finding {
+    /// What it is about.
+    pub subject: Subject,
+    /// One line for people.
+    pub message: String,
+    /// What was observed about this subject.
+    pub evidence: Evidence,
+    /// Hash of (rule id, target, subject key): stable across runs.
+    pub fingerprint: String,
+}
+
+/// A subject that was evaluated and did not fail.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Checked {
+    /// What was evaluated.
+    pub subject: Subject,
+    /// `pass`, `inconclusive` or `skipped`.
+    pub status: Status,
+    /// One line for people.
+    pub message: String,
+    /// Why it stayed undecided, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+}
+
 /// Fingerprint of a (rule, target) pair: the first 16 bytes of SHA-256, hex. It hashes only
 /// stable identifiers, never observed values, so it survives a changed header value or message.
 pub fn fingerprint(rule_id: &str, target: &str) -> String {
+    digest(&[rule_id.as_bytes(), target.as_bytes()])
+}
+
+/// Fingerprint of a finding: the result's fingerprint when the subject is the target (so
+/// reports of schema 1.0, which had one finding per result, match), else a hash of the rule
+/// id, the target and the subject key.
+pub fn finding_fingerprint(rule_id: &str, target: &str, subject: &Subject) -> String {
+    if subject.is_target() {
+        fingerprint(rule_id, target)
+    } else {
+        digest(&[
+            rule_id.as_bytes(),
+            target.as_bytes(),
+            subject.key.as_bytes(),
+        ])
+    }
+}
+
+fn digest(parts: &[&[u8]]) -> String {
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
     ctx.update(b"secgate/v1\0");
-    ctx.update(rule_id.as_bytes());
-    ctx.update(b"\0");
-    ctx.update(target.as_bytes());
-    let digest = ctx.finish();
-    digest
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            ctx.update(b"\0");
+        }
+        ctx.update(p);
+    }
+    ctx.finish()
         .as_ref()
         .iter()
         .take(16)
@@ -427,94 +642,96 @@ pub fn fingerprint(rule_id: &str, target: &str) -> String {
         .collect()
 }
 
-/// Collects the outcomes of one family on one target, filling severity and title from the
-/// catalogue so that rules only state what they saw.
-#[derive(Debug)]
-pub struct Emitter {
-    family: &'static str,
-    target: String,
-    outcomes: Vec<Outcome>,
+/// What happened to a target as a whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetStatus {
+    /// Reached and scanned (its results say how each check went).
+    Scanned,
+    /// Not resolved or not reachable; no check ran.
+    Unreachable,
+    /// The scan was interrupted before the target was done.
+    Interrupted,
 }
 
-impl Emitter {
-    /// A new emitter for `family` on `target`.
-    pub fn new(family: &'static str, target: impl Into<String>) -> Emitter {
-        Emitter {
-            family,
-            target: target.into(),
-            outcomes: Vec::new(),
+/// Per-target summary for reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct TargetResult {
+    /// Target id.
+    pub target: String,
+    /// The address used, when resolved.
+    pub address: Option<String>,
+    /// What happened.
+    pub status: TargetStatus,
+    /// Why it was not scanned.
+    pub error: Option<Reason>,
+    /// Requests secgate sent to this target, by family.
+    pub requests: std::collections::BTreeMap<&'static str, u32>,
+    /// Host-wide back-off: how often the target asked secgate to slow down, and the wait.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<Backoff>,
+}
+
+/// The back-off a target asked for (429 or 503 answers, Retry-After).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Backoff {
+    /// Answers that asked for it.
+    pub events: u32,
+    /// Milliseconds secgate waited in all because of them.
+    pub waited_ms: u64,
+}
+
+/// The raw outcome of a scan, before triage and scoring.
+#[derive(Clone, Debug)]
+pub struct ScanResult {
+    /// When the scan started.
+    pub started_at: time::OffsetDateTime,
+    /// When it finished.
+    pub finished_at: time::OffsetDateTime,
+    /// False when interrupted.
+    pub complete: bool,
+    /// One entry per target, in plan order.
+    pub targets: Vec<TargetResult>,
+    /// Every result, sorted by target (plan order), then catalogue order.
+    pub outcomes: Vec<Outcome>,
+}
+
+/// Characters a target must not get into a report as they are: C0 and C1 controls (ANSI
+/// escapes start with ESC), DEL, and the Unicode bidirectional and invisible formatting
+/// characters that reorder or hide text (U+061C, U+200B–U+200F, U+202A–U+202E,
+/// U+2060–U+2069, U+FEFF): "Trojan Source" spoofing in a terminal, a browser or a code viewer.
+pub fn is_unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{FEFF}'
+        )
+}
+
+/// `s` with every [`is_unsafe_char`] written as a `\u{..}` escape (`\n`, `\r`, `\t` for
+/// those three). Borrowed when nothing needed escaping.
+pub fn escape_unsafe(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(is_unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_unsafe_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
         }
     }
-
-    /// Record a result. Unknown rule ids are a bug (the catalogue test guards against them);
-    /// in release builds they are reported as `high` so that they are not silently dropped.
-    pub fn emit(
-        &mut self,
-        rule_id: &'static str,
-        status: Status,
-        message: impl Into<String>,
-        evidence: Evidence,
-        reason: Option<Reason>,
-    ) {
-        let rule = catalogue::get(rule_id);
-        debug_assert!(rule.is_some(), "rule {rule_id} missing from the catalogue");
-        let (severity, title) = rule.map_or((Severity::High, "unknown rule"), |r| {
-            (r.severity, r.title.as_str())
-        });
-        self.outcomes.push(Outcome {
-            rule_id,
-            family: self.family,
-            target: self.target.clone(),
-            status,
-            severity,
-            title,
-            message: one_line(&message.into(), 400),
-            evidence,
-            reason,
-            fingerprint: fingerprint(rule_id, &self.target),
-        });
-    }
-
-    /// The control is in place.
-    pub fn pass(&mut self, rule_id: &'static str, message: impl Into<String>, evidence: Evidence) {
-        self.emit(rule_id, Status::Pass, message, evidence, None);
-    }
-
-    /// The control is missing or weak.
-    pub fn fail(&mut self, rule_id: &'static str, message: impl Into<String>, evidence: Evidence) {
-        self.emit(rule_id, Status::Fail, message, evidence, None);
-    }
-
-    /// The rule could not be decided.
-    pub fn inconclusive(&mut self, rule_id: &'static str, reason: &Reason) {
-        let message = format!("could not decide: {}", reason.detail);
-        self.emit(
-            rule_id,
-            Status::Inconclusive,
-            message,
-            Evidence::none(),
-            Some(reason.clone()),
-        );
-    }
-
-    /// The rule does not apply to what was observed.
-    pub fn skipped(&mut self, rule_id: &'static str, why: impl Into<String>) {
-        self.emit(rule_id, Status::Skipped, why, Evidence::none(), None);
-    }
-
-    /// Whether a result for `rule_id` was already recorded.
-    pub fn has(&self, rule_id: &str) -> bool {
-        self.outcomes.iter().any(|o| o.rule_id == rule_id)
-    }
-
-    /// The recorded outcomes.
-    pub fn finish(self) -> Vec<Outcome> {
-        self.outcomes
-    }
+    std::borrow::Cow::Owned(out)
 }
 
-/// Make target-controlled text safe for one line: control characters become `\u{..}` escapes,
-/// and the result is cut at `max` characters.
+/// Make target-controlled text safe for one line: unsafe characters (controls, ANSI escapes,
+/// bidi overrides; see [`is_unsafe_char`]) become `\u{..}` escapes, and the result is cut at
+/// `max` characters.
 pub fn one_line(s: &str, max: usize) -> String {
     let mut out = String::with_capacity(s.len().min(max + 8));
     for (n, c) in s.chars().enumerate() {
@@ -522,7 +739,7 @@ pub fn one_line(s: &str, max: usize) -> String {
             out.push('…');
             break;
         }
-        if c.is_control() {
+        if is_unsafe_char(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
@@ -590,6 +807,35 @@ mod tests {
     fn one_line_escapes_controls() {
         assert_eq!(one_line("a\r\nb\u{1b}[31m", 100), "a\\r\\nb\\u{1b}[31m");
         assert_eq!(one_line("abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn unsafe_characters_are_escaped() {
+        assert_eq!(
+            escape_unsafe("a\u{1b}[2Jb\u{202e}c"),
+            "a\\u{1b}[2Jb\\u{202e}c"
+        );
+        assert!(matches!(
+            escape_unsafe("plain é"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(one_line("x\u{2066}y", 10), "x\\u{2066}y");
+    }
+
+    #[test]
+    fn finding_fingerprints_name_the_subject() {
+        let t = "db.test";
+        let a = finding_fingerprint("ports.unexpected_open", t, &Subject::port(22));
+        let b = finding_fingerprint("ports.unexpected_open", t, &Subject::port(23));
+        assert_ne!(a, b);
+        assert_eq!(
+            a,
+            finding_fingerprint("ports.unexpected_open", t, &Subject::port(22))
+        );
+        assert_eq!(
+            finding_fingerprint("ports.unexpected_open", t, &Subject::target()),
+            fingerprint("ports.unexpected_open", t)
+        );
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub const MAX_RANGE_ADDRESSES: u128 = 65_536;
 pub const MAX_RANGE_ADDRESSES_FORCED: u128 = 1 << 24;
 
 /// One target of a scan, with its per-target settings.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Target {
     /// Canonical id (see module docs).
     pub id: String,
@@ -64,12 +64,8 @@ pub struct Target {
     pub resolve: Vec<ResolveEntry>,
     /// Named endpoints for the behaviour families (config `[[target.endpoint]]`).
     pub endpoints: Vec<crate::endpoint::Endpoint>,
-    /// Ports to sweep on this target (the ports family), overriding `--ports`.
-    pub ports: Option<crate::checks::ports::PortSpec>,
-    /// Ports allowed open on this target (default: the scan's, else 80 and 443).
-    pub allowed_ports: Option<Vec<u16>>,
-    /// Domains checked for SPF and DMARC with this target (the dns family).
-    pub mail_domains: Vec<String>,
+    /// Family options for this target (its own keys over the scan's), by family.
+    pub options: crate::options::OptionSet,
 }
 
 impl Target {
@@ -84,9 +80,7 @@ impl Target {
             http_port: None,
             resolve: Vec::new(),
             endpoints: Vec::new(),
-            ports: None,
-            allowed_ports: None,
-            mail_domains: Vec::new(),
+            options: crate::options::OptionSet::default(),
         })
     }
 

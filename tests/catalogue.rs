@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 
 use secgate::catalogue::{self, Lifecycle};
-use secgate::checks::CHECKS;
+use secgate::checks::FAMILIES as CHECKS;
 
 #[test]
 fn catalogue_parses() {

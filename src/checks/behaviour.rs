@@ -1,63 +1,49 @@
-//! What the behaviour families (`ratelimit`, `auth`) share: a request sender that counts what
-//! it sends, holds a per-host connection slot per request and obeys `--max-rps`, and helpers
-//! to build endpoint requests.
-
-use std::sync::atomic::{AtomicU32, Ordering};
+//! What the behaviour families (`ratelimit`, `auth`, and the headers family's login) share: a
+//! request sender for a target's endpoints, over the engine's facade (which holds the per-host
+//! slot, obeys `--max-rps` and the host-wide back-off, counts against the family's budget, and
+//! scrubs the target's credentials from every answer), and helpers to build endpoint requests.
 
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use url::Url;
 
 use crate::endpoint::Endpoint;
 use crate::engine::net::{self, Exchange, FetchError};
-use crate::engine::{ScanCx, ScanTarget};
+use crate::engine::{Cx, HttpRequest};
 use crate::model::{Reason, ReasonKind};
 
 /// Sends the behaviour probes' requests for one target.
 #[derive(Debug)]
 pub struct Requester<'a> {
-    cx: &'a ScanCx,
-    client: reqwest::Client,
+    cx: &'a Cx<'a>,
     /// The target's origin, endpoints are joined to it.
     pub base: Url,
-    sent: AtomicU32,
-    /// The target's credentials, scrubbed from every answer before anything reads it.
-    secrets: Vec<String>,
+    /// Requests measure the host's rate limit (the bursts): a back-off without Retry-After
+    /// does not hold them.
+    measuring: bool,
 }
 
 impl<'a> Requester<'a> {
-    /// A requester for `target` (its HTTP origin).
-    pub fn new(cx: &'a ScanCx, target: &ScanTarget) -> Result<Requester<'a>, Reason> {
-        let base = target.target.origin_url().ok_or_else(|| {
+    /// A requester for the target of `cx` (its HTTP origin).
+    pub fn new(cx: &'a Cx<'a>) -> Result<Requester<'a>, Reason> {
+        let base = cx.target().target.origin_url().ok_or_else(|| {
             Reason::new(ReasonKind::Bug, "endpoints need a target with an HTTP URL")
         })?;
-        let mut opts = cx.http_options(target);
-        // Bursts reuse connections; the per-host limit still bounds how many are open.
-        opts.pool_idle = cx.settings.per_host;
-        let secrets = target
-            .target
-            .endpoints
-            .iter()
-            .flat_map(|e| {
-                e.password
-                    .iter()
-                    .chain(e.token.iter())
-                    .chain(e.expired_token.iter())
-                    .chain(e.secret_headers.iter().map(|(_, s)| s))
-            })
-            .filter_map(|s| s.get().map(|v| v.expose().to_string()))
-            .collect();
         Ok(Requester {
             cx,
-            client: net::http_client(&opts)?,
             base,
-            sent: AtomicU32::new(0),
-            secrets,
+            measuring: false,
         })
     }
 
-    /// Requests sent so far.
+    /// The same requester, for requests that measure the rate limit.
+    pub fn measuring(mut self) -> Requester<'a> {
+        self.measuring = true;
+        self
+    }
+
+    /// Requests sent so far by this family on this target.
     pub fn sent(&self) -> u32 {
-        self.sent.load(Ordering::Relaxed)
+        self.cx.sent()
     }
 
     /// The URL of an endpoint.
@@ -67,8 +53,7 @@ impl<'a> Requester<'a> {
             .map_err(|m| Reason::new(ReasonKind::Bug, m))
     }
 
-    /// Send one request (under the per-host limit and `--max-rps`), reading the body up to
-    /// [`net::BODY_CAP`].
+    /// Send one request, reading the body up to [`net::BODY_CAP`].
     pub async fn send(
         &self,
         method: reqwest::Method,
@@ -76,13 +61,6 @@ impl<'a> Requester<'a> {
         headers: HeaderMap,
         body: Option<(Vec<u8>, &str)>,
     ) -> Result<Exchange, FetchError> {
-        let _permit = self
-            .cx
-            .limits
-            .connection(&self.cx.host_key(url.host_str().unwrap_or_default()))
-            .await;
-        self.cx.pace().await;
-        self.sent.fetch_add(1, Ordering::Relaxed);
         let mut headers = headers;
         let body = body.map(|(bytes, content_type)| {
             if let Ok(v) = HeaderValue::from_str(content_type) {
@@ -90,19 +68,16 @@ impl<'a> Requester<'a> {
             }
             bytes
         });
-        let mut answer = net::exchange(
-            &self.client,
-            method,
-            url,
-            headers,
-            body,
-            self.cx.settings.timeout,
-            net::BODY_CAP,
-        )
-        .await?;
-        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
-        answer.scrub(&secrets);
-        Ok(answer)
+        self.cx
+            .http(HttpRequest {
+                method,
+                url: url.clone(),
+                headers,
+                body,
+                body_cap: net::BODY_CAP,
+                measuring: self.measuring,
+            })
+            .await
     }
 
     /// Send the endpoint's own request: its method and headers, a login body when

@@ -1,10 +1,35 @@
-//! Concurrency limits: one global semaphore for (target, family) tasks, and one semaphore per
-//! host for connections, so that a scan of many targets stays polite to each of them.
+//! Politeness: one global semaphore for (target, family) tasks, one semaphore per host for
+//! connections, and one host-wide back-off, so that a scan of many targets stays polite to
+//! each of them, whichever family is talking.
+//!
+//! **Back-off.** A 429 or 503 answer to any family slows every family on that host: with a
+//! `Retry-After` (seconds or an HTTP date), every request to the host waits until then (at
+//! most [`MAX_RETRY_AFTER`] per answer); without one, each such answer in a row doubles a
+//! pause from 250 ms up to 4 s, and a successful answer ends the streak. A host may hold a
+//! scan's requests for [`crate::engine::MAX_BACKOFF_WAIT`] in all; after that its requests
+//! fail with reason `budget` (the rules become inconclusive) rather than wait longer.
+//! Requests that *measure* the limit (the rate-limit bursts, which stop at the first clear
+//! limit) are held only by an explicit `Retry-After`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::model::{Backoff, Reason, ReasonKind};
+
+/// The longest one `Retry-After` holds a host's requests.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Default)]
+struct HostState {
+    until: Option<Instant>,
+    explicit: bool,
+    streak: u32,
+    events: u32,
+    waited: Duration,
+}
 
 /// The scan's limits.
 #[derive(Debug)]
@@ -13,6 +38,7 @@ pub struct Limits {
     per_host: usize,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
     host_tasks: Mutex<HashMap<String, Arc<Semaphore>>>,
+    backoff: Mutex<HashMap<String, HostState>>,
 }
 
 impl Limits {
@@ -23,7 +49,90 @@ impl Limits {
             per_host: per_host.max(1),
             hosts: Mutex::new(HashMap::new()),
             host_tasks: Mutex::new(HashMap::new()),
+            backoff: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn with_host<R>(&self, host: &str, f: impl FnOnce(&mut HostState) -> R) -> R {
+        let mut map = match self.backoff.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f(map.entry(host.to_string()).or_default())
+    }
+
+    /// Record an HTTP answer from `host`: a 429 or 503 starts or extends the back-off.
+    pub fn note_answer(&self, host: &str, status: u16, retry_after: Option<&str>) {
+        let now = Instant::now();
+        self.with_host(host, |h| {
+            if !matches!(status, 429 | 503) {
+                if status < 400 {
+                    h.streak = 0;
+                }
+                return;
+            }
+            h.events += 1;
+            let (delay, explicit) = match retry_after.and_then(parse_retry_after) {
+                Some(d) => (d.min(MAX_RETRY_AFTER), true),
+                None => {
+                    h.streak = h.streak.saturating_add(1);
+                    let shift = h.streak.saturating_sub(1).min(4);
+                    (Duration::from_millis(250u64 << shift), false)
+                }
+            };
+            let until = now + delay;
+            if h.until.is_none_or(|u| u < until) {
+                h.until = Some(until);
+                h.explicit = explicit;
+            } else if explicit {
+                h.explicit = true;
+            }
+        });
+    }
+
+    /// Wait out `host`'s back-off, if any (a `measuring` request only an explicit
+    /// Retry-After). Fails once the host has held the scan for `cap` in all.
+    pub async fn wait_backoff(
+        &self,
+        host: &str,
+        measuring: bool,
+        cap: Duration,
+    ) -> Result<(), Reason> {
+        let now = Instant::now();
+        let wait = self.with_host(host, |h| {
+            let until = h.until?;
+            if until <= now || (measuring && !h.explicit) {
+                return None;
+            }
+            Some((until - now, h.waited))
+        });
+        let Some((wait, waited)) = wait else {
+            return Ok(());
+        };
+        if waited + wait > cap {
+            return Err(Reason::new(
+                ReasonKind::Budget,
+                format!(
+                    "{host} kept asking secgate to back off (429/503 answers): it already waited {} in all, the most it waits for one host",
+                    super::net::secs(Duration::from_secs(waited.as_secs()))
+                ),
+            ));
+        }
+        self.with_host(host, |h| h.waited += wait);
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+
+    /// The back-off `host` asked for so far, if it ever did.
+    pub fn backoff(&self, host: &str) -> Option<Backoff> {
+        let map = match self.backoff.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.get(host).filter(|h| h.events > 0).map(|h| Backoff {
+            events: h.events,
+            waited_ms: u64::try_from(h.waited.as_millis()).unwrap_or(u64::MAX),
+        })
     }
 
     /// Wait for a task slot. `None` only if the semaphore was closed, which never happens.
@@ -60,9 +169,66 @@ impl Limits {
     }
 }
 
+/// A `Retry-After` value: delta seconds, or an HTTP date (RFC 9110 §10.2.3).
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    let at = time::PrimitiveDateTime::parse(v, format).ok()?.assume_utc();
+    let left = at - time::OffsetDateTime::now_utc();
+    Some(Duration::try_from(left).unwrap_or(Duration::ZERO))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_in_seconds_or_a_date() {
+        assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[tokio::test]
+    async fn a_429_holds_every_request_to_the_host() {
+        let limits = Limits::new(4, 2);
+        limits.note_answer("a", 429, Some("1"));
+        let started = Instant::now();
+        limits
+            .wait_backoff("a", false, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(900));
+        // Another host is not held; a measuring request is held by Retry-After too.
+        limits.note_answer("b", 503, None);
+        let started = Instant::now();
+        limits
+            .wait_backoff("b", true, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(started.elapsed() < Duration::from_millis(100));
+        limits
+            .wait_backoff("b", false, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        // Past the cap, requests are refused instead of held.
+        limits.note_answer("c", 429, Some("5"));
+        let e = limits
+            .wait_backoff("c", false, Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ReasonKind::Budget);
+        assert_eq!(limits.backoff("a").unwrap().events, 1);
+    }
 
     #[tokio::test]
     async fn per_host_limit_is_enforced_per_host() {

@@ -221,40 +221,6 @@ impl ServerCertVerifier for ScanVerifier {
     }
 }
 
-/// Options for building an HTTP client for one target.
-#[derive(Clone, Debug)]
-pub struct HttpOptions {
-    /// Per-operation timeout (connect, each read).
-    pub timeout: Duration,
-    /// Shared TLS configuration.
-    pub tls: Arc<rustls::ClientConfig>,
-    /// Host name → address overrides (the scan's resolved targets and `--resolve`).
-    pub resolve: Vec<(String, SocketAddr)>,
-    /// Idle connections kept per host for reuse.
-    pub pool_idle: usize,
-}
-
-/// Build an HTTP/1.1 client: no redirects, no proxy, no decompression, bounded headers.
-pub fn http_client(opts: &HttpOptions) -> Result<reqwest::Client, Reason> {
-    let mut builder = reqwest::Client::builder()
-        .tls_backend_preconfigured((*opts.tls).clone())
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .http1_only()
-        .http1_max_headers(MAX_RESPONSE_HEADERS)
-        .connect_timeout(opts.timeout)
-        .read_timeout(opts.timeout)
-        .timeout(request_deadline(opts.timeout))
-        .pool_max_idle_per_host(opts.pool_idle)
-        .user_agent(USER_AGENT);
-    for (host, addr) in &opts.resolve {
-        builder = builder.resolve(host, *addr);
-    }
-    builder
-        .build()
-        .map_err(|e| Reason::new(ReasonKind::Bug, format!("building the HTTP client: {e}")))
-}
-
 /// The longest one request may take from connect to the end of the response head: three
 /// timeouts (connect, TLS handshake, response), so a server that trickles bytes slower than
 /// the read timeout cannot hold a request open forever.

@@ -1,9 +1,12 @@
 //! The JSON report: [`super::ScanReport`] serialised as is, pretty-printed.
 //!
-//! Layout (schema version 1, `reports/schema/secgate-report.v1.schema.json`):
-//! `{schema_version, tool{name,version}, started_at, finished_at, duration_ms, complete,
-//! policy{min_score,max_critical}, families[], targets[{target,address,status,error}],
-//! results[{rule_id,family,target,status,severity,title,message,evidence,reason?,fingerprint}],
+//! Layout (schema version 1.1, `reports/schema/secgate-report.v1.schema.json`):
+//! `{schema_version, schema_minor, tool{name,version}, started_at, finished_at, duration_ms,
+//! complete, policy{min_score,max_critical}, families[],
+//! targets[{target,address,status,error,requests{family: n},backoff?}],
+//! results[{rule_id,family,target,status,severity,title,message,evidence,reason?,fingerprint,
+//! findings[{subject{kind,key},message,evidence,fingerprint}],
+//! subjects?[{subject,status,message,reason?}]}],
 //! summary{score,family_scores,counts,results,gate{passed,verdict,reasons}}}`.
 //! Evidence values are strings, numbers, booleans, lists, or `{"bytes": base64}` for
 //! non-UTF-8 data.
@@ -12,8 +15,13 @@ use std::io::{self, Write};
 
 use super::ScanReport;
 
-/// Write the JSON report.
-pub fn write(report: &ScanReport, out: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, report)?;
-    writeln!(out)
+/// The JSON writer.
+#[derive(Debug)]
+pub struct Json;
+
+impl super::Writer for Json {
+    fn write(&self, report: &ScanReport, out: &mut dyn Write) -> io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, report)?;
+        writeln!(out)
+    }
 }

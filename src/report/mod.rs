@@ -1,10 +1,11 @@
-//! Reports: one [`ScanReport`] built from a finished (or interrupted) scan, and one writer per
-//! format, chosen by one `match` in [`write`].
+//! Stage 7, render: one [`ScanReport`] assembled from the plan, the triaged results and the
+//! summary, then written by one writer per format ([`ReportFormat`], the one registry of
+//! writers; `--report FORMAT=PATH`, with `--json` and `--sarif` as aliases).
 //!
-//! Writers only read the report. Text that comes from targets (header values, banners, URLs)
-//! is already bounded and stripped of control characters when the outcome is built
-//! ([`crate::model::one_line`], [`crate::model::Observed`]); the JSON and SARIF writers escape
-//! through serde, and the terminal writer prints it verbatim.
+//! Writers only read the report. Before any of them sees it, [`escape::sanitize`] escapes
+//! every string that came from a target (control characters, ANSI escapes, bidi overrides),
+//! so a hostile banner cannot move the cursor or recolour a terminal, nor reorder text in a
+//! viewer; the JSON and SARIF writers then escape through serde.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -12,18 +13,23 @@ use std::io::{self, Write};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
-use crate::engine::{ScanPlan, ScanResult, TargetResult};
-use crate::model::Outcome;
-use crate::policy::{self, Policy, Summary};
+use crate::model::{Outcome, TargetResult};
+use crate::plan::ScanPlan;
+use crate::policy::Policy;
+use crate::summarise::Summary;
 use crate::target::Origin;
+use crate::triage::Triaged;
 
+pub mod escape;
 pub mod json;
 pub mod sarif;
 pub mod terminal;
 
-/// Version of the JSON report layout; bumped on any breaking change.
+/// Major version of the JSON report layout; bumped on any breaking change.
 /// Schema: `reports/schema/secgate-report.v1.schema.json`.
 pub const SCHEMA_VERSION: u32 = 1;
+/// Minor version: bumped on additive changes (1: `findings[]`, `subjects[]`, `requests`).
+pub const SCHEMA_MINOR: u32 = 1;
 
 /// The tool that wrote a report.
 #[derive(Clone, Debug, Serialize)]
@@ -39,6 +45,8 @@ pub struct Tool {
 pub struct ScanReport {
     /// [`SCHEMA_VERSION`].
     pub schema_version: u32,
+    /// [`SCHEMA_MINOR`] (absent in reports of version 1.0).
+    pub schema_minor: u32,
     /// Who wrote it.
     pub tool: Tool,
     /// RFC 3339 UTC.
@@ -65,14 +73,9 @@ pub struct ScanReport {
 }
 
 impl ScanReport {
-    /// Score and gate a scan result.
-    pub fn new(plan: &ScanPlan, result: ScanResult) -> ScanReport {
-        let summary = policy::summarise(
-            &result.outcomes,
-            &result.targets,
-            result.complete,
-            &plan.policy,
-        );
+    /// Assemble the report of a scan from its plan, its triaged results and their summary.
+    pub fn build(plan: &ScanPlan, triaged: Triaged, summary: Summary) -> ScanReport {
+        let result = triaged.result;
         let mut families: Vec<&'static str> = Vec::new();
         for o in &result.outcomes {
             if !families.contains(&o.family) {
@@ -82,6 +85,7 @@ impl ScanReport {
         let duration = result.finished_at - result.started_at;
         ScanReport {
             schema_version: SCHEMA_VERSION,
+            schema_minor: SCHEMA_MINOR,
             tool: Tool {
                 name: "secgate",
                 version: env!("CARGO_PKG_VERSION"),
@@ -103,7 +107,7 @@ impl ScanReport {
         }
     }
 
-    /// Findings (failed results).
+    /// Failed results.
     pub fn findings(&self) -> impl Iterator<Item = &Outcome> {
         self.results.iter().filter(|o| o.is_finding())
     }
@@ -114,29 +118,70 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
-/// Report formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A report writer: the whole report in, one format out.
+pub trait Writer: Sync {
+    /// Write `report`.
+    fn write(&self, report: &ScanReport, out: &mut dyn Write) -> io::Result<()>;
+}
+
+/// The report formats written to files (`--report FORMAT=PATH`). The terminal report is
+/// written to standard output unless a report goes there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum Format {
-    /// Human-readable, grouped by target.
-    Terminal(terminal::Options),
+pub enum ReportFormat {
     /// The versioned JSON report.
     Json,
     /// SARIF 2.1.0 for GitHub code scanning.
     Sarif,
 }
 
-/// Write `report` in `format`.
-pub fn write(format: Format, report: &ScanReport, out: &mut dyn Write) -> io::Result<()> {
-    match format {
-        Format::Terminal(opts) => terminal::write(report, out, opts),
-        Format::Json => json::write(report, out),
-        Format::Sarif => sarif::write(report, out),
+impl ReportFormat {
+    /// Every format, in `--help` order.
+    pub const ALL: &'static [ReportFormat] = &[ReportFormat::Json, ReportFormat::Sarif];
+
+    /// The name in `--report NAME=PATH`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReportFormat::Json => "json",
+            ReportFormat::Sarif => "sarif",
+        }
+    }
+
+    /// The writer of this format: the one registry of writers.
+    pub fn writer(self) -> &'static dyn Writer {
+        match self {
+            ReportFormat::Json => &json::Json,
+            ReportFormat::Sarif => &sarif::Sarif,
+        }
+    }
+
+    /// Parse a format name.
+    pub fn parse(name: &str) -> Result<ReportFormat, String> {
+        ReportFormat::ALL
+            .iter()
+            .copied()
+            .find(|f| f.name().eq_ignore_ascii_case(name.trim()))
+            .ok_or_else(|| {
+                let names: Vec<&str> = ReportFormat::ALL.iter().map(|f| f.name()).collect();
+                format!(
+                    "unknown report format '{name}' (available: {})",
+                    names.join(", ")
+                )
+            })
     }
 }
 
+/// Write `report` in `format`.
+pub fn write(format: ReportFormat, report: &ScanReport, out: &mut dyn Write) -> io::Result<()> {
+    format.writer().write(report, out)
+}
+
 /// Write `report` to a file in `format` (atomically: a temp file renamed into place).
-pub fn write_file(format: Format, report: &ScanReport, path: &std::path::Path) -> io::Result<()> {
+pub fn write_file(
+    format: ReportFormat,
+    report: &ScanReport,
+    path: &std::path::Path,
+) -> io::Result<()> {
     let tmp = path.with_extension(format!(
         "{}.tmp",
         path.extension().and_then(|e| e.to_str()).unwrap_or("out")

@@ -3,8 +3,10 @@
 //! - `tool.driver.rules`: every stable catalogue rule, with short and full descriptions, text and
 //!   Markdown help, a default level, and `properties.tags` / `precision` /
 //!   `security-severity` (from [`Severity::security_severity`]).
-//! - `results`: one per finding (failed result), with `ruleId`, `ruleIndex`, `level` (from
-//!   [`Severity::sarif_level`]), the message, `partialFingerprints` and one location. When the
+//! - `results`: one per finding (a failed result has one per failed subject: each open port,
+//!   each weak endpoint), with `ruleId`, `ruleIndex`, `level` (from
+//!   [`Severity::sarif_level`]), the finding's message, its own `partialFingerprints`, the
+//!   subject in `properties`, and one location. When the
 //!   target was declared in a config file, the location is that file (relative to
 //!   `%SRCROOT%`, the directory secgate ran in) and line, so alerts land on the line of the
 //!   repository that owns the service; the target itself is a logical location. Otherwise the
@@ -20,8 +22,7 @@ use serde_sarif::sarif;
 
 use super::ScanReport;
 use crate::catalogue::{self, Lifecycle, RuleDoc};
-use crate::engine::TargetStatus;
-use crate::model::Outcome;
+use crate::model::{Finding, Outcome, TargetStatus};
 use crate::target::Origin;
 
 /// The `$schema` written into reports.
@@ -30,10 +31,15 @@ pub const SCHEMA_URI: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 pub const FINGERPRINT_KEY: &str = "secgate/v1";
 const INFORMATION_URI: &str = "https://github.com/secgate/secgate";
 
-/// Write the SARIF log.
-pub fn write(report: &ScanReport, out: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, &log(report))?;
-    writeln!(out)
+/// The SARIF writer.
+#[derive(Debug)]
+pub struct Sarif;
+
+impl super::Writer for Sarif {
+    fn write(&self, report: &ScanReport, out: &mut dyn Write) -> io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, &log(report))?;
+        writeln!(out)
+    }
 }
 
 /// Build the SARIF log for a report.
@@ -44,7 +50,11 @@ pub fn log(report: &ScanReport) -> sarif::Sarif {
         .collect();
     let results: Vec<sarif::Result> = report
         .findings()
-        .map(|o| result(o, &rules, report.origins.get(&o.target)))
+        .flat_map(|o| {
+            let origin = report.origins.get(&o.target);
+            let rules = &rules;
+            o.findings.iter().map(move |f| result(o, f, rules, origin))
+        })
         .collect();
     let uses_srcroot = report
         .findings()
@@ -179,7 +189,7 @@ fn descriptor(rule: &RuleDoc) -> sarif::ReportingDescriptor {
         .build()
 }
 
-fn result(o: &Outcome, rules: &[&RuleDoc], origin: Option<&Origin>) -> sarif::Result {
+fn result(o: &Outcome, f: &Finding, rules: &[&RuleDoc], origin: Option<&Origin>) -> sarif::Result {
     let location = match origin {
         Some(origin) => sarif::Location::builder()
             .physical_location(
@@ -227,14 +237,24 @@ fn result(o: &Outcome, rules: &[&RuleDoc], origin: Option<&Origin>) -> sarif::Re
             "{} ({}): {}.",
             o.title,
             o.target,
-            o.message.trim_end_matches('.')
+            f.message.trim_end_matches('.')
         )))
         .locations(vec![location])
         .partial_fingerprints(BTreeMap::from([(
             FINGERPRINT_KEY.to_string(),
-            o.fingerprint.clone(),
+            f.fingerprint.clone(),
         )]))
         .build();
+    if !f.subject.is_target() {
+        builder_result.properties = Some(
+            sarif::PropertyBag::builder()
+                .additional_properties(BTreeMap::from([(
+                    "subject".to_string(),
+                    serde_json::json!(f.subject),
+                )]))
+                .build(),
+        );
+    }
     builder_result.rule_index = rules
         .iter()
         .position(|r| r.id == o.rule_id)

@@ -6,9 +6,8 @@
 use std::io::{self, Write};
 
 use super::ScanReport;
-use crate::engine::TargetStatus;
-use crate::model::{Outcome, Severity, Status};
-use crate::policy::{Verdict, fmt_score};
+use crate::model::{Outcome, Severity, Status, TargetStatus};
+use crate::summarise::{Verdict, fmt_score};
 
 /// Terminal output options.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -72,7 +71,15 @@ pub fn write(report: &ScanReport, out: &mut dyn Write, opts: Options) -> io::Res
         .unwrap_or(20)
         .max(20);
 
+    // Results by target, once (a scan may hold thousands of targets).
+    let mut by_target: std::collections::HashMap<&str, Vec<&Outcome>> =
+        std::collections::HashMap::new();
+    for o in &report.results {
+        by_target.entry(o.target.as_str()).or_default().push(o);
+    }
+    let none: Vec<&Outcome> = Vec::new();
     for t in &report.targets {
+        let results = by_target.get(t.target.as_str()).unwrap_or(&none);
         writeln!(out)?;
         let addr = t
             .address
@@ -89,21 +96,17 @@ pub fn write(report: &ScanReport, out: &mut dyn Write, opts: Options) -> io::Res
                     .unwrap_or_default();
                 writeln!(out, "  {}  {why}", p.paint("1;31", "UNREACHABLE"))?;
                 // Families that need no address (dns) may still have judged the name.
-                if !report.results.iter().any(|o| o.target == t.target) {
+                if results.is_empty() {
                     continue;
                 }
             }
-            TargetStatus::Interrupted if !report.results.iter().any(|o| o.target == t.target) => {
+            TargetStatus::Interrupted if results.is_empty() => {
                 writeln!(out, "  {}  not scanned", p.paint("1;33", "INTERRUPTED"))?;
                 continue;
             }
             _ => {}
         }
-        let mut mine: Vec<&Outcome> = report
-            .results
-            .iter()
-            .filter(|o| o.target == t.target)
-            .collect();
+        let mut mine: Vec<&Outcome> = results.clone();
         // Findings first (most severe first), then inconclusive, then the rest in catalogue order.
         mine.sort_by_key(|o| {
             let rank = match o.status {
@@ -165,6 +168,11 @@ pub fn write(report: &ScanReport, out: &mut dyn Write, opts: Options) -> io::Res
                 o.rule_id,
                 o.message
             )?;
+            // One line per finding under its rule, when the rule has several.
+            let several = o.findings.len() > 1;
+            for f in o.findings.iter().filter(|_| several) {
+                writeln!(out, "        - {}", f.message)?;
+            }
             if o.status == Status::Fail && opts.verbose {
                 for (k, v) in &o.evidence.0 {
                     writeln!(out, "        {}: {}", p.paint("2", k), v.display())?;

@@ -4,7 +4,7 @@
 
 use super::{AuthObservation, Cleartext, Verdict, describe, judge};
 use crate::endpoint::Role;
-use crate::model::Emitter;
+use crate::engine::Emitter;
 
 pub(super) const CLEARTEXT: &str = "auth.cleartext_credentials";
 

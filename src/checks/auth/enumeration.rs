@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 use super::{
     AuthObservation, LoginProbe, Verdict, judge_logins, stats, throttled, wrong_password_accepted,
 };
-use crate::model::{Emitter, Reason, ReasonKind};
+use crate::engine::Emitter;
+use crate::model::{Reason, ReasonKind};
 
 pub(super) const USER_ENUMERATION: &str = "auth.user_enumeration";
 

@@ -4,7 +4,8 @@
 //! secrets (searched offline, no traffic).
 
 use super::{AuthObservation, JwtProbe, Verdict, describe, judge};
-use crate::model::{Emitter, Reason, ReasonKind};
+use crate::engine::Emitter;
+use crate::model::{Reason, ReasonKind};
 
 pub(super) const ALG_NONE: &str = "auth.jwt.alg_none";
 pub(super) const SIGNATURE_NOT_VERIFIED: &str = "auth.jwt.signature_not_verified";

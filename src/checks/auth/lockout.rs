@@ -12,7 +12,8 @@ use super::{
     Answer, AuthObservation, LOCKOUT_WORDS, LoginProbe, Verdict, judge_logins, stats, throttled,
     wrong_password_accepted,
 };
-use crate::model::{Emitter, Reason, ReasonKind};
+use crate::engine::Emitter;
+use crate::model::{Reason, ReasonKind};
 
 pub(super) const NO_LOCKOUT: &str = "auth.no_lockout";
 

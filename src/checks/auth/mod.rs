@@ -19,6 +19,7 @@ mod cleartext;
 pub mod enumeration;
 mod jwt;
 mod lockout;
+pub mod options;
 pub mod stats;
 pub mod token;
 mod unprotected;
@@ -30,12 +31,14 @@ use futures::future::BoxFuture;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use url::Url;
 
-use super::Check;
 use super::behaviour::{Requester, wrong_password};
 use crate::endpoint::{Endpoint, Role, Secret};
+use crate::engine::Emitter;
 use crate::engine::net::{Exchange, FetchError};
-use crate::engine::{self, ScanCx, ScanTarget, Settings};
-use crate::model::{Emitter, Outcome, Reason, ReasonKind};
+use crate::engine::{Cx, Family};
+use crate::model::{Outcome, Reason, ReasonKind};
+use crate::options::{FamilyOptions, OptionsSpec, Spec};
+use crate::plan::Settings;
 use crate::target::Target;
 
 /// The authentication family.
@@ -78,11 +81,37 @@ pub const VERB_PROBES: [(&str, &str, Option<&str>); 5] = [
     ),
 ];
 
-impl Check for Auth {
+static OPTIONS: Spec<options::AuthOptions> = Spec::new();
+
+impl FamilyOptions for Auth {
     fn family(&self) -> &'static str {
         FAMILY
     }
 
+    fn options(&self) -> &'static dyn OptionsSpec {
+        &OPTIONS
+    }
+}
+
+/// Requests of the probe of one endpoint (README, "Behaviour checks").
+pub fn endpoint_budget(role: Role, login: options::LoginOptions) -> u32 {
+    match role {
+        // Anonymous (following up to two slash redirects), six verb probes, plain HTTP.
+        Role::Protected => 3 + 6 + 1,
+        // The same, then the token, no token, five unsigned variants, tampered, expired.
+        Role::Jwt => 3 + 6 + 1 + 2 + 5 + 2,
+        // Plain HTTP, the real login, the interleaved samples with a real login every few,
+        // retries after Retry-After (one per second of the sampling wait), the failed
+        // logins, and the real login again.
+        Role::Login => {
+            let retries = u32::try_from(MAX_SAMPLING_WAIT.as_secs()).unwrap_or(u32::MAX);
+            1 + 1 + 2 * login.samples + login.samples / 3 + retries + login.attempts + 1
+        }
+        Role::Api => 0,
+    }
+}
+
+impl Family for Auth {
     fn summary(&self) -> &'static str {
         "login lockout, user enumeration, unprotected routes, verb tampering, cleartext credentials, JWT attacks"
     }
@@ -103,34 +132,36 @@ impl Check for Auth {
         true
     }
 
-    fn deadline(&self, settings: &Settings, target: &Target) -> Duration {
-        let requests: u32 = target
+    fn budget(&self, target: &Target, _settings: &Settings) -> u32 {
+        let opts = target
+            .options
+            .get::<options::AuthOptions>(FAMILY)
+            .cloned()
+            .unwrap_or_default();
+        target
             .endpoints
             .iter()
-            .map(|e| match e.role {
-                Role::Protected => 2 + 6 + 1,
-                Role::Jwt => 2 + 6 + 1 + 2 + 5 + 2,
-                Role::Login => 1 + 1 + 2 * e.samples + e.samples / 3 + e.attempts + 1,
-                Role::Api => 0,
-            })
-            .sum();
-        // --max-rps spaces the requests out; the deadline must allow for it.
-        let paced = settings.max_rps.map_or(Duration::ZERO, |rps| {
-            Duration::from_secs_f64(f64::from(requests) / rps.max(0.001))
-        });
-        let logins = u32::try_from(target.endpoints_with(Role::Login).count()).unwrap_or(u32::MAX);
-        engine::net::request_deadline(settings.timeout).saturating_mul(requests.max(1))
-            + paced
-            + MAX_SAMPLING_WAIT.saturating_mul(logins)
-            + engine::check_deadline(settings)
+            .map(|e| endpoint_budget(e.role, opts.login(&e.name)))
+            .sum()
     }
 
-    fn run<'a>(&'a self, cx: &'a ScanCx, target: &'a ScanTarget) -> BoxFuture<'a, Vec<Outcome>> {
+    /// One request at a time.
+    fn parallelism(&self, _: &Settings) -> u32 {
+        1
+    }
+
+    fn deadline(&self, settings: &Settings, target: &Target) -> Duration {
+        let logins = u32::try_from(target.endpoints_with(Role::Login).count()).unwrap_or(u32::MAX);
+        crate::engine::deadline_for(settings, self.budget(target, settings), 1)
+            + MAX_SAMPLING_WAIT.saturating_mul(logins)
+    }
+
+    fn run<'a>(&'a self, cx: &'a Cx<'a>) -> BoxFuture<'a, Vec<Outcome>> {
         Box::pin(async move {
-            let mut out = Emitter::new(FAMILY, target.target.id.clone());
-            match Requester::new(cx, target) {
+            let mut out = Emitter::new(FAMILY, cx.target().target.id.clone());
+            match Requester::new(cx) {
                 Ok(requester) => {
-                    let obs = probe(cx, &requester, target).await;
+                    let obs = probe(cx, &requester).await;
                     evaluate(&obs, &mut out);
                 }
                 Err(reason) => {
@@ -344,8 +375,9 @@ async fn anonymous_request(req: &Requester<'_>, endpoint: &Endpoint, url: &Url) 
 }
 
 /// Probe every configured endpoint of the target.
-async fn probe(cx: &ScanCx, req: &Requester<'_>, target: &ScanTarget) -> AuthObservation {
-    let t = &target.target;
+async fn probe(cx: &Cx<'_>, req: &Requester<'_>) -> AuthObservation {
+    let t = &cx.target().target;
+    let opts = cx.options::<options::AuthOptions>();
     let mut obs = AuthObservation::default();
 
     for endpoint in t
@@ -382,7 +414,7 @@ async fn probe(cx: &ScanCx, req: &Requester<'_>, target: &ScanTarget) -> AuthObs
         });
     }
 
-    let plain_port = t.http_port.unwrap_or(cx.settings.http_port);
+    let plain_port = t.http_port.unwrap_or(crate::plan::DEFAULT_HTTP_PORT);
     for endpoint in t
         .endpoints
         .iter()
@@ -425,7 +457,8 @@ async fn probe(cx: &ScanCx, req: &Requester<'_>, target: &ScanTarget) -> AuthObs
     }
 
     for endpoint in t.endpoints_with(Role::Login) {
-        obs.logins.push(probe_login(req, endpoint).await);
+        obs.logins
+            .push(probe_login(req, endpoint, opts.login(&endpoint.name)).await);
     }
     obs.requests = req.sent();
     obs
@@ -572,7 +605,11 @@ fn timed_out(a: &Answer) -> bool {
     matches!(a, Err(r) if r.kind == ReasonKind::Timeout)
 }
 
-async fn probe_login(req: &Requester<'_>, endpoint: &Endpoint) -> LoginProbe {
+async fn probe_login(
+    req: &Requester<'_>,
+    endpoint: &Endpoint,
+    opts: options::LoginOptions,
+) -> LoginProbe {
     let username = endpoint.username.clone().unwrap_or_default();
     let password = endpoint
         .password
@@ -608,7 +645,7 @@ async fn probe_login(req: &Requester<'_>, endpoint: &Endpoint) -> LoginProbe {
     // a real login every few failures keeps the account from locking while sampling.
     let mut known_since_reset = 0;
     let mut waited = Duration::ZERO;
-    'rounds: for round in 0..endpoint.samples {
+    'rounds: for round in 0..opts.samples {
         let order = if round % 2 == 0 {
             [false, true]
         } else {
@@ -623,7 +660,7 @@ async fn probe_login(req: &Requester<'_>, endpoint: &Endpoint) -> LoginProbe {
                     .and_then(retry_after)
                     .filter(|w| waited + *w <= MAX_SAMPLING_WAIT)
                 {
-                    tokio::time::sleep(wait).await;
+                    // The facade holds the next request until the Retry-After has passed.
                     waited += wait;
                     reset = login(&username, password).await;
                 }
@@ -650,7 +687,7 @@ async fn probe_login(req: &Requester<'_>, endpoint: &Endpoint) -> LoginProbe {
                 .and_then(retry_after)
                 .filter(|w| waited + *w <= MAX_SAMPLING_WAIT)
             {
-                tokio::time::sleep(wait).await;
+                // The facade holds the next request until the Retry-After has passed.
                 waited += wait;
                 a = login(user, &wrong_password()).await;
             }
@@ -664,7 +701,7 @@ async fn probe_login(req: &Requester<'_>, endpoint: &Endpoint) -> LoginProbe {
         }
     }
     // The lockout test: failed logins until a signal, a timeout, or `attempts`.
-    for _ in 0..endpoint.attempts {
+    for _ in 0..opts.attempts {
         let a = login(&username, &wrong_password()).await;
         let stop = timed_out(&a);
         probe.attempts.push(a);
@@ -722,65 +759,18 @@ pub fn throttled(ex: &Exchange) -> Option<String> {
         .then(|| "Retry-After header".to_string())
 }
 
-/// One route's judgement for a rule; [`judge`] folds them into one outcome per rule.
-#[derive(Clone, Debug)]
-pub enum Verdict {
-    /// The control is missing on this route.
-    Bad(String),
-    /// The control holds on this route.
-    Good(String),
-    /// This route could not be judged.
-    Undecided(Reason),
-    /// The rule does not apply to this route.
-    NotApplicable(String),
-}
+/// One route's judgement for a rule; [`judge`] folds them into one result.
+pub use crate::engine::Verdict;
 
-/// Fold per-route verdicts into one outcome: fail if any route is bad, else inconclusive if any
-/// is undecided, else pass if any is good, else skipped. Evidence lists every route.
+/// Fold per-route verdicts into one result with one finding per bad route: fail if any route
+/// is bad, else inconclusive if any is undecided, else pass if any is good, else skipped. The
+/// evidence lists every route, and every route that did not fail is listed with its verdict.
 pub fn judge(out: &mut Emitter, id: &'static str, verdicts: &[(String, Verdict)], none: &str) {
-    use crate::model::{Evidence, Observed};
-    if verdicts.is_empty() {
-        return out.skipped(id, none);
-    }
-    let lines = verdicts.iter().map(|(name, v)| match v {
-        Verdict::Bad(m) | Verdict::Good(m) | Verdict::NotApplicable(m) => format!("{name}: {m}"),
-        Verdict::Undecided(r) => format!("{name}: undecided: {}", r.detail),
-    });
-    let evidence = Evidence::none().with("routes", Observed::texts(lines));
-    let bad: Vec<String> = verdicts
+    let verdicts: Vec<(crate::model::Subject, Verdict)> = verdicts
         .iter()
-        .filter_map(|(name, v)| match v {
-            Verdict::Bad(m) => Some(format!("{name}: {m}")),
-            _ => None,
-        })
+        .map(|(name, v)| (crate::model::Subject::endpoint(name), v.clone()))
         .collect();
-    if !bad.is_empty() {
-        return out.fail(id, bad.join("; "), evidence);
-    }
-    if let Some(r) = verdicts.iter().find_map(|(_, v)| match v {
-        Verdict::Undecided(r) => Some(r),
-        _ => None,
-    }) {
-        return out.inconclusive(id, r);
-    }
-    let good: Vec<String> = verdicts
-        .iter()
-        .filter_map(|(name, v)| match v {
-            Verdict::Good(m) => Some(format!("{name}: {m}")),
-            _ => None,
-        })
-        .collect();
-    if good.is_empty() {
-        let why: Vec<String> = verdicts
-            .iter()
-            .filter_map(|(name, v)| match v {
-                Verdict::NotApplicable(m) => Some(format!("{name}: {m}")),
-                _ => None,
-            })
-            .collect();
-        return out.skipped(id, why.join("; "));
-    }
-    out.pass(id, good.join("; "), evidence);
+    out.judge(id, &verdicts, "routes", none);
 }
 
 /// Judge every login route with `verdict` and fold the verdicts into one outcome.

@@ -4,7 +4,8 @@
 //! and leave the rule undecided for that route.
 
 use super::{Access, AuthObservation, Verdict, access, describe, judge};
-use crate::model::{Emitter, Reason, ReasonKind};
+use crate::engine::Emitter;
+use crate::model::{Reason, ReasonKind};
 
 pub(super) const UNPROTECTED: &str = "auth.unprotected";
 

@@ -4,7 +4,7 @@
 //! state on a well-behaved server (PUT, PATCH, DELETE) are never sent.
 
 use super::{Access, AuthObservation, Verdict, access, judge};
-use crate::model::Emitter;
+use crate::engine::Emitter;
 use crate::model::{Reason, ReasonKind};
 
 pub(super) const VERB_TAMPERING: &str = "auth.verb_tampering";

@@ -1,7 +1,8 @@
 //! CAA records (RFC 8659): which CAs may issue certificates for the name.
 
 use super::{DnsObservation, Rule};
-use crate::model::{Emitter, Evidence, Observed};
+use crate::engine::Emitter;
+use crate::model::{Evidence, Observed};
 
 pub(super) const MISSING: &str = "dns.caa.missing";
 

@@ -8,7 +8,8 @@
 //! an outage, so it is worth a look but not proof.
 
 use super::{Answer2, DnsObservation, Rule};
-use crate::model::{Emitter, Evidence, Observed, Reason, ReasonKind, Status};
+use crate::engine::Emitter;
+use crate::model::{Evidence, Observed, Reason, ReasonKind, Status};
 
 pub(super) const DANGLING_CNAME: &str = "dns.dangling_cname";
 

@@ -16,7 +16,8 @@
 //! pass).
 
 use super::{DnsObservation, MailDomain, Rule};
-use crate::model::{Emitter, Evidence, Observed};
+use crate::engine::Emitter;
+use crate::model::{Evidence, Observed, Subject, SubjectKind};
 
 pub(super) const MISSING: &str = "dns.dmarc.missing";
 pub(super) const WEAK: &str = "dns.dmarc.weak";
@@ -185,19 +186,40 @@ fn eval(obs: &DnsObservation, out: &mut Emitter) {
             evidence.clone(),
         );
     } else {
-        out.fail(MISSING, missing.join("; "), evidence.clone());
+        let findings = per_domain(&missing);
+        out.fail_each(MISSING, missing.join("; "), evidence.clone(), findings);
     }
     if weak.is_empty() && judged > 0 {
         out.pass(WEAK, "every DMARC policy quarantines or rejects", evidence);
     } else if weak.is_empty() {
         out.skipped(WEAK, "no DMARC record to judge");
     } else {
-        out.fail(
+        let findings = per_domain(&weak)
+            .into_iter()
+            .map(|(s, m, e)| (s, format!("DMARC policy only monitors: {m}"), e))
+            .collect();
+        out.fail_each(
             WEAK,
             format!("DMARC policy only monitors: {}", weak.join("; ")),
             evidence,
+            findings,
         );
     }
+}
+
+/// One finding per `domain: problem` line, about that domain.
+fn per_domain(lines: &[String]) -> Vec<(Subject, String, Evidence)> {
+    lines
+        .iter()
+        .map(|l| {
+            let domain = l.split_once(": ").map_or(l.as_str(), |(d, _)| d);
+            (
+                Subject::new(SubjectKind::Name, domain),
+                l.clone(),
+                Evidence::none(),
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]

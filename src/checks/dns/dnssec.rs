@@ -3,7 +3,8 @@
 //! validator can build a chain of trust to them, so they treat the zone as unsigned.
 
 use super::{DnsObservation, Rule};
-use crate::model::{Emitter, Evidence, Observed};
+use crate::engine::Emitter;
+use crate::model::{Evidence, Observed};
 
 pub(super) const UNSIGNED: &str = "dns.dnssec.unsigned";
 

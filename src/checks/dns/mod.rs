@@ -15,16 +15,18 @@
 use futures::future::BoxFuture;
 use hickory_resolver::proto::rr::{RData, RecordType};
 
-use super::Check;
-use crate::engine::dns::{Answer, Dns as Resolver, Rcode};
-use crate::engine::{ScanCx, ScanTarget, Settings};
-use crate::model::{Emitter, Outcome, Reason, ReasonKind};
+use crate::engine::dns::{Answer, Rcode};
+use crate::engine::{Cx, Emitter, Family};
+use crate::model::{Outcome, Reason, ReasonKind};
+use crate::options::{FamilyOptions, OptionsSpec, Spec};
+use crate::plan::Settings;
 use crate::target::Target;
 
 mod caa;
 mod dangling;
 mod dmarc;
 mod dnssec;
+pub mod options;
 mod spf;
 
 /// The dns family.
@@ -45,7 +47,7 @@ pub const RULE_IDS: &[&str] = &[
 ];
 
 /// A rule of this family (see [`crate::checks::Rule`]).
-pub type Rule = crate::checks::Rule<DnsObservation>;
+pub type Rule = crate::engine::Rule<DnsObservation>;
 
 /// The rules, in evaluation order.
 pub static RULES: &[Rule] = &[
@@ -129,11 +131,19 @@ pub struct DnsObservation {
     pub absent: Option<Reason>,
 }
 
-impl Check for Dns {
+static OPTIONS: Spec<options::DnsOptions> = Spec::new();
+
+impl FamilyOptions for Dns {
     fn family(&self) -> &'static str {
         FAMILY
     }
 
+    fn options(&self) -> &'static dyn OptionsSpec {
+        &OPTIONS
+    }
+}
+
+impl Family for Dns {
     fn summary(&self) -> &'static str {
         "DNS hygiene: dangling CNAMEs, CAA, SPF and DMARC of mail domains, DNSSEC"
     }
@@ -162,8 +172,20 @@ impl Check for Dns {
         true
     }
 
-    fn run<'a>(&'a self, cx: &'a ScanCx, target: &'a ScanTarget) -> BoxFuture<'a, Vec<Outcome>> {
+    /// The CNAME chain (8 hops and the end's A and AAAA), the A of the name, CAA and SOA up to
+    /// 10 names each, DNSKEY and DS, and per mail domain SPF, DMARC and the organisational
+    /// domain's DMARC.
+    fn budget(&self, target: &Target, _settings: &Settings) -> u32 {
+        let mail = target
+            .options
+            .get::<options::DnsOptions>(FAMILY)
+            .map_or(0, |o| o.mail_domains.len());
+        40 + 3 * u32::try_from(mail).unwrap_or(u32::MAX / 4)
+    }
+
+    fn run<'a>(&'a self, cx: &'a Cx<'a>) -> BoxFuture<'a, Vec<Outcome>> {
         Box::pin(async move {
+            let target = cx.target();
             let Some(name) = target.target.domain() else {
                 let mut out = Emitter::new(FAMILY, target.target.id.clone());
                 for id in RULE_IDS {
@@ -171,11 +193,10 @@ impl Check for Dns {
                 }
                 return out.finish();
             };
-            let mut mail: Vec<String> = target.target.mail_domains.clone();
-            mail.extend(cx.settings.mail_domains.iter().cloned());
+            let mut mail: Vec<String> = cx.options::<options::DnsOptions>().mail_domains;
             mail.sort();
             mail.dedup();
-            let obs = probe(&cx.dns, &name, &mail).await;
+            let obs = probe(cx, &name, &mail).await;
             evaluate(&obs, &target.target.id)
         })
     }
@@ -194,12 +215,12 @@ pub fn evaluate(obs: &DnsObservation, target_id: &str) -> Vec<Outcome> {
         }
         return out.finish();
     }
-    super::evaluate_rules(RULES, obs, &mut out);
+    crate::engine::evaluate_rules(RULES, obs, &mut out);
     out.finish()
 }
 
 /// Query everything the rules need about `name` and the mail domains.
-pub async fn probe(dns: &Resolver, name: &str, mail_domains: &[String]) -> DnsObservation {
+pub async fn probe(dns: &Cx<'_>, name: &str, mail_domains: &[String]) -> DnsObservation {
     let (cname, caa, dnssec, own) = tokio::join!(
         cname_chain(dns, name),
         caa(dns, name),
@@ -209,7 +230,10 @@ pub async fn probe(dns: &Resolver, name: &str, mail_domains: &[String]) -> DnsOb
     let absent = (matches!(cname, Ok(None)) && matches!(own, Ok(Answer::NxDomain))).then(|| {
         Reason::new(
             ReasonKind::Dns,
-            format!("{name} does not exist (NXDOMAIN from {})", dns.server),
+            format!(
+                "{name} does not exist (NXDOMAIN from {})",
+                dns.scan().dns.server
+            ),
         )
     });
     let mut mail = Vec::new();
@@ -255,7 +279,7 @@ fn owned_by(r: &hickory_resolver::proto::rr::Record, name: &str) -> bool {
         .eq_ignore_ascii_case(name.trim_end_matches('.'))
 }
 
-async fn cname_chain(dns: &Resolver, name: &str) -> Result<Option<CnameChain>, Reason> {
+async fn cname_chain(dns: &Cx<'_>, name: &str) -> Result<Option<CnameChain>, Reason> {
     let mut hops: Vec<String> = Vec::new();
     let mut current = name.to_string();
     loop {
@@ -350,7 +374,7 @@ pub fn climb(name: &str) -> Vec<String> {
         .collect()
 }
 
-async fn caa(dns: &Resolver, name: &str) -> Result<Option<(String, Vec<String>)>, Reason> {
+async fn caa(dns: &Cx<'_>, name: &str) -> Result<Option<(String, Vec<String>)>, Reason> {
     for candidate in climb(name) {
         if let Answer::Records(records) = dns.query(&candidate, RecordType::CAA).await? {
             let texts = records.iter().map(|r| r.data.to_string()).collect();
@@ -360,7 +384,7 @@ async fn caa(dns: &Resolver, name: &str) -> Result<Option<(String, Vec<String>)>
     Ok(None)
 }
 
-async fn apex_keys(dns: &Resolver, name: &str) -> Result<Dnssec, Reason> {
+async fn apex_keys(dns: &Cx<'_>, name: &str) -> Result<Dnssec, Reason> {
     for candidate in climb(name) {
         let Answer::Records(records) = dns.query(&candidate, RecordType::SOA).await? else {
             continue;
@@ -397,7 +421,7 @@ async fn apex_keys(dns: &Resolver, name: &str) -> Result<Dnssec, Reason> {
 }
 
 /// The TXT records of `name`, character-strings joined.
-async fn txt_records(dns: &Resolver, name: &str) -> Result<Vec<String>, Reason> {
+async fn txt_records(dns: &Cx<'_>, name: &str) -> Result<Vec<String>, Reason> {
     let records = match dns.query(name, RecordType::TXT).await? {
         Answer::Records(r) => r,
         Answer::NoData | Answer::NxDomain => return Ok(Vec::new()),
@@ -435,7 +459,7 @@ fn split_dmarc(txt: Result<Vec<String>, Reason>) -> (Result<Vec<String>, Reason>
 }
 
 /// TXT records of `name` that start with `prefix` (case-insensitive), character-strings joined.
-async fn txt_starting(dns: &Resolver, name: &str, prefix: &str) -> Result<Vec<String>, Reason> {
+async fn txt_starting(dns: &Cx<'_>, name: &str, prefix: &str) -> Result<Vec<String>, Reason> {
     Ok(txt_records(dns, name)
         .await?
         .into_iter()

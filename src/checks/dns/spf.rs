@@ -1,7 +1,8 @@
 //! SPF (RFC 7208) for the mail domains: exactly one `v=spf1` TXT record.
 
 use super::{DnsObservation, Rule};
-use crate::model::{Emitter, Evidence, Observed};
+use crate::engine::Emitter;
+use crate::model::{Evidence, Observed, Status, Subject, SubjectKind};
 
 pub(super) const MISSING: &str = "dns.spf.missing";
 
@@ -17,18 +18,28 @@ fn eval(obs: &DnsObservation, out: &mut Emitter) {
             "no mail domain configured for this target (mail_domains)",
         );
     }
-    let mut bad = Vec::new();
+    let mut bad: Vec<(Subject, String)> = Vec::new();
+    let mut good: Vec<(Subject, String)> = Vec::new();
     let mut records = Vec::new();
     for m in &obs.mail {
+        let subject = Subject::new(SubjectKind::Name, &m.domain);
         match &m.spf {
             Err(reason) => return out.inconclusive(MISSING, reason),
-            Ok(list) if list.is_empty() => bad.push(format!("{}: no SPF record", m.domain)),
-            Ok(list) if list.len() > 1 => bad.push(format!(
-                "{}: {} SPF records (RFC 7208 makes that a permanent error)",
-                m.domain,
-                list.len()
+            Ok(list) if list.is_empty() => {
+                bad.push((subject, format!("{}: no SPF record", m.domain)));
+            }
+            Ok(list) if list.len() > 1 => bad.push((
+                subject,
+                format!(
+                    "{}: {} SPF records (RFC 7208 makes that a permanent error)",
+                    m.domain,
+                    list.len()
+                ),
             )),
-            Ok(list) => records.extend(list.iter().map(|r| format!("{}: {r}", m.domain))),
+            Ok(list) => {
+                records.extend(list.iter().map(|r| format!("{}: {r}", m.domain)));
+                good.push((subject, format!("{}: one SPF record", m.domain)));
+            }
         }
     }
     let evidence = Evidence::none().with("spf", Observed::texts(records));
@@ -39,7 +50,21 @@ fn eval(obs: &DnsObservation, out: &mut Emitter) {
             evidence,
         );
     } else {
-        out.fail(MISSING, bad.join("; "), evidence);
+        let message = bad
+            .iter()
+            .map(|(_, m)| m.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let findings = bad
+            .into_iter()
+            .map(|(s, m)| (s, m, Evidence::none()))
+            .collect();
+        out.fail_each(MISSING, message, evidence, findings);
+    }
+    if let Some(o) = out.last(MISSING) {
+        for (s, m) in good {
+            o.checked(s, Status::Pass, m, None);
+        }
     }
 }
 

@@ -7,7 +7,8 @@
 use std::sync::LazyLock;
 
 use super::{HttpObservation, Rule, inconclusive_all, skipped_all};
-use crate::model::{Emitter, Evidence, Observed};
+use crate::engine::Emitter;
+use crate::model::{Evidence, Observed, Subject, SubjectKind};
 
 pub(super) const INSECURE: &str = "headers.cookie.insecure";
 pub(super) const NO_HTTPONLY: &str = "headers.cookie.no_httponly";
@@ -274,7 +275,22 @@ fn judge(
         );
     } else {
         let names: Vec<&str> = bad.iter().map(|c| c.name.as_str()).collect();
-        out.fail(
+        // One finding per cookie name (a cookie set for two paths is one subject).
+        let mut findings: Vec<(Subject, String, Evidence)> = Vec::new();
+        for c in &bad {
+            let subject = Subject::new(SubjectKind::Cookie, &c.name);
+            match findings.iter_mut().find(|(s, _, _)| *s == subject) {
+                Some((_, _, ev)) => {
+                    ev.0.push(("set-cookie", Observed::text(c.redacted.clone())))
+                }
+                None => findings.push((
+                    subject,
+                    format!("session cookie without {attr}: {}", c.name),
+                    Evidence::none().text("set-cookie", c.redacted.clone()),
+                )),
+            }
+        }
+        out.fail_each(
             id,
             format!(
                 "session cookie{} without {attr}: {}",
@@ -285,7 +301,18 @@ fn judge(
                 "set-cookie",
                 Observed::texts(bad.iter().map(|c| c.redacted.clone())),
             ),
+            findings,
         );
+    }
+    if let Some(o) = out.last(id) {
+        for c in cookies.iter().filter(|c| has(c)) {
+            o.checked(
+                Subject::new(SubjectKind::Cookie, &c.name),
+                crate::model::Status::Pass,
+                format!("{} carries {attr}", c.name),
+                None,
+            );
+        }
     }
 }
 

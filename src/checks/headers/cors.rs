@@ -1,7 +1,8 @@
 //! CORS: a foreign or `null` Origin must not be granted credentialed access.
 
 use super::{CorsProbe, HttpObservation, Rule, inconclusive_all};
-use crate::model::{Emitter, Evidence, Observed, Reason};
+use crate::engine::Emitter;
+use crate::model::{Evidence, Observed, Reason, Subject, SubjectKind};
 
 pub(super) const REFLECT_CREDENTIALS: &str = "headers.cors.reflect_credentials";
 pub(super) const WILDCARD_CREDENTIALS: &str = "headers.cors.wildcard_credentials";
@@ -87,16 +88,31 @@ fn judge(
     bad: &Grant,
     message: fn(&str) -> String,
 ) {
-    if let Some((_, evidence)) = results.iter().flatten().find(|(g, _)| g == bad) {
-        let origin = evidence
-            .0
-            .first()
-            .map(|(_, v)| v.display())
-            .unwrap_or_default();
-        return out.fail(
+    let origin_of = |e: &Evidence| e.0.first().map(|(_, v)| v.display()).unwrap_or_default();
+    let granted: Vec<&Evidence> = results
+        .iter()
+        .flatten()
+        .filter(|(g, _)| g == bad)
+        .map(|(_, e)| e)
+        .collect();
+    if let Some(evidence) = granted.first() {
+        let origin = origin_of(evidence);
+        let findings = granted
+            .iter()
+            .map(|e| {
+                let o = origin_of(e);
+                (
+                    Subject::new(SubjectKind::Origin, o.clone()),
+                    message(&format!(" (Origin: {o})")),
+                    (*e).clone(),
+                )
+            })
+            .collect();
+        return out.fail_each(
             id,
             message(&format!(" (Origin: {origin})")),
-            evidence.clone(),
+            (*evidence).clone(),
+            findings,
         );
     }
     if let Some(Err(reason)) = results.iter().find(|r| r.is_err()) {

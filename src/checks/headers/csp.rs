@@ -6,7 +6,8 @@
 //! if every policy allows it: a rule passes when at least one policy restricts what it checks.
 
 use super::{Hop, HttpObservation, Rule, inconclusive_all, skipped_all};
-use crate::model::{Emitter, Evidence, Observed};
+use crate::engine::Emitter;
+use crate::model::{Evidence, Observed};
 
 pub(super) const MISSING: &str = "headers.csp.missing";
 pub(super) const UNSAFE: &str = "headers.csp.unsafe";

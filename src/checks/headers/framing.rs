@@ -10,7 +10,8 @@ use std::collections::BTreeSet;
 
 use super::csp;
 use super::{HttpObservation, Rule};
-use crate::model::{Emitter, Evidence, Observed};
+use crate::engine::Emitter;
+use crate::model::{Evidence, Observed};
 
 pub(super) const MISSING: &str = "headers.framing.missing";
 

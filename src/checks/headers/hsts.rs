@@ -3,7 +3,8 @@
 //! Judged on the target's own HTTPS response, as browsers only honour the header there.
 
 use super::{HttpObservation, Rule, inconclusive_all, skipped_all};
-use crate::model::{Emitter, Evidence, Observed};
+use crate::engine::Emitter;
+use crate::model::{Evidence, Observed};
 
 pub(super) const MISSING: &str = "headers.hsts.missing";
 pub(super) const SHORT: &str = "headers.hsts.short";

@@ -17,10 +17,11 @@ use futures::future::BoxFuture;
 use reqwest::header::{HeaderMap, HeaderValue};
 use url::Url;
 
-use super::Check;
-use crate::engine::net::{self, FetchError};
-use crate::engine::{ScanCx, ScanTarget};
-use crate::model::{Emitter, Outcome, Reason, ReasonKind};
+use crate::engine::Emitter;
+use crate::engine::net::FetchError;
+use crate::engine::{Cx, Family, HttpRequest};
+use crate::model::{Outcome, Reason, ReasonKind};
+use crate::options::{FamilyOptions, NoOptions, OptionsSpec, Spec};
 use crate::target::Target;
 
 mod cookies;
@@ -62,7 +63,7 @@ pub const RULE_IDS: &[&str] = &[
 ];
 
 /// A rule of this family (see [`crate::checks::Rule`]).
-pub type Rule = crate::checks::Rule<HttpObservation>;
+pub type Rule = crate::engine::Rule<HttpObservation>;
 
 /// The rules, in evaluation order.
 pub static RULES: &[Rule] = &[
@@ -77,11 +78,20 @@ pub static RULES: &[Rule] = &[
     redirect::RULE,
 ];
 
-impl Check for Headers {
+/// The family's options: none (the HTTP knobs are the engine's).
+static OPTIONS: Spec<NoOptions> = Spec::new();
+
+impl FamilyOptions for Headers {
     fn family(&self) -> &'static str {
         FAMILY
     }
 
+    fn options(&self) -> &'static dyn OptionsSpec {
+        &OPTIONS
+    }
+}
+
+impl Family for Headers {
     fn summary(&self) -> &'static str {
         "HTTP security headers, cookies, CORS, version banners and the HTTP→HTTPS redirect"
     }
@@ -101,14 +111,26 @@ impl Check for Headers {
         login_endpoint(target).is_some()
     }
 
-    fn run<'a>(&'a self, cx: &'a ScanCx, target: &'a ScanTarget) -> BoxFuture<'a, Vec<Outcome>> {
+    /// The main chain and the plain-HTTP chain (each up to `max_redirects` + 1 requests), two
+    /// CORS requests, and one real login when a login endpoint is configured.
+    fn budget(&self, target: &Target, settings: &crate::plan::Settings) -> u32 {
+        2 * (settings.max_redirects + 1) + 2 + u32::from(login_endpoint(target).is_some())
+    }
+
+    /// One request at a time.
+    fn parallelism(&self, _: &crate::plan::Settings) -> u32 {
+        1
+    }
+
+    fn run<'a>(&'a self, cx: &'a Cx<'a>) -> BoxFuture<'a, Vec<Outcome>> {
         Box::pin(async move {
+            let target = cx.target();
             let Some(url) = target.target.http_url() else {
                 let mut out = Emitter::new(FAMILY, target.target.id.clone());
                 skipped_all(&mut out, RULE_IDS, "this target has no HTTP URL");
                 return out.finish();
             };
-            let obs = probe(cx, target, url).await;
+            let obs = probe(cx, url).await;
             // A bare host (no scheme, no port) is fetched as https://host/ on the chance that
             // it serves HTTPS; when nothing even accepts the connection, it has no web service
             // to judge, which is not a reason to leave the gate undecided.
@@ -141,7 +163,7 @@ fn login_endpoint(target: &Target) -> Option<&crate::endpoint::Endpoint> {
 /// Run every rule on an observation.
 pub fn evaluate(obs: &HttpObservation, target_id: &str) -> Vec<Outcome> {
     let mut out = Emitter::new(FAMILY, target_id);
-    super::evaluate_rules(RULES, obs, &mut out);
+    crate::engine::evaluate_rules(RULES, obs, &mut out);
     out.finish()
 }
 
@@ -345,12 +367,9 @@ impl HttpObservation {
 /// The Origin values sent by the CORS probe.
 pub const CORS_ORIGINS: [&str; 2] = ["https://secgate-cors-probe.invalid", "null"];
 
-async fn probe(cx: &ScanCx, target: &ScanTarget, url: Url) -> HttpObservation {
-    let client = match net::http_client(&cx.http_options(target)) {
-        Ok(c) => c,
-        Err(reason) => return failed_observation(url, reason),
-    };
-    let main = fetch_chain(cx, &client, url.clone()).await;
+async fn probe(cx: &Cx<'_>, url: Url) -> HttpObservation {
+    let target = cx.target();
+    let main = fetch_chain(cx, url.clone()).await;
     let main_before_connect = main.as_ref().is_err_and(|e| e.before_connect);
     let main = main.map_err(|e| e.reason);
 
@@ -364,7 +383,7 @@ async fn probe(cx: &ScanCx, target: &ScanTarget, url: Url) -> HttpObservation {
         for origin in CORS_ORIGINS {
             let mut headers = HeaderMap::new();
             headers.insert("origin", HeaderValue::from_static(origin));
-            let response = fetch_one(cx, &client, &final_url, headers)
+            let response = fetch_one(cx, &final_url, headers)
                 .await
                 .map_err(|e| e.reason);
             cors.push(CorsProbe { origin, response });
@@ -375,14 +394,16 @@ async fn probe(cx: &ScanCx, target: &ScanTarget, url: Url) -> HttpObservation {
         PlainProbe::IsTarget
     } else {
         let mut plain_url = url.clone();
-        let port = target.target.http_port.unwrap_or(cx.settings.http_port);
+        let port = target
+            .target
+            .http_port
+            .unwrap_or(crate::plan::DEFAULT_HTTP_PORT);
         let ok = plain_url.set_scheme("http").is_ok()
             && plain_url
                 .set_port(if port == 80 { None } else { Some(port) })
                 .is_ok();
-        let plain_client = net::http_client(&cx.http_options_for_port(target, port));
-        if let (true, Ok(plain_client)) = (ok, plain_client) {
-            match fetch_chain(cx, &plain_client, plain_url).await {
+        if ok {
+            match fetch_chain(cx, plain_url).await {
                 Ok(chain) => PlainProbe::Fetched(Ok(chain)),
                 Err(e) if e.before_connect => PlainProbe::NoListener {
                     port,
@@ -401,10 +422,10 @@ async fn probe(cx: &ScanCx, target: &ScanTarget, url: Url) -> HttpObservation {
         .as_ref()
         .ok()
         .and_then(|c| c.hops.iter().find(|h| h.url.scheme() == "https"))
-        .and_then(|h| cx.cert_failure(h.url.host_str().unwrap_or_default()));
+        .and_then(|h| cx.scan().cert_failure(h.url.host_str().unwrap_or_default()));
     // One real login, to see the session cookies it sets (secrets scrubbed from the answer).
     let login = match login_endpoint(&target.target) {
-        Some(endpoint) => Some(login_once(cx, target, endpoint).await),
+        Some(endpoint) => Some(login_once(cx, endpoint).await),
         None => None,
     };
     HttpObservation {
@@ -418,6 +439,7 @@ async fn probe(cx: &ScanCx, target: &ScanTarget, url: Url) -> HttpObservation {
     }
 }
 
+#[cfg(test)]
 fn failed_observation(url: Url, reason: Reason) -> HttpObservation {
     HttpObservation {
         url,
@@ -430,12 +452,8 @@ fn failed_observation(url: Url, reason: Reason) -> HttpObservation {
     }
 }
 
-async fn login_once(
-    cx: &ScanCx,
-    target: &ScanTarget,
-    endpoint: &crate::endpoint::Endpoint,
-) -> Result<Hop, Reason> {
-    let requester = super::behaviour::Requester::new(cx, target)?;
+async fn login_once(cx: &Cx<'_>, endpoint: &crate::endpoint::Endpoint) -> Result<Hop, Reason> {
+    let requester = super::behaviour::Requester::new(cx)?;
     let url = requester.url(endpoint)?;
     let user = endpoint.username.clone().unwrap_or_default();
     let password = endpoint
@@ -455,40 +473,25 @@ async fn login_once(
     })
 }
 
-/// One GET under the per-host connection limit.
-async fn fetch_one(
-    cx: &ScanCx,
-    client: &reqwest::Client,
-    url: &Url,
-    headers: HeaderMap,
-) -> Result<Hop, FetchError> {
-    let _permit = cx
-        .limits
-        .connection(&cx.host_key(url.host_str().unwrap_or_default()))
-        .await;
-    cx.pace().await;
-    let resp = net::fetch(
-        client,
-        reqwest::Method::GET,
-        url,
-        headers,
-        cx.settings.timeout,
-    )
-    .await?;
+/// One GET through the facade (the head only).
+async fn fetch_one(cx: &Cx<'_>, url: &Url, headers: HeaderMap) -> Result<Hop, FetchError> {
+    let mut req = HttpRequest::get(url);
+    req.headers = headers;
+    let resp = cx.http(req).await?;
     Ok(Hop {
-        url: resp.url,
+        url: url.clone(),
         status: resp.status,
         headers: resp.headers,
     })
 }
 
 /// Fetch `url`, following redirects within scope. Fails only when the first request fails.
-async fn fetch_chain(cx: &ScanCx, client: &reqwest::Client, url: Url) -> Result<Chain, FetchError> {
-    let max = cx.settings.max_redirects;
+async fn fetch_chain(cx: &Cx<'_>, url: Url) -> Result<Chain, FetchError> {
+    let max = cx.settings().max_redirects;
     let mut hops: Vec<Hop> = Vec::new();
     let mut next = url;
     loop {
-        let hop = match fetch_one(cx, client, &next, HeaderMap::new()).await {
+        let hop = match fetch_one(cx, &next, HeaderMap::new()).await {
             Ok(hop) => hop,
             Err(e) if hops.is_empty() => return Err(e),
             Err(e) => {
@@ -503,7 +506,7 @@ async fn fetch_chain(cx: &ScanCx, client: &reqwest::Client, url: Url) -> Result<
         let end = match location {
             None => ChainEnd::Final,
             Some(Err(why)) => ChainEnd::BadLocation(why),
-            Some(Ok(to)) if !cx.scope.allows(to.host_str().unwrap_or_default()) => {
+            Some(Ok(to)) if !cx.scan().scope.allows(to.host_str().unwrap_or_default()) => {
                 ChainEnd::OutOfScope(to)
             }
             Some(Ok(_)) if hops.len() > max as usize => ChainEnd::TooManyRedirects(max),

@@ -1,7 +1,8 @@
 //! Plain HTTP must redirect to HTTPS at once (the Observatory's "redirection" test).
 
 use super::{Chain, HttpObservation, PlainProbe, Rule};
-use crate::model::{Emitter, Evidence, Observed};
+use crate::engine::Emitter;
+use crate::model::{Evidence, Observed};
 
 pub(super) const NO_HTTPS_REDIRECT: &str = "http.no_https_redirect";
 

@@ -1,7 +1,8 @@
 //! Referrer-Policy: present, recognised, and not leaking full URLs.
 
 use super::{HttpObservation, Rule};
-use crate::model::{Emitter, Evidence, Observed};
+use crate::engine::Emitter;
+use crate::model::{Evidence, Observed};
 
 pub(super) const MISSING: &str = "headers.referrer.missing";
 

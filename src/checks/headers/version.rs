@@ -1,7 +1,8 @@
 //! Version disclosure in Server, X-Powered-By and friends, on every response seen.
 
 use super::{HttpObservation, Rule};
-use crate::model::{Emitter, Evidence, Observed};
+use crate::engine::Emitter;
+use crate::model::{Evidence, Observed, Subject, SubjectKind};
 
 pub(super) const DISCLOSURE: &str = "headers.version_disclosure";
 
@@ -34,6 +35,7 @@ fn eval(obs: &HttpObservation, out: &mut Emitter) {
         Err(reason) => return out.inconclusive(DISCLOSURE, &reason),
     };
     let mut leaks: Vec<String> = Vec::new();
+    let mut by_header: Vec<(&str, Vec<String>)> = Vec::new();
     let mut seen: Vec<String> = Vec::new();
     for hop in hops {
         for name in BANNERS {
@@ -46,6 +48,10 @@ fn eval(obs: &HttpObservation, out: &mut Emitter) {
                 seen.push(line.clone());
                 // X-AspNet(Mvc)-Version carries nothing but a version.
                 if has_version(&text) || (name.ends_with("-version") && !text.is_empty()) {
+                    match by_header.iter_mut().find(|(n, _)| n == name) {
+                        Some((_, lines)) => lines.push(line.clone()),
+                        None => by_header.push((name, vec![line.clone()])),
+                    }
                     leaks.push(line);
                 }
             }
@@ -66,10 +72,21 @@ fn eval(obs: &HttpObservation, out: &mut Emitter) {
             Evidence::none().with("banners", Observed::texts(seen)),
         );
     } else {
-        out.fail(
+        let findings = by_header
+            .into_iter()
+            .map(|(name, lines)| {
+                (
+                    Subject::new(SubjectKind::Header, name),
+                    format!("software version disclosed: {}", lines.join("; ")),
+                    Evidence::none().with("banners", Observed::texts(lines)),
+                )
+            })
+            .collect();
+        out.fail_each(
             DISCLOSURE,
             format!("software version disclosed: {}", leaks.join("; ")),
             Evidence::none().with("banners", Observed::texts(leaks)),
+            findings,
         );
     }
 }

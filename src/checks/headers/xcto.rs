@@ -1,7 +1,8 @@
 //! X-Content-Type-Options: nosniff.
 
 use super::{HttpObservation, Rule};
-use crate::model::{Emitter, Evidence, Observed};
+use crate::engine::Emitter;
+use crate::model::{Evidence, Observed};
 
 pub(super) const MISSING: &str = "headers.xcto.missing";
 

@@ -1,8 +1,9 @@
 //! Cleartext protocols that carry credentials: Telnet and FTP.
 
 use super::unexpected::port_evidence;
-use super::{OpenPort, PortsObservation, Rule, identification_gap, inconclusive_with};
-use crate::model::{Emitter, Evidence};
+use super::{OpenPort, PortsObservation, Rule, fail_ports, identification_gap, inconclusive_with};
+use crate::engine::Emitter;
+use crate::model::Evidence;
 
 pub(super) const CLEARTEXT: &str = "ports.cleartext_protocol";
 
@@ -35,10 +36,14 @@ fn eval(obs: &PortsObservation, out: &mut Emitter) {
         );
     } else {
         let list: Vec<String> = found.iter().map(|p| p.label()).collect();
-        out.fail(
+        fail_ports(
+            out,
+            obs,
             CLEARTEXT,
             format!("cleartext login protocol: {}", list.join(", ")),
             port_evidence(found.iter().copied()),
+            &found,
+            ("cleartext login protocol", OpenPort::label),
         );
     }
 }

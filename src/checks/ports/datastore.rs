@@ -1,8 +1,9 @@
 //! Datastores reachable from where the scan runs.
 
 use super::unexpected::port_evidence;
-use super::{OpenPort, PortsObservation, Rule, identification_gap, inconclusive_with};
-use crate::model::{Emitter, Evidence};
+use super::{OpenPort, PortsObservation, Rule, fail_ports, identification_gap, inconclusive_with};
+use crate::engine::Emitter;
+use crate::model::Evidence;
 
 pub(super) const EXPOSED_DATASTORE: &str = "ports.exposed_datastore";
 
@@ -19,10 +20,14 @@ fn eval(obs: &PortsObservation, out: &mut Emitter) {
         .collect();
     if !exposed.is_empty() {
         let list: Vec<String> = exposed.iter().map(|p| p.label()).collect();
-        return out.fail(
+        return fail_ports(
+            out,
+            obs,
             EXPOSED_DATASTORE,
             format!("datastore reachable: {}", list.join(", ")),
             port_evidence(exposed.iter().copied()),
+            &exposed,
+            ("datastore reachable", OpenPort::label),
         );
     }
     let gap = identification_gap(obs, obs.unexpected()).or_else(|| obs.incomplete());

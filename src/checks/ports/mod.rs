@@ -25,20 +25,22 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::LazyLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::future::BoxFuture;
 
-use super::Check;
-use crate::engine::{ScanCx, ScanTarget, Settings};
-use crate::model::{Emitter, Evidence, Observed, Outcome, Reason, ReasonKind, Status};
+use crate::engine::Emitter;
+use crate::engine::{Cx, Family, ScanTarget};
+use crate::model::{Evidence, Observed, Outcome, Reason, ReasonKind, Status};
+use crate::options::{FamilyOptions, OptionsSpec, Spec};
+use crate::plan::Settings;
 use crate::target::{Target, TargetKind};
 
 mod cleartext;
 mod datastore;
+pub mod options;
 pub mod service;
 pub mod spec;
 pub mod sweep;
@@ -64,10 +66,7 @@ pub const RULE_IDS: &[&str] = &[
     cleartext::CLEARTEXT,
 ];
 
-/// Ports allowed when neither the target nor the scan says otherwise.
-pub const DEFAULT_ALLOWED: &[u16] = &[80, 443];
-/// Default `--port-concurrency`: sockets in flight during a sweep.
-pub const DEFAULT_PORT_CONCURRENCY: usize = 2048;
+pub use options::{DEFAULT_ALLOWED, DEFAULT_PORT_CONCURRENCY, PortsOptions};
 /// The most (address, port) pairs one target may sweep.
 pub const MAX_PAIRS: u64 = 1 << 28;
 /// The most open ports identified per address; the others are reported unidentified.
@@ -76,7 +75,7 @@ pub const MAX_IDENTIFIED: usize = 256;
 pub const MAX_NAME_ADDRESSES: usize = 8;
 
 /// A rule of this family (see [`crate::checks::Rule`]).
-pub type Rule = crate::checks::Rule<PortsObservation>;
+pub type Rule = crate::engine::Rule<PortsObservation>;
 
 /// The rules, in evaluation order.
 pub static RULES: &[Rule] = &[
@@ -143,6 +142,8 @@ pub struct PortsObservation {
     pub stats: SweepStats,
     /// Why the sweep could not be completed, when it could not.
     pub failure: Option<Reason>,
+    /// The target is an address range: each finding names its address and port.
+    pub range: bool,
 }
 
 impl PortsObservation {
@@ -276,6 +277,47 @@ pub(crate) fn identification_gap<'a>(
     })
 }
 
+/// The subject of an open port: `tcp/PORT` on a host (one subject for the port, whichever of
+/// the name's addresses it answered on), `ADDR/tcp/PORT` in a range.
+pub(crate) fn port_subject(obs: &PortsObservation, p: &OpenPort) -> crate::model::Subject {
+    if obs.range {
+        crate::model::Subject::address_port(p.addr)
+    } else {
+        crate::model::Subject::port(p.addr.port())
+    }
+}
+
+/// Fail `id` with one finding per open port of `ports`. `per_port` is the finding's message
+/// before the port's label (e.g. `open port not in allowed_ports`) and how a port is labelled.
+pub(crate) fn fail_ports(
+    out: &mut Emitter,
+    obs: &PortsObservation,
+    id: &'static str,
+    message: String,
+    evidence: Evidence,
+    ports: &[&OpenPort],
+    per_port: (&str, fn(&OpenPort) -> String),
+) {
+    let (what, label) = per_port;
+    let mut groups: Vec<(crate::model::Subject, Vec<&OpenPort>)> = Vec::new();
+    for p in ports {
+        let subject = port_subject(obs, p);
+        match groups.iter_mut().find(|(s, _)| *s == subject) {
+            Some((_, list)) => list.push(p),
+            None => groups.push((subject, vec![p])),
+        }
+    }
+    let findings = groups
+        .into_iter()
+        .map(|(subject, list)| {
+            let labels: Vec<String> = list.iter().map(|p| label(p)).collect();
+            let ev = unexpected::port_evidence(list.iter().copied());
+            (subject, format!("{what}: {}", labels.join(", ")), ev)
+        })
+        .collect();
+    out.fail_each(id, message, evidence, findings);
+}
+
 /// Record `id` as inconclusive for `reason`, keeping `ev` (the counts, what was seen).
 pub(crate) fn inconclusive_with(
     out: &mut Emitter,
@@ -292,11 +334,22 @@ pub(crate) fn inconclusive_with(
     );
 }
 
-impl Check for Ports {
+static OPTIONS: Spec<PortsOptions> = Spec::new();
+
+impl FamilyOptions for Ports {
     fn family(&self) -> &'static str {
         FAMILY
     }
 
+    fn options(&self) -> &'static dyn OptionsSpec {
+        &OPTIONS
+    }
+}
+
+/// Identification connections per open port, at most: one banner read and six probes.
+pub const CONNECTIONS_PER_PORT: u32 = 7;
+
+impl Family for Ports {
     fn summary(&self) -> &'static str {
         "TCP port sweep with service identification: unexpected open ports, exposed datastores, unauthenticated and cleartext services"
     }
@@ -319,7 +372,18 @@ impl Check for Ports {
         true
     }
 
-    /// Sweeps take turns (see [`SWEEPS`]), so time spent waiting for another target's sweep
+    /// Identification connections: [`CONNECTIONS_PER_PORT`] for each of at most
+    /// [`MAX_IDENTIFIED`] open ports per swept address. The sweep's connects are counted by
+    /// the sweep (its statistics), not as requests.
+    fn budget(&self, target: &Target, _settings: &Settings) -> u32 {
+        let addresses = match target.kind {
+            TargetKind::Cidr { .. } => u32::try_from(target.address_count()).unwrap_or(u32::MAX),
+            _ => 1,
+        };
+        addresses.saturating_mul(CONNECTIONS_PER_PORT * MAX_IDENTIFIED as u32)
+    }
+
+    /// Sweeps take turns ([`Cx::sweep_turn`]), so time spent waiting for another target's sweep
     /// must not count against this one: the family enforces its own budgets once its turn comes
     /// ([`sweep_budget`] for the sweep, [`identify_budget`] for identification), and the
     /// engine's cut-off is only a last resort.
@@ -327,10 +391,10 @@ impl Check for Ports {
         Duration::from_secs(24 * 3600)
     }
 
-    fn run<'a>(&'a self, cx: &'a ScanCx, target: &'a ScanTarget) -> BoxFuture<'a, Vec<Outcome>> {
+    fn run<'a>(&'a self, cx: &'a Cx<'a>) -> BoxFuture<'a, Vec<Outcome>> {
         Box::pin(async move {
-            let obs = probe(cx, target).await;
-            evaluate(&obs, &target.target.id)
+            let obs = probe(cx).await;
+            evaluate(&obs, &cx.target().target.id)
         })
     }
 }
@@ -344,14 +408,14 @@ pub fn evaluate(obs: &PortsObservation, target_id: &str) -> Vec<Outcome> {
         }
         return out.finish();
     }
-    super::evaluate_rules(RULES, obs, &mut out);
+    crate::engine::evaluate_rules(RULES, obs, &mut out);
     out.finish()
 }
 
 /// The ports to sweep on `target`: its own list, else the scan's (`--ports`), else its explicit
 /// port (`host:port`), else `top1000` (also for a URL: its host is swept, not only its port).
-pub fn port_spec(settings: &Settings, target: &Target) -> PortSpec {
-    if let Some(spec) = target.ports.clone().or_else(|| settings.ports.clone()) {
+pub fn port_spec(options: &PortsOptions, target: &Target) -> PortSpec {
+    if let Some(spec) = options.ports.clone() {
         return spec;
     }
     if let TargetKind::Host {
@@ -382,9 +446,6 @@ fn identify_budget(settings: &Settings) -> Duration {
     Duration::from_secs(30).saturating_add(settings.timeout.saturating_mul(12))
 }
 
-/// Sweeps take turns, so that `--port-concurrency` bounds the whole scan.
-static SWEEPS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| tokio::sync::Semaphore::new(1));
-
 /// Sets the cancel flag when dropped (the engine aborted the family), stopping the sweep threads.
 struct CancelOnDrop(Arc<AtomicBool>);
 
@@ -397,12 +458,12 @@ impl Drop for CancelOnDrop {
 /// Sockets the sweep may hold: `--port-concurrency`, within the open-file limit (raised to the
 /// hard limit) minus a reserve for the connections of the other families (`--concurrency` ×
 /// `--per-host` + 64, at most half the limit).
-pub fn in_flight_budget(settings: &Settings) -> usize {
+pub fn in_flight_budget(settings: &Settings, port_concurrency: usize) -> usize {
     let reserve = 64 + settings.concurrency.saturating_mul(settings.per_host);
     let fd_budget = sweep::raise_fd_limit()
         .and_then(|soft| usize::try_from(soft).ok())
         .map_or(256, |soft| soft.saturating_sub(reserve.min(soft / 2)));
-    settings.port_concurrency.min(fd_budget).max(1)
+    port_concurrency.min(fd_budget).max(1)
 }
 
 /// The addresses to sweep: every address of a range, or the distinct resolved addresses of a
@@ -421,18 +482,16 @@ fn sweep_addresses(target: &ScanTarget) -> (Vec<IpAddr>, Vec<IpAddr>) {
     (ips, rest)
 }
 
-async fn probe(cx: &ScanCx, target: &ScanTarget) -> PortsObservation {
-    let settings = &cx.settings;
-    let spec = port_spec(settings, &target.target);
+async fn probe(cx: &Cx<'_>) -> PortsObservation {
+    let target = cx.target();
+    let settings = cx.settings();
+    let opts = cx.options::<PortsOptions>();
+    let spec = port_spec(&opts, &target.target);
     let mut obs = PortsObservation {
         port_list: spec.text.clone(),
         ports_scanned: spec.ports.len(),
-        allowed: target
-            .target
-            .allowed_ports
-            .clone()
-            .or_else(|| settings.allowed_ports.clone())
-            .unwrap_or_else(|| DEFAULT_ALLOWED.to_vec()),
+        allowed: opts.allowed_ports.clone(),
+        range: matches!(target.target.kind, TargetKind::Cidr { .. }),
         ..PortsObservation::default()
     };
     // Count the pairs before expanding a range.
@@ -463,8 +522,8 @@ async fn probe(cx: &ScanCx, target: &ScanTarget) -> PortsObservation {
     }
 
     // Sweep, one target at a time.
-    let permit = SWEEPS.acquire().await.ok();
-    let in_flight = in_flight_budget(settings);
+    let permit = cx.sweep_turn().await;
+    let in_flight = in_flight_budget(settings, opts.port_concurrency);
     let threads = std::thread::available_parallelism()
         .map_or(2, std::num::NonZero::get)
         .min(4)
@@ -556,15 +615,15 @@ async fn probe(cx: &ScanCx, target: &ScanTarget) -> PortsObservation {
     // The per-host key the other families use: the target's host for the addresses of a name,
     // each address for a range.
     let is_range = matches!(target.target.kind, TargetKind::Cidr { .. });
-    let name_key = cx.host_key(&target.target.host());
+    let name = target.target.host();
     let identified: Vec<(OpenPort, bool)> = futures::stream::iter(open.into_iter().map(|addr| {
         let n = per_addr.entry(addr.ip()).or_default();
         *n += 1;
         let over_cap = *n > MAX_IDENTIFIED;
-        let key = if is_range {
-            cx.host_key(&addr.ip().to_string())
+        let host = if is_range {
+            addr.ip().to_string()
         } else {
-            name_key.clone()
+            name.clone()
         };
         async move {
             let unidentified = |note: String| Identified {
@@ -583,9 +642,9 @@ async fn probe(cx: &ScanCx, target: &ScanTarget) -> PortsObservation {
                     true,
                 )
             } else {
-                let _permit = cx.limits.connection(&key).await;
                 let left = deadline.saturating_duration_since(Instant::now());
-                match tokio::time::timeout(left, service::identify(addr, timeouts)).await {
+                let via = service::Via { cx, host: &host };
+                match tokio::time::timeout(left, service::identify(via, addr, timeouts)).await {
                     Ok(id) => {
                         let cut = id.incomplete;
                         (id, cut)

@@ -645,15 +645,26 @@ async fn read_some(stream: &mut TcpStream, first: Duration, cap: usize) -> Read 
     Read::Data(buf)
 }
 
-async fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, String> {
-    match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-        Ok(Ok(s)) => Ok(s),
-        Ok(Err(e)) => Err(format!("connect failed: {e}")),
-        Err(_) => Err(format!(
-            "connect timed out after {}",
-            crate::engine::net::secs(timeout)
-        )),
-    }
+/// Where identification connects: the scan's facade, under the permit of `host` (the
+/// target's name, or the address for a range), one request of the family's budget each.
+#[derive(Clone, Copy, Debug)]
+pub struct Via<'a> {
+    /// The family's view of the scan.
+    pub cx: &'a crate::engine::Cx<'a>,
+    /// The host whose connection permit each connection takes.
+    pub host: &'a str,
+}
+
+type Held = (TcpStream, Option<tokio::sync::OwnedSemaphorePermit>);
+
+async fn connect(via: Via<'_>, addr: SocketAddr) -> Result<Held, String> {
+    via.cx
+        .connect(via.host, &[addr])
+        .await
+        .map_err(|r| match r.kind {
+            crate::model::ReasonKind::Timeout => "connect timed out".to_string(),
+            _ => r.detail,
+        })
 }
 
 /// The longest one probe waits for an answer: a third of the answer timeout (at least 300 ms,
@@ -667,8 +678,8 @@ fn probe_wait(answer: Duration) -> Duration {
 /// Identify the service on an open port: at most one banner read and six probes, each on its
 /// own connection. A silent probe does not stop the search; silent waits together take at most
 /// `t.answer`.
-pub async fn identify(addr: SocketAddr, t: Timeouts) -> Identified {
-    let mut id = identify_inner(addr, t).await;
+pub async fn identify(via: Via<'_>, addr: SocketAddr, t: Timeouts) -> Identified {
+    let mut id = identify_inner(via, addr, t).await;
     if id.service == Service::Tls {
         id.likely = default_datastore(addr.port());
         if let Some(likely) = id.likely {
@@ -682,14 +693,14 @@ pub async fn identify(addr: SocketAddr, t: Timeouts) -> Identified {
     id
 }
 
-async fn identify_inner(addr: SocketAddr, t: Timeouts) -> Identified {
+async fn identify_inner(via: Via<'_>, addr: SocketAddr, t: Timeouts) -> Identified {
     let port = addr.port();
     let unknown = |note: String, banner: &[u8]| Identified::new(Service::Unknown, banner, note);
     let failed = |note: String| Identified {
         incomplete: true,
         ..Identified::new(Service::Unknown, &[], note)
     };
-    let mut stream = match connect(addr, t.connect).await {
+    let (mut stream, permit) = match connect(via, addr).await {
         Ok(s) => s,
         Err(e) => return failed(e),
     };
@@ -703,7 +714,7 @@ async fn identify_inner(addr: SocketAddr, t: Timeouts) -> Identified {
         Read::Silent => {}
         Read::Closed(why) => closed_note = Some(why),
     }
-    drop(stream);
+    drop((stream, permit));
     let host = addr.ip().to_string();
     let wait = probe_wait(t.answer);
     let mut silence_left = t.answer;
@@ -713,7 +724,7 @@ async fn identify_inner(addr: SocketAddr, t: Timeouts) -> Identified {
         if silence_left.is_zero() {
             break;
         }
-        let mut stream = match connect(addr, t.connect).await {
+        let (mut stream, _permit) = match connect(via, addr).await {
             Ok(s) => s,
             Err(e) => return failed(e),
         };

@@ -2,8 +2,9 @@
 //! Elasticsearch's cluster information).
 
 use super::unexpected::port_evidence;
-use super::{OpenPort, PortsObservation, Rule, identification_gap, inconclusive_with};
-use crate::model::{Emitter, Evidence};
+use super::{OpenPort, PortsObservation, Rule, fail_ports, identification_gap, inconclusive_with};
+use crate::engine::Emitter;
+use crate::model::Evidence;
 
 pub(super) const UNAUTHENTICATED: &str = "ports.unauthenticated_service";
 
@@ -24,10 +25,16 @@ fn eval(obs: &PortsObservation, out: &mut Emitter) {
             .iter()
             .map(|p| format!("{} ({})", p.label(), p.id.note))
             .collect();
-        return out.fail(
+        return fail_ports(
+            out,
+            obs,
             UNAUTHENTICATED,
             format!("answers without authentication: {}", list.join(", ")),
             port_evidence(open.iter().copied()),
+            &open,
+            ("answers without authentication", |p| {
+                format!("{} ({})", p.label(), p.id.note)
+            }),
         );
     }
     let gap = identification_gap(obs, obs.open.iter()).or_else(|| obs.incomplete());

@@ -1,7 +1,8 @@
 //! Open ports beyond the target's `allowed_ports`.
 
-use super::{OpenPort, PortsObservation, Rule, inconclusive_with};
-use crate::model::{Emitter, Evidence, Observed};
+use super::{OpenPort, PortsObservation, Rule, fail_ports, inconclusive_with};
+use crate::engine::Emitter;
+use crate::model::{Evidence, Observed};
 
 pub(super) const UNEXPECTED_OPEN: &str = "ports.unexpected_open";
 
@@ -42,7 +43,9 @@ fn eval(obs: &PortsObservation, out: &mut Emitter) {
     let unexpected: Vec<&OpenPort> = obs.unexpected().collect();
     if !unexpected.is_empty() {
         let list: Vec<String> = unexpected.iter().map(|p| p.label()).collect();
-        return out.fail(
+        return fail_ports(
+            out,
+            obs,
             UNEXPECTED_OPEN,
             format!(
                 "{} open port{} not in allowed_ports: {}",
@@ -51,6 +54,8 @@ fn eval(obs: &PortsObservation, out: &mut Emitter) {
                 list.join(", ")
             ),
             obs.counts(port_evidence(unexpected.iter().copied())),
+            &unexpected,
+            ("open port not in allowed_ports", OpenPort::label),
         );
     }
     let evidence = obs.counts(port_evidence(obs.open.iter()));

@@ -4,7 +4,8 @@
 
 use super::{Burst, BurstEnd};
 use crate::endpoint::Role;
-use crate::model::{Emitter, Evidence, Observed};
+use crate::engine::Emitter;
+use crate::model::{Evidence, Observed, Status, Subject};
 
 pub(super) const MISSING: &str = "ratelimit.missing";
 pub(super) const AUTH_MISSING: &str = "ratelimit.auth_missing";
@@ -39,18 +40,40 @@ fn judge(bursts: &[Burst], role: Role, id: &'static str, out: &mut Emitter) {
                 )
             })
             .unwrap_or_default();
-        return out.fail(
+        let findings = mine
+            .iter()
+            .filter(|b| unlimited.contains(&b.endpoint.as_str()))
+            .map(|b| {
+                (
+                    Subject::endpoint(&b.endpoint),
+                    format!(
+                        "no rate limit on {}: {} requests at {:.0}/s were all served",
+                        b.endpoint,
+                        b.sent,
+                        f64::from(b.sent) / b.seconds.max(0.001)
+                    ),
+                    Evidence::none().text("burst", b.describe()),
+                )
+            })
+            .collect();
+        out.fail_each(
             id,
             format!("no rate limit on {}{detail}", unlimited.join(", ")),
             evidence,
+            findings,
         );
+        return checked(out, id, &mine);
     }
     if let Some(BurstEnd::Undecided(reason)) = mine
         .iter()
         .map(|b| &b.end)
         .find(|e| matches!(e, BurstEnd::Undecided(_)))
     {
-        return out.inconclusive(id, reason);
+        out.inconclusive(id, reason);
+        if let Some(o) = out.last(id) {
+            o.evidence = evidence;
+        }
+        return checked(out, id, &mine);
     }
     let summary: Vec<String> = mine
         .iter()
@@ -64,6 +87,20 @@ fn judge(bursts: &[Burst], role: Role, id: &'static str, out: &mut Emitter) {
         })
         .collect();
     out.pass(id, summary.join("; "), evidence);
+    checked(out, id, &mine);
+}
+
+/// List every burst that did not fail under the result, with its own verdict.
+fn checked(out: &mut Emitter, id: &'static str, bursts: &[&Burst]) {
+    let Some(o) = out.last(id) else { return };
+    for b in bursts {
+        let (status, reason) = match &b.end {
+            BurstEnd::Unlimited | BurstEnd::NotEnforced { .. } => continue,
+            BurstEnd::Undecided(r) => (Status::Inconclusive, Some(r.clone())),
+            BurstEnd::Limited { .. } | BurstEnd::Advertised => (Status::Pass, None),
+        };
+        o.checked(Subject::endpoint(&b.endpoint), status, b.describe(), reason);
+    }
 }
 
 #[cfg(test)]

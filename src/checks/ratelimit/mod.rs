@@ -13,6 +13,7 @@
 //! The family is *exclusive*: it never runs at the same time as the auth family on a target.
 
 mod missing;
+pub mod options;
 mod retry_after;
 
 use std::collections::BTreeMap;
@@ -22,11 +23,13 @@ use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use reqwest::header::HeaderMap;
 
-use super::Check;
 use super::behaviour::{Requester, random_hex, wrong_password};
 use crate::endpoint::{Endpoint, Role};
-use crate::engine::{self, ScanCx, ScanTarget, Settings};
-use crate::model::{Emitter, Outcome, Reason, ReasonKind};
+use crate::engine::Emitter;
+use crate::engine::{self, Cx, Family};
+use crate::model::{Outcome, Reason, ReasonKind};
+use crate::options::{FamilyOptions, OptionsSpec, Spec};
+use crate::plan::Settings;
 use crate::target::Target;
 
 /// The rate-limiting family.
@@ -43,11 +46,27 @@ pub const RULE_IDS: &[&str] = &[
     retry_after::NO_RETRY_AFTER,
 ];
 
-impl Check for RateLimit {
+static OPTIONS: Spec<options::RateLimitOptions> = Spec::new();
+
+impl FamilyOptions for RateLimit {
     fn family(&self) -> &'static str {
         FAMILY
     }
 
+    fn options(&self) -> &'static dyn OptionsSpec {
+        &OPTIONS
+    }
+}
+
+fn target_options(target: &Target) -> options::RateLimitOptions {
+    target
+        .options
+        .get::<options::RateLimitOptions>(FAMILY)
+        .cloned()
+        .unwrap_or_default()
+}
+
+impl Family for RateLimit {
     fn summary(&self) -> &'static str {
         "bounded request bursts against configured API and login endpoints"
     }
@@ -64,23 +83,34 @@ impl Check for RateLimit {
         true
     }
 
+    /// Each burst's `max_requests`.
+    fn budget(&self, target: &Target, _settings: &Settings) -> u32 {
+        let opts = target_options(target);
+        burst_endpoints(target)
+            .map(|e| opts.burst(&e.name).max_requests)
+            .sum()
+    }
+
     fn deadline(&self, settings: &Settings, target: &Target) -> Duration {
         // Each burst takes max_requests / rps, plus a request deadline for the stragglers.
+        let opts = target_options(target);
         let bursts: f64 = burst_endpoints(target)
-            .map(|e| f64::from(e.max_requests) / burst_rps(e, settings).max(0.01))
+            .map(|e| {
+                let b = opts.burst(&e.name);
+                f64::from(b.max_requests) / burst_rps(b.rps, settings).max(0.01)
+            })
             .sum();
         let per_burst = engine::net::request_deadline(settings.timeout) * 2;
         let n = u32::try_from(burst_endpoints(target).count()).unwrap_or(u32::MAX);
-        Duration::from_secs_f64(bursts)
-            + per_burst.saturating_mul(n)
-            + engine::check_deadline(settings)
+        Duration::from_secs_f64(bursts) + per_burst.saturating_mul(n) + engine::MAX_BACKOFF_WAIT
     }
 
-    fn run<'a>(&'a self, cx: &'a ScanCx, target: &'a ScanTarget) -> BoxFuture<'a, Vec<Outcome>> {
+    fn run<'a>(&'a self, cx: &'a Cx<'a>) -> BoxFuture<'a, Vec<Outcome>> {
         Box::pin(async move {
+            let target = cx.target();
             let mut out = Emitter::new(FAMILY, target.target.id.clone());
-            let requester = match Requester::new(cx, target) {
-                Ok(r) => r,
+            let requester = match Requester::new(cx) {
+                Ok(r) => r.measuring(),
                 Err(reason) => {
                     for id in RULE_IDS {
                         out.inconclusive(id, &reason);
@@ -88,9 +118,10 @@ impl Check for RateLimit {
                     return out.finish();
                 }
             };
+            let opts = cx.options::<options::RateLimitOptions>();
             let mut bursts = Vec::new();
             for endpoint in burst_endpoints(&target.target) {
-                bursts.push(burst(cx, &requester, endpoint).await);
+                bursts.push(burst(cx, &requester, endpoint, opts.burst(&endpoint.name)).await);
             }
             evaluate(&bursts, &mut out);
             out.finish()
@@ -284,10 +315,8 @@ const NOT_ENFORCED_AFTER: u32 = 3;
 const IN_A_ROW: u32 = 3;
 
 /// The rate a burst really runs at: the endpoint's, capped by `--max-rps`.
-fn burst_rps(endpoint: &Endpoint, settings: &Settings) -> f64 {
-    settings
-        .max_rps
-        .map_or(endpoint.rps, |m| endpoint.rps.min(m))
+fn burst_rps(rps: f64, settings: &Settings) -> f64 {
+    settings.max_rps.map_or(rps, |m| rps.min(m))
 }
 
 /// The numeric limit a response advertises (`X-RateLimit-Limit`, `RateLimit-Limit`, or the
@@ -318,9 +347,14 @@ fn advertised_limit(headers: &HeaderMap) -> Option<u64> {
 }
 
 /// Send one endpoint's burst.
-async fn burst(cx: &ScanCx, requester: &Requester<'_>, endpoint: &Endpoint) -> Burst {
-    let pacer = engine::pacer(burst_rps(endpoint, &cx.settings));
-    let in_flight_max = cx.settings.per_host.max(1);
+async fn burst(
+    cx: &Cx<'_>,
+    requester: &Requester<'_>,
+    endpoint: &Endpoint,
+    opts: options::BurstOptions,
+) -> Burst {
+    let pacer = engine::pacer(burst_rps(opts.rps, cx.settings()));
+    let in_flight_max = cx.settings().per_host.max(1);
     let probe_user = endpoint.unknown_username(&random_hex(6));
     let probe_password = wrong_password();
     let credentials =
@@ -347,7 +381,7 @@ async fn burst(cx: &ScanCx, requester: &Requester<'_>, endpoint: &Endpoint) -> B
     let mut in_flight = FuturesUnordered::new();
 
     loop {
-        while end.is_none() && sent < endpoint.max_requests && in_flight.len() < in_flight_max {
+        while end.is_none() && sent < opts.max_requests && in_flight.len() < in_flight_max {
             pacer.until_ready().await;
             sent += 1;
             let n = sent;

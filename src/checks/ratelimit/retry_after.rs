@@ -1,7 +1,8 @@
 //! `ratelimit.no_retry_after`: a 429 should say when to come back (RFC 6585 §4).
 
 use super::{Burst, BurstEnd, Signal};
-use crate::model::{Emitter, Evidence, Observed};
+use crate::engine::Emitter;
+use crate::model::{Evidence, Observed};
 
 pub(super) const NO_RETRY_AFTER: &str = "ratelimit.no_retry_after";
 

@@ -5,7 +5,8 @@
 use super::registry::{self, Suite};
 use super::wire::Version;
 use super::{Rule, TlsObservation};
-use crate::model::{Emitter, Observed};
+use crate::engine::Emitter;
+use crate::model::Observed;
 
 pub(super) const WEAK: &str = "tls.cipher.weak";
 pub(super) const NO_FORWARD_SECRECY: &str = "tls.cipher.no_forward_secrecy";

@@ -1,7 +1,7 @@
 //! TLS compression (CRIME): the server must refuse DEFLATE.
 
 use super::{Rule, TlsObservation};
-use crate::model::Emitter;
+use crate::engine::Emitter;
 
 pub(super) const COMPRESSION: &str = "tls.compression";
 const IDS: &[&str] = &[COMPRESSION];

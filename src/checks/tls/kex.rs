@@ -2,7 +2,8 @@
 //! evidence records the named groups the server accepts and the DH sizes seen.
 
 use super::{Rule, TlsObservation, registry};
-use crate::model::{Emitter, Evidence, Observed};
+use crate::engine::Emitter;
+use crate::model::{Evidence, Observed};
 
 pub(super) const WEAK_DH: &str = "tls.kex.weak_dh";
 const IDS: &[&str] = &[WEAK_DH];

@@ -22,12 +22,15 @@ use std::collections::BTreeMap;
 
 use futures::future::BoxFuture;
 
-use super::Check;
-use crate::engine::{ScanCx, ScanTarget, Settings};
-use crate::model::{Emitter, Evidence, Observed, Outcome, Reason, ReasonKind, Status};
+use crate::engine::Emitter;
+use crate::engine::{Cx, Family};
+use crate::model::{Evidence, Observed, Outcome, Reason, ReasonKind, Status};
+use crate::options::{FamilyOptions, OptionsSpec, Spec};
+use crate::plan::Settings;
 use crate::target::{Target, TargetKind};
 
 pub mod cert;
+pub mod options;
 pub mod probe;
 pub mod registry;
 pub mod wire;
@@ -77,7 +80,7 @@ pub const RULE_IDS: &[&str] = &[
 ];
 
 /// A rule of this family (see [`crate::checks::Rule`]).
-pub type Rule = crate::checks::Rule<TlsObservation>;
+pub type Rule = crate::engine::Rule<TlsObservation>;
 
 /// The rules, in evaluation order.
 pub static RULES: &[Rule] = &[
@@ -112,11 +115,19 @@ pub fn tls_port(target: &Target) -> Option<u16> {
     }
 }
 
-impl Check for Tls {
+static OPTIONS: Spec<options::TlsOptions> = Spec::new();
+
+impl FamilyOptions for Tls {
     fn family(&self) -> &'static str {
         FAMILY
     }
 
+    fn options(&self) -> &'static dyn OptionsSpec {
+        &OPTIONS
+    }
+}
+
+impl Family for Tls {
     fn summary(&self) -> &'static str {
         "certificate and chain, protocol versions, cipher suites, key exchange, compression and renegotiation"
     }
@@ -139,8 +150,9 @@ impl Check for Tls {
         tls_port(target).is_some()
     }
 
-    fn run<'a>(&'a self, cx: &'a ScanCx, target: &'a ScanTarget) -> BoxFuture<'a, Vec<Outcome>> {
+    fn run<'a>(&'a self, cx: &'a Cx<'a>) -> BoxFuture<'a, Vec<Outcome>> {
         Box::pin(async move {
+            let target = cx.target();
             let Some(port) = tls_port(&target.target) else {
                 let mut out = Emitter::new(FAMILY, target.target.id.clone());
                 for id in RULE_IDS {
@@ -149,7 +161,7 @@ impl Check for Tls {
                 return out.finish();
             };
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            let obs = probe::observe(cx, target, port, now).await;
+            let obs = probe::observe(cx, port, now).await;
             // A bare host (no scheme, no port) is probed on 443 on the chance that it serves
             // TLS; when no connection was even accepted, it has no TLS service to judge, which
             // is not a reason to leave the gate undecided (an explicit port or URL would have
@@ -171,7 +183,7 @@ impl Check for Tls {
 /// Run every rule on an observation.
 pub fn evaluate(obs: &TlsObservation, target_id: &str) -> Vec<Outcome> {
     let mut out = Emitter::new(FAMILY, target_id);
-    super::evaluate_rules(RULES, obs, &mut out);
+    crate::engine::evaluate_rules(RULES, obs, &mut out);
     out.finish()
 }
 
@@ -390,6 +402,18 @@ fn per_certificate(
         })
         .collect();
     let n = verdicts.len();
+    let subject = |i: usize| match obs.certs.get(i) {
+        Some(Ok(c)) => c.leaf().map_or_else(crate::model::Subject::target, |l| {
+            crate::model::Subject::new(
+                crate::model::SubjectKind::Certificate,
+                format!("{} ({})", l.subject, l.key_label()),
+            )
+        }),
+        _ => crate::model::Subject::new(
+            crate::model::SubjectKind::Certificate,
+            format!("#{} (unreadable)", i + 1),
+        ),
+    };
     let label = |i: usize| match obs.certs.get(i) {
         Some(Ok(c)) => c
             .leaf()
@@ -446,6 +470,7 @@ fn per_certificate(
                 first.evidence.clone(),
                 first.reason.clone(),
             );
+            per_subject(out, id, &mine, &subject);
             continue;
         }
         let same = chosen.iter().all(|(_, o)| o.message == first.message);
@@ -470,6 +495,25 @@ fn per_certificate(
             .text("certificate", format!("#{} of {n}", first_i + 1))
             .with("certificates", Observed::texts(lines.iter().cloned()));
         out.emit(id, status, message, evidence, first.reason.clone());
+        per_subject(out, id, &mine, &subject);
+    }
+}
+
+/// Under the result of `id`: a finding for each certificate that failed it, and each other
+/// certificate as a checked subject. A certificate's subject is its subject name and key
+/// type, which stay the same when it is renewed (its SHA-256 is in the evidence).
+fn per_subject(
+    out: &mut Emitter,
+    id: &'static str,
+    mine: &[(usize, &Outcome)],
+    subject: &dyn Fn(usize) -> crate::model::Subject,
+) {
+    let Some(result) = out.last(id) else { return };
+    for (i, o) in mine {
+        match o.status {
+            Status::Fail => result.finding(subject(*i), o.message.clone(), o.evidence.clone()),
+            status => result.checked(subject(*i), status, o.message.clone(), o.reason.clone()),
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::cert::NameMatch;
 use super::{CertObservation, Rule, TlsObservation, cert_evidence, per_certificate};
-use crate::model::Emitter;
+use crate::engine::Emitter;
 
 pub(super) const HOSTNAME_MISMATCH: &str = "tls.cert.hostname_mismatch";
 pub(super) const NO_SAN: &str = "tls.cert.no_san";

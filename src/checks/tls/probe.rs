@@ -37,8 +37,8 @@ use super::cert::{self, Captured, CapturingVerifier};
 use super::registry::{self, GROUPS};
 use super::wire::{self, Answer, Flight, HelloSpec, KeyExchange, Progress, Version, WireError};
 use super::{Accepted, CertObservation, ProtocolState, TlsObservation};
+use crate::engine::Cx;
 use crate::engine::net;
-use crate::engine::{ScanCx, ScanTarget};
 use crate::model::{Reason, ReasonKind};
 
 /// What one ClientHello got back.
@@ -57,9 +57,8 @@ const CHUNKS: usize = 4;
 
 /// Connections to one target.
 pub struct Prober<'a> {
-    cx: &'a ScanCx,
+    cx: &'a Cx<'a>,
     addrs: Vec<SocketAddr>,
-    host_key: String,
     host: String,
     sni: Option<String>,
     timeout: Duration,
@@ -71,7 +70,8 @@ pub struct Prober<'a> {
 
 impl<'a> Prober<'a> {
     /// A prober for `target` on `port`.
-    pub fn new(cx: &'a ScanCx, target: &ScanTarget, port: u16) -> Prober<'a> {
+    pub fn new(cx: &'a Cx<'a>, port: u16) -> Prober<'a> {
+        let target = cx.target();
         let host = target.target.host();
         let sni = target.target.ip_literal().is_none().then(|| host.clone());
         Prober {
@@ -81,14 +81,27 @@ impl<'a> Prober<'a> {
                 .iter()
                 .map(|a| SocketAddr::new(a.ip(), port))
                 .collect(),
-            host_key: cx.host_key(&host),
             host,
             sni,
-            timeout: cx.settings.timeout,
+            timeout: cx.settings().timeout,
             handshakes: AtomicU32::new(0),
             connected: AtomicU32::new(0),
             intolerant: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// One TCP connection to the target's TLS port, through the scan's facade (the per-host
+    /// permit, held as long as the returned permit lives, pacing, the request budget).
+    pub async fn connect(
+        &self,
+    ) -> Result<
+        (
+            tokio::net::TcpStream,
+            Option<tokio::sync::OwnedSemaphorePermit>,
+        ),
+        Reason,
+    > {
+        self.cx.connect(&self.host, &self.addrs).await
     }
 
     fn intolerant(&self, version: Version) -> bool {
@@ -121,7 +134,6 @@ impl<'a> Prober<'a> {
     }
 
     async fn exchange_once(&self, spec: &HelloSpec<'_>, full: bool) -> Exchange {
-        let _permit = self.cx.limits.connection(&self.host_key).await;
         self.handshakes.fetch_add(1, Ordering::Relaxed);
         let mut random = [0u8; 96];
         if aws_lc_rs::rand::fill(&mut random).is_err() {
@@ -129,7 +141,7 @@ impl<'a> Prober<'a> {
         }
         let hello = wire::client_hello(spec, &random);
         let deadline = Instant::now() + net::request_deadline(self.timeout);
-        let mut stream = match net::connect(&self.addrs, self.timeout).await {
+        let (mut stream, _permit) = match self.connect().await {
             Ok(s) => s,
             Err(r) => return Exchange::Failed(r),
         };
@@ -211,9 +223,8 @@ impl<'a> Prober<'a> {
             .with_no_client_auth();
         let name = ServerName::try_from(self.host.clone())
             .map_err(|e| Reason::new(ReasonKind::Bug, format!("{}: {e}", self.host)))?;
-        let _permit = self.cx.limits.connection(&self.host_key).await;
         self.handshakes.fetch_add(1, Ordering::Relaxed);
-        let stream = net::connect(&self.addrs, self.timeout).await?;
+        let (stream, _permit) = self.connect().await?;
         self.connected.fetch_add(1, Ordering::Relaxed);
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
         let outcome = tokio::time::timeout(self.timeout, connector.connect(name, stream)).await;
@@ -276,8 +287,8 @@ fn version_state(version: Version, ex: &Exchange) -> ProtocolState {
 }
 
 /// Probe everything the rules need.
-pub async fn observe(cx: &ScanCx, target: &ScanTarget, port: u16, now: i64) -> TlsObservation {
-    let p = Prober::new(cx, target, port);
+pub async fn observe(cx: &Cx<'_>, port: u16, now: i64) -> TlsObservation {
+    let p = Prober::new(cx, port);
     let all_groups: Vec<u16> = GROUPS.iter().map(|(c, _)| *c).collect();
     let candidates: BTreeMap<Version, Vec<u16>> = Version::ALL
         .into_iter()
@@ -428,7 +439,7 @@ pub async fn observe(cx: &ScanCx, target: &ScanTarget, port: u16, now: i64) -> T
             .list
             .into_iter()
             .map(|(chain, source)| {
-                cert::judge_chain(chain, source, &p.host, now, &cx.settings.ca_certs)
+                cert::judge_chain(chain, source, &p.host, now, &cx.settings().ca_certs)
             })
             .collect()
     };
@@ -438,7 +449,7 @@ pub async fn observe(cx: &ScanCx, target: &ScanTarget, port: u16, now: i64) -> T
         host: p.host.clone(),
         port,
         now,
-        expiry_days: cx.settings.cert_expiry_days,
+        expiry_days: cx.options::<super::options::TlsOptions>().cert_expiry_days,
         certs,
         protocols,
         protocols_error,

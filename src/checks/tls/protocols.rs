@@ -3,7 +3,8 @@
 
 use super::wire::Version;
 use super::{ProtocolState, Rule, TlsObservation};
-use crate::model::{Emitter, Evidence, Observed};
+use crate::engine::Emitter;
+use crate::model::{Evidence, Observed};
 
 pub(super) const SSLV3: &str = "tls.protocol.sslv3";
 pub(super) const TLS10: &str = "tls.protocol.tls10";

@@ -1,7 +1,7 @@
 //! Secure renegotiation (RFC 5746): a TLS ≤ 1.2 server must answer with `renegotiation_info`.
 
 use super::{Rule, TlsObservation};
-use crate::model::Emitter;
+use crate::engine::Emitter;
 
 pub(super) const INSECURE: &str = "tls.renegotiation.insecure";
 const IDS: &[&str] = &[INSECURE];

@@ -2,7 +2,8 @@
 //! MD5 or SHA-1 signatures). Self-issued roots are left out: clients trust them by key.
 
 use super::{CertObservation, Rule, TlsObservation, cert_evidence, per_certificate};
-use crate::model::{Emitter, Observed};
+use crate::engine::Emitter;
+use crate::model::Observed;
 
 pub(super) const WEAK_KEY: &str = "tls.cert.weak_key";
 pub(super) const WEAK_SIGNATURE: &str = "tls.cert.weak_signature";

@@ -4,7 +4,8 @@
 
 use super::cert::Trust;
 use super::{CertObservation, Rule, TlsObservation, cert_evidence, per_certificate, strength};
-use crate::model::{Emitter, Observed};
+use crate::engine::Emitter;
+use crate::model::Observed;
 
 pub(super) const UNTRUSTED: &str = "tls.cert.untrusted";
 pub(super) const INCOMPLETE_CHAIN: &str = "tls.cert.incomplete_chain";

@@ -4,7 +4,8 @@
 use super::{
     CertObservation, Rule, TlsObservation, cert, cert_evidence, days_left, per_certificate,
 };
-use crate::model::{Emitter, Observed};
+use crate::engine::Emitter;
+use crate::model::Observed;
 
 pub(super) const EXPIRED: &str = "tls.cert.expired";
 pub(super) const NOT_YET_VALID: &str = "tls.cert.not_yet_valid";

@@ -1,0 +1,470 @@
+//! The plan: what a scan will do, validated before any packet is sent. The command line and
+//! the config file are merged here (flags win over the file, the file over defaults) into a
+//! [`ScanPlan`]: the targets, the families asked for, the engine's [`Settings`], every
+//! family's options ([`crate::options`]) and the gate's [`Policy`].
+//!
+//! Bad input stops here, with one line naming the flag or `file:line:column: key`, and exit 2.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rustls::pki_types::CertificateDer;
+
+use crate::cli::ScanArgs;
+use crate::config::{self, Config, limits};
+use crate::endpoint::Secret;
+use crate::error::{Error, Result};
+use crate::options::{self, FamilyOptions, Located, OptionSet, ParseFailure};
+use crate::policy::Policy;
+use crate::target::{ResolveEntry, Target};
+
+/// The engine's knobs: how hard and how long secgate talks to targets, and whom it trusts.
+/// Family options live with their families, not here.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Timeout of each network operation (connect, TLS handshake, read).
+    pub timeout: Duration,
+    /// (target, family) tasks running at once.
+    pub concurrency: usize,
+    /// Connections to one host at once.
+    pub per_host: usize,
+    /// Redirects followed per fetch, within the scan's hosts.
+    pub max_redirects: u32,
+    /// Skip certificate verification for HTTP requests (the TLS family still judges them).
+    pub insecure: bool,
+    /// Extra trust anchors (`--ca-file`).
+    pub ca_certs: Vec<CertificateDer<'static>>,
+    /// Scan-wide `--resolve` overrides.
+    pub resolve: Vec<ResolveEntry>,
+    /// Cap on secgate's own requests per second over the whole scan (`--max-rps`).
+    pub max_rps: Option<f64>,
+    /// Cap on secgate's requests per target, over all families (`--max-requests`).
+    pub max_requests: Option<u32>,
+    /// `--dns-server`: the DNS server for every lookup (default: the system's resolver).
+    pub dns_server: Option<std::net::SocketAddr>,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            timeout: Duration::from_secs(5),
+            concurrency: 64,
+            per_host: 8,
+            max_redirects: 5,
+            insecure: false,
+            ca_certs: Vec::new(),
+            resolve: Vec::new(),
+            max_rps: None,
+            max_requests: None,
+            dns_server: None,
+        }
+    }
+}
+
+/// The plain-HTTP port probed for `https://` targets that do not name their own.
+pub const DEFAULT_HTTP_PORT: u16 = 80;
+
+/// Everything a scan needs, validated.
+#[derive(Clone, Debug)]
+pub struct ScanPlan {
+    /// Targets in the order given (each with its family options).
+    pub targets: Vec<Target>,
+    /// Families requested for all targets; empty means every family that applies.
+    pub families: Vec<&'static str>,
+    /// Engine settings.
+    pub settings: Settings,
+    /// Scan-level options of every family (targets carry their own, over these).
+    pub options: OptionSet,
+    /// Gate thresholds.
+    pub policy: Policy,
+    /// The config file, when one was used.
+    pub config_path: Option<PathBuf>,
+    /// Every credential loaded for the scan; results are scrubbed of them.
+    pub secrets: Vec<Secret>,
+}
+
+impl ScanPlan {
+    /// A plan for `targets` with default settings, options and policy (the demo and tests
+    /// fill in the rest). Every family's default options are set.
+    pub fn new(targets: Vec<Target>, families: &[&dyn FamilyOptions]) -> ScanPlan {
+        let mut options = OptionSet::default();
+        for f in families {
+            options.insert(f.family(), f.options().defaults());
+        }
+        ScanPlan {
+            targets,
+            families: Vec::new(),
+            settings: Settings::default(),
+            options,
+            policy: Policy::default(),
+            config_path: None,
+            secrets: Vec::new(),
+        }
+    }
+}
+
+fn int_flag(value: Option<i64>, flag: &str, lo: i64, hi: i64) -> Result<Option<i64>> {
+    value
+        .map(|v| limits::range(v, lo, hi).map_err(|m| Error::usage(flag, m)))
+        .transpose()
+}
+
+/// Read the config file named by `--config`, if any (a missing file names the flag).
+pub fn read_config(
+    path: Option<&std::path::Path>,
+    families: &[&dyn FamilyOptions],
+) -> Result<Option<Config>> {
+    match path {
+        Some(path) => Ok(Some(config::load(path, families).map_err(|e| match e {
+            Error::Io { .. } => Error::usage("--config", e.to_string()),
+            other => other,
+        })?)),
+        None => Ok(None),
+    }
+}
+
+/// Merge flags and the config file into a plan.
+pub fn build(args: &ScanArgs, families: &[&dyn FamilyOptions]) -> Result<ScanPlan> {
+    let config = read_config(args.config.as_deref(), families)?;
+    let cfg = config.clone().unwrap_or_default();
+    let names: Vec<&'static str> = families.iter().map(|f| f.family()).collect();
+
+    // Targets: the command line's, then the config's; one declared in both is the config's
+    // (it carries its line for SARIF, its resolve entries, endpoints and options).
+    let mut targets: Vec<(Target, Option<usize>)> = Vec::new();
+    for raw in &args.targets {
+        let t = Target::parse(raw).map_err(|m| Error::usage("TARGET", m))?;
+        targets.push((t, None));
+    }
+    let mut index: std::collections::HashMap<String, usize> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, (t, _))| (t.id.clone(), i))
+        .collect();
+    for (n, t) in cfg.targets.iter().enumerate() {
+        match index.get(&t.id) {
+            Some(&i) => {
+                if let Some(slot) = targets.get_mut(i) {
+                    *slot = (t.clone(), Some(n));
+                }
+            }
+            None => {
+                index.insert(t.id.clone(), targets.len());
+                targets.push((t.clone(), Some(n)));
+            }
+        }
+    }
+    if targets.is_empty() {
+        return Err(Error::usage(
+            "TARGET",
+            "no target given (pass a URL or host, or --config FILE with [[target]] entries; try `secgate demo`)",
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    targets.retain(|(t, _)| seen.insert(t.id.clone()));
+    let allow_large = args.allow_large_range || cfg.allow_large_range.unwrap_or(false);
+    for (t, _) in &targets {
+        check_range(t, allow_large)?;
+    }
+
+    let families_asked = match &args.checks {
+        Some(list) => {
+            // Flags win over the config, per-target `checks` included.
+            for (t, _) in &mut targets {
+                t.families = None;
+            }
+            config::parse_families(&names, std::slice::from_ref(list))
+                .map_err(|m| Error::usage("--checks", m))?
+        }
+        None => cfg.families.clone().unwrap_or_default(),
+    };
+
+    let mut settings = Settings::default();
+    if let Some(t) = args.timeout {
+        settings.timeout = limits::timeout(t).map_err(|m| Error::usage("--timeout", m))?;
+    } else if let Some(t) = cfg.timeout {
+        settings.timeout = t;
+    }
+    let concurrency = int_flag(
+        args.concurrency,
+        "--concurrency",
+        1,
+        limits::MAX_CONCURRENCY,
+    )?;
+    settings.concurrency = concurrency
+        .and_then(|v| usize::try_from(v).ok())
+        .or(cfg.concurrency)
+        .unwrap_or(settings.concurrency);
+    let per_host = int_flag(args.per_host, "--per-host", 1, limits::MAX_PER_HOST)?;
+    settings.per_host = per_host
+        .and_then(|v| usize::try_from(v).ok())
+        .or(cfg.per_host)
+        .unwrap_or(settings.per_host);
+    let redirects = int_flag(
+        args.max_redirects,
+        "--max-redirects",
+        0,
+        limits::MAX_REDIRECTS,
+    )?;
+    settings.max_redirects = redirects
+        .and_then(|v| u32::try_from(v).ok())
+        .or(cfg.max_redirects)
+        .unwrap_or(settings.max_redirects);
+    let http_port = int_flag(args.http_port, "--http-port", 1, 65535)?
+        .and_then(|v| u16::try_from(v).ok())
+        .or(cfg.http_port)
+        .unwrap_or(DEFAULT_HTTP_PORT);
+    for (t, _) in &mut targets {
+        t.http_port = Some(t.http_port.unwrap_or(http_port));
+    }
+    settings.insecure = args.insecure || cfg.insecure.unwrap_or(false);
+    settings.dns_server = match &args.dns_server {
+        Some(d) => Some(limits::dns_server(d).map_err(|m| Error::usage("--dns-server", m))?),
+        None => cfg.dns_server,
+    };
+    if let Some(path) = &args.ca_file {
+        settings.ca_certs =
+            crate::engine::net::read_ca_file(path).map_err(|m| Error::usage("--ca-file", m))?;
+    } else {
+        settings.ca_certs = cfg.ca_certs.clone();
+    }
+    let mut resolve = Vec::new();
+    for raw in &args.resolve {
+        resolve.push(ResolveEntry::parse(raw).map_err(|m| Error::usage("--resolve", m))?);
+    }
+    resolve.extend(cfg.resolve.iter().cloned());
+    settings.resolve = resolve;
+    if let Some(rps) = args.max_rps {
+        if !(rps.is_finite() && rps > 0.0 && rps <= 100_000.0) {
+            return Err(Error::usage(
+                "--max-rps",
+                format!("must be above 0 and at most 100000, got {rps}"),
+            ));
+        }
+        settings.max_rps = Some(rps);
+    }
+    settings.max_requests = int_flag(args.max_requests, "--max-requests", 1, 100_000_000)?
+        .and_then(|v| u32::try_from(v).ok())
+        .or(cfg.max_requests);
+
+    let mut policy = Policy::default();
+    if let Some(s) = args.min_score {
+        policy.min_score = limits::min_score(s).map_err(|m| Error::usage("--min-score", m))?;
+    } else if let Some(s) = cfg.min_score {
+        policy.min_score = s;
+    }
+    let max_critical = int_flag(args.max_critical, "--max-critical", 0, 1_000_000)?;
+    policy.max_critical = max_critical
+        .and_then(|v| u32::try_from(v).ok())
+        .or(cfg.max_critical)
+        .unwrap_or(policy.max_critical);
+
+    // Family options: the file's keys, the flags over them, then each target's own.
+    let options = scan_options(config.as_ref(), &args.family_flags, families)?;
+    let mut targets: Vec<Target> = targets
+        .into_iter()
+        .map(|(mut t, n)| {
+            t.options = target_options(config.as_ref(), n, families, &options)?;
+            Ok(t)
+        })
+        .collect::<Result<_>>()?;
+
+    let secrets = load_secrets(&mut targets, &families_asked)?;
+    Ok(ScanPlan {
+        targets,
+        families: families_asked,
+        settings,
+        options,
+        policy,
+        config_path: args.config.clone(),
+        secrets,
+    })
+}
+
+fn check_range(t: &Target, allow_large: bool) -> Result<()> {
+    let n = t.address_count();
+    let limit = if allow_large {
+        crate::target::MAX_RANGE_ADDRESSES_FORCED
+    } else {
+        crate::target::MAX_RANGE_ADDRESSES
+    };
+    if n <= limit {
+        return Ok(());
+    }
+    let hint = if allow_large {
+        "the most secgate sweeps in one target; split it".to_string()
+    } else {
+        "pass --allow-large-range (or scan.allow_large_range = true) to sweep it".to_string()
+    };
+    let message = format!("'{}' holds {n} addresses, more than {limit}; {hint}", t.id);
+    Err(match &t.origin {
+        Some(o) => Error::Usage(format!(
+            "{}:{}: target: {message}",
+            o.file.display(),
+            o.line
+        )),
+        None => Error::usage("TARGET", message),
+    })
+}
+
+/// The flags a family owns, as given: `(long name, values)`.
+pub type FamilyFlags = Vec<(String, Vec<String>)>;
+
+/// Parse every family's scan-level options: the config's keys, then the flags over them.
+pub fn scan_options(
+    config: Option<&Config>,
+    flags: &FamilyFlags,
+    families: &[&dyn FamilyOptions],
+) -> Result<OptionSet> {
+    let mut set = OptionSet::default();
+    for (fi, family) in families.iter().enumerate() {
+        let spec = family.options();
+        let raw = config.and_then(|c| c.family_scan.get(family.family()));
+        let text = config.map_or("", |c| c.text.as_str());
+        let mut entries: Vec<(
+            String,
+            std::ops::Range<usize>,
+            toml::Spanned<toml::de::DeValue<'_>>,
+        )> = Vec::new();
+        let mut located: Vec<Located> = Vec::new();
+        let span = raw.map_or(0..0, |r| r.span.clone());
+        if let Some(raw) = raw
+            && let toml::de::DeValue::Table(t) = raw.value(text).into_inner()
+        {
+            for (k, v) in t {
+                entries.push((k.get_ref().to_string(), k.span(), v));
+            }
+        }
+        for (gi, flag) in spec.flags().iter().enumerate() {
+            let Some((_, values)) = flags.iter().find(|(long, _)| long == flag.long) else {
+                continue;
+            };
+            let at = options::FLAG_SPAN_BASE + fi * 64 + gi;
+            located.push(Located {
+                key: format!("--{}", flag.long),
+                span: at..at + 1,
+                flag: true,
+            });
+            entries.retain(|(k, _, _)| k != flag.key);
+            entries.push((
+                flag.key.to_string(),
+                at..at + 1,
+                options::flag_value(values, flag.kind, at..at + 1),
+            ));
+        }
+        let value = options::table(entries, span);
+        if let Some(c) = config {
+            located.extend(c.located.iter().cloned());
+        }
+        let parsed = spec
+            .parse_scan(value)
+            .map_err(|f| option_error(config, &located, &f, family.family()))?;
+        set.insert(family.family(), parsed);
+    }
+    Ok(set)
+}
+
+/// One target's options over the scan's: config target `n`'s keys (none for a target from
+/// the command line).
+pub fn target_options(
+    config: Option<&Config>,
+    n: Option<usize>,
+    families: &[&dyn FamilyOptions],
+    scan: &OptionSet,
+) -> Result<OptionSet> {
+    let mut set = OptionSet::default();
+    let text = config.map_or("", |c| c.text.as_str());
+    for family in families {
+        let name = family.family();
+        let Some(base) = scan.get_any(name) else {
+            continue;
+        };
+        let raw = match (config, n) {
+            (Some(c), Some(n)) => c.family_targets.get(n).and_then(|m| m.get(name)),
+            _ => None,
+        };
+        let (table, endpoints) = match raw {
+            Some(r) => (
+                r.table.value(text),
+                r.endpoints
+                    .iter()
+                    .map(|e| options::EndpointOptions {
+                        name: e.name.clone(),
+                        role: e.role,
+                        span: e.span.clone(),
+                        raw: e.raw.value(text),
+                    })
+                    .collect(),
+            ),
+            None => (options::table(Vec::new(), 0..0), Vec::new()),
+        };
+        let parsed = family
+            .options()
+            .parse_target(base, table, endpoints)
+            .map_err(|f| {
+                option_error(
+                    config,
+                    &config.map(|c| c.located.clone()).unwrap_or_default(),
+                    &f,
+                    name,
+                )
+            })?;
+        set.insert(name, parsed);
+    }
+    Ok(set)
+}
+
+/// One line for a family's option problem: the flag, or the file position and key.
+pub fn option_error(
+    config: Option<&Config>,
+    located: &[Located],
+    failure: &ParseFailure,
+    family: &str,
+) -> Error {
+    let (span, message) = match failure {
+        ParseFailure::Serde(e) => (e.span().unwrap_or(0..0), options::tidy(e.message())),
+        ParseFailure::Invalid(o) => (o.span.clone(), o.message.clone()),
+    };
+    let found = options::locate(located, span.start);
+    match (found, config) {
+        (Some(l), _) if l.flag => Error::usage(&l.key, message),
+        (Some(l), Some(c)) => {
+            let (line, column) = config::line_col(&c.text, span.start);
+            Error::Config {
+                path: c.path.clone(),
+                line,
+                column,
+                message: format!("{}: {message}", l.key),
+            }
+        }
+        (None, Some(c)) if span.start < options::FLAG_SPAN_BASE && span != (0..0) => {
+            let (line, column) = config::line_col(&c.text, span.start);
+            Error::Config {
+                path: c.path.clone(),
+                line,
+                column,
+                message,
+            }
+        }
+        _ => Error::Usage(format!("{family} options: {message}")),
+    }
+}
+
+/// Load the secrets of the endpoints that the families which will run use (environment
+/// variables, files); errors name the config key.
+pub fn load_secrets(targets: &mut [Target], _families: &[&'static str]) -> Result<Vec<Secret>> {
+    let mut loaded = Vec::new();
+    for target in targets {
+        for endpoint in &mut target.endpoints {
+            for secret in endpoint.secrets_mut() {
+                let value = secret
+                    .source
+                    .load()
+                    .map_err(|m| Error::usage(&secret.key, m))?;
+                loaded.push(value.clone());
+                secret.value = Some(value);
+            }
+        }
+    }
+    Ok(loaded)
+}

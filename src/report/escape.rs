@@ -1,0 +1,82 @@
+//! The one escaping step for what a target sent, before any writer sees it.
+//!
+//! Targets control header values, banners, certificate names, DNS records and error texts.
+//! [`sanitize`] rewrites every such string of a report with [`crate::model::escape_unsafe`]:
+//! control characters (so ANSI escapes cannot move the cursor or recolour a terminal), and the
+//! bidirectional and invisible formatting characters that reorder or hide text. Format-
+//! specific escaping (JSON by serde, XML, HTML, Markdown) then happens in each writer.
+
+use crate::model::{Evidence, Observed, Reason, escape_unsafe};
+
+use super::ScanReport;
+
+fn text(s: &mut String) {
+    if let std::borrow::Cow::Owned(clean) = escape_unsafe(s) {
+        *s = clean;
+    }
+}
+
+fn observed(v: &mut Observed) {
+    match v {
+        Observed::Text(t) => text(t),
+        Observed::List(items) => items.iter_mut().for_each(observed),
+        Observed::Bytes(_) | Observed::Number(_) | Observed::Bool(_) => {}
+    }
+}
+
+fn evidence(e: &mut Evidence) {
+    for (_, v) in &mut e.0 {
+        observed(v);
+    }
+}
+
+fn reason(r: &mut Option<Reason>) {
+    if let Some(r) = r {
+        text(&mut r.detail);
+    }
+}
+
+/// Escape every target-controlled string of `report` in place.
+pub fn sanitize(report: &mut ScanReport) {
+    for t in &mut report.targets {
+        text(&mut t.target);
+        reason(&mut t.error);
+    }
+    for o in &mut report.results {
+        text(&mut o.target);
+        text(&mut o.message);
+        evidence(&mut o.evidence);
+        reason(&mut o.reason);
+        for f in &mut o.findings {
+            text(&mut f.message);
+            text(&mut f.subject.key);
+            evidence(&mut f.evidence);
+        }
+        for c in &mut o.subjects {
+            text(&mut c.message);
+            text(&mut c.subject.key);
+            reason(&mut c.reason);
+        }
+    }
+    for r in &mut report.summary.gate.reasons {
+        text(r);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_nested_evidence() {
+        let mut e = Evidence::none()
+            .text("banner", "a\u{1b}[2Jb")
+            .with("list", Observed::texts(["x\u{202e}y"]));
+        evidence(&mut e);
+        assert_eq!(e.0[0].1, Observed::Text("a\\u{1b}[2Jb".into()));
+        assert_eq!(
+            e.0[1].1,
+            Observed::List(vec![Observed::Text("x\\u{202e}y".into())])
+        );
+    }
+}
