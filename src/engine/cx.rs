@@ -376,9 +376,10 @@ impl<'a> Cx<'a> {
         let host = normalise_host(req.url.host_str().unwrap_or_default());
         let port = req.url.port_or_known_default().unwrap_or(80);
         let key = self.scan.host_key(&host);
+        let service = super::limits::backoff_key(&host, port);
         self.scan
             .limits
-            .wait_backoff(&key, req.measuring, super::family::MAX_BACKOFF_WAIT)
+            .wait_backoff(&service, req.measuring, super::family::MAX_BACKOFF_WAIT)
             .await
             .map_err(fail)?;
         self.spend().map_err(fail)?;
@@ -407,7 +408,7 @@ impl<'a> Cx<'a> {
             .map(str::to_string);
         self.scan
             .limits
-            .note_answer(&key, answer.status, retry_after.as_deref());
+            .note_answer(&service, answer.status, retry_after.as_deref());
         let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
         answer.scrub(&secrets);
         Ok(answer)
@@ -421,10 +422,13 @@ impl<'a> Cx<'a> {
         addrs: &[SocketAddr],
     ) -> Result<(TcpStream, Option<OwnedSemaphorePermit>), crate::model::Reason> {
         let key = self.scan.host_key(host);
-        self.scan
-            .limits
-            .wait_backoff(&key, false, super::family::MAX_BACKOFF_WAIT)
-            .await?;
+        if let Some(addr) = addrs.first() {
+            let service = super::limits::backoff_key(host, addr.port());
+            self.scan
+                .limits
+                .wait_backoff(&service, false, super::family::MAX_BACKOFF_WAIT)
+                .await?;
+        }
         self.spend()?;
         let permit = self.scan.limits.connection(&key).await;
         self.scan.pace().await;

@@ -2,8 +2,10 @@
 //! connections, and one host-wide back-off, so that a scan of many targets stays polite to
 //! each of them, whichever family is talking.
 //!
-//! **Back-off.** A 429 or 503 answer to any family slows every family on that host: with a
-//! `Retry-After` (seconds or an HTTP date), every request to the host waits until then (at
+//! **Back-off.** A 429 or 503 answer to any family slows every family on that service (the
+//! host name and port that answered, see [`backoff_key`]; not every name of the address, which
+//! may be a CDN's or a load balancer's): with a `Retry-After` (seconds or an HTTP date), every
+//! request and connection to it waits until then (at
 //! most [`MAX_RETRY_AFTER`] per answer); without one, each such answer in a row doubles a
 //! pause from 250 ms up to 4 s, and a successful answer ends the streak. A host may hold a
 //! scan's requests for [`crate::engine::MAX_BACKOFF_WAIT`] in all; after that its requests
@@ -29,6 +31,18 @@ struct HostState {
     streak: u32,
     events: u32,
     waited: Duration,
+}
+
+/// The back-off key of the service at `host` (a name as the target wrote it, normalised) and
+/// `port`: a 429 from `shop.example.com:443` slows that service, not every other name served
+/// from the same address.
+pub fn backoff_key(host: &str, port: u16) -> String {
+    let host = super::normalise_host(host);
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
 /// The scan's limits.
@@ -123,15 +137,36 @@ impl Limits {
         Ok(())
     }
 
-    /// The back-off `host` asked for so far, if it ever did.
-    pub fn backoff(&self, host: &str) -> Option<Backoff> {
+    /// The back-off `key` asked for so far, if it ever did.
+    pub fn backoff(&self, key: &str) -> Option<Backoff> {
+        self.backoff_where(|k| k == key)
+    }
+
+    /// The back-off of every service of `host` (any port, or only `port`), summed.
+    pub fn backoff_of_host(&self, host: &str, port: Option<u16>) -> Option<Backoff> {
+        let host = super::normalise_host(host);
+        self.backoff_where(|k| {
+            k.rsplit_once(':').is_some_and(|(h, p)| {
+                h.trim_start_matches('[').trim_end_matches(']') == host
+                    && port.is_none_or(|want| p.parse() == Ok(want))
+            })
+        })
+    }
+
+    fn backoff_where(&self, matches: impl Fn(&str) -> bool) -> Option<Backoff> {
         let map = match self.backoff.lock() {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
         };
-        map.get(host).filter(|h| h.events > 0).map(|h| Backoff {
-            events: h.events,
-            waited_ms: u64::try_from(h.waited.as_millis()).unwrap_or(u64::MAX),
+        let (events, waited) = map
+            .iter()
+            .filter(|(k, _)| matches(k))
+            .fold((0u32, Duration::ZERO), |(e, w), (_, h)| {
+                (e.saturating_add(h.events), w + h.waited)
+            });
+        (events > 0).then(|| Backoff {
+            events,
+            waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
         })
     }
 
@@ -228,6 +263,47 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.kind, ReasonKind::Budget);
         assert_eq!(limits.backoff("a").unwrap().events, 1);
+    }
+
+    #[tokio::test]
+    async fn back_off_is_per_service_and_sums_per_host() {
+        let limits = Limits::new(4, 2);
+        let shop = backoff_key("Shop.Example.com.", 443);
+        assert_eq!(shop, "shop.example.com:443");
+        limits.note_answer(&shop, 429, Some("1"));
+        limits.note_answer(&backoff_key("shop.example.com", 8443), 503, None);
+        // Another name on the same address, and another port, are not held by the 429.
+        let started = Instant::now();
+        limits
+            .wait_backoff(
+                &backoff_key("api.example.com", 443),
+                false,
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap();
+        assert!(started.elapsed() < Duration::from_millis(100));
+        assert_eq!(
+            limits
+                .backoff_of_host("shop.example.com", None)
+                .unwrap()
+                .events,
+            2
+        );
+        assert_eq!(
+            limits
+                .backoff_of_host("shop.example.com", Some(443))
+                .unwrap()
+                .events,
+            1
+        );
+        assert!(limits.backoff_of_host("api.example.com", None).is_none());
+        assert_eq!(backoff_key("::1", 443), "[::1]:443");
+        limits.note_answer("[::1]:443", 429, None);
+        assert_eq!(
+            limits.backoff_of_host("[::1]", Some(443)).unwrap().events,
+            1
+        );
     }
 
     #[tokio::test]

@@ -111,7 +111,7 @@ pub async fn run(
         }
         t.requests = cx.requests(i);
         if let Some(target) = plan.targets.get(i) {
-            t.backoff = cx.limits.backoff(&cx.host_key(&target.host()));
+            t.backoff = cx.limits.backoff_of_host(&target.host(), None);
         }
     }
     for (_, o) in &mut outcomes {
