@@ -120,3 +120,50 @@ fn every_entry_is_a_complete_manual() {
         }
     }
 }
+
+/// Each family's `[budget]` in its catalogue file is what its code allows at the default
+/// options: per target, and per configured endpoint of each role.
+#[test]
+fn catalogue_budgets_are_the_code_budgets_at_the_defaults() {
+    use secgate::endpoint::{Endpoint, Role, Secret, SecretRef, SecretSource};
+    use secgate::plan::Settings;
+    use secgate::target::Target;
+    let settings = Settings::default();
+    for family in CHECKS {
+        let doc = catalogue::family(family.family())
+            .unwrap_or_else(|| panic!("{}: no [budget] in its catalogue file", family.family()));
+        assert!(!doc.budget.scales.is_empty(), "{}", family.family());
+        // A target whose kind the family runs on, with no endpoints.
+        let bare = ["https://a.example/", "a.example", "127.0.0.1"]
+            .iter()
+            .map(|t| Target::parse(t).unwrap())
+            .find(|t| family.applies_to(t))
+            .unwrap_or_else(|| Target::parse("https://a.example/").unwrap());
+        assert_eq!(
+            family.budget(&bare, &settings),
+            doc.budget.per_target,
+            "{}: budget of a target without endpoints",
+            family.family()
+        );
+        for role in ["login", "protected", "api", "jwt"] {
+            let mut t = Target::parse("https://a.example/").unwrap();
+            let mut e = Endpoint::new("e", Role::parse(role).unwrap(), "/e");
+            // A login with its test account's password loaded, as a scan has it.
+            e.username = Some("test".into());
+            e.password = Some(SecretRef {
+                key: "password".into(),
+                source: SecretSource::Env("SECGATE_TEST_PASSWORD".into()),
+                value: Some(Secret::new("not-a-real-password")),
+            });
+            t.endpoints.push(e);
+            let want =
+                doc.budget.per_target + doc.budget.per_endpoint.get(role).copied().unwrap_or(0);
+            assert_eq!(
+                family.budget(&t, &settings),
+                want,
+                "{}: budget with one {role} endpoint",
+                family.family()
+            );
+        }
+    }
+}
