@@ -206,7 +206,7 @@ pub async fn start() -> Result<DemoLab, String> {
     let settings = Settings {
         timeout: Duration::from_millis(1500),
         ca_certs: vec![pki.ca_der(), tls_pki.root_der()],
-        resolve,
+        resolve: resolve.into(),
         dns_server: Some(dns_server),
         ..Settings::default()
     };

@@ -673,7 +673,7 @@ pub struct TargetResult {
 }
 
 /// The back-off a target asked for (429 or 503 answers, Retry-After).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Backoff {
     /// Answers that asked for it.
     pub events: u32,

@@ -35,7 +35,7 @@ pub struct Settings {
     /// Extra trust anchors (`--ca-file`).
     pub ca_certs: Vec<CertificateDer<'static>>,
     /// Scan-wide `--resolve` overrides.
-    pub resolve: Vec<ResolveEntry>,
+    pub resolve: crate::target::ResolveTable,
     /// Cap on secgate's own requests per second over the whole scan (`--max-rps`).
     pub max_rps: Option<f64>,
     /// Cap on secgate's requests per target, over all families (`--max-requests`).
@@ -53,7 +53,7 @@ impl Default for Settings {
             max_redirects: 5,
             insecure: false,
             ca_certs: Vec::new(),
-            resolve: Vec::new(),
+            resolve: crate::target::ResolveTable::default(),
             max_rps: None,
             max_requests: None,
             dns_server: None,
@@ -233,7 +233,7 @@ pub fn build(args: &ScanArgs, families: &[&dyn FamilyOptions]) -> Result<ScanPla
         resolve.push(ResolveEntry::parse(raw).map_err(|m| Error::usage("--resolve", m))?);
     }
     resolve.extend(cfg.resolve.iter().cloned());
-    settings.resolve = resolve;
+    settings.resolve = resolve.into();
     if let Some(rps) = args.max_rps {
         if !(rps.is_finite() && rps > 0.0 && rps <= 100_000.0) {
             return Err(Error::usage(

@@ -414,6 +414,65 @@ impl ResolveEntry {
     }
 }
 
+/// The scan-wide `--resolve` entries, indexed by host name, so that finding a host's entry
+/// costs the same with five entries or fifty thousand (a lab or a big config pins every name).
+#[derive(Clone, Debug, Default)]
+pub struct ResolveTable {
+    entries: Vec<ResolveEntry>,
+    by_host: std::collections::HashMap<String, Vec<usize>>,
+}
+
+impl ResolveTable {
+    /// Index `entries`, keeping their order (the first entry for a host and port wins).
+    pub fn new(entries: Vec<ResolveEntry>) -> ResolveTable {
+        let mut by_host: std::collections::HashMap<String, Vec<usize>> =
+            std::collections::HashMap::new();
+        for (i, e) in entries.iter().enumerate() {
+            by_host.entry(table_key(&e.host)).or_default().push(i);
+        }
+        ResolveTable { entries, by_host }
+    }
+
+    /// The first entry for `host` on `port` (any port when `None`).
+    pub fn find(&self, host: &str, port: Option<u16>) -> Option<&ResolveEntry> {
+        self.by_host
+            .get(&table_key(host))?
+            .iter()
+            .filter_map(|i| self.entries.get(*i))
+            .find(|e| port.is_none_or(|p| e.port == p))
+    }
+
+    /// Whether any entry pins `host`.
+    pub fn pins(&self, host: &str) -> bool {
+        self.by_host.contains_key(&table_key(host))
+    }
+
+    /// The entries, in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, ResolveEntry> {
+        self.entries.iter()
+    }
+
+    /// How many entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// No entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+impl From<Vec<ResolveEntry>> for ResolveTable {
+    fn from(entries: Vec<ResolveEntry>) -> ResolveTable {
+        ResolveTable::new(entries)
+    }
+}
+
+fn table_key(host: &str) -> String {
+    host.trim_end_matches('.').to_ascii_lowercase()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,7 +41,8 @@ pub async fn run(
     resolver: &dns::Dns,
     interrupt: &mut Pin<&mut impl Future<Output = ()>>,
 ) -> Reached {
-    let settings = &plan.settings;
+    // Shared, not cloned per task: the settings carry every --resolve entry of the scan.
+    let settings = Arc::new(plan.settings.clone());
     let mut targets: Vec<TargetResult> = plan
         .targets
         .iter()
@@ -185,8 +186,8 @@ pub async fn resolve(
     let entry = target
         .resolve
         .iter()
-        .chain(settings.resolve.iter())
-        .find(|e| e.host == host && (target.port().is_none() || e.port == port));
+        .find(|e| e.host == host && (target.port().is_none() || e.port == port))
+        .or_else(|| settings.resolve.find(&host, target.port()));
     if let Some(entry) = entry {
         return Ok(entry
             .addrs

@@ -355,8 +355,8 @@ impl<'a> Cx<'a> {
         let entry = t
             .resolve
             .iter()
-            .chain(self.scan.settings.resolve.iter())
-            .find(|e| e.host == host && e.port == port);
+            .find(|e| e.host == host && e.port == port)
+            .or_else(|| self.scan.settings.resolve.find(host, Some(port)));
         if let Some(ip) = entry.and_then(|e| e.addrs.first()) {
             return Some(*ip);
         }

@@ -99,6 +99,9 @@ impl HttpPool {
     }
 }
 
+/// How long an idle connection stays in the pool.
+const POOL_IDLE: Duration = Duration::from_secs(1);
+
 /// An HTTP/1.1 client: no redirects, no proxy, no decompression, bounded headers.
 fn build(
     addrs: &Arc<HashMap<String, IpAddr>>,
@@ -117,6 +120,9 @@ fn build(
         .read_timeout(timeout)
         .timeout(super::net::request_deadline(timeout))
         .pool_max_idle_per_host(idle)
+        // A scan moves from target to target: a connection idle for a second is not reused,
+        // and thousands of idle TLS connections would hold tens of KB each to the end.
+        .pool_idle_timeout(POOL_IDLE)
         .user_agent(super::net::USER_AGENT)
         .dns_resolver(Arc::new(ScopeResolver {
             addrs: addrs.clone(),

@@ -142,15 +142,24 @@ impl Limits {
         self.backoff_where(|k| k == key)
     }
 
-    /// The back-off of every service of `host` (any port, or only `port`), summed.
-    pub fn backoff_of_host(&self, host: &str, port: Option<u16>) -> Option<Backoff> {
-        let host = super::normalise_host(host);
-        self.backoff_where(|k| {
-            k.rsplit_once(':').is_some_and(|(h, p)| {
-                h.trim_start_matches('[').trim_end_matches(']') == host
-                    && port.is_none_or(|want| p.parse() == Ok(want))
-            })
-        })
+    /// The back-off of every host that asked for one, summed over its services (ports): one
+    /// pass over the back-off table, for the report's `targets[].backoff`.
+    pub fn backoff_by_host(&self) -> HashMap<String, Backoff> {
+        let map = match self.backoff.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut out: HashMap<String, Backoff> = HashMap::new();
+        for (key, h) in map.iter().filter(|(_, h)| h.events > 0) {
+            let host = key.rsplit_once(':').map_or(key.as_str(), |(h, _)| h);
+            let host = super::normalise_host(host);
+            let b = out.entry(host).or_default();
+            b.events = b.events.saturating_add(h.events);
+            b.waited_ms = b
+                .waited_ms
+                .saturating_add(u64::try_from(h.waited.as_millis()).unwrap_or(u64::MAX));
+        }
+        out
     }
 
     fn backoff_where(&self, matches: impl Fn(&str) -> bool) -> Option<Backoff> {
@@ -283,27 +292,13 @@ mod tests {
             .await
             .unwrap();
         assert!(started.elapsed() < Duration::from_millis(100));
-        assert_eq!(
-            limits
-                .backoff_of_host("shop.example.com", None)
-                .unwrap()
-                .events,
-            2
-        );
-        assert_eq!(
-            limits
-                .backoff_of_host("shop.example.com", Some(443))
-                .unwrap()
-                .events,
-            1
-        );
-        assert!(limits.backoff_of_host("api.example.com", None).is_none());
+        assert_eq!(limits.backoff(&shop).unwrap().events, 1);
         assert_eq!(backoff_key("::1", 443), "[::1]:443");
         limits.note_answer("[::1]:443", 429, None);
-        assert_eq!(
-            limits.backoff_of_host("[::1]", Some(443)).unwrap().events,
-            1
-        );
+        let by_host = limits.backoff_by_host();
+        assert_eq!(by_host["shop.example.com"].events, 2);
+        assert_eq!(by_host["::1"].events, 1);
+        assert!(!by_host.contains_key("api.example.com"));
     }
 
     #[tokio::test]

@@ -105,13 +105,14 @@ pub async fn run(
             cut.insert(*i);
         }
     }
+    let backoff = cx.limits.backoff_by_host();
     for (i, t) in targets.iter_mut().enumerate() {
         if interrupted && t.status == TargetStatus::Scanned && cut.contains(&i) {
             t.status = TargetStatus::Interrupted;
         }
         t.requests = cx.requests(i);
         if let Some(target) = plan.targets.get(i) {
-            t.backoff = cx.limits.backoff_of_host(&target.host(), None);
+            t.backoff = backoff.get(&normalise_host(&target.host())).copied();
         }
     }
     for (_, o) in &mut outcomes {

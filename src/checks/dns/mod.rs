@@ -163,8 +163,8 @@ impl Family for Dns {
         let pinned = target
             .resolve
             .iter()
-            .chain(&settings.resolve)
-            .any(|e| e.host.trim_end_matches('.') == name);
+            .any(|e| e.host.trim_end_matches('.') == name)
+            || settings.resolve.pins(&name);
         !pinned && !is_local(&name)
     }
 
