@@ -241,6 +241,30 @@ pub struct RawTable {
 }
 
 impl RawTable {
+    /// Take `key` (its key at `key_span`, its value at `span`) into this table, and note where
+    /// it was written (`at`, e.g. `target[0].ports`) for errors about its value.
+    fn take(
+        &mut self,
+        located: &mut Vec<Located>,
+        at: String,
+        key: &str,
+        key_span: std::ops::Range<usize>,
+        span: std::ops::Range<usize>,
+    ) {
+        located.push(Located {
+            key: at,
+            span: span.clone(),
+            flag: false,
+        });
+        self.entries.push(RawEntry {
+            key: key.to_string(),
+            key_span,
+            span,
+        });
+    }
+}
+
+impl RawTable {
     /// As a spanned TOML table of the values in `text` (the config text), each value read
     /// again from its place so that every position stays the file's.
     pub fn value<'a>(&self, text: &'a str) -> Spanned<DeValue<'a>> {
@@ -857,16 +881,13 @@ fn take_family_keys(
                     if raw.entries.is_empty() {
                         raw.span = span.clone();
                     }
-                    taken.located.push(Located {
-                        key: format!("scan.{key}"),
-                        span: v.span(),
-                        flag: false,
-                    });
-                    raw.entries.push(RawEntry {
-                        key: key.to_string(),
-                        key_span: k.span(),
-                        span: v.span(),
-                    });
+                    raw.take(
+                        &mut taken.located,
+                        format!("scan.{key}"),
+                        key,
+                        k.span(),
+                        v.span(),
+                    );
                 }
             }
         }
@@ -888,16 +909,13 @@ fn take_family_keys(
                         else {
                             continue;
                         };
-                        taken.located.push(Located {
-                            key: format!("target[{n}].{key}"),
-                            span: v.span(),
-                            flag: false,
-                        });
-                        raw.table.entries.push(RawEntry {
-                            key: key.to_string(),
-                            key_span: k.span(),
-                            span: v.span(),
-                        });
+                        raw.table.take(
+                            &mut taken.located,
+                            format!("target[{n}].{key}"),
+                            key,
+                            k.span(),
+                            v.span(),
+                        );
                     }
                 }
                 // A key several families own (none today) is handed to each; remove after.
@@ -936,16 +954,13 @@ fn take_family_keys(
                                 let Some((k, v)) = et.remove_entry(*key) else {
                                     continue;
                                 };
-                                taken.located.push(Located {
-                                    key: format!("target[{n}].endpoint[{m}]({name}).{key}"),
-                                    span: v.span(),
-                                    flag: false,
-                                });
-                                table.entries.push(RawEntry {
-                                    key: key.to_string(),
-                                    key_span: k.span(),
-                                    span: v.span(),
-                                });
+                                table.take(
+                                    &mut taken.located,
+                                    format!("target[{n}].endpoint[{m}]({name}).{key}"),
+                                    key,
+                                    k.span(),
+                                    v.span(),
+                                );
                             }
                             let raw = mine.entry(owner.family()).or_default();
                             raw.endpoints.push(EndpointOptions {
