@@ -18,13 +18,15 @@
 //!    back-off, pacing, timeouts, byte caps, request budgets, counting).
 //! 4. [`engine::collect`]: exactly one result per rule and target ([`model::Outcome`]), each
 //!    failed result with its per-subject [`model::Finding`]s.
-//! 5. [`triage`]: what the gate makes of each finding (suppressions and a baseline act here).
+//! 5. [`triage`]: what the gate makes of each finding: [`suppress`]ions (with expiry and
+//!    stale entries) and a [`baseline`] of an earlier report (new, updated, fixed).
 //! 6. [`summarise`]: the score and the gate, a pure function of the triaged results and the
 //!    policy.
 //! 7. [`report`]: target text escaped once, then one writer per format.
 //!
 //! The families ([`checks`]) are handed to the stages by [`run`]; no stage names one.
 
+pub mod baseline;
 pub mod catalogue;
 pub mod checks;
 pub mod cli;
@@ -40,6 +42,7 @@ pub mod plan;
 pub mod policy;
 pub mod report;
 pub mod summarise;
+pub mod suppress;
 pub mod target;
 pub mod triage;
 
@@ -80,6 +83,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::from(code))
         }
         Command::Rules(args) => rules(&args),
+        Command::Diff(args) => baseline::command(&args),
         Command::Explain(args) => explain(&args),
         Command::Validate(args) => {
             let owners = family_options();
@@ -175,9 +179,8 @@ pub fn family_options() -> Vec<&'static dyn FamilyOptions> {
 /// Run a scan through every stage of the pipeline, write its reports, and return the exit code.
 pub async fn scan(plan: plan::ScanPlan, outputs: Outputs) -> Result<u8> {
     let result = engine::run(&plan, checks::FAMILIES, interrupted()).await;
-    let triaged = triage::triage(result);
-    let r = &triaged.result;
-    let summary = summarise::summarise(&r.outcomes, &r.targets, r.complete, &plan.policy);
+    let triaged = triage::triage_with(result, &plan.suppressions, plan.baseline.as_ref());
+    let summary = summarise::summarise_triaged(&triaged, &plan.policy);
     let report = ScanReport::build(&plan, triaged, summary);
     render(report, &outputs)
 }

@@ -48,12 +48,47 @@ pub fn log(report: &ScanReport) -> sarif::Sarif {
         .iter()
         .filter(|r| r.status == Lifecycle::Stable)
         .collect();
+    // GitHub code scanning ignores `suppressions`: suppressed findings are left out unless
+    // `--sarif-suppressed include` asks for them.
+    let include = report.sarif_include_suppressed;
+    let kept = |f: &&Finding| include || f.suppression.is_none();
+    let mark_suppressions = report.findings().any(|o| {
+        o.findings
+            .iter()
+            .filter(kept)
+            .any(|f| f.suppression.is_some())
+    });
+    let with_baseline = report.baseline.is_some();
     let results: Vec<sarif::Result> = report
         .findings()
         .flat_map(|o| {
             let origin = report.origins.get(&o.target);
             let rules = &rules;
-            o.findings.iter().map(move |f| result(o, f, rules, origin))
+            o.findings.iter().filter(kept).map(move |f| {
+                let mut r = result(o, f, rules, origin);
+                // §3.27.23: when one result carries `suppressions`, every result does.
+                if mark_suppressions {
+                    r.suppressions = Some(
+                        f.suppression
+                            .iter()
+                            .map(|s| {
+                                sarif::Suppression::builder()
+                                    .kind(serde_json::json!("external"))
+                                    .status(serde_json::json!("accepted"))
+                                    .justification(s.reason.clone())
+                                    .build()
+                            })
+                            .collect(),
+                    );
+                }
+                // §3.27.24: all results or none carry `baselineState`.
+                if with_baseline {
+                    r.baseline_state = Some(serde_json::json!(
+                        f.baseline_state.map_or("new", |s| s.as_str())
+                    ));
+                }
+                r
+            })
         })
         .collect();
     let uses_srcroot = report
