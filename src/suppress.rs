@@ -235,6 +235,15 @@ fn entry_at(text: &str, offset: usize) -> Option<usize> {
     n.checked_sub(1)
 }
 
+/// The key whose value starts at `offset`: the word before `=` on that line.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let start = text.get(..offset)?.rfind('\n').map_or(0, |i| i + 1);
+    let (key, _) = text.get(start..offset)?.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    (!key.is_empty() && !key.starts_with(['#', '['])).then(|| key.to_string())
+}
+
 /// Validate suppressions text (`path` is used in messages).
 pub fn parse(path: &Path, text: &str, policy: &Policy, today: time::Date) -> Result<Suppressions> {
     let err = |span: std::ops::Range<usize>, message: String| {
@@ -249,9 +258,10 @@ pub fn parse(path: &Path, text: &str, policy: &Policy, today: time::Date) -> Res
     let raw: RawFile = toml::from_str(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
         let message = crate::options::tidy(e.message()).replace('\n', " ");
-        match entry_at(text, span.start) {
-            Some(n) => err(span, format!("suppress[{n}]: {message}")),
-            None => err(span, message),
+        match (entry_at(text, span.start), key_at(text, span.start)) {
+            (Some(n), Some(key)) => err(span, format!("suppress[{n}].{key}: {message}")),
+            (Some(n), None) => err(span, format!("suppress[{n}]: {message}")),
+            (None, _) => err(span, message),
         }
     })?;
     let mut entries = Vec::new();
