@@ -914,3 +914,42 @@ fn every_bad_suppressions_file_is_exit_2_with_one_line() {
         run.stderr
     );
 }
+
+/// The README's suppressions example is a valid file (judged on a fixed day, so the example's
+/// dates stay within the 180-day cap).
+#[test]
+fn readme_suppressions_example_is_valid() {
+    let readme = std::fs::read_to_string(repo_path("README.md")).unwrap();
+    let block = readme
+        .split("<!-- suppressions example")
+        .nth(1)
+        .expect("marker in README")
+        .split("```toml\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let s = secgate::suppress::parse(
+        Path::new(".secgate-suppressions.toml"),
+        block,
+        &secgate::policy::Policy::default(),
+        time::macros::date!(2026 - 12 - 03),
+    )
+    .unwrap();
+    assert_eq!(s.entries.len(), 3);
+    assert!(s.entries[0].covers("headers.csp.unsafe", "https://shop.example.com/"));
+    assert!(s.entries[1].matches_finding(
+        "ports.unexpected_open",
+        "db.example.com",
+        "tcp/5432",
+        ""
+    ));
+    assert!(!s.entries[1].matches_finding(
+        "ports.unexpected_open",
+        "db.example.com",
+        "tcp/6379",
+        ""
+    ));
+    assert_eq!(s.entries[2].source, ".secgate-suppressions.toml:16");
+}
