@@ -15,7 +15,8 @@ use crate::report::ReportFormat;
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0    gate passed
-  1    gate failed on findings (critical findings over --max-critical, or score under --min-score)
+  1    gate failed on findings (over a severity limit: --max-critical, --max-high, --fail-on...;
+       score under --min-score; a stale suppression with --fail-on-stale)
   2    usage or configuration error
   3    gate not decided: it fails only because of inconclusive results or unreachable targets
   130  interrupted (Ctrl-C); reports are still written, marked incomplete

@@ -308,7 +308,17 @@ expires = {later}
         "s.toml",
     );
     let s = sup.to_str().unwrap();
-    let run = scan_ports(ip, &["--suppressions", s]);
+    let sarif = dir.path().join("r.sarif");
+    let run = scan_ports(
+        ip,
+        &["--suppressions", s, "--sarif", sarif.to_str().unwrap()],
+    );
+    // SARIF says it too, in the run's properties.
+    let log = load(&sarif);
+    validate(SARIF_SCHEMA, &log);
+    let props = &log["runs"][0]["properties"]["suppressions"];
+    assert_eq!(props["expired"][0]["source"], format!("{s}:1"));
+    assert_eq!(props["stale"][0]["source"], format!("{s}:19"));
     // The expired entry suppresses nothing: its critical fails the gate, and the gate names it.
     assert_eq!(run.code, 1, "{}", run.stdout);
     let j = run.json();

@@ -73,6 +73,9 @@ pub fn sanitize(report: &mut ScanReport) {
     }
     // The suppressions file is the user's, but its text reaches terminals too.
     let s = &mut report.suppressions;
+    if let Some(f) = &mut s.file {
+        text(f);
+    }
     for e in s
         .expired
         .iter_mut()

@@ -11,6 +11,10 @@
 //!   `%SRCROOT%`, the directory secgate ran in) and line, so alerts land on the line of the
 //!   repository that owns the service; the target itself is a logical location. Otherwise the
 //!   location is the target URL.
+//! - Suppressed findings are left out unless `--sarif-suppressed include`, which gives every
+//!   result `suppressions` (§3.27.23: all or none; `kind: external`, `status: accepted`, the
+//!   entry's reason as `justification`). With `--baseline`, every result has `baselineState`.
+//!   `runs[0].properties.suppressions` lists expired, expiring-soon and stale entries.
 //! - `invocations[0].executionSuccessful` is false when the scan was interrupted or a target
 //!   was unreachable, with one notification per unreachable target.
 
@@ -136,11 +140,7 @@ pub fn log(report: &ScanReport) -> sarif::Sarif {
         .results(results)
         .properties(
             sarif::PropertyBag::builder()
-                .additional_properties(BTreeMap::from([
-                    ("score".to_string(), serde_json::json!(report.summary.score)),
-                    ("gate".to_string(), serde_json::json!(report.summary.gate)),
-                    ("complete".to_string(), serde_json::json!(report.complete)),
-                ]))
+                .additional_properties(run_properties(report))
                 .build(),
         )
         .build();
@@ -159,6 +159,29 @@ pub fn log(report: &ScanReport) -> sarif::Sarif {
         .version(serde_json::json!("2.1.0"))
         .runs(vec![run])
         .build()
+}
+
+/// The run's property bag: score, gate, completeness, what the suppressions did (expired,
+/// expiring-soon and stale entries with their `FILE:LINE`), and the baseline's counts.
+fn run_properties(report: &ScanReport) -> BTreeMap<String, serde_json::Value> {
+    let mut props = BTreeMap::from([
+        ("score".to_string(), serde_json::json!(report.summary.score)),
+        ("gate".to_string(), serde_json::json!(report.summary.gate)),
+        ("complete".to_string(), serde_json::json!(report.complete)),
+    ]);
+    if report.suppressions.file.is_some() {
+        props.insert(
+            "suppressions".to_string(),
+            serde_json::json!(report.suppressions),
+        );
+    }
+    if let Some(b) = &report.baseline {
+        props.insert(
+            "baseline".to_string(),
+            serde_json::json!({"file": b.file, "counts": b.counts}),
+        );
+    }
+    props
 }
 
 fn text(s: impl Into<String>) -> sarif::Message {
