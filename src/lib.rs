@@ -93,6 +93,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             for n in 0..cfg.targets.len() {
                 plan::target_options(Some(&cfg), Some(n), &owners, &scan)?;
             }
+            // The suppressions file a scan with this config would read.
+            let mut policy = policy::Policy::default();
+            plan::file_only_policy(&mut policy, &cfg.policy);
+            let suppressions = plan::suppressions(None, Some(&cfg), &policy)?;
             let families = cfg.families.as_ref().map_or_else(|| "all that apply".to_string(), |f| f.join(", "));
             println!(
                 "{}: OK ({} target{}, families: {families})",
@@ -100,6 +104,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 cfg.targets.len(),
                 if cfg.targets.len() == 1 { "" } else { "s" }
             );
+            if let Some(path) = &suppressions.path {
+                println!(
+                    "{}: OK ({} suppression{})",
+                    path.display(),
+                    suppressions.entries.len(),
+                    if suppressions.entries.len() == 1 { "" } else { "s" }
+                );
+            }
             // Secrets may be absent where a config is linted; say what a scan here would refuse.
             for target in &cfg.targets {
                 for endpoint in &target.endpoints {

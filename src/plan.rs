@@ -269,7 +269,11 @@ pub fn build(args: &ScanArgs, families: &[&dyn FamilyOptions]) -> Result<ScanPla
         .or(cfg.max_critical)
         .unwrap_or(policy.max_critical);
     gate_policy(&mut policy, &args.triage, &cfg.policy)?;
-    let suppressions = suppressions(&args.triage, config.as_ref(), &policy)?;
+    let suppressions = suppressions(
+        args.triage.suppressions.as_deref(),
+        config.as_ref(),
+        &policy,
+    )?;
     let baseline = match &args.triage.baseline {
         Some(path) => Some(crate::baseline::load(path)?),
         None => None,
@@ -325,17 +329,22 @@ fn gate_policy(
         None => file.gate_on.unwrap_or_default(),
     };
     policy.fail_on_stale = args.fail_on_stale || file.fail_on_stale.unwrap_or(false);
+    file_only_policy(policy, file);
+    Ok(())
+}
+
+/// The `[policy]` keys that only the config file sets (how suppressions are judged).
+pub fn file_only_policy(policy: &mut Policy, file: &crate::policy::FilePolicy) {
     policy.allow_permanent_suppressions = file.allow_permanent_suppressions.unwrap_or(false);
     if let Some(d) = file.max_suppression_days {
         policy.max_suppression_days = d;
     }
-    Ok(())
 }
 
-/// The suppressions file: `--suppressions`, else `scan.suppressions`, else
+/// The suppressions file: `--suppressions` (`flag`), else `scan.suppressions`, else
 /// `.secgate-suppressions.toml` beside the config file when it exists.
-fn suppressions(
-    args: &crate::cli::TriageArgs,
+pub fn suppressions(
+    flag: Option<&std::path::Path>,
     config: Option<&Config>,
     policy: &Policy,
 ) -> Result<Suppressions> {
@@ -346,7 +355,7 @@ fn suppressions(
             other => other,
         })
     };
-    if let Some(path) = &args.suppressions {
+    if let Some(path) = flag {
         return read(path, &|m| Error::usage("--suppressions", m));
     }
     let Some(c) = config else {

@@ -900,6 +900,28 @@ fn every_bad_suppressions_file_is_exit_2_with_one_line() {
     .unwrap();
     let run = secgate(&["scan", "--config", cfg.to_str().unwrap(), "--timeout", "1"]);
     assert_ne!(run.code, 2, "{}", run.stderr);
+    // `secgate validate` checks the suppressions file a scan would read.
+    let run = secgate(&["validate", cfg.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("secgate-suppressions.toml: OK (2 suppressions)"),
+        "{}",
+        run.stdout
+    );
+    std::fs::write(
+        dir.path().join(".secgate-suppressions.toml"),
+        entry("expires = 1\n"),
+    )
+    .unwrap();
+    let run = secgate(&["validate", cfg.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains(".secgate-suppressions.toml:5:11: suppress[0].expires: '1' is not a date"),
+        "{}",
+        run.stderr
+    );
     let (_d, cfg) = file("[policy]\ngate_on = \"newest\"\n", "secgate.toml");
     let run = secgate(&["scan", &target, "--config", cfg.to_str().unwrap()]);
     assert_eq!(run.code, 2);
