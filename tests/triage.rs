@@ -985,3 +985,70 @@ fn readme_suppressions_example_is_valid() {
     ));
     assert_eq!(s.entries[2].source, ".secgate-suppressions.toml:16");
 }
+
+/// A newly opened port is a new finding of `ports.unexpected_open`; the port that was already
+/// open is unchanged, and `--gate-on new` holds the gate to the new one only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newly_opened_port_is_a_new_finding() {
+    let ip = "127.0.77.6";
+    let ssh = lab::serve_fake(
+        bind(&format!("{ip}:40022")).await,
+        Fake::Banner(b"SSH-2.0-OpenSSH_9.2p1\r\n".to_vec()),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.json");
+    let first = scan_ports(ip, &["--json", old.to_str().unwrap()]);
+    assert_eq!(first.code, 1, "{}", first.stdout);
+    // A second service opens.
+    let _more = lab::serve_fake(
+        bind(&format!("{ip}:41211")).await,
+        Fake::Banner(b"SSH-2.0-OpenSSH_9.2p1\r\n".to_vec()),
+    );
+    let run = scan_ports(
+        ip,
+        &["--baseline", old.to_str().unwrap(), "--max-medium", "0"],
+    );
+    let states: Vec<(String, String)> = result(&run, UNEXPECTED, ip)["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["subject"]["key"].as_str().unwrap().to_string(),
+                f["baseline_state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("tcp/40022".to_string(), "unchanged".to_string()),
+            ("tcp/41211".to_string(), "new".to_string())
+        ]
+    );
+    assert_eq!(run.json()["baseline"]["counts"]["new"], 1);
+    assert_eq!(run.code, 1);
+    let reasons = run.json()["summary"]["gate"]["reasons"].to_string();
+    assert!(reasons.contains("1 medium finding (max 0)"), "{reasons}");
+    // Closing the old port and gating on new findings: still one new medium.
+    drop(ssh);
+    let run = scan_ports(
+        ip,
+        &[
+            "--baseline",
+            old.to_str().unwrap(),
+            "--max-medium",
+            "0",
+            "--gate-on",
+            "new",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let reasons = run.json()["summary"]["gate"]["reasons"].to_string();
+    assert!(
+        reasons.contains("1 new medium finding (max 0)"),
+        "{reasons}"
+    );
+    // The old port's finding is fixed: the rule was evaluated again on the target.
+    assert_eq!(run.json()["baseline"]["fixed"][0]["subject"], "tcp/40022");
+}
