@@ -7,7 +7,12 @@
 //! ```
 //! where *evaluated* means pass, fail or inconclusive (an inconclusive result counts as not
 //! passed); skipped results are left out. The score is `None` when no weighted control was
-//! evaluated. The gate passes iff critical findings ≤ `max_critical` and score ≥ `min_score`.
+//! evaluated. The gate passes iff critical findings ≤ `max_critical` and score ≥ `min_score`,
+//! and the findings of each severity are within its limit (`max_high`, `max_medium`,
+//! `max_low`; none at or above `fail_on`). Findings are counted per result; a result that
+//! triage marked suppressed is out of the score and every count. With `gate_on = new` only
+//! results with a new or updated open finding count toward the limits, and the score does not
+//! gate. A stale suppression fails the gate with `fail_on_stale`.
 //!
 //! The verdict separates "insecure" from "could not tell" (exit codes 1 and 3): the gate is
 //! *failed on findings* when it would fail even if every inconclusive result had passed, and
@@ -567,6 +572,46 @@ mod tests {
             "{:?}",
             s.gate.reasons
         );
+    }
+
+    #[test]
+    fn severity_limits_and_fail_on_name_their_limit() {
+        // cookie.insecure high, hsts.missing medium, xcto.missing low.
+        let o = outcomes(&[
+            ("headers.cookie.insecure", Status::Fail),
+            ("headers.hsts.missing", Status::Fail),
+            ("headers.xcto.missing", Status::Fail),
+        ]);
+        let lenient = Policy {
+            min_score: 0.0,
+            ..Policy::default()
+        };
+        assert_eq!(
+            summarise(&o, &[], true, &lenient).gate.verdict,
+            Verdict::Passed
+        );
+        let p = Policy {
+            max_high: Some(0),
+            max_low: Some(1),
+            ..lenient.clone()
+        };
+        let s = summarise(&o, &[], true, &p);
+        assert_eq!(s.gate.verdict, Verdict::Failed);
+        assert_eq!(s.gate.reasons, ["1 high finding (max 0)"]);
+        let p = Policy {
+            fail_on: Some(Severity::Medium),
+            ..lenient.clone()
+        };
+        let s = summarise(&o, &[], true, &p);
+        assert_eq!(
+            s.gate.reasons,
+            [
+                "1 high finding (fail_on medium)",
+                "1 medium finding (fail_on medium)"
+            ]
+        );
+        assert_eq!(p.limit(Severity::Low), None);
+        assert_eq!(p.limit(Severity::Critical), Some(0));
     }
 
     #[test]

@@ -79,15 +79,14 @@ pub fn triage_with(
         match o.status {
             Status::Fail => {
                 for f in &mut o.findings {
+                    let mut expired = Vec::new();
                     for (i, e) in entries.iter().enumerate() {
                         if !e.matches_finding(o.rule_id, &o.target, &f.subject.key, &f.fingerprint)
                         {
                             continue;
                         }
                         if e.is_expired(today) {
-                            if let Some(h) = expired_hits.get_mut(i) {
-                                *h += 1;
-                            }
+                            expired.push(i);
                             continue;
                         }
                         if let Some(h) = hits.get_mut(i) {
@@ -96,6 +95,14 @@ pub fn triage_with(
                         f.suppression = Some(e.suppressed());
                         applied += 1;
                         break;
+                    }
+                    // An expired entry makes a finding count again only if no other covers it.
+                    if f.suppression.is_none() {
+                        for i in expired {
+                            if let Some(h) = expired_hits.get_mut(i) {
+                                *h += 1;
+                            }
+                        }
                     }
                 }
                 o.suppressed =
@@ -174,5 +181,103 @@ pub fn triage_with(
         result,
         suppressions: report,
         baseline,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Evidence, Subject};
+    use crate::policy::Policy;
+
+    fn result_with_ports(ports: &[u16]) -> ScanResult {
+        let mut e = crate::engine::Emitter::new("ports", "h.test");
+        e.emit(
+            "ports.unexpected_open",
+            Status::Fail,
+            "m",
+            Evidence::none(),
+            None,
+        );
+        e.emit(
+            "ports.cleartext_protocol",
+            Status::Pass,
+            "m",
+            Evidence::none(),
+            None,
+        );
+        let mut outcomes = e.finish();
+        for o in &mut outcomes {
+            o.findings.clear();
+            if o.status == Status::Fail {
+                for p in ports {
+                    o.finding(Subject::port(*p), format!("port {p}"), Evidence::none());
+                }
+            }
+        }
+        let now = time::OffsetDateTime::now_utc();
+        ScanResult {
+            started_at: now,
+            finished_at: now,
+            complete: true,
+            targets: Vec::new(),
+            outcomes,
+        }
+    }
+
+    fn entries(text: &str) -> Suppressions {
+        crate::suppress::parse(
+            std::path::Path::new("s.toml"),
+            text,
+            &Policy::default(),
+            time::macros::date!(2026 - 12 - 03),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn an_expired_entry_counts_only_findings_no_other_entry_covers() {
+        let s = entries(
+            r#"[[suppress]]
+rule = "ports.*"
+target = "h.test"
+reason = "old"
+expires = 2026-11-30
+
+[[suppress]]
+rule = "ports.unexpected_open"
+target = "h.test"
+subject = "tcp/22"
+reason = "bastion"
+expires = 2026-12-10
+
+[[suppress]]
+rule = "ports.cleartext_protocol"
+target = "h.test"
+reason = "telnet gone"
+expires = 2027-01-10
+"#,
+        );
+        let t = triage_with(result_with_ports(&[22, 23]), &s, None);
+        let o = &t.result.outcomes[0];
+        assert!(o.findings[0].suppression.is_some());
+        assert!(o.findings[1].suppression.is_none());
+        assert!(!o.suppressed, "one finding is open");
+        assert_eq!(t.suppressions.applied, 1);
+        assert_eq!(t.suppressions.expired.len(), 1);
+        assert_eq!(t.suppressions.expired[0].findings, 1, "tcp/23 only");
+        assert_eq!(t.suppressions.expiring_soon[0].source, "s.toml:7");
+        // The cleartext rule passed on the target: its entry is stale.
+        assert_eq!(t.suppressions.stale.len(), 1);
+        assert_eq!(t.suppressions.stale[0].source, "s.toml:14");
+
+        let summary = crate::summarise::summarise_triaged(&t, &Policy::default());
+        assert_eq!(summary.counts.medium, 1);
+        let all = triage_with(result_with_ports(&[22]), &s, None);
+        assert!(all.result.outcomes[0].suppressed);
+        let summary = crate::summarise::summarise_triaged(&all, &Policy::default());
+        assert_eq!(summary.counts.medium, 0);
+        assert_eq!(summary.results.suppressed, 1);
+        assert_eq!(summary.score, Some(100.0));
     }
 }
