@@ -55,10 +55,10 @@ for pair in "a.json a.json" "a.json b.json"; do
   set -- $pair
   for i in $(seq 1 "$RUNS"); do
     code=0
-    /usr/bin/time -f "%e %M" -o "$OUT/time" "$BIN" diff "$OUT/$1" "$OUT/$2" --fail-on info \
+    /usr/bin/time -f "%e %M %U %S" -o "$OUT/time" "$BIN" diff "$OUT/$1" "$OUT/$2" --fail-on info \
       --json "$OUT/d.json" >/dev/null || code=$?
-    read -r wall rss < <(tail -n 1 "$OUT/time")
-    printf 'diff %s %s run %d: wall %5.2f s  peak RSS %6.1f MB  exit %d  %s\n' "$1" "$2" "$i" "$wall" \
-      "$(echo "$rss / 1024" | bc -l)" "$code" "$(jq -c .counts "$OUT/d.json")"
+    read -r wall rss user sys < <(tail -n 1 "$OUT/time")
+    printf 'diff %s %s run %d: wall %5.2f s  cpu %5.2f s  peak RSS %6.1f MB  exit %d  %s\n' "$1" "$2" "$i" \
+      "$wall" "$(echo "$user + $sys" | bc -l)" "$(echo "$rss / 1024" | bc -l)" "$code" "$(jq -c .counts "$OUT/d.json")"
   done
 done
