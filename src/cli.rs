@@ -15,7 +15,8 @@ use crate::report::ReportFormat;
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0    gate passed
-  1    gate failed on findings (critical findings over --max-critical, or score under --min-score)
+  1    gate failed on findings (over a severity limit: --max-critical, --max-high, --fail-on...;
+       score under --min-score; a stale suppression with --fail-on-stale)
   2    usage or configuration error
   3    gate not decided: it fails only because of inconclusive results or unreachable targets
   130  interrupted (Ctrl-C); reports are still written, marked incomplete
@@ -48,6 +49,11 @@ pub enum Command {
         after_help = "Exit codes:\n  0    the demo ran (its gate fails on purpose; the report says what `scan` would exit with)\n  2    usage error\n  130  interrupted (Ctrl-C); reports are still written, marked incomplete"
     )]
     Demo(DemoArgs),
+    /// Compare two JSON reports: new, fixed and unchanged findings per target and severity.
+    #[command(
+        after_help = "Exit codes:\n  0    no new finding at or above --fail-on\n  1    a new finding at or above --fail-on\n  2    usage error (a file that is not a secgate JSON report)"
+    )]
+    Diff(DiffArgs),
     /// Serve a benchmark lab of N HTTPS sites on 127.0.x.y until killed (for bench/).
     #[command(hide = true)]
     Lab(LabArgs),
@@ -122,10 +128,46 @@ pub struct ScanArgs {
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub max_critical: Option<i64>,
     #[command(flatten)]
+    pub triage: TriageArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
     /// The families' own flags as given: `(long name, values)` (filled by [`parse`]).
     #[arg(skip)]
     pub family_flags: Vec<(String, Vec<String>)>,
+}
+
+/// Suppressions, baseline and the gate's severity limits (`scan`).
+#[derive(Debug, Args)]
+pub struct TriageArgs {
+    /// Most high findings allowed [default: unlimited].
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub max_high: Option<i64>,
+    /// Most medium findings allowed [default: unlimited].
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub max_medium: Option<i64>,
+    /// Most low findings allowed [default: unlimited].
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub max_low: Option<i64>,
+    /// Fail the gate on any finding at or above SEVERITY (critical, high, medium, low, info).
+    #[arg(long, value_name = "SEVERITY")]
+    pub fail_on: Option<String>,
+    /// Suppressions file (TOML) [default: .secgate-suppressions.toml beside the config file].
+    #[arg(long, value_name = "FILE")]
+    pub suppressions: Option<PathBuf>,
+    /// Fail the gate on a stale suppression (one that matched nothing it names).
+    #[arg(long)]
+    pub fail_on_stale: bool,
+    /// A JSON report of an earlier run: mark findings new, unchanged or updated, list fixed ones.
+    #[arg(long, value_name = "PREVIOUS.json")]
+    pub baseline: Option<PathBuf>,
+    /// Which findings count toward the severity limits: all, or only new and updated ones
+    /// (against --baseline) [default: all].
+    #[arg(long, value_name = "all|new")]
+    pub gate_on: Option<String>,
+    /// Suppressed findings in SARIF: omit them (GitHub code scanning ignores SARIF
+    /// suppressions), or include them with `suppressions` [default: omit].
+    #[arg(long, value_name = "omit|include", value_parser = ["omit", "include"])]
+    pub sarif_suppressed: Option<String>,
 }
 
 /// Terminal output flags shared by `scan` and `demo`.
@@ -161,6 +203,21 @@ pub struct ExplainArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `secgate diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The earlier JSON report.
+    pub old: PathBuf,
+    /// The later JSON report.
+    pub new: PathBuf,
+    /// Write the diff as JSON here (`-`: standard output, instead of the text).
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Exit 1 when a new finding is at or above SEVERITY [default: high].
+    #[arg(long, value_name = "SEVERITY", default_value = "high")]
+    pub fail_on: String,
 }
 
 /// `secgate validate`.

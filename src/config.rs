@@ -123,6 +123,7 @@ struct ScanSection {
     dns_server: Option<Spanned<String>>,
     allow_large_range: Option<bool>,
     max_requests: Option<Spanned<i64>>,
+    suppressions: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -130,6 +131,14 @@ struct ScanSection {
 struct PolicySection {
     min_score: Option<Spanned<Number>>,
     max_critical: Option<Spanned<i64>>,
+    max_high: Option<Spanned<i64>>,
+    max_medium: Option<Spanned<i64>>,
+    max_low: Option<Spanned<i64>>,
+    fail_on: Option<Spanned<String>>,
+    gate_on: Option<Spanned<String>>,
+    fail_on_stale: Option<bool>,
+    allow_permanent_suppressions: Option<bool>,
+    max_suppression_days: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -210,6 +219,10 @@ pub struct Config {
     pub allow_large_range: Option<bool>,
     /// `scan.max_requests`.
     pub max_requests: Option<u32>,
+    /// `scan.suppressions`, relative to the config file's directory (with its position).
+    pub suppressions: Option<(PathBuf, usize, usize)>,
+    /// The other gate keys of `[policy]`.
+    pub policy: crate::policy::FilePolicy,
     /// The text of the file (positions of family values point into it).
     pub text: String,
     /// Family keys at scan level (`[checks.F]` and legacy `[scan]` keys), by family.
@@ -435,7 +448,7 @@ pub fn parse(path: &Path, text: &str, owners: &[&dyn FamilyOptions]) -> Result<C
         config.max_requests = u32::try_from(int(v, "scan.max_requests", 1, 100_000_000)?).ok();
     }
 
-    if let Some(v) = file.policy.min_score {
+    if let Some(v) = &file.policy.min_score {
         config.min_score = Some(
             limits::min_score(v.get_ref().as_f64())
                 .map_err(|m| err(v.span(), format!("policy.min_score: {m}")))?,
@@ -443,6 +456,46 @@ pub fn parse(path: &Path, text: &str, owners: &[&dyn FamilyOptions]) -> Result<C
     }
     if let Some(v) = &file.policy.max_critical {
         config.max_critical = u32::try_from(int(v, "policy.max_critical", 0, 1_000_000)?).ok();
+    }
+    let p = &file.policy;
+    let limit = |v: &Option<Spanned<i64>>, key: &str| -> Result<Option<u32>> {
+        v.as_ref()
+            .map(|v| int(v, key, 0, 1_000_000).map(|n| u32::try_from(n).unwrap_or(0)))
+            .transpose()
+    };
+    config.policy.max_high = limit(&p.max_high, "policy.max_high")?;
+    config.policy.max_medium = limit(&p.max_medium, "policy.max_medium")?;
+    config.policy.max_low = limit(&p.max_low, "policy.max_low")?;
+    config.policy.max_suppression_days = p
+        .max_suppression_days
+        .as_ref()
+        .map(|v| {
+            int(v, "policy.max_suppression_days", 1, 3650).map(|n| u32::try_from(n).unwrap_or(1))
+        })
+        .transpose()?;
+    if let Some(v) = &p.fail_on {
+        config.policy.fail_on = Some(
+            crate::policy::parse_severity(v.get_ref())
+                .map_err(|m| err(v.span(), format!("policy.fail_on: {m}")))?,
+        );
+    }
+    if let Some(v) = &p.gate_on {
+        config.policy.gate_on = Some(
+            crate::policy::GateOn::parse(v.get_ref())
+                .map_err(|m| err(v.span(), format!("policy.gate_on: {m}")))?,
+        );
+    }
+    config.policy.fail_on_stale = p.fail_on_stale;
+    config.policy.allow_permanent_suppressions = p.allow_permanent_suppressions;
+    if let Some(v) = &scan.suppressions {
+        let f = PathBuf::from(v.get_ref());
+        let f = if f.is_relative() {
+            path.parent().unwrap_or(Path::new(".")).join(f)
+        } else {
+            f
+        };
+        let (line, column) = line_col(text, v.span().start);
+        config.suppressions = Some((f, line, column));
     }
 
     for (n, entry) in file.targets.iter().enumerate() {

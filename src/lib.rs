@@ -18,13 +18,15 @@
 //!    back-off, pacing, timeouts, byte caps, request budgets, counting).
 //! 4. [`engine::collect`]: exactly one result per rule and target ([`model::Outcome`]), each
 //!    failed result with its per-subject [`model::Finding`]s.
-//! 5. [`triage`]: what the gate makes of each finding (suppressions and a baseline act here).
+//! 5. [`triage`]: what the gate makes of each finding: [`suppress`]ions (with expiry and
+//!    stale entries) and a [`baseline`] of an earlier report (new, updated, fixed).
 //! 6. [`summarise`]: the score and the gate, a pure function of the triaged results and the
 //!    policy.
 //! 7. [`report`]: target text escaped once, then one writer per format.
 //!
 //! The families ([`checks`]) are handed to the stages by [`run`]; no stage names one.
 
+pub mod baseline;
 pub mod catalogue;
 pub mod checks;
 pub mod cli;
@@ -40,6 +42,7 @@ pub mod plan;
 pub mod policy;
 pub mod report;
 pub mod summarise;
+pub mod suppress;
 pub mod target;
 pub mod triage;
 
@@ -80,6 +83,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::from(code))
         }
         Command::Rules(args) => rules(&args),
+        Command::Diff(args) => baseline::command(&args),
         Command::Explain(args) => explain(&args),
         Command::Validate(args) => {
             let owners = family_options();
@@ -89,6 +93,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             for n in 0..cfg.targets.len() {
                 plan::target_options(Some(&cfg), Some(n), &owners, &scan)?;
             }
+            // The suppressions file a scan with this config would read.
+            let mut policy = policy::Policy::default();
+            plan::file_only_policy(&mut policy, &cfg.policy);
+            let suppressions = plan::suppressions(None, Some(&cfg), &policy)?;
             let families = cfg.families.as_ref().map_or_else(|| "all that apply".to_string(), |f| f.join(", "));
             println!(
                 "{}: OK ({} target{}, families: {families})",
@@ -96,6 +104,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 cfg.targets.len(),
                 if cfg.targets.len() == 1 { "" } else { "s" }
             );
+            if let Some(path) = &suppressions.path {
+                println!(
+                    "{}: OK ({} suppression{})",
+                    path.display(),
+                    suppressions.entries.len(),
+                    if suppressions.entries.len() == 1 { "" } else { "s" }
+                );
+            }
             // Secrets may be absent where a config is linted; say what a scan here would refuse.
             for target in &cfg.targets {
                 for endpoint in &target.endpoints {
@@ -175,9 +191,8 @@ pub fn family_options() -> Vec<&'static dyn FamilyOptions> {
 /// Run a scan through every stage of the pipeline, write its reports, and return the exit code.
 pub async fn scan(plan: plan::ScanPlan, outputs: Outputs) -> Result<u8> {
     let result = engine::run(&plan, checks::FAMILIES, interrupted()).await;
-    let triaged = triage::triage(result);
-    let r = &triaged.result;
-    let summary = summarise::summarise(&r.outcomes, &r.targets, r.complete, &plan.policy);
+    let triaged = triage::triage_with(result, &plan.suppressions, plan.baseline.as_ref());
+    let summary = summarise::summarise_triaged(&triaged, &plan.policy);
     let report = ScanReport::build(&plan, triaged, summary);
     render(report, &outputs)
 }

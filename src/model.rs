@@ -383,6 +383,13 @@ pub struct Outcome {
     /// Subjects evaluated that passed, stayed undecided or did not apply.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub subjects: Vec<Checked>,
+    /// Set by triage: every finding of this failed result is suppressed, or this inconclusive
+    /// result is suppressed by fingerprint. Such a result is out of the score and the counts.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub suppressed: bool,
+    /// The suppression of an inconclusive result (by fingerprint only), set by triage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suppression: Option<Suppressed>,
 }
 
 impl Outcome {
@@ -399,6 +406,8 @@ impl Outcome {
             message: one_line(&message.into(), 400),
             evidence,
             fingerprint,
+            suppression: None,
+            baseline_state: None,
         });
     }
 
@@ -588,6 +597,47 @@ pub struct Finding {
     pub evidence: Evidence,
     /// Hash of (rule id, target, subject key): stable across runs.
     pub fingerprint: String,
+    /// The suppression entry that applies to it (set by triage), `null` when none does.
+    pub suppression: Option<Suppressed>,
+    /// Against a baseline report (set by triage): new, unchanged or updated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline_state: Option<BaselineState>,
+}
+
+/// The suppression applied to a finding: the entry's reason, owner, expiry and where it is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Suppressed {
+    /// Why the team accepts it.
+    pub reason: String,
+    /// Who decided, when the entry says.
+    pub owner: Option<String>,
+    /// `YYYY-MM-DD`, or `null` for a permanent entry.
+    pub expires: Option<String>,
+    /// `FILE:LINE` of the entry.
+    pub source: String,
+}
+
+/// A finding compared with a baseline report (SARIF `baselineState`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BaselineState {
+    /// Not in the baseline.
+    New,
+    /// In the baseline with the same severity and evidence.
+    Unchanged,
+    /// In the baseline (same fingerprint) with another severity or evidence.
+    Updated,
+}
+
+impl BaselineState {
+    /// Lower-case name, as in the JSON report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BaselineState::New => "new",
+            BaselineState::Unchanged => "unchanged",
+            BaselineState::Updated => "updated",
+        }
+    }
 }
 
 /// A subject that was evaluated and did not fail.

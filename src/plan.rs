@@ -15,7 +15,8 @@ use crate::config::{self, Config, limits};
 use crate::endpoint::Secret;
 use crate::error::{Error, Result};
 use crate::options::{self, FamilyOptions, Located, OptionSet, ParseFailure};
-use crate::policy::Policy;
+use crate::policy::{GateOn, Policy};
+use crate::suppress::Suppressions;
 use crate::target::{ResolveEntry, Target};
 
 /// The engine's knobs: how hard and how long secgate talks to targets, and whom it trusts.
@@ -81,6 +82,12 @@ pub struct ScanPlan {
     pub config_path: Option<PathBuf>,
     /// Every credential loaded for the scan; results are scrubbed of them.
     pub secrets: Vec<Secret>,
+    /// The suppressions file's entries (none without one).
+    pub suppressions: Suppressions,
+    /// The baseline report (`--baseline`).
+    pub baseline: Option<crate::baseline::Side>,
+    /// `--sarif-suppressed include`: keep suppressed findings in SARIF, marked.
+    pub sarif_include_suppressed: bool,
 }
 
 impl ScanPlan {
@@ -99,6 +106,9 @@ impl ScanPlan {
             policy: Policy::default(),
             config_path: None,
             secrets: Vec::new(),
+            suppressions: Suppressions::default(),
+            baseline: None,
+            sarif_include_suppressed: false,
         }
     }
 }
@@ -258,6 +268,16 @@ pub fn build(args: &ScanArgs, families: &[&dyn FamilyOptions]) -> Result<ScanPla
         .and_then(|v| u32::try_from(v).ok())
         .or(cfg.max_critical)
         .unwrap_or(policy.max_critical);
+    gate_policy(&mut policy, &args.triage, &cfg.policy)?;
+    let suppressions = suppressions(
+        args.triage.suppressions.as_deref(),
+        config.as_ref(),
+        &policy,
+    )?;
+    let baseline = match &args.triage.baseline {
+        Some(path) => Some(crate::baseline::load(path)?),
+        None => None,
+    };
 
     // Family options: the file's keys, the flags over them, then each target's own.
     let options = scan_options(config.as_ref(), &args.family_flags, families)?;
@@ -278,7 +298,86 @@ pub fn build(args: &ScanArgs, families: &[&dyn FamilyOptions]) -> Result<ScanPla
         policy,
         config_path: args.config.clone(),
         secrets,
+        suppressions,
+        baseline,
+        sarif_include_suppressed: args.triage.sarif_suppressed.as_deref() == Some("include"),
     })
+}
+
+/// The gate keys beyond score and criticals: flags over the file over defaults.
+fn gate_policy(
+    policy: &mut Policy,
+    args: &crate::cli::TriageArgs,
+    file: &crate::policy::FilePolicy,
+) -> Result<()> {
+    let limit = |v: Option<i64>, flag: &str, from_file: Option<u32>| -> Result<Option<u32>> {
+        Ok(int_flag(v, flag, 0, 1_000_000)?
+            .and_then(|v| u32::try_from(v).ok())
+            .or(from_file))
+    };
+    policy.max_high = limit(args.max_high, "--max-high", file.max_high)?;
+    policy.max_medium = limit(args.max_medium, "--max-medium", file.max_medium)?;
+    policy.max_low = limit(args.max_low, "--max-low", file.max_low)?;
+    policy.fail_on = match &args.fail_on {
+        Some(s) => {
+            Some(crate::policy::parse_severity(s).map_err(|m| Error::usage("--fail-on", m))?)
+        }
+        None => file.fail_on,
+    };
+    policy.gate_on = match &args.gate_on {
+        Some(s) => GateOn::parse(s).map_err(|m| Error::usage("--gate-on", m))?,
+        None => file.gate_on.unwrap_or_default(),
+    };
+    policy.fail_on_stale = args.fail_on_stale || file.fail_on_stale.unwrap_or(false);
+    file_only_policy(policy, file);
+    Ok(())
+}
+
+/// The `[policy]` keys that only the config file sets (how suppressions are judged).
+pub fn file_only_policy(policy: &mut Policy, file: &crate::policy::FilePolicy) {
+    policy.allow_permanent_suppressions = file.allow_permanent_suppressions.unwrap_or(false);
+    if let Some(d) = file.max_suppression_days {
+        policy.max_suppression_days = d;
+    }
+}
+
+/// The suppressions file: `--suppressions` (`flag`), else `scan.suppressions`, else
+/// `.secgate-suppressions.toml` beside the config file when it exists.
+pub fn suppressions(
+    flag: Option<&std::path::Path>,
+    config: Option<&Config>,
+    policy: &Policy,
+) -> Result<Suppressions> {
+    let today = time::OffsetDateTime::now_utc().date();
+    let read = |path: &std::path::Path, missing: &dyn Fn(String) -> Error| {
+        crate::suppress::load(path, policy, today).map_err(|e| match e {
+            Error::Io { .. } => missing(e.to_string()),
+            other => other,
+        })
+    };
+    if let Some(path) = flag {
+        return read(path, &|m| Error::usage("--suppressions", m));
+    }
+    let Some(c) = config else {
+        return Ok(Suppressions::default());
+    };
+    if let Some((path, line, column)) = &c.suppressions {
+        return read(path, &|m| Error::Config {
+            path: c.path.clone(),
+            line: *line,
+            column: *column,
+            message: format!("scan.suppressions: {m}"),
+        });
+    }
+    let default = c
+        .path
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join(crate::suppress::DEFAULT_FILE);
+    if default.is_file() {
+        return read(&default, &|m| Error::Usage(m));
+    }
+    Ok(Suppressions::default())
 }
 
 fn check_range(t: &Target, allow_large: bool) -> Result<()> {

@@ -7,7 +7,12 @@
 //! ```
 //! where *evaluated* means pass, fail or inconclusive (an inconclusive result counts as not
 //! passed); skipped results are left out. The score is `None` when no weighted control was
-//! evaluated. The gate passes iff critical findings ≤ `max_critical` and score ≥ `min_score`.
+//! evaluated. The gate passes iff critical findings ≤ `max_critical` and score ≥ `min_score`,
+//! and the findings of each severity are within its limit (`max_high`, `max_medium`,
+//! `max_low`; none at or above `fail_on`). Findings are counted per result; a result that
+//! triage marked suppressed is out of the score and every count. With `gate_on = new` only
+//! results with a new or updated open finding count toward the limits, and the score does not
+//! gate. A stale suppression fails the gate with `fail_on_stale`.
 //!
 //! The verdict separates "insecure" from "could not tell" (exit codes 1 and 3): the gate is
 //! *failed on findings* when it would fail even if every inconclusive result had passed, and
@@ -19,7 +24,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::model::{Outcome, Severity, Status, TargetResult, TargetStatus};
-pub use crate::policy::Policy;
+pub use crate::policy::{GateOn, Policy};
 
 /// Findings (failed controls) by severity.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -37,7 +42,8 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn add(&mut self, severity: Severity) {
+    /// Count one more of `severity`.
+    pub fn add(&mut self, severity: Severity) {
         let slot = match severity {
             Severity::Critical => &mut self.critical,
             Severity::High => &mut self.high,
@@ -71,6 +77,9 @@ pub struct StatusCounts {
     pub inconclusive: u32,
     /// Controls that did not apply.
     pub skipped: u32,
+    /// Results left out of the score because they are suppressed (all their findings, or an
+    /// inconclusive result by fingerprint).
+    pub suppressed: u32,
 }
 
 /// The gate's verdict.
@@ -172,6 +181,51 @@ pub fn fmt_score(score: Option<f64>) -> String {
     }
 }
 
+/// What triage adds to the gate: stale and expired suppression entries, and whether a
+/// baseline was given.
+#[derive(Clone, Debug, Default)]
+pub struct GateNotes {
+    /// Stale entries (`FILE:LINE` and what they name); a reason with `fail_on_stale`.
+    pub stale: Vec<String>,
+    /// Expired entries that matched findings, which count again.
+    pub expired: Vec<String>,
+}
+
+/// Score triaged results and apply the gate.
+pub fn summarise_triaged(t: &crate::triage::Triaged, policy: &Policy) -> Summary {
+    let notes = GateNotes {
+        stale: t
+            .suppressions
+            .stale
+            .iter()
+            .map(|e| format!("{} ({} on {})", e.source, e.rule, e.target))
+            .collect(),
+        expired: t
+            .suppressions
+            .expired
+            .iter()
+            .filter(|e| e.findings > 0)
+            .map(|e| {
+                format!(
+                    "suppression {} expired on {}: its {} finding{} count{} again",
+                    e.source,
+                    e.expires.as_deref().unwrap_or("?"),
+                    e.findings,
+                    plural(e.findings),
+                    if e.findings == 1 { "s" } else { "" }
+                )
+            })
+            .collect(),
+    };
+    summarise_with(
+        &t.result.outcomes,
+        &t.result.targets,
+        t.result.complete,
+        policy,
+        &notes,
+    )
+}
+
 /// Score the outcomes and apply the gate.
 pub fn summarise(
     outcomes: &[Outcome],
@@ -179,35 +233,70 @@ pub fn summarise(
     complete: bool,
     policy: &Policy,
 ) -> Summary {
+    summarise_with(outcomes, targets, complete, policy, &GateNotes::default())
+}
+
+/// Whether a result counts toward the severity limits under `gate_on`: with `new`, only a
+/// result with an unsuppressed finding that is new or updated against the baseline (or has
+/// no baseline state: no baseline was given).
+fn gated(o: &Outcome, policy: &Policy) -> bool {
+    match policy.gate_on {
+        GateOn::All => true,
+        GateOn::New => o.findings.iter().any(|f| {
+            f.suppression.is_none()
+                && f.baseline_state
+                    .is_none_or(|s| s != crate::model::BaselineState::Unchanged)
+        }),
+    }
+}
+
+/// [`summarise`] with what triage adds.
+pub fn summarise_with(
+    all: &[Outcome],
+    targets: &[TargetResult],
+    complete: bool,
+    policy: &Policy,
+    notes: &GateNotes,
+) -> Summary {
+    // A suppressed result (all its findings, or an inconclusive by fingerprint) is out of
+    // the score and the counts.
+    let outcomes: Vec<&Outcome> = all.iter().filter(|o| !o.suppressed).collect();
     let mut counts = Counts::default();
-    let mut results = StatusCounts::default();
-    for o in outcomes {
+    let mut gate_counts = Counts::default();
+    let mut results = StatusCounts {
+        suppressed: u32::try_from(all.len() - outcomes.len()).unwrap_or(u32::MAX),
+        ..StatusCounts::default()
+    };
+    for o in &outcomes {
         match o.status {
             Status::Pass => results.pass += 1,
             Status::Fail => {
                 results.fail += 1;
                 counts.add(o.severity);
+                if gated(o, policy) {
+                    gate_counts.add(o.severity);
+                }
             }
             Status::Inconclusive => results.inconclusive += 1,
             Status::Skipped => results.skipped += 1,
         }
     }
     let mut by_family: BTreeMap<&str, Vec<&Outcome>> = BTreeMap::new();
-    for o in outcomes {
+    for o in &outcomes {
         by_family.entry(o.family).or_default().push(o);
     }
     let family_scores: BTreeMap<String, Option<f64>> = by_family
         .into_iter()
         .map(|(f, list)| (f.to_string(), score(list, false)))
         .collect();
-    let actual = score_exact(outcomes, false);
-    let optimistic = score_exact(outcomes, true);
+    let actual = score_exact(outcomes.iter().copied(), false);
+    let optimistic = score_exact(outcomes.iter().copied(), true);
     let unreachable: Vec<&TargetResult> = targets
         .iter()
         .filter(|t| t.status == TargetStatus::Unreachable)
         .collect();
     // A target that was reached but that no family evaluated tells nothing about itself.
-    let judged: std::collections::HashSet<&str> = outcomes
+    let judged: std::collections::HashSet<&str> = all
         .iter()
         .filter(|o| o.status != Status::Skipped)
         .map(|o| o.target.as_str())
@@ -224,21 +313,31 @@ pub fn summarise(
     let mut undecided = Vec::new();
     let mut fine = Vec::new();
 
-    if counts.critical > policy.max_critical {
-        failing.push(format!(
-            "{} critical finding{} (max {})",
-            counts.critical,
-            plural(counts.critical),
-            policy.max_critical
-        ));
-    } else {
-        fine.push(format!(
-            "{} critical findings (max {})",
-            counts.critical, policy.max_critical
-        ));
+    let new_only = policy.gate_on == GateOn::New;
+    let which = if new_only { "new " } else { "" };
+    for sev in Severity::DESCENDING {
+        let Some(max) = policy.limit(sev) else {
+            continue;
+        };
+        let n = gate_counts.get(sev);
+        let limit = match policy.fail_on {
+            Some(f) if sev >= f => format!("fail_on {f}"),
+            _ => format!("max {max}"),
+        };
+        let line = format!("{n} {which}{sev} finding{} ({limit})", plural(n));
+        if n > max {
+            failing.push(line);
+        } else {
+            fine.push(line);
+        }
     }
     let min = fmt_score(Some(policy.min_score));
     match (actual, optimistic) {
+        // With gate_on = new the score is reported on everything but does not gate.
+        (Some(a), _) if new_only => fine.push(format!(
+            "score {} (not gated: gate_on = new)",
+            fmt_score(Some(a))
+        )),
         (Some(a), Some(o)) if o < policy.min_score => {
             failing.push(format!(
                 "score {} is below {min}",
@@ -281,6 +380,18 @@ pub fn summarise(
     }
     if !complete {
         undecided.push("the scan was interrupted before it finished".to_string());
+    }
+    if policy.fail_on_stale && !notes.stale.is_empty() {
+        failing.push(format!(
+            "{} stale suppression{} (fail_on_stale): {}",
+            notes.stale.len(),
+            plural(u32::try_from(notes.stale.len()).unwrap_or(u32::MAX)),
+            notes.stale.join(", ")
+        ));
+    }
+    // Why findings count that a suppression used to cover.
+    if !failing.is_empty() {
+        failing.extend(notes.expired.iter().cloned());
     }
 
     let verdict = if !failing.is_empty() {
@@ -393,6 +504,7 @@ mod tests {
         let lenient = Policy {
             min_score: 0.0,
             max_critical: 0,
+            ..Policy::default()
         };
         assert_eq!(
             summarise(&fail, &[], true, &lenient).gate.verdict,
@@ -448,6 +560,7 @@ mod tests {
         let lenient = Policy {
             min_score: 0.0,
             max_critical: 0,
+            ..Policy::default()
         };
         let s = summarise(&all, &[], true, &lenient);
         assert_eq!(s.gate.verdict, Verdict::Undecided);
@@ -459,6 +572,46 @@ mod tests {
             "{:?}",
             s.gate.reasons
         );
+    }
+
+    #[test]
+    fn severity_limits_and_fail_on_name_their_limit() {
+        // cookie.insecure high, hsts.missing medium, xcto.missing low.
+        let o = outcomes(&[
+            ("headers.cookie.insecure", Status::Fail),
+            ("headers.hsts.missing", Status::Fail),
+            ("headers.xcto.missing", Status::Fail),
+        ]);
+        let lenient = Policy {
+            min_score: 0.0,
+            ..Policy::default()
+        };
+        assert_eq!(
+            summarise(&o, &[], true, &lenient).gate.verdict,
+            Verdict::Passed
+        );
+        let p = Policy {
+            max_high: Some(0),
+            max_low: Some(1),
+            ..lenient.clone()
+        };
+        let s = summarise(&o, &[], true, &p);
+        assert_eq!(s.gate.verdict, Verdict::Failed);
+        assert_eq!(s.gate.reasons, ["1 high finding (max 0)"]);
+        let p = Policy {
+            fail_on: Some(Severity::Medium),
+            ..lenient.clone()
+        };
+        let s = summarise(&o, &[], true, &p);
+        assert_eq!(
+            s.gate.reasons,
+            [
+                "1 high finding (fail_on medium)",
+                "1 medium finding (fail_on medium)"
+            ]
+        );
+        assert_eq!(p.limit(Severity::Low), None);
+        assert_eq!(p.limit(Severity::Critical), Some(0));
     }
 
     #[test]

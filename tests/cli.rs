@@ -255,6 +255,12 @@ fn readme_config_example_is_valid() {
         "dns_server",
         "allow_large_range",
         "mail_domains",
+        "suppressions",
+        "max_high",
+        "gate_on",
+        "fail_on_stale",
+        "allow_permanent_suppressions",
+        "max_suppression_days",
     ] {
         assert!(
             block.contains(&format!("{key} =")),

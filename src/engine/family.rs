@@ -168,6 +168,8 @@ impl Emitter {
             fingerprint: fingerprint(rule_id, &self.target),
             findings: Vec::new(),
             subjects: Vec::new(),
+            suppressed: false,
+            suppression: None,
         });
     }
 

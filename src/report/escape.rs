@@ -61,6 +61,52 @@ pub fn sanitize(report: &mut ScanReport) {
     for r in &mut report.summary.gate.reasons {
         text(r);
     }
+    // A baseline file is a report that anyone could have edited.
+    if let Some(b) = &mut report.baseline {
+        for i in b.fixed.iter_mut().chain(b.absent.iter_mut()) {
+            text(&mut i.target);
+            text(&mut i.rule_id);
+            text(&mut i.subject);
+            text(&mut i.message);
+        }
+        text(&mut b.file);
+    }
+    // The suppressions file is the user's, but its text reaches terminals too.
+    let s = &mut report.suppressions;
+    if let Some(f) = &mut s.file {
+        text(f);
+    }
+    for e in s
+        .expired
+        .iter_mut()
+        .chain(s.expiring_soon.iter_mut())
+        .chain(s.stale.iter_mut())
+    {
+        text(&mut e.rule);
+        text(&mut e.target);
+        text(&mut e.reason);
+        text(&mut e.source);
+        if let Some(o) = &mut e.owner {
+            text(o);
+        }
+        if let Some(x) = &mut e.subject {
+            text(x);
+        }
+    }
+    for o in &mut report.results {
+        let sups = o
+            .findings
+            .iter_mut()
+            .filter_map(|f| f.suppression.as_mut())
+            .chain(o.suppression.as_mut());
+        for sup in sups {
+            text(&mut sup.reason);
+            text(&mut sup.source);
+            if let Some(owner) = &mut sup.owner {
+                text(owner);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,13 +1,17 @@
 //! The JSON report: [`super::ScanReport`] serialised as is, pretty-printed.
 //!
-//! Layout (schema version 1.1, `reports/schema/secgate-report.v1.schema.json`):
+//! Layout (schema version 1.2, `reports/schema/secgate-report.v1.schema.json`):
 //! `{schema_version, schema_minor, tool{name,version}, started_at, finished_at, duration_ms,
-//! complete, policy{min_score,max_critical}, families[],
+//! complete, policy{min_score,max_critical,max_high,max_medium,max_low,fail_on,gate_on,
+//! fail_on_stale,allow_permanent_suppressions,max_suppression_days}, families[],
 //! targets[{target,address,status,error,requests{family: n},backoff?}],
 //! results[{rule_id,family,target,status,severity,title,message,evidence,reason?,fingerprint,
-//! findings[{subject{kind,key},message,evidence,fingerprint}],
-//! subjects?[{subject,status,message,reason?}]}],
-//! summary{score,family_scores,counts,results,gate{passed,verdict,reasons}}}`.
+//! findings[{subject{kind,key},message,evidence,fingerprint,
+//! suppression{reason,owner,expires,source}|null,baseline_state?}],
+//! subjects?[{subject,status,message,reason?}], suppressed?, suppression?}],
+//! summary{score,family_scores,counts,results{..,suppressed},gate{passed,verdict,reasons}},
+//! suppressions{file,applied,expired[],expiring_soon[],stale[]},
+//! baseline?{file,counts{new,unchanged,updated,fixed,absent},fixed[],absent[]}}`.
 //! Evidence values are strings, numbers, booleans, lists, or `{"bytes": base64}` for
 //! non-UTF-8 data.
 

@@ -18,7 +18,7 @@ use crate::plan::ScanPlan;
 use crate::policy::Policy;
 use crate::summarise::Summary;
 use crate::target::Origin;
-use crate::triage::Triaged;
+use crate::triage::{BaselineReport, SuppressionReport, Triaged};
 
 pub mod escape;
 pub mod json;
@@ -28,8 +28,9 @@ pub mod terminal;
 /// Major version of the JSON report layout; bumped on any breaking change.
 /// Schema: `reports/schema/secgate-report.v1.schema.json`.
 pub const SCHEMA_VERSION: u32 = 1;
-/// Minor version: bumped on additive changes (1: `findings[]`, `subjects[]`, `requests`).
-pub const SCHEMA_MINOR: u32 = 1;
+/// Minor version: bumped on additive changes (1: `findings[]`, `subjects[]`, `requests`;
+/// 2: suppressions, baseline states, the gate's new policy keys).
+pub const SCHEMA_MINOR: u32 = 2;
 
 /// The tool that wrote a report.
 #[derive(Clone, Debug, Serialize)]
@@ -67,15 +68,27 @@ pub struct ScanReport {
     pub results: Vec<Outcome>,
     /// Scores, counts and the gate.
     pub summary: Summary,
+    /// What the suppressions did (since 1.2).
+    pub suppressions: SuppressionReport,
+    /// The comparison with `--baseline` (since 1.2; absent without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineReport>,
     /// Where each target was declared (for SARIF); not part of the JSON report.
     #[serde(skip)]
     pub origins: BTreeMap<String, Origin>,
+    /// `--sarif-suppressed include`; not part of the JSON report.
+    #[serde(skip)]
+    pub sarif_include_suppressed: bool,
 }
 
 impl ScanReport {
     /// Assemble the report of a scan from its plan, its triaged results and their summary.
     pub fn build(plan: &ScanPlan, triaged: Triaged, summary: Summary) -> ScanReport {
-        let result = triaged.result;
+        let Triaged {
+            result,
+            suppressions,
+            baseline,
+        } = triaged;
         let mut families: Vec<&'static str> = Vec::new();
         for o in &result.outcomes {
             if !families.contains(&o.family) {
@@ -99,6 +112,9 @@ impl ScanReport {
             targets: result.targets,
             results: result.outcomes,
             summary,
+            suppressions,
+            baseline,
+            sarif_include_suppressed: plan.sarif_include_suppressed,
             origins: plan
                 .targets
                 .iter()

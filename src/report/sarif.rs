@@ -11,6 +11,10 @@
 //!   `%SRCROOT%`, the directory secgate ran in) and line, so alerts land on the line of the
 //!   repository that owns the service; the target itself is a logical location. Otherwise the
 //!   location is the target URL.
+//! - Suppressed findings are left out unless `--sarif-suppressed include`, which gives every
+//!   result `suppressions` (§3.27.23: all or none; `kind: external`, `status: accepted`, the
+//!   entry's reason as `justification`). With `--baseline`, every result has `baselineState`.
+//!   `runs[0].properties.suppressions` lists expired, expiring-soon and stale entries.
 //! - `invocations[0].executionSuccessful` is false when the scan was interrupted or a target
 //!   was unreachable, with one notification per unreachable target.
 
@@ -48,12 +52,47 @@ pub fn log(report: &ScanReport) -> sarif::Sarif {
         .iter()
         .filter(|r| r.status == Lifecycle::Stable)
         .collect();
+    // GitHub code scanning ignores `suppressions`: suppressed findings are left out unless
+    // `--sarif-suppressed include` asks for them.
+    let include = report.sarif_include_suppressed;
+    let kept = |f: &&Finding| include || f.suppression.is_none();
+    let mark_suppressions = report.findings().any(|o| {
+        o.findings
+            .iter()
+            .filter(kept)
+            .any(|f| f.suppression.is_some())
+    });
+    let with_baseline = report.baseline.is_some();
     let results: Vec<sarif::Result> = report
         .findings()
         .flat_map(|o| {
             let origin = report.origins.get(&o.target);
             let rules = &rules;
-            o.findings.iter().map(move |f| result(o, f, rules, origin))
+            o.findings.iter().filter(kept).map(move |f| {
+                let mut r = result(o, f, rules, origin);
+                // §3.27.23: when one result carries `suppressions`, every result does.
+                if mark_suppressions {
+                    r.suppressions = Some(
+                        f.suppression
+                            .iter()
+                            .map(|s| {
+                                sarif::Suppression::builder()
+                                    .kind(serde_json::json!("external"))
+                                    .status(serde_json::json!("accepted"))
+                                    .justification(s.reason.clone())
+                                    .build()
+                            })
+                            .collect(),
+                    );
+                }
+                // §3.27.24: all results or none carry `baselineState`.
+                if with_baseline {
+                    r.baseline_state = Some(serde_json::json!(
+                        f.baseline_state.map_or("new", |s| s.as_str())
+                    ));
+                }
+                r
+            })
         })
         .collect();
     let uses_srcroot = report
@@ -101,11 +140,7 @@ pub fn log(report: &ScanReport) -> sarif::Sarif {
         .results(results)
         .properties(
             sarif::PropertyBag::builder()
-                .additional_properties(BTreeMap::from([
-                    ("score".to_string(), serde_json::json!(report.summary.score)),
-                    ("gate".to_string(), serde_json::json!(report.summary.gate)),
-                    ("complete".to_string(), serde_json::json!(report.complete)),
-                ]))
+                .additional_properties(run_properties(report))
                 .build(),
         )
         .build();
@@ -124,6 +159,29 @@ pub fn log(report: &ScanReport) -> sarif::Sarif {
         .version(serde_json::json!("2.1.0"))
         .runs(vec![run])
         .build()
+}
+
+/// The run's property bag: score, gate, completeness, what the suppressions did (expired,
+/// expiring-soon and stale entries with their `FILE:LINE`), and the baseline's counts.
+fn run_properties(report: &ScanReport) -> BTreeMap<String, serde_json::Value> {
+    let mut props = BTreeMap::from([
+        ("score".to_string(), serde_json::json!(report.summary.score)),
+        ("gate".to_string(), serde_json::json!(report.summary.gate)),
+        ("complete".to_string(), serde_json::json!(report.complete)),
+    ]);
+    if report.suppressions.file.is_some() {
+        props.insert(
+            "suppressions".to_string(),
+            serde_json::json!(report.suppressions),
+        );
+    }
+    if let Some(b) = &report.baseline {
+        props.insert(
+            "baseline".to_string(),
+            serde_json::json!({"file": b.file, "counts": b.counts}),
+        );
+    }
+    props
 }
 
 fn text(s: impl Into<String>) -> sarif::Message {

@@ -119,7 +119,39 @@ pub fn write(report: &ScanReport, out: &mut dyn Write, opts: Options) -> io::Res
         });
         let (mut passed, mut skipped) = (0, 0);
         let mut undecided_shown: Vec<&str> = Vec::new();
+        let mut suppressed: Vec<String> = Vec::new();
         for o in &mine {
+            // Suppressed findings are listed after the rest, each with its entry.
+            for f in o.findings.iter().filter(|_| o.status == Status::Fail) {
+                if let Some(sup) = &f.suppression {
+                    let subject = if f.subject.is_target() {
+                        String::new()
+                    } else {
+                        format!("{}: ", f.subject)
+                    };
+                    suppressed.push(suppressed_line(
+                        &p,
+                        o,
+                        &format!("{subject}{}", f.message),
+                        sup,
+                        opts.verbose,
+                        id_width,
+                    ));
+                }
+            }
+            if let Some(sup) = &o.suppression {
+                suppressed.push(suppressed_line(
+                    &p,
+                    o,
+                    &format!("inconclusive: {}", o.message),
+                    sup,
+                    opts.verbose,
+                    id_width,
+                ));
+            }
+            if o.suppressed {
+                continue;
+            }
             let label = match o.status {
                 Status::Fail => p.severity(o.severity, "FAIL"),
                 Status::Inconclusive => {
@@ -129,6 +161,7 @@ pub fn write(report: &ScanReport, out: &mut dyn Write, opts: Options) -> io::Res
                         .iter()
                         .filter(|x| {
                             x.status == Status::Inconclusive
+                                && !x.suppressed
                                 && x.reason.as_ref().is_some_and(|r| r.detail == detail)
                         })
                         .count();
@@ -163,14 +196,19 @@ pub fn write(report: &ScanReport, out: &mut dyn Write, opts: Options) -> io::Res
             let sev = format!("{:<8}", o.severity.as_str());
             writeln!(
                 out,
-                "  {label}  {}  {:<id_width$}  {}",
+                "  {label}  {}  {:<id_width$}  {}{}",
                 p.severity(o.severity, &sev),
                 o.rule_id,
-                o.message
+                o.message,
+                baseline_tag(o)
             )?;
-            // One line per finding under its rule, when the rule has several.
+            // One line per open finding under its rule, when the rule has several.
             let several = o.findings.len() > 1;
-            for f in o.findings.iter().filter(|_| several) {
+            for f in o
+                .findings
+                .iter()
+                .filter(|f| several && f.suppression.is_none())
+            {
                 writeln!(out, "        - {}", f.message)?;
             }
             if o.status == Status::Fail && opts.verbose {
@@ -178,6 +216,9 @@ pub fn write(report: &ScanReport, out: &mut dyn Write, opts: Options) -> io::Res
                     writeln!(out, "        {}: {}", p.paint("2", k), v.display())?;
                 }
             }
+        }
+        for line in &suppressed {
+            writeln!(out, "{line}")?;
         }
         if !opts.verbose && passed + skipped > 0 {
             writeln!(
@@ -215,11 +256,130 @@ pub fn write(report: &ScanReport, out: &mut dyn Write, opts: Options) -> io::Res
         s.results.inconclusive,
         s.results.pass,
     )?;
+    write_triage(report, out, &p)?;
     let verdict = match s.gate.verdict {
         Verdict::Passed => p.paint("1;32", "PASSED"),
         Verdict::Failed => p.paint("1;31", "FAILED"),
         Verdict::Undecided => p.paint("1;33", "UNDECIDED"),
     };
     writeln!(out, "Gate {verdict}: {}", s.gate.reasons.join("; "))?;
+    Ok(())
+}
+
+/// ` [new]`, ` [updated]` or ` [unchanged]` after a failed result, against a baseline: the
+/// most telling state among its open findings.
+fn baseline_tag(o: &Outcome) -> String {
+    use crate::model::BaselineState;
+    let states: Vec<BaselineState> = o
+        .findings
+        .iter()
+        .filter(|f| f.suppression.is_none())
+        .filter_map(|f| f.baseline_state)
+        .collect();
+    [
+        BaselineState::New,
+        BaselineState::Updated,
+        BaselineState::Unchanged,
+    ]
+    .into_iter()
+    .find(|s| states.contains(s))
+    .map(|s| format!("  [{}]", s.as_str()))
+    .unwrap_or_default()
+}
+
+fn suppressed_line(
+    p: &Paint,
+    o: &Outcome,
+    what: &str,
+    sup: &crate::model::Suppressed,
+    verbose: bool,
+    id_width: usize,
+) -> String {
+    let sev = format!("{:<8}", o.severity.as_str());
+    let expires = sup
+        .expires
+        .as_deref()
+        .map_or_else(|| "permanent".to_string(), |d| format!("expires {d}"));
+    let mut line = format!(
+        "  {}  {}  {:<id_width$}  {what} — suppressed: {} ({expires})",
+        p.paint("2", "SUPPRESSED"),
+        p.severity(o.severity, &sev),
+        o.rule_id,
+        sup.reason,
+    );
+    if verbose {
+        line.push_str(&format!(
+            "\n        owner: {} · {}",
+            sup.owner.as_deref().unwrap_or("-"),
+            sup.source
+        ));
+    }
+    line
+}
+
+/// The suppressions and the baseline, after the score line.
+fn write_triage(report: &ScanReport, out: &mut dyn Write, p: &Paint) -> io::Result<()> {
+    let s = &report.suppressions;
+    if let Some(file) = &s.file {
+        writeln!(out, "Suppressions: {} applied ({file})", s.applied)?;
+        for e in &s.expired {
+            writeln!(
+                out,
+                "  {}  {}  {} on {} expired on {}; {} finding{} count{} again",
+                p.paint("1;31", "EXPIRED "),
+                e.source,
+                e.rule,
+                e.target,
+                e.expires.as_deref().unwrap_or("?"),
+                e.findings,
+                if e.findings == 1 { "" } else { "s" },
+                if e.findings == 1 { "s" } else { "" },
+            )?;
+        }
+        for e in &s.expiring_soon {
+            writeln!(
+                out,
+                "  {}  {}  {} on {} expires on {}",
+                p.paint("1;33", "EXPIRING"),
+                e.source,
+                e.rule,
+                e.target,
+                e.expires.as_deref().unwrap_or("?"),
+            )?;
+        }
+        for e in &s.stale {
+            writeln!(
+                out,
+                "  {}  {}  {} on {} matched nothing (fixed, or the target renamed?)",
+                p.paint("1;33", "STALE   "),
+                e.source,
+                e.rule,
+                e.target,
+            )?;
+        }
+    }
+    if let Some(b) = &report.baseline {
+        let c = &b.counts;
+        writeln!(
+            out,
+            "Baseline ({}): {} new, {} updated, {} unchanged, {} fixed, {} absent",
+            b.file, c.new, c.updated, c.unchanged, c.fixed, c.absent
+        )?;
+        for i in &b.fixed {
+            let subject = if i.subject.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", i.subject)
+            };
+            writeln!(
+                out,
+                "  {}  {:<8}  {}  {}{subject}",
+                p.paint("32", "FIXED"),
+                i.severity.as_str(),
+                i.rule_id,
+                i.target
+            )?;
+        }
+    }
     Ok(())
 }
