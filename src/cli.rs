@@ -104,7 +104,8 @@ pub struct ScanArgs {
     /// Write a SARIF 2.1.0 report here (GitHub code scanning; `-`: standard output).
     #[arg(long, value_name = "PATH")]
     pub sarif: Option<PathBuf>,
-    /// Write a report in FORMAT to PATH (`-`: standard output). Repeatable. Formats: json, sarif.
+    /// Write a report in FORMAT to PATH (`-`: standard output). Repeatable. Formats: json, sarif,
+    /// junit, markdown, html.
     #[arg(long = "report", value_name = "FORMAT=PATH", value_parser = parse_report)]
     pub reports: Vec<(ReportFormat, PathBuf)>,
     /// Cap on secgate's own requests per second over the whole scan [default: none;
@@ -140,6 +141,9 @@ pub struct OutputArgs {
     /// No colours (also: NO_COLOR set in the environment).
     #[arg(long)]
     pub no_color: bool,
+    /// Append the Markdown summary to $GITHUB_STEP_SUMMARY (the GitHub Actions job page).
+    #[arg(long)]
+    pub github: bool,
 }
 
 /// `secgate rules`.
@@ -211,6 +215,10 @@ pub struct Outputs {
     pub verbose: bool,
     /// Colour decided from `--no-color`, `NO_COLOR` and the TTY.
     pub color: bool,
+    /// A report goes to standard output: the verdict goes to standard error instead.
+    pub summary_to_stderr: bool,
+    /// `--github`: the job summary file (`$GITHUB_STEP_SUMMARY`), when set.
+    pub github_summary: Option<PathBuf>,
 }
 
 impl OutputArgs {
@@ -247,11 +255,26 @@ impl OutputArgs {
             }
             check_writable(flag, path)?;
         }
+        let github_summary = if self.github {
+            let path = std::env::var_os("GITHUB_STEP_SUMMARY")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from);
+            if path.is_none() {
+                eprintln!(
+                    "secgate: note: --github: GITHUB_STEP_SUMMARY is not set; no job summary is written"
+                );
+            }
+            path
+        } else {
+            None
+        };
         Ok(Outputs {
             reports: all.into_iter().map(|(f, p, _)| (f, p)).collect(),
             quiet: self.quiet || to_stdout > 0,
             verbose: self.verbose,
             color,
+            summary_to_stderr: to_stdout > 0 && !self.quiet,
+            github_summary,
         })
     }
 }

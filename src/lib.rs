@@ -231,6 +231,17 @@ pub fn render(mut report: ScanReport, outputs: &Outputs) -> Result<u8> {
             })?;
         }
     }
+    if let Some(path) = &outputs.github_summary {
+        append_step_summary(&report, path).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    if outputs.summary_to_stderr {
+        // Standard output holds a report: a CI log still shows the verdict.
+        let (score, gate) = report::summary_lines(&report);
+        eprintln!("{score}\n{gate}");
+    }
     if !outputs.quiet {
         let opts = report::terminal::Options {
             color: outputs.color,
@@ -240,6 +251,17 @@ pub fn render(mut report: ScanReport, outputs: &Outputs) -> Result<u8> {
         ignore_broken_pipe(report::terminal::write(&report, &mut stdout, opts))?;
     }
     Ok(exit_code(&report))
+}
+
+/// `--github`: append the Markdown summary to the job summary file GitHub Actions names in
+/// `GITHUB_STEP_SUMMARY` (appended, as GitHub expects; created if the runner has not yet).
+fn append_step_summary(report: &ScanReport, path: &std::path::Path) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)?;
+    f.write_all(report::markdown::render(report).as_bytes())?;
+    f.write_all(b"\n")
 }
 
 fn ignore_broken_pipe(r: std::io::Result<()>) -> Result<()> {
