@@ -11,7 +11,6 @@
 //! Markdown renderers accept ([`text`]), on top of [`super::escape::sanitize`].
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::ScanReport;
@@ -146,6 +145,11 @@ pub fn render(report: &ScanReport) -> String {
 
     let mut shown_rules: BTreeSet<&'static str> = BTreeSet::new();
     let mut findings: Vec<&Outcome> = report.findings().collect();
+    // The documentation of the failing rules comes last but is kept room for (up to a
+    // quarter of the page), so a long list of findings cannot crowd it out.
+    let failing: BTreeSet<&'static str> = findings.iter().map(|o| o.rule_id).collect();
+    let docs: usize = failing.iter().map(|id| rule_block(id).len() + 1).sum();
+    page.budget = LIMIT - RESERVE - docs.min(LIMIT / 4);
     findings.sort_by_key(|o| {
         (
             std::cmp::Reverse(o.severity),
@@ -258,24 +262,18 @@ pub fn render(report: &ScanReport) -> String {
         }
     }
 
+    // The room kept for the documentation, less what the notes above took of the reserve.
+    page.budget = LIMIT - RESERVE / 4;
     if !shown_rules.is_empty() {
         page.force("");
         page.force("### Rules");
         page.force("");
         let mut left = 0usize;
         for id in &shown_rules {
-            let Some(doc) = catalogue::get(id) else {
+            let block = rule_block(id);
+            if block.is_empty() {
                 continue;
-            };
-            let mut block = String::new();
-            let _ = write!(
-                block,
-                "<details id=\"{}\"><summary><code>{id}</code> ({}): {}</summary>\n\n{}\n`secgate explain {id}`\n\n</details>\n",
-                anchor(id),
-                doc.severity,
-                doc.title,
-                doc.markdown()
-            );
+            }
             if !page.push(&block) {
                 left += 1;
             }
@@ -287,6 +285,20 @@ pub fn render(report: &ScanReport) -> String {
         }
     }
     page.out
+}
+
+/// A rule's documentation, collapsed (empty for an id the catalogue does not know).
+fn rule_block(id: &str) -> String {
+    let Some(doc) = catalogue::get(id) else {
+        return String::new();
+    };
+    format!(
+        "<details id=\"{}\"><summary><code>{id}</code> ({}): {}</summary>\n\n{}\n`secgate explain {id}`\n\n</details>\n",
+        anchor(id),
+        doc.severity,
+        doc.title,
+        doc.markdown()
+    )
 }
 
 fn capitalised(sev: Severity) -> String {
