@@ -48,6 +48,13 @@ pub enum Command {
         after_help = "Exit codes:\n  0    the demo ran (its gate fails on purpose; the report says what `scan` would exit with)\n  2    usage error\n  130  interrupted (Ctrl-C); reports are still written, marked incomplete"
     )]
     Demo(DemoArgs),
+    /// Write a shell completion script to standard output.
+    #[command(
+        after_help = "Install, e.g.: secgate completions bash > ~/.local/share/bash-completion/completions/secgate"
+    )]
+    Completions(CompletionsArgs),
+    /// Write the manual page (roff) to standard output: secgate man | man -l -
+    Man,
     /// Serve a benchmark lab of N HTTPS sites on 127.0.x.y until killed (for bench/).
     #[command(hide = true)]
     Lab(LabArgs),
@@ -188,6 +195,14 @@ pub struct DemoArgs {
     pub reports: Vec<(ReportFormat, PathBuf)>,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// `secgate completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `secgate lab` (hidden).

@@ -497,3 +497,83 @@ fn markdown_stays_under_one_mebibyte_for_5000_findings() {
         &md[md.len() - 600..]
     );
 }
+
+/// `secgate completions SHELL` writes a script its shell accepts; `secgate man` a page `man`
+/// renders, with every subcommand and the families' flags.
+#[test]
+fn completions_and_man_page() {
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let out = bin().args(["completions", shell]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        // fish writes `-l checks`, the others `--checks`.
+        assert!(
+            script.contains("checks") && script.contains("report"),
+            "{shell}"
+        );
+        assert!(
+            script.contains("allowed-ports"),
+            "{shell}: the families' flags are completed"
+        );
+    }
+    let bash = bin().args(["completions", "bash"]).output().unwrap().stdout;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secgate.bash");
+    std::fs::write(&file, &bash).unwrap();
+    let check = Command::new("bash").arg("-n").arg(&file).output().unwrap();
+    assert!(
+        check.status.success(),
+        "bash -n: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    let out = bin().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("tcsh"), "{err}");
+
+    let page = bin().arg("man").output().unwrap();
+    assert_eq!(page.status.code(), Some(0));
+    let roff = String::from_utf8(page.stdout).unwrap();
+    assert!(
+        roff.starts_with(".ie \\n(.g .ds Aq") || roff.contains(".TH secgate 1"),
+        "{}",
+        &roff[..200]
+    );
+    if Path::new("/usr/bin/man").exists() {
+        let man = dir.path().join("secgate.1");
+        std::fs::write(&man, &roff).unwrap();
+        let out = Command::new("man")
+            .arg("-l")
+            .arg(&man)
+            .env("MANPAGER", "cat")
+            .env("MANWIDTH", "100")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        for section in [
+            "SECGATE SCAN",
+            "SECGATE DEMO",
+            "SECGATE COMPLETIONS",
+            "Exit codes:",
+        ] {
+            assert!(text.contains(section), "{section} in the rendered page");
+        }
+        assert!(
+            text.contains("--report"),
+            "scan's flags in the rendered page"
+        );
+        assert!(
+            text.contains("--allowed-ports"),
+            "a family's flags in the rendered page"
+        );
+    } else {
+        println!("man is not installed: the page was generated but not rendered");
+    }
+}
