@@ -72,6 +72,9 @@ pub struct ScanArgs {
     /// Configuration file (TOML): targets, overrides, families, limits, policy.
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Read targets from FILE (`-`: standard input), one per line; `#` starts a comment.
+    #[arg(long, value_name = "FILE")]
+    pub targets_file: Option<PathBuf>,
     /// Families to run, comma-separated (default: every family that applies to each target).
     #[arg(long, value_name = "FAMILIES")]
     pub checks: Option<String>,

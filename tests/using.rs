@@ -1,0 +1,178 @@
+//! What a new user meets around a scan: targets from a file or standard input, shell
+//! completions and the manual page.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests: a failed assumption is a failed test"
+)]
+
+mod support;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use secgate::lab::Site;
+use support::{bin, closed_port};
+
+/// `--targets-file FILE` and `--targets-file -` read one target per line, with comments;
+/// a bad line is one error naming the file and line, exit 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_from_a_file_or_standard_input() {
+    let site = support::https_site(Site::hardened()).await;
+    let closed = closed_port("127.0.0.1").to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("targets.txt");
+    std::fs::write(
+        &list,
+        format!("# staging services\n\n  {}   # the shop\n", site.url),
+    )
+    .unwrap();
+    let common = ["--checks", "headers", "--http-port", &closed];
+    let run = site.scan(&[&["--targets-file", list.to_str().unwrap()][..], &common[..]].concat());
+    // The site is named twice (argument and file): it is scanned once.
+    let targets: Vec<&str> = run.json()["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets, [site.url.as_str()], "{}", run.stderr);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    // Standard input, without a target argument.
+    let report = dir.path().join("stdin.json");
+    let mut child = bin()
+        .args(["scan", "--targets-file", "-"])
+        .args(&site.flags)
+        .args(common)
+        .arg("--json")
+        .arg(&report)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{}\n", site.url).as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["targets"][0]["target"], site.url.as_str());
+
+    // A bad line, a missing file, an empty file: one line each, naming the flag.
+    std::fs::write(&list, format!("{}\n# fine\nhttps://\n", site.url)).unwrap();
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "# nothing yet\n\n").unwrap();
+    let missing = dir.path().join("missing.txt");
+    for (file, expect) in [
+        (&list, format!("{}:3: ", list.display())),
+        (&missing, format!("{}: ", missing.display())),
+        (&empty, "names no target".to_string()),
+    ] {
+        let out = bin()
+            .args(["scan", "--targets-file"])
+            .arg(file)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("secgate: error: --targets-file: "), "{err}");
+        assert!(err.contains(&expect), "{err} should contain {expect}");
+    }
+}
+
+/// `secgate completions SHELL` writes a script its shell accepts; `secgate man` a page `man`
+/// renders, with every subcommand and the families' flags.
+#[test]
+fn completions_and_man_page() {
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let out = bin().args(["completions", shell]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        // fish writes `-l checks`, the others `--checks`.
+        assert!(
+            script.contains("checks") && script.contains("report"),
+            "{shell}"
+        );
+        assert!(
+            script.contains("allowed-ports"),
+            "{shell}: the families' flags are completed"
+        );
+    }
+    let bash = bin().args(["completions", "bash"]).output().unwrap().stdout;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secgate.bash");
+    std::fs::write(&file, &bash).unwrap();
+    let check = Command::new("bash").arg("-n").arg(&file).output().unwrap();
+    assert!(
+        check.status.success(),
+        "bash -n: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    let out = bin().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("tcsh"), "{err}");
+
+    let page = bin().arg("man").output().unwrap();
+    assert_eq!(page.status.code(), Some(0));
+    let roff = String::from_utf8(page.stdout).unwrap();
+    assert!(
+        roff.starts_with(".ie \\n(.g .ds Aq") || roff.contains(".TH secgate 1"),
+        "{}",
+        &roff[..200]
+    );
+    if Path::new("/usr/bin/man").exists() {
+        let man = dir.path().join("secgate.1");
+        std::fs::write(&man, &roff).unwrap();
+        let out = Command::new("man")
+            .arg("-l")
+            .arg(&man)
+            .env("MANPAGER", "cat")
+            .env("MANWIDTH", "100")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        for section in [
+            "SECGATE SCAN",
+            "SECGATE DEMO",
+            "SECGATE COMPLETIONS",
+            "Exit codes:",
+        ] {
+            assert!(text.contains(section), "{section} in the rendered page");
+        }
+        assert!(
+            text.contains("--report"),
+            "scan's flags in the rendered page"
+        );
+        assert!(
+            text.contains("--allowed-ports"),
+            "a family's flags in the rendered page"
+        );
+    } else {
+        println!("man is not installed: the page was generated but not rendered");
+    }
+}
