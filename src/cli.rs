@@ -148,12 +148,27 @@ pub struct OutputArgs {
     /// List passed and skipped results and the evidence of findings.
     #[arg(short, long)]
     pub verbose: bool,
-    /// No colours (also: NO_COLOR set in the environment).
+    /// No colours (the same as --color never).
     #[arg(long)]
     pub no_color: bool,
+    /// Colour the terminal report: auto (a TTY, unless NO_COLOR is set), always, never.
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = When::Auto)]
+    pub color: When,
     /// Append the Markdown summary to $GITHUB_STEP_SUMMARY (the GitHub Actions job page).
     #[arg(long)]
     pub github: bool,
+}
+
+/// `--color` (and `--progress`): when to use the terminal's features.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum When {
+    /// When the stream is a terminal (and, for colour, NO_COLOR is not set).
+    #[default]
+    Auto,
+    /// Always, even into a pipe or a file (and despite NO_COLOR).
+    Always,
+    /// Never.
+    Never,
 }
 
 /// `secgate rules`.
@@ -249,9 +264,15 @@ impl OutputArgs {
         reports: &[(ReportFormat, PathBuf)],
     ) -> Result<Outputs> {
         use std::io::IsTerminal;
-        let color = !self.no_color
-            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            && std::io::stdout().is_terminal();
+        // A flag on the command line overrides NO_COLOR (no-color.org), which overrides auto.
+        let color = match (self.no_color, self.color) {
+            (true, _) | (false, When::Never) => false,
+            (false, When::Always) => true,
+            (false, When::Auto) => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stdout().is_terminal()
+            }
+        };
         let mut all: Vec<(ReportFormat, PathBuf, &str)> = Vec::new();
         all.extend(json.map(|p| (ReportFormat::Json, p, "--json")));
         all.extend(sarif.map(|p| (ReportFormat::Sarif, p, "--sarif")));

@@ -176,3 +176,47 @@ fn completions_and_man_page() {
         println!("man is not installed: the page was generated but not rendered");
     }
 }
+
+/// `--color always|never|auto` beside NO_COLOR: the flag wins over the variable, and auto
+/// never colours a pipe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn color_flag_beside_no_color() {
+    let site = support::https_site(Site::legacy()).await;
+    let closed = closed_port("127.0.0.1").to_string();
+    let scan = |color: &str, no_color_env: bool| {
+        let mut cmd = bin();
+        cmd.args(["scan", &site.url])
+            .args(&site.flags)
+            .args([
+                "--checks",
+                "headers",
+                "--http-port",
+                &closed,
+                "--color",
+                color,
+            ])
+            .stdin(Stdio::null());
+        if no_color_env {
+            cmd.env("NO_COLOR", "1");
+        } else {
+            cmd.env_remove("NO_COLOR");
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let ansi = "\x1b[";
+    assert!(scan("always", false).contains(ansi));
+    assert!(
+        scan("always", true).contains(ansi),
+        "the flag wins over NO_COLOR"
+    );
+    assert!(!scan("never", false).contains(ansi));
+    assert!(!scan("auto", false).contains(ansi), "stdout is a pipe");
+    let out = bin()
+        .args(["scan", "x.test", "--color", "sometimes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--color"));
+}
