@@ -220,3 +220,84 @@ async fn color_flag_beside_no_color() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--color"));
 }
+
+/// The `run:` script of the step with `id: NAME` in action.yml.
+fn action_step(yml: &str, id: &str) -> String {
+    let lines: Vec<&str> = yml.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.trim() == format!("id: {id}"))
+        .unwrap_or_else(|| panic!("no step {id}"));
+    let run = at
+        + lines[at..]
+            .iter()
+            .position(|l| l.trim() == "run: |")
+            .unwrap();
+    let indent = lines[run].len() - lines[run].trim_start().len() + 2;
+    lines[run + 1..]
+        .iter()
+        .take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() >= indent)
+        .map(|l| l.get(indent..).unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The GitHub Action's scan and gate steps, run for real with bash against a loopback site:
+/// the reports named in `reports`, the SARIF, the job summary, and the gate's exit code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_action_scan_step_runs_and_gates() {
+    let yml = std::fs::read_to_string(support::repo_path("action.yml")).unwrap();
+    assert!(yml.contains("using: composite"));
+    let site = support::https_site(Site::legacy()).await;
+    let closed = closed_port("127.0.0.1").to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("github_output");
+    let summary = dir.path().join("step_summary");
+    let mut args = site.flags.clone();
+    args.extend(["--http-port".to_string(), closed]);
+    let scan = Command::new("bash")
+        .arg("-c")
+        .arg(action_step(&yml, "scan"))
+        .current_dir(dir.path())
+        .env("SECGATE", env!("CARGO_BIN_EXE_secgate"))
+        .env("TARGETS", format!("{}\n", site.url))
+        .env("CONFIG", "")
+        .env("CHECKS", "headers")
+        .env("MIN_SCORE", "")
+        .env("MAX_CRITICAL", "")
+        .env("SARIF", "out.sarif")
+        .env("REPORTS", "junit=out.xml\nhtml=out.html\n")
+        .env("SUMMARY", "true")
+        .env("ARGS", args.join(" "))
+        .env("GITHUB_OUTPUT", &out_file)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        scan.status.success(),
+        "the step itself succeeds: {}",
+        String::from_utf8_lossy(&scan.stderr)
+    );
+    let outputs = std::fs::read_to_string(&out_file).unwrap();
+    assert_eq!(outputs.trim(), "exit-code=1", "{outputs}");
+    for f in ["out.sarif", "out.xml", "out.html"] {
+        assert!(dir.path().join(f).is_file(), "{f} written");
+    }
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.starts_with("## secgate: gate ❌ FAILED"), "{md}");
+
+    for (code, ok) in [("0", true), ("1", false), ("3", false)] {
+        let gate = Command::new("bash")
+            .arg("-c")
+            .arg(action_step(&yml, "gate"))
+            .env("CODE", code)
+            .output()
+            .unwrap();
+        assert_eq!(gate.status.success(), ok, "gate step with {code}");
+        if !ok {
+            assert_eq!(gate.status.code().unwrap().to_string(), code);
+        }
+    }
+}
