@@ -154,6 +154,9 @@ pub struct OutputArgs {
     /// Colour the terminal report: auto (a TTY, unless NO_COLOR is set), always, never.
     #[arg(long, value_name = "WHEN", value_enum, default_value_t = When::Auto)]
     pub color: When,
+    /// Progress on standard error: auto (when it is a TTY), always, never; none with --quiet.
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = When::Auto)]
+    pub progress: When,
     /// Append the Markdown summary to $GITHUB_STEP_SUMMARY (the GitHub Actions job page).
     #[arg(long)]
     pub github: bool,
@@ -252,6 +255,8 @@ pub struct Outputs {
     pub summary_to_stderr: bool,
     /// `--github`: the job summary file (`$GITHUB_STEP_SUMMARY`), when set.
     pub github_summary: Option<PathBuf>,
+    /// Progress on standard error (`--progress`).
+    pub progress: crate::progress::Progress,
 }
 
 impl OutputArgs {
@@ -314,6 +319,7 @@ impl OutputArgs {
             color,
             summary_to_stderr: to_stdout > 0 && !self.quiet,
             github_summary,
+            progress: crate::progress::Progress::new(self.progress, self.quiet),
         })
     }
 }

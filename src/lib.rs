@@ -38,6 +38,7 @@ pub mod model;
 pub mod options;
 pub mod plan;
 pub mod policy;
+pub mod progress;
 pub mod report;
 pub mod summarise;
 pub mod target;
@@ -185,8 +186,10 @@ pub fn family_options() -> Vec<&'static dyn FamilyOptions> {
 }
 
 /// Run a scan through every stage of the pipeline, write its reports, and return the exit code.
-pub async fn scan(plan: plan::ScanPlan, outputs: Outputs) -> Result<u8> {
+pub async fn scan(mut plan: plan::ScanPlan, outputs: Outputs) -> Result<u8> {
+    plan.settings.progress = outputs.progress.clone();
     let result = engine::run(&plan, checks::FAMILIES, interrupted()).await;
+    outputs.progress.finish();
     let triaged = triage::triage(result);
     let r = &triaged.result;
     let summary = summarise::summarise(&r.outcomes, &r.targets, r.complete, &plan.policy);

@@ -42,6 +42,8 @@ pub struct Settings {
     pub max_requests: Option<u32>,
     /// `--dns-server`: the DNS server for every lookup (default: the system's resolver).
     pub dns_server: Option<std::net::SocketAddr>,
+    /// Where the scan reports its progress (`--progress`; hidden by default).
+    pub progress: crate::progress::Progress,
 }
 
 impl Default for Settings {
@@ -57,6 +59,7 @@ impl Default for Settings {
             max_rps: None,
             max_requests: None,
             dns_server: None,
+            progress: crate::progress::Progress::hidden(),
         }
     }
 }

@@ -301,3 +301,44 @@ async fn github_action_scan_step_runs_and_gates() {
         }
     }
 }
+
+/// `--progress always` draws targets done / total and the running family on stderr, even into
+/// a pipe; `auto` draws nothing into a pipe, and `--quiet` nothing at all. stdout is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_on_stderr() {
+    let site = support::https_site(Site::hardened()).await;
+    let closed = closed_port("127.0.0.1").to_string();
+    let scan = |extra: &[&str]| {
+        let out = bin()
+            .args(["scan", &site.url])
+            .args(&site.flags)
+            .args(["--checks", "headers,tls", "--http-port", &closed])
+            .args(extra)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (stdout, stderr) = scan(&["--progress", "always"]);
+    // The last frame may be skipped by the refresh rate; the total is drawn.
+    assert!(
+        stderr.contains("targets 0/1 · ") || stderr.contains("targets 1/1 · "),
+        "{stderr:?}"
+    );
+    assert!(
+        stderr.contains(&format!("headers on {}", site.url))
+            || stderr.contains(&format!("tls on {}", site.url)),
+        "{stderr:?}"
+    );
+    assert!(stdout.contains("Gate PASSED"), "{stdout}");
+    assert!(!stdout.contains("targets "));
+    let (_, stderr) = scan(&["--progress", "auto"]);
+    assert!(stderr.is_empty(), "{stderr:?}");
+    let (stdout, stderr) = scan(&["--progress", "always", "--quiet"]);
+    assert!(stderr.is_empty() && stdout.is_empty(), "{stderr:?}");
+}
