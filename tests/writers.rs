@@ -497,3 +497,84 @@ fn markdown_stays_under_one_mebibyte_for_5000_findings() {
         &md[md.len() - 600..]
     );
 }
+
+/// Report files: `/dev/null` and a FIFO are written in place and stay what they are; a
+/// symlink planted at the old predictable temp name (`PATH.json.tmp`) is never followed, and
+/// no temp file is left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_never_replace_devices_fifos_or_follow_planted_links() {
+    use std::os::unix::fs::FileTypeExt;
+    let site = support::https_site(Site::hardened()).await;
+    let closed = closed_port("127.0.0.1").to_string();
+    let scan = |extra: &[&str]| {
+        let out = bin()
+            .args(["scan", &site.url])
+            .args(&site.flags)
+            .args(["--checks", "headers", "--http-port", &closed, "-q"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+
+    scan(&["--json", "/dev/null", "--report", "html=/dev/null"]);
+    let meta = std::fs::metadata("/dev/null").unwrap();
+    assert!(meta.file_type().is_char_device(), "/dev/null was replaced");
+
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("report.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    scan(&["--json", fifo.to_str().unwrap()]);
+    let json: Value = serde_json::from_str(&reader.join().unwrap()).expect("JSON through the FIFO");
+    assert_eq!(json["summary"]["gate"]["verdict"], "passed");
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let report = dir.path().join("report.json");
+    std::os::unix::fs::symlink(&victim, dir.path().join("report.json.tmp")).unwrap();
+    scan(&["--json", report.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert!(std::fs::symlink_metadata(&report).unwrap().is_file());
+    load(&report);
+    // Written again over the existing file: replaced, still one file, nothing left over.
+    scan(&["--json", report.to_str().unwrap()]);
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["report.fifo", "report.json", "report.json.tmp", "victim"]
+    );
+
+    // A symlink the user names is followed to its file, which is replaced.
+    let named = dir.path().join("latest.json");
+    std::os::unix::fs::symlink(&report, &named).unwrap();
+    std::fs::write(&report, "old\n").unwrap();
+    scan(&["--json", named.to_str().unwrap()]);
+    assert!(
+        std::fs::symlink_metadata(&named)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    load(&report);
+}

@@ -276,20 +276,57 @@ pub fn write(format: ReportFormat, report: &ScanReport, out: &mut dyn Write) -> 
     format.writer().write(report, out)
 }
 
-/// Write `report` to a file in `format` (atomically: a temp file renamed into place).
+/// Write `report` to the file at `path` in `format`, never touching any other file:
+///
+/// - a path that exists and is not a regular file (a character device such as `/dev/null`, a
+///   FIFO, a socket) is written in place, never replaced;
+/// - a regular file or a new path is written atomically: into a temp file created exclusively
+///   (`O_EXCL`, a random name, in the same directory, so a link planted there cannot redirect
+///   it) and renamed over the path. A symlink the user named is followed to its file, which is
+///   replaced and keeps its permissions; a new file gets the temp file's (owner only).
 pub fn write_file(
     format: ReportFormat,
     report: &ScanReport,
     path: &std::path::Path,
 ) -> io::Result<()> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("out")
-    ));
-    {
-        let mut f = io::BufWriter::new(std::fs::File::create(&tmp)?);
-        write(format, report, &mut f)?;
-        f.flush()?;
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            "is a directory",
+        )),
+        Ok(meta) if !meta.is_file() => {
+            let mut f = io::BufWriter::new(std::fs::OpenOptions::new().write(true).open(path)?);
+            write(format, report, &mut f)?;
+            f.flush()
+        }
+        found => {
+            // Replace the file a symlink names, not the symlink.
+            let (target, keep) = match found {
+                Ok(meta) => (std::fs::canonicalize(path)?, Some(meta.permissions())),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => (path.to_path_buf(), None),
+                Err(e) => return Err(e),
+            };
+            let dir = target
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            let name = target
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let mut tmp = tempfile::Builder::new()
+                .prefix(&format!(".{name}."))
+                .suffix(".tmp")
+                .tempfile_in(dir)?;
+            {
+                let mut f = io::BufWriter::new(tmp.as_file_mut());
+                write(format, report, &mut f)?;
+                f.flush()?;
+            }
+            if let Some(perms) = keep {
+                tmp.as_file().set_permissions(perms)?;
+            }
+            tmp.persist(&target).map(drop).map_err(|e| e.error)
+        }
     }
-    std::fs::rename(&tmp, path)
 }
