@@ -54,6 +54,13 @@ pub enum Command {
         after_help = "Exit codes:\n  0    no new finding at or above --fail-on\n  1    a new finding at or above --fail-on\n  2    usage error (a file that is not a secgate JSON report)"
     )]
     Diff(DiffArgs),
+    /// Write a shell completion script to standard output.
+    #[command(
+        after_help = "Install, e.g.: secgate completions bash > ~/.local/share/bash-completion/completions/secgate"
+    )]
+    Completions(CompletionsArgs),
+    /// Write the manual page (roff) to standard output: secgate man | man -l -
+    Man,
     /// Serve a benchmark lab of N HTTPS sites on 127.0.x.y until killed (for bench/).
     #[command(hide = true)]
     Lab(LabArgs),
@@ -71,6 +78,9 @@ pub struct ScanArgs {
     /// Configuration file (TOML): targets, overrides, families, limits, policy.
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Read targets from FILE (`-`: standard input), one per line; `#` starts a comment.
+    #[arg(long, value_name = "FILE")]
+    pub targets_file: Option<PathBuf>,
     /// Families to run, comma-separated (default: every family that applies to each target).
     #[arg(long, value_name = "FAMILIES")]
     pub checks: Option<String>,
@@ -110,7 +120,8 @@ pub struct ScanArgs {
     /// Write a SARIF 2.1.0 report here (GitHub code scanning; `-`: standard output).
     #[arg(long, value_name = "PATH")]
     pub sarif: Option<PathBuf>,
-    /// Write a report in FORMAT to PATH (`-`: standard output). Repeatable. Formats: json, sarif.
+    /// Write a report in FORMAT to PATH (`-`: standard output). Repeatable. Formats: json, sarif,
+    /// junit, markdown, html.
     #[arg(long = "report", value_name = "FORMAT=PATH", value_parser = parse_report)]
     pub reports: Vec<(ReportFormat, PathBuf)>,
     /// Cap on secgate's own requests per second over the whole scan [default: none;
@@ -179,9 +190,30 @@ pub struct OutputArgs {
     /// List passed and skipped results and the evidence of findings.
     #[arg(short, long)]
     pub verbose: bool,
-    /// No colours (also: NO_COLOR set in the environment).
+    /// No colours (the same as --color never).
     #[arg(long)]
     pub no_color: bool,
+    /// Colour the terminal report: auto (a TTY, unless NO_COLOR is set), always, never.
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = When::Auto)]
+    pub color: When,
+    /// Progress on standard error: auto (when it is a TTY), always, never; none with --quiet.
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = When::Auto)]
+    pub progress: When,
+    /// Append the Markdown summary to $GITHUB_STEP_SUMMARY (the GitHub Actions job page).
+    #[arg(long)]
+    pub github: bool,
+}
+
+/// `--color` (and `--progress`): when to use the terminal's features.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum When {
+    /// When the stream is a terminal (and, for colour, NO_COLOR is not set).
+    #[default]
+    Auto,
+    /// Always, even into a pipe or a file (and despite NO_COLOR).
+    Always,
+    /// Never.
+    Never,
 }
 
 /// `secgate rules`.
@@ -243,6 +275,14 @@ pub struct DemoArgs {
     pub output: OutputArgs,
 }
 
+/// `secgate completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
 /// `secgate lab` (hidden).
 #[derive(Debug, Args)]
 pub struct LabArgs {
@@ -268,6 +308,12 @@ pub struct Outputs {
     pub verbose: bool,
     /// Colour decided from `--no-color`, `NO_COLOR` and the TTY.
     pub color: bool,
+    /// A report goes to standard output: the verdict goes to standard error instead.
+    pub summary_to_stderr: bool,
+    /// `--github`: the job summary file (`$GITHUB_STEP_SUMMARY`), when set.
+    pub github_summary: Option<PathBuf>,
+    /// Progress on standard error (`--progress`).
+    pub progress: crate::progress::Progress,
 }
 
 impl OutputArgs {
@@ -280,9 +326,15 @@ impl OutputArgs {
         reports: &[(ReportFormat, PathBuf)],
     ) -> Result<Outputs> {
         use std::io::IsTerminal;
-        let color = !self.no_color
-            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            && std::io::stdout().is_terminal();
+        // A flag on the command line overrides NO_COLOR (no-color.org), which overrides auto.
+        let color = match (self.no_color, self.color) {
+            (true, _) | (false, When::Never) => false,
+            (false, When::Always) => true,
+            (false, When::Auto) => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stdout().is_terminal()
+            }
+        };
         let mut all: Vec<(ReportFormat, PathBuf, &str)> = Vec::new();
         all.extend(json.map(|p| (ReportFormat::Json, p, "--json")));
         all.extend(sarif.map(|p| (ReportFormat::Sarif, p, "--sarif")));
@@ -304,11 +356,27 @@ impl OutputArgs {
             }
             check_writable(flag, path)?;
         }
+        let github_summary = if self.github {
+            let path = std::env::var_os("GITHUB_STEP_SUMMARY")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from);
+            if path.is_none() {
+                eprintln!(
+                    "secgate: note: --github: GITHUB_STEP_SUMMARY is not set; no job summary is written"
+                );
+            }
+            path
+        } else {
+            None
+        };
         Ok(Outputs {
             reports: all.into_iter().map(|(f, p, _)| (f, p)).collect(),
             quiet: self.quiet || to_stdout > 0,
             verbose: self.verbose,
             color,
+            summary_to_stderr: to_stdout > 0 && !self.quiet,
+            github_summary,
+            progress: crate::progress::Progress::new(self.progress, self.quiet),
         })
     }
 }

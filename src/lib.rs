@@ -40,6 +40,7 @@ pub mod model;
 pub mod options;
 pub mod plan;
 pub mod policy;
+pub mod progress;
 pub mod report;
 pub mod summarise;
 pub mod suppress;
@@ -146,6 +147,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             drop(lab);
             Ok(ExitCode::SUCCESS)
         }),
+        Command::Completions(args) => {
+            // Generated in memory, then written: a closed pipe ends quietly.
+            let mut cmd = cli::command(&family_options());
+            let mut buf = Vec::new();
+            clap_complete::generate(args.shell, &mut cmd, "secgate", &mut buf);
+            ignore_broken_pipe(std::io::stdout().lock().write_all(&buf))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            ignore_broken_pipe(std::io::stdout().lock().write_all(&man_page()?))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Lab(args) if args.profile == "behaviour" => runtime()?.block_on(async move {
             let (servers, hits) = demo::start_behaviour_bench(&args.out).await.map_err(Error::Usage)?;
             println!(
@@ -189,8 +202,10 @@ pub fn family_options() -> Vec<&'static dyn FamilyOptions> {
 }
 
 /// Run a scan through every stage of the pipeline, write its reports, and return the exit code.
-pub async fn scan(plan: plan::ScanPlan, outputs: Outputs) -> Result<u8> {
+pub async fn scan(mut plan: plan::ScanPlan, outputs: Outputs) -> Result<u8> {
+    plan.settings.progress = outputs.progress.clone();
     let result = engine::run(&plan, checks::FAMILIES, interrupted()).await;
+    outputs.progress.finish();
     let triaged = triage::triage_with(result, &plan.suppressions, plan.baseline.as_ref());
     let summary = summarise::summarise_triaged(&triaged, &plan.policy);
     let report = ScanReport::build(&plan, triaged, summary);
@@ -246,6 +261,17 @@ pub fn render(mut report: ScanReport, outputs: &Outputs) -> Result<u8> {
             })?;
         }
     }
+    if let Some(path) = &outputs.github_summary {
+        append_step_summary(&report, path).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    if outputs.summary_to_stderr {
+        // Standard output holds a report: a CI log still shows the verdict.
+        let (score, gate) = report::summary_lines(&report);
+        eprintln!("{score}\n{gate}");
+    }
     if !outputs.quiet {
         let opts = report::terminal::Options {
             color: outputs.color,
@@ -255,6 +281,49 @@ pub fn render(mut report: ScanReport, outputs: &Outputs) -> Result<u8> {
         ignore_broken_pipe(report::terminal::write(&report, &mut stdout, opts))?;
     }
     Ok(exit_code(&report))
+}
+
+/// `--github`: append the Markdown summary to the job summary file GitHub Actions names in
+/// `GITHUB_STEP_SUMMARY` (appended, as GitHub expects; created if the runner has not yet).
+fn append_step_summary(report: &ScanReport, path: &std::path::Path) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)?;
+    f.write_all(report::markdown::render(report).as_bytes())?;
+    f.write_all(b"\n")
+}
+
+/// `secgate man`: the page of `secgate` followed by a section per subcommand (its synopsis,
+/// description and options, with every family's flags under `scan`).
+fn man_page() -> Result<Vec<u8>> {
+    let cmd = cli::command(&family_options());
+    let mut buf = Vec::new();
+    let io = |e: std::io::Error| Error::Io {
+        path: "<man page>".into(),
+        source: e,
+    };
+    clap_mangen::Man::new(cmd.clone())
+        .render(&mut buf)
+        .map_err(io)?;
+    let mut subs: Vec<&clap::Command> =
+        cmd.get_subcommands().filter(|s| !s.is_hide_set()).collect();
+    // `scan` first (adding the families' flags moved it to the end).
+    subs.sort_by_key(|s| s.get_name() != "scan");
+    for sub in subs {
+        let extra = sub.get_after_help().is_some() || sub.get_after_long_help().is_some();
+        let name = format!("secgate {}", sub.get_name());
+        let sub = sub.clone().name(name.clone()).bin_name(name.clone());
+        let man = clap_mangen::Man::new(sub);
+        buf.extend_from_slice(format!(".SH \"{}\"\n", name.to_uppercase()).as_bytes());
+        man.render_synopsis_section(&mut buf).map_err(io)?;
+        man.render_description_section(&mut buf).map_err(io)?;
+        man.render_options_section(&mut buf).map_err(io)?;
+        if extra {
+            man.render_extra_section(&mut buf).map_err(io)?;
+        }
+    }
+    Ok(buf)
 }
 
 fn ignore_broken_pipe(r: std::io::Result<()>) -> Result<()> {

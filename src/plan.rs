@@ -43,6 +43,8 @@ pub struct Settings {
     pub max_requests: Option<u32>,
     /// `--dns-server`: the DNS server for every lookup (default: the system's resolver).
     pub dns_server: Option<std::net::SocketAddr>,
+    /// Where the scan reports its progress (`--progress`; hidden by default).
+    pub progress: crate::progress::Progress,
 }
 
 impl Default for Settings {
@@ -58,6 +60,7 @@ impl Default for Settings {
             max_rps: None,
             max_requests: None,
             dns_server: None,
+            progress: crate::progress::Progress::hidden(),
         }
     }
 }
@@ -133,6 +136,66 @@ pub fn read_config(
     }
 }
 
+/// The largest `--targets-file` read (a /8 written out address by address is 200 MB; ranges
+/// say it in one line).
+const TARGETS_FILE_CAP: u64 = 16 << 20;
+
+/// `--targets-file FILE` (`-`: standard input): one target per line, as on the command line,
+/// like nmap's `-iL` and nuclei's `-l`. Blank lines are skipped, and `#` at the start of a
+/// line or after a space starts a comment. An error names the line.
+pub fn read_targets_file(path: &std::path::Path) -> Result<Vec<Target>> {
+    use std::io::Read;
+    const FLAG: &str = "--targets-file";
+    let stdin = path.as_os_str() == "-";
+    let name = if stdin {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    };
+    let reader: Box<dyn Read> = if stdin {
+        Box::new(std::io::stdin())
+    } else {
+        if path.is_dir() {
+            return Err(Error::usage(FLAG, format!("{name} is a directory")));
+        }
+        Box::new(std::fs::File::open(path).map_err(|e| Error::usage(FLAG, format!("{name}: {e}")))?)
+    };
+    let mut bytes = Vec::new();
+    reader
+        .take(TARGETS_FILE_CAP + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::usage(FLAG, format!("{name}: {e}")))?;
+    if bytes.len() as u64 > TARGETS_FILE_CAP {
+        return Err(Error::usage(
+            FLAG,
+            format!(
+                "{name} is larger than {} MiB; use CIDR ranges",
+                TARGETS_FILE_CAP >> 20
+            ),
+        ));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|e| Error::usage(FLAG, format!("{name}: not UTF-8 text ({e})")))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = match line.find('#').map(|i| line.get(..i).unwrap_or_default()) {
+            Some(before) if before.is_empty() || before.ends_with(char::is_whitespace) => before,
+            _ => line,
+        }
+        .trim();
+        if line.is_empty() {
+            continue;
+        }
+        let t = Target::parse(line)
+            .map_err(|m| Error::usage(FLAG, format!("{name}:{}: {m}", n + 1)))?;
+        out.push(t);
+    }
+    if out.is_empty() {
+        return Err(Error::usage(FLAG, format!("{name} names no target")));
+    }
+    Ok(out)
+}
+
 /// Merge flags and the config file into a plan.
 pub fn build(args: &ScanArgs, families: &[&dyn FamilyOptions]) -> Result<ScanPlan> {
     let config = read_config(args.config.as_deref(), families)?;
@@ -145,6 +208,9 @@ pub fn build(args: &ScanArgs, families: &[&dyn FamilyOptions]) -> Result<ScanPla
     for raw in &args.targets {
         let t = Target::parse(raw).map_err(|m| Error::usage("TARGET", m))?;
         targets.push((t, None));
+    }
+    if let Some(path) = &args.targets_file {
+        targets.extend(read_targets_file(path)?.into_iter().map(|t| (t, None)));
     }
     let mut index: std::collections::HashMap<String, usize> = targets
         .iter()

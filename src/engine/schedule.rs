@@ -59,6 +59,8 @@ pub async fn run(
     let mut outcomes: Vec<(usize, Outcome)> = Vec::new();
     let mut pending: HashMap<tokio::task::Id, (usize, Group)> = HashMap::new();
     let mut set: JoinSet<(usize, Vec<Outcome>)> = JoinSet::new();
+    // Jobs left per target, for the progress line (targets done / total).
+    let mut left: HashMap<usize, usize> = HashMap::new();
     for (i, st) in reached.iter().enumerate() {
         // A name that did not resolve still gets the families that need no address.
         let unresolved = match (st, targets.get(i), plan.targets.get(i)) {
@@ -103,6 +105,9 @@ pub async fn run(
         if !exclusive.is_empty() {
             groups.push(exclusive);
         }
+        if !groups.is_empty() {
+            left.insert(i, groups.len());
+        }
         for group in groups {
             let cx = cx.clone();
             let st = st.clone();
@@ -114,6 +119,7 @@ pub async fn run(
                 let _host = cx.limits.host_task(&cx.host_key(&st.target.host())).await;
                 let mut all = Vec::new();
                 for family in jobs {
+                    cx.settings.progress.family(&st.target.id, family.family());
                     let budget = family.budget(&st.target, &cx.settings);
                     let fcx = Cx::new(&cx, family.family(), &st, i, budget);
                     all.extend(collect::run_family(family, &fcx).await);
@@ -123,6 +129,16 @@ pub async fn run(
             pending.insert(handle.id(), (i, group));
         }
     }
+    let progress = &cx.settings.progress;
+    progress.targets(left.len());
+    let mut job_done = |i: usize| {
+        if let Some(n) = left.get_mut(&i) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                progress.target_done();
+            }
+        }
+    };
     loop {
         tokio::select! {
             biased;
@@ -134,10 +150,12 @@ pub async fn run(
                 None => break,
                 Some(Ok((id, (i, list)))) => {
                     pending.remove(&id);
+                    job_done(i);
                     outcomes.extend(list.into_iter().map(|o| (i, o)));
                 }
                 Some(Err(err)) => {
                     let Some((i, group)) = pending.remove(&err.id()) else { continue };
+                    job_done(i);
                     let target_id = plan.targets.get(i).map(|t| t.id.clone()).unwrap_or_default();
                     let names: Vec<&str> = group.iter().map(|c| c.family()).collect();
                     let reason = if err.is_panic() {

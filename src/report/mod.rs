@@ -21,7 +21,10 @@ use crate::target::Origin;
 use crate::triage::{BaselineReport, SuppressionReport, Triaged};
 
 pub mod escape;
+pub mod html;
 pub mod json;
+pub mod junit;
+pub mod markdown;
 pub mod sarif;
 pub mod terminal;
 
@@ -79,6 +82,10 @@ pub struct ScanReport {
     /// `--sarif-suppressed include`; not part of the JSON report.
     #[serde(skip)]
     pub sarif_include_suppressed: bool,
+    /// The scan's engine settings as `(name, value)` for people (HTML); not part of the JSON
+    /// report. Never holds a secret.
+    #[serde(skip)]
+    pub settings: Vec<(&'static str, String)>,
 }
 
 impl ScanReport {
@@ -120,6 +127,7 @@ impl ScanReport {
                 .iter()
                 .filter_map(|t| t.origin.clone().map(|o| (t.id.clone(), o)))
                 .collect(),
+            settings: settings(plan),
         }
     }
 
@@ -127,6 +135,80 @@ impl ScanReport {
     pub fn findings(&self) -> impl Iterator<Item = &Outcome> {
         self.results.iter().filter(|o| o.is_finding())
     }
+}
+
+/// The engine settings a reader needs to judge a report (no secrets, no option values that
+/// a family keeps to itself).
+fn settings(plan: &ScanPlan) -> Vec<(&'static str, String)> {
+    let s = &plan.settings;
+    let or_none = |v: Option<String>| v.unwrap_or_else(|| "none".into());
+    let mut out = vec![
+        ("timeout", format!("{}s", s.timeout.as_secs_f64())),
+        ("concurrency", s.concurrency.to_string()),
+        ("per host", s.per_host.to_string()),
+        ("max redirects", s.max_redirects.to_string()),
+        (
+            "certificate verification (HTTP)",
+            if s.insecure { "off (--insecure)" } else { "on" }.into(),
+        ),
+        ("extra trust anchors", s.ca_certs.len().to_string()),
+        (
+            "max requests per second",
+            or_none(s.max_rps.map(|r| r.to_string())),
+        ),
+        (
+            "max requests per target",
+            or_none(s.max_requests.map(|r| r.to_string())),
+        ),
+        (
+            "DNS server",
+            s.dns_server
+                .map_or_else(|| "the system's resolver".into(), |a| a.to_string()),
+        ),
+    ];
+    if !s.resolve.is_empty() {
+        let entries: Vec<String> = s
+            .resolve
+            .iter()
+            .map(|r| {
+                let addrs: Vec<String> = r.addrs.iter().map(ToString::to_string).collect();
+                format!("{}:{}:{}", r.host, r.port, addrs.join(","))
+            })
+            .collect();
+        out.push(("resolve", entries.join(" ")));
+    }
+    if let Some(p) = &plan.config_path {
+        out.push(("config file", p.display().to_string()));
+    }
+    out
+}
+
+/// The two closing lines every human report shares: the score with counts, and the verdict
+/// with its reasons (what `--json -` also prints on standard error).
+pub fn summary_lines(report: &ScanReport) -> (String, String) {
+    use crate::model::Severity;
+    use crate::summarise::{Verdict, fmt_score};
+    let s = &report.summary;
+    let counts: Vec<String> = Severity::DESCENDING
+        .iter()
+        .map(|sev| format!("{} {sev}", s.counts.get(*sev)))
+        .collect();
+    let score = format!(
+        "Score {} · findings: {} · {} inconclusive · {} passed",
+        fmt_score(s.score),
+        counts.join(", "),
+        s.results.inconclusive,
+        s.results.pass
+    );
+    let verdict = match s.gate.verdict {
+        Verdict::Passed => "PASSED",
+        Verdict::Failed => "FAILED",
+        Verdict::Undecided => "UNDECIDED",
+    };
+    (
+        score,
+        format!("Gate {verdict}: {}", s.gate.reasons.join("; ")),
+    )
 }
 
 fn rfc3339(t: time::OffsetDateTime) -> String {
@@ -149,17 +231,32 @@ pub enum ReportFormat {
     Json,
     /// SARIF 2.1.0 for GitHub code scanning.
     Sarif,
+    /// JUnit XML for CI test reporters.
+    Junit,
+    /// A Markdown summary for a CI job page.
+    Markdown,
+    /// One self-contained HTML page.
+    Html,
 }
 
 impl ReportFormat {
     /// Every format, in `--help` order.
-    pub const ALL: &'static [ReportFormat] = &[ReportFormat::Json, ReportFormat::Sarif];
+    pub const ALL: &'static [ReportFormat] = &[
+        ReportFormat::Json,
+        ReportFormat::Sarif,
+        ReportFormat::Junit,
+        ReportFormat::Markdown,
+        ReportFormat::Html,
+    ];
 
     /// The name in `--report NAME=PATH`.
     pub fn name(self) -> &'static str {
         match self {
             ReportFormat::Json => "json",
             ReportFormat::Sarif => "sarif",
+            ReportFormat::Junit => "junit",
+            ReportFormat::Markdown => "markdown",
+            ReportFormat::Html => "html",
         }
     }
 
@@ -168,6 +265,9 @@ impl ReportFormat {
         match self {
             ReportFormat::Json => &json::Json,
             ReportFormat::Sarif => &sarif::Sarif,
+            ReportFormat::Junit => &junit::Junit,
+            ReportFormat::Markdown => &markdown::Markdown,
+            ReportFormat::Html => &html::Html,
         }
     }
 
@@ -192,20 +292,57 @@ pub fn write(format: ReportFormat, report: &ScanReport, out: &mut dyn Write) -> 
     format.writer().write(report, out)
 }
 
-/// Write `report` to a file in `format` (atomically: a temp file renamed into place).
+/// Write `report` to the file at `path` in `format`, never touching any other file:
+///
+/// - a path that exists and is not a regular file (a character device such as `/dev/null`, a
+///   FIFO, a socket) is written in place, never replaced;
+/// - a regular file or a new path is written atomically: into a temp file created exclusively
+///   (`O_EXCL`, a random name, in the same directory, so a link planted there cannot redirect
+///   it) and renamed over the path. A symlink the user named is followed to its file, which is
+///   replaced and keeps its permissions; a new file gets the temp file's (owner only).
 pub fn write_file(
     format: ReportFormat,
     report: &ScanReport,
     path: &std::path::Path,
 ) -> io::Result<()> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("out")
-    ));
-    {
-        let mut f = io::BufWriter::new(std::fs::File::create(&tmp)?);
-        write(format, report, &mut f)?;
-        f.flush()?;
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            "is a directory",
+        )),
+        Ok(meta) if !meta.is_file() => {
+            let mut f = io::BufWriter::new(std::fs::OpenOptions::new().write(true).open(path)?);
+            write(format, report, &mut f)?;
+            f.flush()
+        }
+        found => {
+            // Replace the file a symlink names, not the symlink.
+            let (target, keep) = match found {
+                Ok(meta) => (std::fs::canonicalize(path)?, Some(meta.permissions())),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => (path.to_path_buf(), None),
+                Err(e) => return Err(e),
+            };
+            let dir = target
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            let name = target
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let mut tmp = tempfile::Builder::new()
+                .prefix(&format!(".{name}."))
+                .suffix(".tmp")
+                .tempfile_in(dir)?;
+            {
+                let mut f = io::BufWriter::new(tmp.as_file_mut());
+                write(format, report, &mut f)?;
+                f.flush()?;
+            }
+            if let Some(perms) = keep {
+                tmp.as_file().set_permissions(perms)?;
+            }
+            tmp.persist(&target).map(drop).map_err(|e| e.error)
+        }
     }
-    std::fs::rename(&tmp, path)
 }

@@ -1,0 +1,321 @@
+//! One self-contained HTML page for people who open and forward a report.
+//!
+//! - No external scripts, fonts, styles or images: the style sheet and the script are inline,
+//!   and a Content-Security-Policy meta tag of the page's own allows exactly those two (by
+//!   their SHA-256 hashes) and nothing else (`default-src 'none'`), so even markup that
+//!   slipped through could neither run nor load anything.
+//! - Readable without JavaScript: the verdict banner, the counts, the score per family, the
+//!   findings table (one row per finding, its evidence collapsed in `<details>`), the
+//!   inconclusive results with their reasons, the targets, the documentation of every rule
+//!   shown (from the catalogue), and the scan's settings. The script only adds filters (by
+//!   severity, family and target) and sorting to the findings table.
+//! - Templates are `maud`'s: every interpolated value is HTML-escaped unless marked
+//!   otherwise, and only the page's own constants (style, script, hashes) are.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Write};
+
+use base64::Engine as _;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use super::ScanReport;
+use crate::catalogue::{self, RuleDoc};
+use crate::model::{Evidence, Outcome, Status, TargetStatus};
+use crate::summarise::{Verdict, fmt_score};
+
+/// The page's style sheet.
+pub const STYLE: &str = include_str!("html.css");
+/// The page's script (filters and sorting).
+pub const SCRIPT: &str = include_str!("html.js");
+
+/// The HTML writer.
+#[derive(Debug)]
+pub struct Html;
+
+impl super::Writer for Html {
+    fn write(&self, report: &ScanReport, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(page(report).into_string().as_bytes())
+    }
+}
+
+/// `'sha256-…'` of an inline element's text, for the CSP.
+fn csp_hash(text: &str) -> String {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    format!(
+        "'sha256-{}'",
+        base64::engine::general_purpose::STANDARD.encode(d.as_ref())
+    )
+}
+
+/// The page's Content-Security-Policy: nothing but its own style sheet and script.
+pub fn csp() -> String {
+    format!(
+        "default-src 'none'; style-src {}; script-src {}; img-src data:; base-uri 'none'; form-action 'none'",
+        csp_hash(STYLE),
+        csp_hash(SCRIPT)
+    )
+}
+
+fn verdict(v: Verdict) -> (&'static str, &'static str) {
+    match v {
+        Verdict::Passed => ("passed", "PASSED"),
+        Verdict::Failed => ("failed", "FAILED"),
+        Verdict::Undecided => ("undecided", "UNDECIDED"),
+    }
+}
+
+fn rule_anchor(id: &str) -> String {
+    format!("rule-{id}")
+}
+
+/// Render the page.
+pub fn page(report: &ScanReport) -> Markup {
+    let s = &report.summary;
+    let (class, word) = verdict(s.gate.verdict);
+    let mut findings: Vec<&Outcome> = report.findings().collect();
+    findings.sort_by_key(|o| {
+        (
+            std::cmp::Reverse(o.severity),
+            catalogue::index(o.rule_id),
+            o.target.as_str(),
+        )
+    });
+    let undecided: Vec<&Outcome> = report
+        .results
+        .iter()
+        .filter(|o| o.status == Status::Inconclusive)
+        .collect();
+    let rules: BTreeSet<&'static str> = findings
+        .iter()
+        .chain(undecided.iter())
+        .map(|o| o.rule_id)
+        .collect();
+    let families: BTreeSet<&str> = findings.iter().map(|o| o.family).collect();
+    let targets: BTreeSet<&str> = findings.iter().map(|o| o.target.as_str()).collect();
+    let rows: usize = findings.iter().map(|o| o.findings.len().max(1)).sum();
+    let mut per_target: BTreeMap<&str, [u32; 4]> = BTreeMap::new();
+    for o in &report.results {
+        let slot = per_target.entry(o.target.as_str()).or_default();
+        let i = match o.status {
+            Status::Fail => 0,
+            Status::Inconclusive => 1,
+            Status::Pass => 2,
+            Status::Skipped => 3,
+        };
+        if let Some(c) = slot.get_mut(i) {
+            *c += 1;
+        }
+    }
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="Content-Security-Policy" content=(csp());
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="referrer" content="no-referrer";
+                title { "secgate: gate " (word) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                main {
+                    h1 { "secgate report" }
+                    p.meta {
+                        "secgate " (report.tool.version) " · " (report.targets.len()) " targets · families: "
+                        (report.families.join(", ")) " · started " (report.started_at)
+                        " · " (report.duration_ms) " ms"
+                        @if !report.complete { " · INTERRUPTED: incomplete" }
+                    }
+                    section #verdict class={ "verdict " (class) } {
+                        div.big { "Gate " span #gate { (word) } " · score " (fmt_score(s.score)) }
+                        ul { @for r in &s.gate.reasons { li { (r) } } }
+                    }
+                    table.counts {
+                        thead { tr {
+                            th { "critical" } th { "high" } th { "medium" } th { "low" } th { "info" }
+                            th { "inconclusive" } th { "passed" } th { "skipped" }
+                        } }
+                        tbody { tr {
+                            td.sev-critical { (s.counts.critical) } td.sev-high { (s.counts.high) }
+                            td.sev-medium { (s.counts.medium) } td.sev-low { (s.counts.low) }
+                            td.sev-info { (s.counts.info) } td { (s.results.inconclusive) }
+                            td { (s.results.pass) } td { (s.results.skipped) }
+                        } }
+                    }
+                    h2 #scores { "Score per family" }
+                    table.narrow {
+                        thead { tr { th { "family" } th.num { "score" } } }
+                        tbody { @for (f, sc) in &s.family_scores { tr { td { (f) } td.num { (fmt_score(*sc)) } } } }
+                    }
+                    h2 #findings-heading { "Findings (" (rows) ")" }
+                    @if findings.is_empty() {
+                        p { "No findings." }
+                    } @else {
+                        form #filters hidden {
+                            label { "Severity " select name="severity" {
+                                option value="" { "all" }
+                                @for sev in crate::model::Severity::DESCENDING {
+                                    option value=(sev.as_str()) { (sev.as_str()) }
+                                }
+                            } }
+                            label { "Family " select name="family" {
+                                option value="" { "all" }
+                                @for f in &families { option value=(f) { (f) } }
+                            } }
+                            label { "Target " select name="target" {
+                                option value="" { "all" }
+                                @for t in &targets { option value=(t) { (t) } }
+                            } }
+                            span #shown .shown {}
+                        }
+                        table #findings {
+                            thead { tr {
+                                th data-sort="rank" { "severity" } th data-sort="text" { "rule" }
+                                th data-sort="text" { "family" } th data-sort="text" { "target" }
+                                th { "finding" }
+                            } }
+                            tbody {
+                                @for o in &findings {
+                                    @for (message, evidence) in finding_rows(o) {
+                                        tr data-severity=(o.severity.as_str()) data-family=(o.family)
+                                           data-target=(o.target) data-rank=(10 - o.severity.weight()) {
+                                            td class={ "sev sev-" (o.severity.as_str()) } { (o.severity.as_str()) }
+                                            td { a.rule-id href={ "#" (rule_anchor(o.rule_id)) } { code { (o.rule_id) } } }
+                                            td { (o.family) }
+                                            td { code { (o.target) } }
+                                            td {
+                                                (message)
+                                                @if !evidence.is_empty() {
+                                                    details { summary { "evidence" } (evidence_list(evidence)) }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    @if !undecided.is_empty() {
+                        h2 #inconclusive { "Inconclusive (" (undecided.len()) ")" }
+                        p.meta { "Each counts as not passed: the scan could not decide it." }
+                        table {
+                            thead { tr { th { "severity" } th { "rule" } th { "target" } th { "reason" } } }
+                            tbody {
+                                @for o in &undecided {
+                                    tr {
+                                        td class={ "sev sev-" (o.severity.as_str()) } { (o.severity.as_str()) }
+                                        td { a href={ "#" (rule_anchor(o.rule_id)) } { code { (o.rule_id) } } }
+                                        td { code { (o.target) } }
+                                        td {
+                                            @if let Some(r) = &o.reason { (r.kind.as_str()) ": " (r.detail) }
+                                            @else { (o.message) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    h2 #targets { "Targets" }
+                    table {
+                        thead { tr {
+                            th { "target" } th { "address" } th { "status" }
+                            th.num { "failed" } th.num { "inconclusive" } th.num { "passed" } th.num { "skipped" }
+                        } }
+                        tbody {
+                            @for t in &report.targets {
+                                @let c = per_target.get(t.target.as_str()).copied().unwrap_or_default();
+                                tr {
+                                    td { code { (t.target) } }
+                                    td { (t.address.as_deref().unwrap_or("")) }
+                                    td {
+                                        (target_status(t.status))
+                                        @if let Some(e) = &t.error { ": " (e) }
+                                    }
+                                    @for n in c { td.num { (n) } }
+                                }
+                            }
+                        }
+                    }
+                    @if !rules.is_empty() {
+                        h2 #rules { "Rules" }
+                        @for id in &rules {
+                            @if let Some(doc) = catalogue::get(id) { (rule_doc(doc)) }
+                        }
+                    }
+                    h2 #settings { "Settings" }
+                    table {
+                        tbody {
+                            tr { th { "gate" } td { "score ≥ " (report.policy.min_score) ", critical findings ≤ " (report.policy.max_critical) } }
+                            tr { th { "families" } td { (report.families.join(", ")) } }
+                            @for (k, v) in &report.settings { tr { th { (k) } td { (v) } } }
+                            tr { th { "started" } td { (report.started_at) } }
+                            tr { th { "finished" } td { (report.finished_at) } }
+                        }
+                    }
+                }
+                script { (PreEscaped(SCRIPT)) }
+            }
+        }
+    }
+}
+
+fn target_status(s: TargetStatus) -> &'static str {
+    match s {
+        TargetStatus::Scanned => "scanned",
+        TargetStatus::Unreachable => "unreachable",
+        TargetStatus::Interrupted => "interrupted",
+    }
+}
+
+/// One row per finding of a failed result (the result itself when it has none).
+fn finding_rows(o: &Outcome) -> Vec<(&str, &Evidence)> {
+    if o.findings.is_empty() {
+        vec![(o.message.as_str(), &o.evidence)]
+    } else {
+        o.findings
+            .iter()
+            .map(|f| (f.message.as_str(), &f.evidence))
+            .collect()
+    }
+}
+
+fn evidence_list(e: &Evidence) -> Markup {
+    html! {
+        dl.evidence {
+            @for (k, v) in &e.0 { dt { (k) } dd { code { (v.display()) } } }
+        }
+    }
+}
+
+fn rule_doc(doc: &RuleDoc) -> Markup {
+    html! {
+        section.rule id=(rule_anchor(&doc.id)) {
+            h3 { code { (doc.id) } " · " span class={ "sev sev-" (doc.severity.as_str()) } { (doc.severity.as_str()) } " · " (doc.title) }
+            h4 { "What it checks" } p { (doc.description.trim()) }
+            h4 { "Why it matters" } p { (doc.rationale.trim()) }
+            h4 { "How to fix it" } p { (doc.remediation.trim()) }
+            @if !doc.references.is_empty() || !doc.cwe.is_empty() {
+                h4 { "References" }
+                ul {
+                    @for cwe in &doc.cwe {
+                        li { a href={ "https://cwe.mitre.org/data/definitions/" (cwe) ".html" } { "CWE-" (cwe) } }
+                    }
+                    @for r in &doc.references { li { a href=(r) { (r) } } }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csp_allows_exactly_the_inline_style_and_script() {
+        let csp = csp();
+        assert!(csp.starts_with("default-src 'none';"));
+        assert_eq!(csp.matches("'sha256-").count(), 2);
+        assert!(!csp.contains("unsafe"));
+    }
+}

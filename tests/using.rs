@@ -1,0 +1,344 @@
+//! What a new user meets around a scan: targets from a file or standard input, shell
+//! completions and the manual page.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests: a failed assumption is a failed test"
+)]
+
+mod support;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use secgate::lab::Site;
+use support::{bin, closed_port};
+
+/// `--targets-file FILE` and `--targets-file -` read one target per line, with comments;
+/// a bad line is one error naming the file and line, exit 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_from_a_file_or_standard_input() {
+    let site = support::https_site(Site::hardened()).await;
+    let closed = closed_port("127.0.0.1").to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("targets.txt");
+    std::fs::write(
+        &list,
+        format!("# staging services\n\n  {}   # the shop\n", site.url),
+    )
+    .unwrap();
+    let common = ["--checks", "headers", "--http-port", &closed];
+    let run = site.scan(&[&["--targets-file", list.to_str().unwrap()][..], &common[..]].concat());
+    // The site is named twice (argument and file): it is scanned once.
+    let targets: Vec<&str> = run.json()["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets, [site.url.as_str()], "{}", run.stderr);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    // Standard input, without a target argument.
+    let report = dir.path().join("stdin.json");
+    let mut child = bin()
+        .args(["scan", "--targets-file", "-"])
+        .args(&site.flags)
+        .args(common)
+        .arg("--json")
+        .arg(&report)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{}\n", site.url).as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["targets"][0]["target"], site.url.as_str());
+
+    // A bad line, a missing file, an empty file: one line each, naming the flag.
+    std::fs::write(&list, format!("{}\n# fine\nhttps://\n", site.url)).unwrap();
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "# nothing yet\n\n").unwrap();
+    let missing = dir.path().join("missing.txt");
+    for (file, expect) in [
+        (&list, format!("{}:3: ", list.display())),
+        (&missing, format!("{}: ", missing.display())),
+        (&empty, "names no target".to_string()),
+    ] {
+        let out = bin()
+            .args(["scan", "--targets-file"])
+            .arg(file)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("secgate: error: --targets-file: "), "{err}");
+        assert!(err.contains(&expect), "{err} should contain {expect}");
+    }
+}
+
+/// `secgate completions SHELL` writes a script its shell accepts; `secgate man` a page `man`
+/// renders, with every subcommand and the families' flags.
+#[test]
+fn completions_and_man_page() {
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let out = bin().args(["completions", shell]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        // fish writes `-l checks`, the others `--checks`.
+        assert!(
+            script.contains("checks") && script.contains("report"),
+            "{shell}"
+        );
+        assert!(
+            script.contains("allowed-ports"),
+            "{shell}: the families' flags are completed"
+        );
+    }
+    let bash = bin().args(["completions", "bash"]).output().unwrap().stdout;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secgate.bash");
+    std::fs::write(&file, &bash).unwrap();
+    let check = Command::new("bash").arg("-n").arg(&file).output().unwrap();
+    assert!(
+        check.status.success(),
+        "bash -n: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    let out = bin().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("tcsh"), "{err}");
+
+    let page = bin().arg("man").output().unwrap();
+    assert_eq!(page.status.code(), Some(0));
+    let roff = String::from_utf8(page.stdout).unwrap();
+    assert!(
+        roff.starts_with(".ie \\n(.g .ds Aq") || roff.contains(".TH secgate 1"),
+        "{}",
+        &roff[..200]
+    );
+    if Path::new("/usr/bin/man").exists() {
+        let man = dir.path().join("secgate.1");
+        std::fs::write(&man, &roff).unwrap();
+        let out = Command::new("man")
+            .arg("-l")
+            .arg(&man)
+            .env("MANPAGER", "cat")
+            .env("MANWIDTH", "100")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        for section in [
+            "SECGATE SCAN",
+            "SECGATE DEMO",
+            "SECGATE COMPLETIONS",
+            "Exit codes:",
+        ] {
+            assert!(text.contains(section), "{section} in the rendered page");
+        }
+        assert!(
+            text.contains("--report"),
+            "scan's flags in the rendered page"
+        );
+        assert!(
+            text.contains("--allowed-ports"),
+            "a family's flags in the rendered page"
+        );
+    } else {
+        println!("man is not installed: the page was generated but not rendered");
+    }
+}
+
+/// `--color always|never|auto` beside NO_COLOR: the flag wins over the variable, and auto
+/// never colours a pipe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn color_flag_beside_no_color() {
+    let site = support::https_site(Site::legacy()).await;
+    let closed = closed_port("127.0.0.1").to_string();
+    let scan = |color: &str, no_color_env: bool| {
+        let mut cmd = bin();
+        cmd.args(["scan", &site.url])
+            .args(&site.flags)
+            .args([
+                "--checks",
+                "headers",
+                "--http-port",
+                &closed,
+                "--color",
+                color,
+            ])
+            .stdin(Stdio::null());
+        if no_color_env {
+            cmd.env("NO_COLOR", "1");
+        } else {
+            cmd.env_remove("NO_COLOR");
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let ansi = "\x1b[";
+    assert!(scan("always", false).contains(ansi));
+    assert!(
+        scan("always", true).contains(ansi),
+        "the flag wins over NO_COLOR"
+    );
+    assert!(!scan("never", false).contains(ansi));
+    assert!(!scan("auto", false).contains(ansi), "stdout is a pipe");
+    let out = bin()
+        .args(["scan", "x.test", "--color", "sometimes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--color"));
+}
+
+/// The `run:` script of the step with `id: NAME` in action.yml.
+fn action_step(yml: &str, id: &str) -> String {
+    let lines: Vec<&str> = yml.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.trim() == format!("id: {id}"))
+        .unwrap_or_else(|| panic!("no step {id}"));
+    let run = at
+        + lines[at..]
+            .iter()
+            .position(|l| l.trim() == "run: |")
+            .unwrap();
+    let indent = lines[run].len() - lines[run].trim_start().len() + 2;
+    lines[run + 1..]
+        .iter()
+        .take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() >= indent)
+        .map(|l| l.get(indent..).unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The GitHub Action's scan and gate steps, run for real with bash against a loopback site:
+/// the reports named in `reports`, the SARIF, the job summary, and the gate's exit code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_action_scan_step_runs_and_gates() {
+    let yml = std::fs::read_to_string(support::repo_path("action.yml")).unwrap();
+    assert!(yml.contains("using: composite"));
+    let site = support::https_site(Site::legacy()).await;
+    let closed = closed_port("127.0.0.1").to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("github_output");
+    let summary = dir.path().join("step_summary");
+    let mut args = site.flags.clone();
+    args.extend(["--http-port".to_string(), closed]);
+    let scan = Command::new("bash")
+        .arg("-c")
+        .arg(action_step(&yml, "scan"))
+        .current_dir(dir.path())
+        .env("SECGATE", env!("CARGO_BIN_EXE_secgate"))
+        .env("TARGETS", format!("{}\n", site.url))
+        .env("CONFIG", "")
+        .env("CHECKS", "headers")
+        .env("MIN_SCORE", "")
+        .env("MAX_CRITICAL", "")
+        .env("SARIF", "out.sarif")
+        .env("REPORTS", "junit=out.xml\nhtml=out.html\n")
+        .env("SUMMARY", "true")
+        .env("ARGS", args.join(" "))
+        .env("GITHUB_OUTPUT", &out_file)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        scan.status.success(),
+        "the step itself succeeds: {}",
+        String::from_utf8_lossy(&scan.stderr)
+    );
+    let outputs = std::fs::read_to_string(&out_file).unwrap();
+    assert_eq!(outputs.trim(), "exit-code=1", "{outputs}");
+    for f in ["out.sarif", "out.xml", "out.html"] {
+        assert!(dir.path().join(f).is_file(), "{f} written");
+    }
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.starts_with("## secgate: gate ❌ FAILED"), "{md}");
+
+    for (code, ok) in [("0", true), ("1", false), ("3", false)] {
+        let gate = Command::new("bash")
+            .arg("-c")
+            .arg(action_step(&yml, "gate"))
+            .env("CODE", code)
+            .output()
+            .unwrap();
+        assert_eq!(gate.status.success(), ok, "gate step with {code}");
+        if !ok {
+            assert_eq!(gate.status.code().unwrap().to_string(), code);
+        }
+    }
+}
+
+/// `--progress always` draws targets done / total and the running family on stderr, even into
+/// a pipe; `auto` draws nothing into a pipe, and `--quiet` nothing at all. stdout is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_on_stderr() {
+    let site = support::https_site(Site::hardened()).await;
+    let closed = closed_port("127.0.0.1").to_string();
+    let scan = |extra: &[&str]| {
+        let out = bin()
+            .args(["scan", &site.url])
+            .args(&site.flags)
+            .args(["--checks", "headers,tls", "--http-port", &closed])
+            .args(extra)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (stdout, stderr) = scan(&["--progress", "always"]);
+    // The last frame may be skipped by the refresh rate; the total is drawn.
+    assert!(
+        stderr.contains("targets 0/1 · ") || stderr.contains("targets 1/1 · "),
+        "{stderr:?}"
+    );
+    assert!(
+        stderr.contains(&format!("headers on {}", site.url))
+            || stderr.contains(&format!("tls on {}", site.url)),
+        "{stderr:?}"
+    );
+    assert!(stdout.contains("Gate PASSED"), "{stdout}");
+    assert!(!stdout.contains("targets "));
+    let (_, stderr) = scan(&["--progress", "auto"]);
+    assert!(stderr.is_empty(), "{stderr:?}");
+    let (stdout, stderr) = scan(&["--progress", "always", "--quiet"]);
+    assert!(stderr.is_empty() && stdout.is_empty(), "{stderr:?}");
+}
