@@ -1,0 +1,441 @@
+//! The load family (`--checks load`): an open-model latency and error-rate probe whose
+//! thresholds are rules of the catalogue, so they count in the same score and gate.
+//!
+//! **A load test is not a scan**, so this family is off unless asked for twice over: it runs
+//! by default only on targets of a config file that opt in (`load = true` or `load = { ... }`
+//! on the `[[target]]`), and when named with `--checks load` (or a `checks` list) also on
+//! URL targets given on the command line; never on a range, a host without opt-in, or a
+//! config target that did not opt in. Its options have hard ceilings (see [`options`]): a
+//! value above one is a usage error.
+//!
+//! **Probe** ([`generator`]): up to three phases on one set of kept-alive HTTP/1.1
+//! connections: a *warm-up* at the steady rate (not judged), an *idle* baseline at 20 req/s
+//! on one connection (for `load.degradation`), and the *steady* phase at the target rate on
+//! `connections` connections, which the other rules judge. Requests go out at a constant
+//! arrival rate and latency is measured from each request's scheduled send time. The whole run's
+//! requests are reserved from the budget up front ([`crate::engine::Cx::reserve`]): the
+//! generator keeps its own schedule instead of the facade's per-request permits and pacing.
+//! It stops early when the error rate stays over 10× its threshold for 5 s (`abort_on_fail`).
+//!
+//! **Judging**: a result needs enough samples (see [`stats`]); when the generator could not
+//! keep its schedule (schedule lag, dropped iterations), latency results are never a pass.
+
+mod availability;
+mod degradation;
+mod errors;
+pub mod generator;
+mod latency;
+pub mod options;
+pub mod stats;
+mod throughput;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use rustls::pki_types::ServerName;
+
+use crate::engine::{Cx, Emitter, Family};
+use crate::model::{Evidence, Observed, Outcome, Reason, ReasonKind};
+use crate::options::{FamilyOptions, OptionsSpec, Spec};
+use crate::plan::Settings;
+use crate::target::{Target, TargetKind};
+use generator::{PhaseSpec, PhaseStats};
+use options::{IDLE_RATE, LoadOptions};
+
+/// The load family.
+#[derive(Debug)]
+pub struct Load;
+
+/// Family name.
+pub const FAMILY: &str = "load";
+
+/// Every rule id of the family, in catalogue order.
+pub const RULE_IDS: &[&str] = &[
+    latency::P95,
+    errors::ERROR_RATE,
+    throughput::THROUGHPUT,
+    degradation::DEGRADATION,
+    availability::AVAILABILITY,
+];
+
+/// A rule of this family.
+pub type Rule = crate::engine::Rule<LoadObservation>;
+
+/// The rules, in evaluation order.
+pub static RULES: &[Rule] = &[
+    latency::RULE,
+    errors::RULE,
+    throughput::RULE,
+    degradation::RULE,
+    availability::RULE,
+];
+
+/// What the run measured.
+#[derive(Clone, Debug)]
+pub struct LoadObservation {
+    /// The options it ran with (thresholds included).
+    pub options: LoadOptions,
+    /// The phases that ran, in order; an error when the run could not start.
+    pub phases: Result<Vec<PhaseStats>, Reason>,
+}
+
+impl LoadObservation {
+    fn phase(&self, name: &str) -> Option<&PhaseStats> {
+        self.phases
+            .as_ref()
+            .ok()
+            .and_then(|p| p.iter().find(|s| s.spec.name == name))
+    }
+
+    /// The judged phase, complete: or why there is none to judge.
+    pub fn steady(&self) -> Result<&PhaseStats, Reason> {
+        let phases = self.phases.as_ref().map_err(Clone::clone)?;
+        if let Some(stopped) = phases.iter().find_map(|p| p.stopped.as_ref()) {
+            return Err(Reason::new(
+                ReasonKind::Interrupted,
+                format!("the run did not finish: {stopped}"),
+            ));
+        }
+        self.phase("steady")
+            .ok_or_else(|| Reason::new(ReasonKind::Bug, "the steady phase did not run"))
+    }
+
+    /// The idle baseline, if it ran.
+    pub fn idle(&self) -> Option<&PhaseStats> {
+        self.phase("idle")
+    }
+
+    /// The phase an early stop happened in, with its reason.
+    pub fn aborted(&self) -> Option<(&PhaseStats, &str)> {
+        self.phases
+            .as_ref()
+            .ok()?
+            .iter()
+            .find_map(|p| p.stopped.as_deref().map(|s| (p, s)))
+    }
+}
+
+/// The schedule lag a free worker may show (p99) before the latency figures are taken to be
+/// the generator's rather than the target's: a fifth of the p95 threshold, at least 5 ms
+/// (tokio's timer ticks in milliseconds).
+pub fn lag_tolerance(o: &LoadOptions) -> Duration {
+    (o.p95 / 5).max(Duration::from_millis(5))
+}
+
+/// Why the generator's own figures cannot be trusted for `st`, if they cannot: its schedule
+/// lag was over the tolerance (this machine was the limit, not the target).
+pub fn generator_limit(st: &PhaseStats, o: &LoadOptions) -> Option<Reason> {
+    let lag = stats::at_quantile(&st.lag, 0.99);
+    (!st.lag.is_empty() && lag > lag_tolerance(o)).then(|| {
+        Reason::new(
+            ReasonKind::Budget,
+            format!(
+                "the load generator could not keep its schedule: schedule lag p99 {} (tolerance {}); this machine, not the target, was the limit: lower the rate or run secgate on a larger machine",
+                stats::ms(lag),
+                stats::ms(lag_tolerance(o))
+            ),
+        )
+    })
+}
+
+fn us(d: Duration) -> Observed {
+    Observed::Number(i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+fn count(n: u64) -> Observed {
+    Observed::Number(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// The percentiles reported for a histogram (µs): p50, p90, p95, p99, p99.9, max.
+pub const QUANTILES: &[(&str, f64)] = &[
+    ("p50", 0.50),
+    ("p90", 0.90),
+    ("p95", 0.95),
+    ("p99", 0.99),
+    ("p99.9", 0.999),
+    ("max", 1.0),
+];
+
+/// The numbers of a phase, for every rule's evidence (what CI reads).
+pub fn phase_evidence(st: &PhaseStats) -> Evidence {
+    let pcts = |h: &hdrhistogram::Histogram<u64>| {
+        Observed::texts(
+            QUANTILES
+                .iter()
+                .map(|(name, q)| format!("{name}={}", stats::at_quantile(h, *q).as_micros())),
+        )
+    };
+    let errors = Observed::texts(st.errors.iter().map(|(k, v)| format!("{}={v}", k.as_str())));
+    Evidence::none()
+        .text("phase", st.spec.name)
+        .text("rate_per_s", format!("{}", st.spec.rate))
+        .with(
+            "duration_ms",
+            count(u64::try_from(st.spec.duration.as_millis()).unwrap_or(u64::MAX)),
+        )
+        .with("connections", count(u64::from(st.spec.connections)))
+        .with("scheduled", count(st.scheduled))
+        .with("sent", count(st.sent))
+        .with("ok", count(st.ok))
+        .with("errors", count(st.error_count()))
+        .with("errors_by_kind", errors)
+        .with("dropped_iterations", count(st.dropped))
+        .with("waited_for_connection", count(st.waited))
+        .with("latency_samples", count(st.corrected.len()))
+        .with("latency_us", pcts(&st.corrected))
+        .with("uncorrected_latency_us", pcts(&st.uncorrected))
+        .with("schedule_lag_p99_us", us(stats::at_quantile(&st.lag, 0.99)))
+        .with("schedule_lag_max_us", us(stats::at_quantile(&st.lag, 1.0)))
+        .with("connections_opened", count(st.connects))
+}
+
+static OPTIONS: Spec<LoadOptions> = Spec::new();
+
+impl FamilyOptions for Load {
+    fn family(&self) -> &'static str {
+        FAMILY
+    }
+
+    fn options(&self) -> &'static dyn OptionsSpec {
+        &OPTIONS
+    }
+}
+
+fn target_options(target: &Target) -> LoadOptions {
+    target
+        .options
+        .get::<LoadOptions>(FAMILY)
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn not_a_range(target: &Target) -> bool {
+    !matches!(target.kind, TargetKind::Cidr { .. }) && target.http_url().is_some()
+}
+
+impl Family for Load {
+    fn summary(&self) -> &'static str {
+        "open-model load probe: p95 latency, error rate, throughput, degradation, availability"
+    }
+
+    fn rule_ids(&self) -> &'static [&'static str] {
+        RULE_IDS
+    }
+
+    /// Only targets that opted in (`load = true` in the config).
+    fn applies_to(&self, target: &Target) -> bool {
+        not_a_range(target) && target_options(target).opt_in
+    }
+
+    /// Asked for by name: also a URL target typed on the command line (the user named both
+    /// the target and the family); never a config target that did not opt in, nor a range.
+    fn can_run(&self, target: &Target, settings: &Settings) -> bool {
+        self.applies_with(target, settings)
+            || (target.origin.is_none() && matches!(target.kind, TargetKind::Url(_)))
+    }
+
+    /// It measures: nothing else of secgate's should hit the target's login or rate limiter
+    /// at the same time (the auth and ratelimit families take turns with it).
+    fn exclusive(&self, _target: &Target) -> bool {
+        true
+    }
+
+    fn budget(&self, target: &Target, _settings: &Settings) -> u32 {
+        u32::try_from(target_options(target).total_requests()).unwrap_or(u32::MAX)
+    }
+
+    fn deadline(&self, settings: &Settings, target: &Target) -> Duration {
+        let o = target_options(target);
+        o.total_duration()
+            + crate::engine::net::request_deadline(settings.timeout) * 3
+            + crate::engine::MAX_BACKOFF_WAIT
+    }
+
+    fn run<'a>(&'a self, cx: &'a Cx<'a>) -> BoxFuture<'a, Vec<Outcome>> {
+        Box::pin(async move {
+            let target = &cx.target().target;
+            let options = cx.options::<LoadOptions>();
+            let phases = probe(cx, &options).await;
+            evaluate(&LoadObservation { options, phases }, &target.id)
+        })
+    }
+}
+
+/// The phases a run with `o` goes through.
+pub fn plan(o: &LoadOptions) -> Vec<PhaseSpec> {
+    let mut phases = Vec::new();
+    if !o.warmup.is_zero() {
+        phases.push(PhaseSpec {
+            name: "warmup",
+            rate: o.rate,
+            duration: o.warmup,
+            connections: o.connections,
+        });
+    }
+    if !o.idle.is_zero() {
+        phases.push(PhaseSpec {
+            name: "idle",
+            rate: IDLE_RATE,
+            duration: o.idle,
+            connections: 1,
+        });
+    }
+    phases.push(PhaseSpec {
+        name: "steady",
+        rate: o.rate,
+        duration: o.duration,
+        connections: o.connections,
+    });
+    phases
+}
+
+/// Build the request and run every phase against the target.
+async fn probe(cx: &Cx<'_>, o: &LoadOptions) -> Result<Vec<PhaseStats>, Reason> {
+    let target = &cx.target().target;
+    let url = target
+        .http_url()
+        .ok_or_else(|| Reason::new(ReasonKind::Bug, "the load family needs an HTTP URL"))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| Reason::new(ReasonKind::Malformed, "the target URL has no host"))?
+        .to_string();
+    let port = url.port_or_known_default().unwrap_or(80);
+    let path = o.path.clone().unwrap_or_else(|| {
+        let mut p = url.path().to_string();
+        if let Some(q) = url.query() {
+            p.push('?');
+            p.push_str(q);
+        }
+        p
+    });
+    let tls = if url.scheme() == "https" {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let name = ServerName::try_from(bare.to_string()).map_err(|_| {
+            Reason::new(
+                ReasonKind::Malformed,
+                format!("'{host}' is not a TLS server name"),
+            )
+        })?;
+        Some((cx.scan().tls.clone(), name))
+    } else {
+        None
+    };
+    let mut headers = Vec::new();
+    for (k, v) in &o.headers {
+        // Validated with the options.
+        if let (Ok(k), Ok(v)) = (
+            hyper::header::HeaderName::from_bytes(k.as_bytes()),
+            hyper::header::HeaderValue::from_str(v),
+        ) {
+            headers.push((k, v));
+        }
+    }
+    let request = generator::RequestSpec {
+        method: o.method.as_method(),
+        path,
+        host: match url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.clone(),
+        },
+        headers,
+        body: o.body.clone().map(bytes::Bytes::from).unwrap_or_default(),
+    };
+    let total = u32::try_from(o.total_requests()).unwrap_or(u32::MAX);
+    let reservation = cx.reserve(total, o.rate).await?;
+    let addrs = reservation
+        .addrs
+        .iter()
+        .map(|a| std::net::SocketAddr::new(a.ip(), port))
+        .collect();
+    let ep = generator::Endpoint {
+        addrs,
+        tls,
+        timeout: cx.settings().timeout,
+        request,
+    };
+    let abort = o.abort_on_fail.then_some(generator::AbortRule {
+        error_rate: o.error_rate,
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let phases = generator::run(&ep, &plan(o), stop, abort).await;
+    let sent: u64 = phases.iter().map(|p| p.sent).sum();
+    cx.settle(reservation, u32::try_from(sent).unwrap_or(u32::MAX));
+    Ok(phases)
+}
+
+/// Run every rule on an observation.
+pub fn evaluate(obs: &LoadObservation, target_id: &str) -> Vec<Outcome> {
+    let mut out = Emitter::new(FAMILY, target_id);
+    if let Err(reason) = &obs.phases {
+        for id in RULE_IDS {
+            out.inconclusive(id, reason);
+        }
+        return out.finish();
+    }
+    crate::engine::evaluate_rules(RULES, obs, &mut out);
+    out.finish()
+}
+
+#[cfg(test)]
+mod fixture {
+    //! A hand-built observation for the rules' unit tests.
+    use super::*;
+
+    pub(super) fn phase(name: &'static str, rate: f64, secs: u64, latency_us: u64) -> PhaseStats {
+        let spec = PhaseSpec {
+            name,
+            rate,
+            duration: Duration::from_secs(secs),
+            connections: 8,
+        };
+        let n = spec.requests();
+        let mut h = generator::histogram();
+        let mut lag = generator::histogram();
+        for _ in 0..n {
+            h.saturating_record(latency_us);
+            lag.saturating_record(200);
+        }
+        PhaseStats {
+            scheduled: n,
+            sent: n,
+            ok: n,
+            errors: Default::default(),
+            dropped: 0,
+            waited: 0,
+            uncorrected: h.clone(),
+            corrected: h,
+            lag,
+            seconds: vec![
+                (u32::try_from(rate as u64).unwrap_or(0), 0);
+                usize::try_from(secs).unwrap_or(0)
+            ],
+            connects: 8,
+            elapsed: spec.duration,
+            stopped: None,
+            spec,
+        }
+    }
+
+    pub(super) fn obs(steady: PhaseStats) -> LoadObservation {
+        LoadObservation {
+            options: LoadOptions::default(),
+            phases: Ok(vec![phase("idle", 20.0, 10, 1000), steady]),
+        }
+    }
+
+    pub(super) fn status(
+        rule: &Rule,
+        o: &LoadObservation,
+        id: &'static str,
+    ) -> crate::model::Status {
+        let mut out = Emitter::new(FAMILY, "t");
+        (rule.eval)(o, &mut out);
+        out.finish()
+            .into_iter()
+            .find(|r| r.rule_id == id)
+            .map(|r| r.status)
+            .unwrap_or(crate::model::Status::Skipped)
+    }
+}
