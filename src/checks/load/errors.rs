@@ -21,6 +21,9 @@ fn eval(obs: &LoadObservation, out: &mut Emitter) {
         (Err(_), Some((st, why))) if why.starts_with("stopped early") => (st, Some(why)),
         (Err(r), _) => return out.inconclusive(ERROR_RATE, &r),
     };
+    if let Some(reason) = super::local_limit(st) {
+        return out.inconclusive(ERROR_RATE, &reason);
+    }
     let n = st.completed();
     let k = st.error_count();
     #[allow(clippy::cast_precision_loss, reason = "counts are at most millions")]

@@ -29,6 +29,8 @@ pub const DEFAULT_DURATION: f64 = 30.0;
 pub const DEFAULT_WARMUP: f64 = 5.0;
 /// Default idle baseline: 10 s at [`IDLE_RATE`], 200 samples, enough for its p95.
 pub const DEFAULT_IDLE: f64 = 10.0;
+/// Default hold of the concurrency phase, seconds.
+pub const DEFAULT_HOLD: f64 = 10.0;
 /// Default connections of the steady phase.
 pub const DEFAULT_CONNECTIONS: u32 = 32;
 
@@ -90,6 +92,11 @@ pub struct LoadOptions {
     pub body: Option<String>,
     /// Stop early when the error rate stays over 10× its threshold for 5 s in a row.
     pub abort_on_fail: bool,
+    /// Connections the concurrency phase holds (0: no concurrency phase, and
+    /// `load.concurrency` is skipped).
+    pub hold_connections: u32,
+    /// How long the concurrency phase holds them.
+    pub hold: Duration,
 }
 
 impl Default for LoadOptions {
@@ -111,6 +118,8 @@ impl Default for LoadOptions {
             headers: Vec::new(),
             body: None,
             abort_on_fail: true,
+            hold_connections: 0,
+            hold: Duration::from_secs_f64(DEFAULT_HOLD),
         }
     }
 }
@@ -130,12 +139,28 @@ pub fn requests_in(rate: f64, d: Duration) -> u64 {
 impl LoadOptions {
     /// Requests of the whole run: warm-up and steady at `rate`, plus the idle baseline.
     pub fn total_requests(&self) -> u64 {
-        requests_in(self.rate, self.warmup + self.duration) + requests_in(IDLE_RATE, self.idle)
+        requests_in(self.rate, self.warmup + self.duration)
+            + requests_in(IDLE_RATE, self.idle)
+            + self.hold_requests()
+    }
+
+    /// Requests of the concurrency phase.
+    pub fn hold_requests(&self) -> u64 {
+        if self.hold_connections == 0 {
+            0
+        } else {
+            super::hold::requests(self.hold_connections, self.hold)
+        }
     }
 
     /// Seconds of traffic in all.
     pub fn total_duration(&self) -> Duration {
-        self.warmup + self.idle + self.duration
+        let hold = if self.hold_connections == 0 {
+            Duration::ZERO
+        } else {
+            self.hold
+        };
+        self.warmup + self.idle + self.duration + hold
     }
 }
 
@@ -158,6 +183,8 @@ pub struct Keys {
     headers: Option<std::collections::BTreeMap<String, Spanned<String>>>,
     body: Option<Spanned<String>>,
     abort_on_fail: Option<bool>,
+    hold_connections: Option<Spanned<i64>>,
+    hold: Option<Spanned<value::Number>>,
 }
 
 /// Scan-level keys (`[checks.load]`).
@@ -309,11 +336,18 @@ impl LoadOptions {
         if let Some(b) = keys.abort_on_fail {
             o.abort_on_fail = b;
         }
+        if let Some(v) = &keys.hold_connections {
+            o.hold_connections = value::int_as(v, 0, i64::from(MAX_CONNECTIONS), CEILING)?;
+            whole = v.span();
+        }
+        if let Some(v) = &keys.hold {
+            o.hold = secs(v, 1.0)?;
+        }
         if o.total_duration().as_secs_f64() > MAX_DURATION_SECS {
             return Err(OptionError::at(
                 whole,
                 format!(
-                    "warm-up, idle and steady phases add up to {} s, more than {MAX_DURATION_SECS} s{CEILING}",
+                    "warm-up, idle, steady and concurrency phases add up to {} s, more than {MAX_DURATION_SECS} s{CEILING}",
                     o.total_duration().as_secs_f64()
                 ),
             ));
