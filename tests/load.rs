@@ -36,7 +36,12 @@ enum Behave {
     Ok,
     Delay(Duration),
     Fail,
+    /// One request at a time, each taking this long (a server with a fixed capacity).
+    Serial(Duration),
 }
+
+/// The one worker of [`Behave::Serial`].
+static ONE_AT_A_TIME: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
 struct Server {
     addr: std::net::SocketAddr,
@@ -78,6 +83,11 @@ async fn serve(behaviour: Behaviour) -> Server {
                         (StatusCode::OK, "ok")
                     }
                     Behave::Fail => (StatusCode::INTERNAL_SERVER_ERROR, "boom"),
+                    Behave::Serial(d) => {
+                        let _one = ONE_AT_A_TIME.acquire().await;
+                        tokio::time::sleep(d).await;
+                        (StatusCode::OK, "ok")
+                    }
                 }
             }
         }),
@@ -526,4 +536,33 @@ async fn concurrency_holds_every_connection_or_fails() {
             .starts_with("held 97 of 300 connections"),
         "{r}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ramp_finds_the_breaking_point() {
+    let _one = SERIAL.lock().await;
+    // One request at a time, 4 ms each: 250/s at the very most (less on a busy machine). The
+    // steady 20/s holds; the ramp's 141.4/s may, its 1000/s cannot (the queue grows without
+    // bound, so the p95 passes 100 ms).
+    let (_s, run) = scan_server(
+        |_, _| Behave::Serial(Duration::from_millis(4)),
+        "rate = 20, duration = 2, warmup = 0, idle = 0, connections = 16, p95_ms = 100, ramp_to = 1000, ramp_steps = 2, ramp_step = 2",
+    )
+    .await;
+    let r = run.result("load.breaking_point");
+    assert_eq!(status(&run, "load.breaking_point"), "fail", "{r}");
+    let message = r["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("breaks at 141.4/s (held 20/s)")
+            || message.starts_with("breaks at 1000/s (held 141.4/s)"),
+        "{r}"
+    );
+    let steps = r["evidence"]["steps"].as_array().unwrap();
+    assert!(
+        steps[0].as_str().unwrap().starts_with("141.4/s: p95 "),
+        "{r}"
+    );
+    // The ramp stops at its breaking point: no step after it ran.
+    let broke_first = message.starts_with("breaks at 141.4/s");
+    assert_eq!(steps.len(), if broke_first { 1 } else { 2 }, "{r}");
 }

@@ -547,6 +547,18 @@ pub async fn run(
     stop: Arc<AtomicBool>,
     abort: Option<AbortRule>,
 ) -> Vec<PhaseStats> {
+    run_until(ep, phases, stop, abort, |_| true).await
+}
+
+/// [`run`], going on to the next phase only while `go_on` accepts the last one (the ramp
+/// stops at its breaking point).
+pub async fn run_until(
+    ep: &Endpoint,
+    phases: &[PhaseSpec],
+    stop: Arc<AtomicBool>,
+    abort: Option<AbortRule>,
+    go_on: impl Fn(&PhaseStats) -> bool,
+) -> Vec<PhaseStats> {
     let mut pool: Vec<Conn> = Vec::new();
     let mut out = Vec::new();
     for spec in phases {
@@ -555,7 +567,7 @@ pub async fn run(
         }
         let (stats, back) = run_phase(ep, spec, pool, stop.clone(), abort.as_ref()).await;
         pool = back;
-        let stopped = stats.stopped.is_some();
+        let stopped = stats.stopped.is_some() || !go_on(&stats);
         out.push(stats);
         if stopped {
             break;

@@ -21,6 +21,7 @@
 //! keep its schedule (schedule lag, dropped iterations), latency results are never a pass.
 
 mod availability;
+mod breaking;
 mod concurrency;
 mod degradation;
 mod errors;
@@ -60,6 +61,7 @@ pub const RULE_IDS: &[&str] = &[
     throughput::THROUGHPUT,
     degradation::DEGRADATION,
     concurrency::CONCURRENCY,
+    breaking::BREAKING_POINT,
     availability::AVAILABILITY,
 ];
 
@@ -73,6 +75,7 @@ pub static RULES: &[Rule] = &[
     throughput::RULE,
     degradation::RULE,
     concurrency::RULE,
+    breaking::RULE,
     availability::RULE,
 ];
 
@@ -98,7 +101,12 @@ impl LoadObservation {
     /// The judged phase, complete: or why there is none to judge.
     pub fn steady(&self) -> Result<&PhaseStats, Reason> {
         let phases = self.phases.as_ref().map_err(Clone::clone)?;
-        if let Some(stopped) = phases.iter().find_map(|p| p.stopped.as_ref()) {
+        // A stop during the ramp, after the steady phase, does not undo the steady phase.
+        let upto = phases
+            .iter()
+            .position(|p| p.spec.name == "steady")
+            .map_or(phases.len(), |i| i + 1);
+        if let Some(stopped) = phases.iter().take(upto).find_map(|p| p.stopped.as_ref()) {
             return Err(Reason::new(
                 ReasonKind::Interrupted,
                 format!("the run did not finish: {stopped}"),
@@ -111,6 +119,14 @@ impl LoadObservation {
     /// The idle baseline, if it ran.
     pub fn idle(&self) -> Option<&PhaseStats> {
         self.phase("idle")
+    }
+
+    /// The ramp's steps that ran, in order.
+    pub fn ramp(&self) -> Vec<&PhaseStats> {
+        self.phases
+            .as_ref()
+            .map(|p| p.iter().filter(|s| s.spec.name == "ramp").collect())
+            .unwrap_or_default()
     }
 
     /// The phase an early stop happened in, with its reason.
@@ -153,6 +169,36 @@ pub fn generator_limit(st: &PhaseStats, o: &LoadOptions) -> Option<Reason> {
             ),
         )
     })
+}
+
+/// Why the target broke in `st`, if it did: iterations dropped (every connection busy past
+/// the timeout), an error rate surely over its threshold (95 % lower bound), a p95 over its
+/// threshold (with enough samples), or an early stop for errors.
+pub fn broken(st: &PhaseStats, o: &LoadOptions) -> Option<String> {
+    if let Some(why) = &st.stopped
+        && why.starts_with("stopped early")
+    {
+        return Some(why.clone());
+    }
+    if st.dropped > 0 {
+        return Some(format!(
+            "{} iterations dropped (all {} connections busy past the timeout)",
+            st.dropped, st.spec.connections
+        ));
+    }
+    let (k, n) = (st.error_count(), st.completed());
+    if stats::lower_bound(k, n) > o.error_rate {
+        #[allow(clippy::cast_precision_loss, reason = "counts are at most millions")]
+        let rate = k as f64 / n.max(1) as f64;
+        return Some(format!(
+            "error rate {} over {}",
+            stats::pct(rate),
+            stats::pct(o.error_rate)
+        ));
+    }
+    let p95 = stats::at_quantile(&st.corrected, 0.95);
+    (st.corrected.len() >= stats::samples_needed(0.95) && p95 > o.p95)
+        .then(|| format!("p95 {} over {}", stats::ms(p95), stats::ms(o.p95)))
 }
 
 /// Why `st`'s failures are this machine's, if some are (out of descriptors or ports).
@@ -325,6 +371,14 @@ pub fn plan(o: &LoadOptions) -> Vec<PhaseSpec> {
         duration: o.duration,
         connections: o.connections,
     });
+    for rate in o.ramp_rates() {
+        phases.push(PhaseSpec {
+            name: "ramp",
+            rate,
+            duration: o.ramp_step,
+            connections: o.connections,
+        });
+    }
     phases
 }
 
@@ -399,9 +453,15 @@ async fn probe(
         error_rate: o.error_rate,
     });
     let stop = Arc::new(AtomicBool::new(false));
-    let phases = generator::run(&ep, &plan(o), stop.clone(), abort).await;
+    // The ramp goes on while the target holds and the generator keeps its schedule.
+    let go_on = |st: &PhaseStats| {
+        st.spec.name != "ramp" || (broken(st, o).is_none() && generator_limit(st, o).is_none())
+    };
+    let phases = generator::run_until(&ep, &plan(o), stop.clone(), abort, go_on).await;
     let mut sent: u64 = phases.iter().map(|p| p.sent).sum();
-    let finished = phases.iter().all(|p| p.stopped.is_none());
+    let finished = phases
+        .iter()
+        .all(|p| p.stopped.is_none() || p.spec.name == "ramp");
     let held = if o.hold_connections > 0 && finished {
         let h = hold::run(&ep, o.hold_connections, o.hold, stop).await;
         sent += h.sent;

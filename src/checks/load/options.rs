@@ -97,6 +97,12 @@ pub struct LoadOptions {
     pub hold_connections: u32,
     /// How long the concurrency phase holds them.
     pub hold: Duration,
+    /// The ramp's last rate (0: no ramp, and `load.breaking_point` is skipped).
+    pub ramp_to: f64,
+    /// Steps of the ramp, from above `rate` up to `ramp_to`.
+    pub ramp_steps: u32,
+    /// Seconds of each ramp step.
+    pub ramp_step: Duration,
 }
 
 impl Default for LoadOptions {
@@ -120,6 +126,9 @@ impl Default for LoadOptions {
             abort_on_fail: true,
             hold_connections: 0,
             hold: Duration::from_secs_f64(DEFAULT_HOLD),
+            ramp_to: 0.0,
+            ramp_steps: 5,
+            ramp_step: Duration::from_secs(10),
         }
     }
 }
@@ -141,7 +150,27 @@ impl LoadOptions {
     pub fn total_requests(&self) -> u64 {
         requests_in(self.rate, self.warmup + self.duration)
             + requests_in(IDLE_RATE, self.idle)
+            + self
+                .ramp_rates()
+                .iter()
+                .map(|r| requests_in(*r, self.ramp_step))
+                .sum::<u64>()
             + self.hold_requests()
+    }
+
+    /// The rates of the ramp's steps (none without a ramp): geometric from `rate` to
+    /// `ramp_to`, the first step above `rate`, the last at `ramp_to`.
+    pub fn ramp_rates(&self) -> Vec<f64> {
+        if self.ramp_to <= self.rate || self.ramp_steps == 0 {
+            return Vec::new();
+        }
+        let ratio = self.ramp_to / self.rate;
+        (1..=self.ramp_steps)
+            .map(|k| {
+                let r = self.rate * ratio.powf(f64::from(k) / f64::from(self.ramp_steps));
+                (r * 10.0).round() / 10.0
+            })
+            .collect()
     }
 
     /// Requests of the concurrency phase.
@@ -185,6 +214,9 @@ pub struct Keys {
     abort_on_fail: Option<bool>,
     hold_connections: Option<Spanned<i64>>,
     hold: Option<Spanned<value::Number>>,
+    ramp_to: Option<Spanned<value::Number>>,
+    ramp_steps: Option<Spanned<i64>>,
+    ramp_step: Option<Spanned<value::Number>>,
 }
 
 /// Scan-level keys (`[checks.load]`).
@@ -343,11 +375,30 @@ impl LoadOptions {
         if let Some(v) = &keys.hold {
             o.hold = secs(v, 1.0)?;
         }
+        if let Some(v) = &keys.ramp_to {
+            o.ramp_to = number(v, 0.0, MAX_RATE, CEILING)?;
+            if o.ramp_to > 0.0 && o.ramp_to <= o.rate {
+                return Err(OptionError::at(
+                    v.span(),
+                    format!(
+                        "must be above rate ({}) to ramp up, or 0 for no ramp",
+                        o.rate
+                    ),
+                ));
+            }
+            whole = v.span();
+        }
+        if let Some(v) = &keys.ramp_steps {
+            o.ramp_steps = value::int_as(v, 1, 20, "")?;
+        }
+        if let Some(v) = &keys.ramp_step {
+            o.ramp_step = secs(v, 1.0)?;
+        }
         if o.total_duration().as_secs_f64() > MAX_DURATION_SECS {
             return Err(OptionError::at(
                 whole,
                 format!(
-                    "warm-up, idle, steady and concurrency phases add up to {} s, more than {MAX_DURATION_SECS} s{CEILING}",
+                    "warm-up, idle, steady, ramp and concurrency phases add up to {} s, more than {MAX_DURATION_SECS} s{CEILING}",
                     o.total_duration().as_secs_f64()
                 ),
             ));
