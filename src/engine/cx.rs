@@ -7,7 +7,9 @@
 //! under the host's connection permit, the host-wide back-off, `--max-rps` pacing, the
 //! timeouts and byte caps, and the request budget: the family's own (from its catalogue
 //! entry and options) and `--max-requests` for the target. Every request is counted, by
-//! target and family, for the report.
+//! target and family, for the report. One family keeps its own schedule instead (the load
+//! family's open-model generator): [`Cx::reserve`] takes its whole run from the budget up
+//! front, and documents what it keeps and what it leaves to the caller.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};

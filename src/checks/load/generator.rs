@@ -41,6 +41,8 @@ use tokio::task::JoinSet;
 pub const BODY_CAP: usize = 1 << 20;
 /// The largest response head accepted.
 const HEAD_CAP: usize = 64 * 1024;
+/// Period of the generator's heartbeat timer (see [`PhaseStats::heartbeat`]).
+const HEARTBEAT: Duration = Duration::from_millis(10);
 /// Histogram shards per phase (workers share them round-robin).
 const SHARDS: usize = 16;
 /// Lowest and highest latency recorded, in microseconds.
@@ -196,6 +198,9 @@ pub struct PhaseStats {
     pub uncorrected: Histogram<u64>,
     /// How late free workers woke for their scheduled time, µs.
     pub lag: Histogram<u64>,
+    /// How late a 10 ms heartbeat timer of the generator fired, µs: a busy client shows here
+    /// even when every connection is busy (and no worker is free to be late).
+    pub heartbeat: Histogram<u64>,
     /// Per second of the schedule: (requests that succeeded, requests that failed).
     pub seconds: Vec<(u32, u32)>,
     /// Connections opened.
@@ -219,6 +224,7 @@ impl PhaseStats {
             corrected: histogram(),
             uncorrected: histogram(),
             lag: histogram(),
+            heartbeat: histogram(),
             seconds: Vec::new(),
             connects: 0,
             elapsed: Duration::ZERO,
@@ -613,8 +619,14 @@ async fn run_phase(
     let mut back = pool;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await;
+    let mut beat = tokio::time::interval(HEARTBEAT);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut heartbeat = histogram();
     loop {
         tokio::select! {
+            at = beat.tick() => {
+                heartbeat.saturating_record(micros(Instant::now().saturating_duration_since(at.into_std())));
+            }
             next = set.join_next() => match next {
                 Some(Ok(Some(conn))) => back.push(conn),
                 Some(_) => {}
@@ -635,6 +647,7 @@ async fn run_phase(
     for s in &shared.shards {
         stats.merge(&lock(s));
     }
+    stats.heartbeat = heartbeat;
     stats.scheduled = n.min(shared.next.load(Ordering::Relaxed));
     stats.seconds = shared
         .ok_by_second

@@ -25,7 +25,7 @@ fn eval(obs: &LoadObservation, out: &mut Emitter) {
     }
     let samples = st.corrected.len();
     // The most a busy client could have added to any one latency: its largest schedule lag.
-    let lag_max = stats::at_quantile(&st.lag, 1.0);
+    let lag_max = stats::at_quantile(&st.lag, 1.0).max(stats::at_quantile(&st.heartbeat, 1.0));
     let mut clear = 0;
     let mut over = Vec::new();
     let mut under = Vec::new();
