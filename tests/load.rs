@@ -165,6 +165,30 @@ async fn scan_server(behaviour: Behaviour, keys: &str) -> (Server, Run) {
     }
 }
 
+/// After [`ATTEMPTS`] runs the generator still called limited: this machine is too busy to
+/// decide `ids` here. Then each must be inconclusive for that reason (never a verdict), and
+/// the test stops there, saying so.
+fn too_busy(run: &Run, ids: &[&str]) -> bool {
+    if !limited(run) {
+        return false;
+    }
+    for id in ids {
+        let r = run.result(id);
+        assert_eq!(r["status"], "inconclusive", "{id}: {r}");
+        assert!(
+            r["reason"]["detail"]
+                .as_str()
+                .unwrap()
+                .contains("could not keep its schedule"),
+            "{id}: {r}"
+        );
+    }
+    eprintln!(
+        "this machine was too busy for the load generator: {ids:?} were undecided, as they must be"
+    );
+    true
+}
+
 fn status(run: &Run, id: &str) -> String {
     run.result(id)["status"].as_str().unwrap().to_string()
 }
@@ -196,6 +220,18 @@ async fn a_fast_server_passes_every_rule() {
         "rate = 1000, duration = 3, warmup = 1, idle = 0, connections = 16",
     )
     .await;
+    // Warm-up and steady phase, exactly: nothing more reached the server.
+    assert_eq!(s.hits.load(Ordering::Relaxed), 4000);
+    assert_eq!(run.json()["targets"][0]["requests"]["load"], 4000);
+    assert_eq!(
+        status(&run, "load.error_rate"),
+        "pass",
+        "{}",
+        run.result("load.error_rate")
+    );
+    if too_busy(&run, &["load.latency_p95", "load.throughput"]) {
+        return;
+    }
     for id in [
         "load.latency_p95",
         "load.error_rate",
@@ -209,9 +245,6 @@ async fn a_fast_server_passes_every_rule() {
     assert_eq!(number(r, "latency_samples"), 3000, "{r}");
     assert_eq!(number(r, "dropped_iterations"), 0, "{r}");
     assert!(percentile(r, "latency_us", "p95") < 50_000, "{r}");
-    // Warm-up and steady phase, exactly: nothing more reached the server.
-    assert_eq!(s.hits.load(Ordering::Relaxed), 4000);
-    assert_eq!(run.json()["targets"][0]["requests"]["load"], 4000);
     assert_eq!(run.code, 0, "{}", run.stdout);
 }
 
@@ -240,12 +273,18 @@ async fn p95_fails_when_over_5_percent_of_requests_take_80_ms() {
     let keys = "rate = 200, duration = 2, warmup = 0.5, idle = 0, connections = 16";
     // 10 % slow: the p95 is one of the slow ones.
     let (_s, run) = scan_server(slow_every(10), keys).await;
+    if too_busy(&run, &["load.latency_p95"]) {
+        return;
+    }
     let r = run.result("load.latency_p95");
     assert_eq!(status(&run, "load.latency_p95"), "fail", "{r}");
     assert!(percentile(r, "latency_us", "p95") >= 80_000, "{r}");
     assert!(r["message"].as_str().unwrap().contains("p95"), "{r}");
     // 2 % slow: the p95 stays fast, the p99 does not.
     let (_s, run) = scan_server(slow_every(50), keys).await;
+    if too_busy(&run, &["load.latency_p95"]) {
+        return;
+    }
     let r = run.result("load.latency_p95");
     assert_eq!(status(&run, "load.latency_p95"), "pass", "{r}");
     assert!(percentile(r, "latency_us", "p95") < 50_000, "{r}");
@@ -336,7 +375,6 @@ async fn a_one_second_stall_is_seen_from_the_scheduled_send_time() {
     )
     .await;
     let r = run.result("load.latency_p95");
-    assert_eq!(status(&run, "load.latency_p95"), "fail", "{r}");
     let (p95, p99) = (
         percentile(r, "latency_us", "p95"),
         percentile(r, "latency_us", "p99"),
@@ -348,6 +386,11 @@ async fn a_one_second_stall_is_seen_from_the_scheduled_send_time() {
     let u95 = percentile(r, "uncorrected_latency_us", "p95");
     assert!(u95 < 50_000, "uncorrected p95 {u95} µs: {r}");
     assert!(number(r, "waited_for_connection") >= 50, "{r}");
+    // The verdict, when this machine let the generator keep its schedule.
+    if too_busy(&run, &["load.latency_p95"]) {
+        return;
+    }
+    assert_eq!(status(&run, "load.latency_p95"), "fail", "{r}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -549,6 +592,9 @@ async fn the_ramp_finds_the_breaking_point() {
         "rate = 20, duration = 2, warmup = 0, idle = 0, connections = 16, p95_ms = 100, ramp_to = 1000, ramp_steps = 2, ramp_step = 2",
     )
     .await;
+    if too_busy(&run, &["load.breaking_point"]) {
+        return;
+    }
     let r = run.result("load.breaking_point");
     assert_eq!(status(&run, "load.breaking_point"), "fail", "{r}");
     let message = r["message"].as_str().unwrap();

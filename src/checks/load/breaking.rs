@@ -2,7 +2,9 @@
 //! raises the rate step by step (geometrically, `ramp_steps` steps of `ramp_step` seconds)
 //! and stops at the first step where the target breaks: dropped iterations, an error rate
 //! surely over its threshold, or a p95 over its threshold. That step's rate is the breaking
-//! point (a finding, for the record); a ramp that reaches `ramp_to` intact passes.
+//! point (a finding, for the record); a ramp that reaches `ramp_to` intact passes. A step
+//! where the generator itself could not keep its schedule decides nothing (a busy client
+//! makes requests queue, which looks like a target breaking).
 
 use super::{LoadObservation, Rule, broken, generator_limit, stats};
 use crate::engine::Emitter;
@@ -38,6 +40,9 @@ fn eval(obs: &LoadObservation, out: &mut Emitter) {
     let evidence = Evidence::none()
         .with("steps", Observed::texts(lines))
         .text("ramp_to_per_s", format!("{}", o.ramp_to));
+    if let Some(reason) = generator_limit(steady, o) {
+        return out.inconclusive(BREAKING_POINT, &reason);
+    }
     if let Some(why) = broken(steady, o) {
         return out.fail(
             BREAKING_POINT,
@@ -50,13 +55,6 @@ fn eval(obs: &LoadObservation, out: &mut Emitter) {
     }
     let mut held = steady.spec.rate;
     for st in &steps {
-        if let Some(why) = broken(st, o) {
-            return out.fail(
-                BREAKING_POINT,
-                format!("breaks at {}/s (held {held}/s): {why}", st.spec.rate),
-                evidence,
-            );
-        }
         if let Some(reason) = generator_limit(st, o) {
             let reason = Reason::new(
                 ReasonKind::Budget,
@@ -68,6 +66,13 @@ fn eval(obs: &LoadObservation, out: &mut Emitter) {
                 format!("could not decide: {}", reason.detail),
                 evidence,
                 Some(reason),
+            );
+        }
+        if let Some(why) = broken(st, o) {
+            return out.fail(
+                BREAKING_POINT,
+                format!("breaks at {}/s (held {held}/s): {why}", st.spec.rate),
+                evidence,
             );
         }
         held = st.spec.rate;

@@ -24,9 +24,6 @@ fn eval(obs: &LoadObservation, out: &mut Emitter) {
         checks.push(("max", 1.0, t));
     }
     let samples = st.corrected.len();
-    // The most a busy client could have added to any one latency: its largest schedule lag.
-    let lag_max = stats::at_quantile(&st.lag, 1.0).max(stats::at_quantile(&st.heartbeat, 1.0));
-    let mut clear = 0;
     let mut over = Vec::new();
     let mut under = Vec::new();
     let mut short = Vec::new();
@@ -45,9 +42,6 @@ fn eval(obs: &LoadObservation, out: &mut Emitter) {
             stats::ms(threshold)
         );
         if v > threshold {
-            if v > threshold + lag_max {
-                clear += 1;
-            }
             over.push(line);
         } else {
             under.push(line);
@@ -71,9 +65,10 @@ fn eval(obs: &LoadObservation, out: &mut Emitter) {
             Some(reason),
         );
     }
-    // A busy generator may have inflated the figures, by at most its largest lag: a
-    // percentile over its threshold by more than that still fails; nothing else is decided.
-    if let Some(reason) = generator_limit(st, o).filter(|_| clear == 0) {
+    // A busy generator reads answers late and so queues requests on busy connections: near
+    // the target's capacity that can inflate the figures far beyond its own lag, so nothing
+    // is decided, neither a pass nor a fail.
+    if let Some(reason) = generator_limit(st, o) {
         return out.emit(
             P95,
             Status::Inconclusive,
@@ -86,18 +81,10 @@ fn eval(obs: &LoadObservation, out: &mut Emitter) {
     if !over.is_empty() {
         // Dropped iterations waited longer than the timeout: they could only raise the
         // percentiles, so a percentile already over its threshold fails regardless.
-        let busy = if generator_limit(st, o).is_some() {
-            format!(
-                "; this machine was busy, but the excess is more than its largest schedule lag ({})",
-                stats::ms(lag_max)
-            )
-        } else {
-            String::new()
-        };
         return out.fail(
             P95,
             format!(
-                "latency over its threshold at {}/s: {} (from the scheduled send time; {uncorrected} p95 from the actual send){busy}",
+                "latency over its threshold at {}/s: {} (from the scheduled send time; {uncorrected} p95 from the actual send)",
                 st.spec.rate,
                 over.join(", ")
             ),
@@ -168,11 +155,9 @@ mod tests {
             st.lag.saturating_record(40_000);
         }
         assert_eq!(status(&RULE, &obs(st.clone()), P95), Status::Inconclusive);
-        // Over the threshold by more than the largest lag (40 ms) still fails.
+        // Nor a fail: a busy client makes requests queue.
         let mut busy_slow = phase("steady", 100.0, 30, 120_000);
         busy_slow.lag = st.lag;
-        assert_eq!(status(&RULE, &obs(busy_slow.clone()), P95), Status::Fail);
-        busy_slow.corrected = phase("steady", 100.0, 30, 70_000).corrected;
         assert_eq!(status(&RULE, &obs(busy_slow), P95), Status::Inconclusive);
         // A p95 over its threshold fails even with dropped iterations (they only raise it).
         let mut slow = phase("steady", 100.0, 30, 90_000);
