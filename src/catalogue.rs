@@ -26,6 +26,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ),
     ("checks/ports.toml", include_str!("../checks/ports.toml")),
     ("checks/dns.toml", include_str!("../checks/dns.toml")),
+    ("checks/load.toml", include_str!("../checks/load.toml")),
 ];
 
 /// Whether a rule is in use.

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod behaviour;
 pub mod dns;
 pub mod headers;
+pub mod load;
 pub mod ports;
 pub mod ratelimit;
 pub mod tls;
@@ -24,6 +25,7 @@ pub static FAMILIES: &[&dyn Family] = &[
     &ratelimit::RateLimit,
     &ports::Ports,
     &dns::Dns,
+    &load::Load,
 ];
 
 /// Look up a family by name.

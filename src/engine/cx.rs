@@ -7,7 +7,9 @@
 //! under the host's connection permit, the host-wide back-off, `--max-rps` pacing, the
 //! timeouts and byte caps, and the request budget: the family's own (from its catalogue
 //! entry and options) and `--max-requests` for the target. Every request is counted, by
-//! target and family, for the report.
+//! target and family, for the report. One family keeps its own schedule instead (the load
+//! family's open-model generator): [`Cx::reserve`] takes its whole run from the budget up
+//! front, and documents what it keeps and what it leaves to the caller.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -98,12 +100,25 @@ pub struct Counters {
 
 impl Counters {
     fn add(&self, family: &'static str) {
-        self.total.fetch_add(1, Ordering::Relaxed);
+        self.add_n(family, 1);
+    }
+
+    /// Count `n` requests of `family` (negative: give back reserved requests never sent).
+    fn add_n(&self, family: &'static str, n: i64) {
         let mut m = match self.by_family.lock() {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
         };
-        *m.entry(family).or_default() += 1;
+        let by = u32::try_from(n.unsigned_abs()).unwrap_or(u32::MAX);
+        let entry = m.entry(family).or_default();
+        if n >= 0 {
+            self.total.fetch_add(by, Ordering::Relaxed);
+            *entry = entry.saturating_add(by);
+        } else {
+            let by = by.min(*entry);
+            self.total.fetch_sub(by, Ordering::Relaxed);
+            *entry -= by;
+        }
     }
 
     /// Requests by family.
@@ -234,6 +249,21 @@ impl HttpRequest {
             body_cap: 0,
             measuring: false,
         }
+    }
+}
+
+/// Requests reserved at once by a family that schedules its own traffic ([`Cx::reserve`]).
+#[derive(Debug)]
+pub struct Reservation {
+    requests: u32,
+    /// Where the target was reached: the only addresses the traffic may go to.
+    pub addrs: Vec<SocketAddr>,
+}
+
+impl Reservation {
+    /// Requests reserved.
+    pub fn requests(&self) -> u32 {
+        self.requests
     }
 }
 
@@ -412,6 +442,83 @@ impl<'a> Cx<'a> {
         let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
         answer.scrub(&secrets);
         Ok(answer)
+    }
+
+    /// Reserve `requests` of the budget in one go, for a family that schedules its own
+    /// traffic at `rate` requests per second on connections of its own: the load family's
+    /// open-model generator, which must send at its scheduled times and so cannot take a
+    /// connection permit and a pacing slot per request.
+    ///
+    /// This is the facade's one deliberate way around per-request permits and pacing. It keeps
+    /// the other guarantees: the reservation is all-or-nothing against the family's budget and
+    /// `--max-requests`, and counted up front; a `rate` above `--max-rps` is refused (reason
+    /// `budget`), never slowed down behind the caller's back (that would skew its
+    /// measurement); the host's back-off is waited out once first. The caller connects only to
+    /// [`Reservation::addrs`] (where the target was reached), keeps its own timeouts and byte
+    /// caps, and gives back what it did not send with [`Cx::settle`].
+    pub async fn reserve(
+        &self,
+        requests: u32,
+        rate: f64,
+    ) -> Result<Reservation, crate::model::Reason> {
+        use crate::model::{Reason, ReasonKind};
+        let key = self.scan.host_key(&self.target.target.host());
+        self.scan
+            .limits
+            .wait_backoff(&key, false, super::family::MAX_BACKOFF_WAIT)
+            .await?;
+        if let Some(cap) = self.scan.settings.max_rps
+            && rate > cap
+        {
+            return Err(Reason::new(
+                ReasonKind::Budget,
+                format!(
+                    "the {} family's rate ({rate}/s) is above --max-rps {cap}",
+                    self.family
+                ),
+            ));
+        }
+        let used = self.used.load(Ordering::Relaxed);
+        if used.saturating_add(requests) > self.budget {
+            return Err(Reason::new(
+                ReasonKind::Budget,
+                format!(
+                    "{requests} requests do not fit the {} family's request budget for this target ({} left of {})",
+                    self.family,
+                    self.budget.saturating_sub(used),
+                    self.budget
+                ),
+            ));
+        }
+        if let (Some(cap), Some(c)) = (
+            self.scan.settings.max_requests,
+            self.scan.counters.get(self.index),
+        ) && c.total.load(Ordering::Relaxed).saturating_add(requests) > cap
+        {
+            return Err(Reason::new(
+                ReasonKind::Budget,
+                format!("{requests} requests do not fit --max-requests {cap} for this target"),
+            ));
+        }
+        self.used.fetch_add(requests, Ordering::Relaxed);
+        if let Some(c) = self.scan.counters.get(self.index) {
+            c.add_n(self.family, i64::from(requests));
+        }
+        Ok(Reservation {
+            requests,
+            addrs: self.target.addrs.clone(),
+        })
+    }
+
+    /// Close a reservation that sent `sent` requests: the rest goes back to the budget and
+    /// leaves the target's request count.
+    pub fn settle(&self, reservation: Reservation, sent: u32) {
+        let unsent = reservation.requests.saturating_sub(sent);
+        self.used
+            .fetch_sub(unsent.min(self.sent()), Ordering::Relaxed);
+        if let Some(c) = self.scan.counters.get(self.index) {
+            c.add_n(self.family, -i64::from(unsent));
+        }
     }
 
     /// Open one TCP connection to the first of `addrs` that accepts (one request of the

@@ -30,7 +30,9 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-pub use cx::{Cx, HttpRequest, Pacer, ScanCx, ScanTarget, Scope, normalise_host, pacer};
+pub use cx::{
+    Cx, HttpRequest, Pacer, Reservation, ScanCx, ScanTarget, Scope, normalise_host, pacer,
+};
 pub use family::{Emitter, Family, MAX_BACKOFF_WAIT, Rule, Verdict, deadline_for, evaluate_rules};
 
 use crate::model::{ReasonKind, ScanResult, TargetStatus};

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Benchmark: the load family's generator against wrk (Debian package `wrk`), in one run, on
+# the same loopback nginx (Debian `nginx-light`: `return 200`, keep-alive), over HTTP and HTTPS.
+#
+#  1. Throughput: wrk's closed-loop maximum (`wrk -t2 -cC -d10s`) against secgate asked for
+#     the same rate (capped at its hard ceiling of 20,000/s), C = 64 and 256 connections;
+#     reports the ratio of secgate's achieved rate to wrk's.
+#  2. Accuracy: at a rate both hold (RATE, default 2000/s, 16 connections), wrk paced by a Lua
+#     `delay()` script against secgate's p50/p90/p99; reports secgate / wrk per percentile.
+#  3. secgate's peak RSS (GNU time) in the 256-connection run.
+#
+#   bench/load.sh                 # needs: nginx, wrk, openssl, jq, /usr/bin/time
+#   RATE=5000 DURATION=10 bench/load.sh
+# Every socket is on 127.0.0.1. Both tools share the 2 cores with nginx (1 worker).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for p in nginx wrk openssl jq /usr/bin/time; do
+  command -v "$p" >/dev/null || { echo "bench/load.sh: needs $p (apt-get install nginx-light wrk openssl jq time)" >&2; exit 2; }
+done
+RATE=${RATE:-2000}
+DURATION=${DURATION:-10}
+cargo build --release -q
+BIN=$(pwd)/target/release/secgate
+DIR=$(mktemp -d)
+NGINX=
+trap '[ -n "$NGINX" ] && kill "$NGINX" 2>/dev/null; rm -rf "$DIR"' EXIT
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+HTTP=$(port); HTTPS=$(port)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
+  -addext subjectAltName=IP:127.0.0.1 -keyout "$DIR/key.pem" -out "$DIR/cert.pem" 2>/dev/null
+cat > "$DIR/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $DIR/nginx.pid;
+error_log $DIR/error.log;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  client_body_temp_path $DIR; proxy_temp_path $DIR; fastcgi_temp_path $DIR; uwsgi_temp_path $DIR; scgi_temp_path $DIR;
+  keepalive_requests 100000000;
+  keepalive_timeout 120s;
+  server {
+    listen 127.0.0.1:$HTTP;
+    listen 127.0.0.1:$HTTPS ssl;
+    ssl_certificate $DIR/cert.pem;
+    ssl_certificate_key $DIR/key.pem;
+    location / { return 200 "ok\n"; }
+  }
+}
+EOF
+nginx -p "$DIR" -c "$DIR/nginx.conf" -e "$DIR/error.log" &
+NGINX=$!
+sleep 0.5
+
+cat > "$DIR/pace.lua" <<'EOF'
+-- Constant rate per connection (wrk's delay() hook, in ms), then the percentiles wrk measured.
+local rate = tonumber(os.getenv("RATE"))
+local conns = tonumber(os.getenv("CONNS"))
+function delay() return 1000 * conns / rate end
+function done(summary, latency, requests)
+  io.write(string.format("WRK %d %d %d %d %.1f\n", latency:percentile(50), latency:percentile(90),
+    latency:percentile(95), latency:percentile(99), summary.requests / (summary.duration / 1e6)))
+end
+EOF
+cat > "$DIR/max.lua" <<'EOF'
+function done(summary, latency, requests)
+  io.write(string.format("WRK %d %d %d %d %.1f\n", latency:percentile(50), latency:percentile(90),
+    latency:percentile(95), latency:percentile(99), summary.requests / (summary.duration / 1e6)))
+end
+EOF
+
+secgate() { # URL RATE CONNS -> "achieved p50 p90 p95 p99 lag_p95 dropped rss_kb" (µs; lag: the
+  # larger of the workers' schedule lag and the heartbeat's)
+  cat > "$DIR/secgate.toml" <<EOF
+[[target]]
+url = "$1"
+load = { rate = $2, duration = $DURATION, warmup = 2, idle = 0, connections = $3, abort_on_fail = false }
+EOF
+  /usr/bin/time -f "%M" -o "$DIR/rss" "$BIN" scan --config "$DIR/secgate.toml" --checks load --insecure \
+    --quiet --json "$DIR/r.json" || true
+  jq -r --arg rss "$(tail -n 1 "$DIR/rss")" '.results[] | select(.rule_id == "load.throughput") | .evidence as $e
+    | ($e.latency_us | map(split("=") | {(.[0]): .[1]}) | add) as $l
+    | "\($e.achieved_per_s) \($l.p50) \($l.p90) \($l.p95) \($l.p99) \([$e.schedule_lag_p95_us, $e.heartbeat_lag_p95_us] | max) \($e.dropped_iterations) \($rss)"' "$DIR/r.json"
+}
+wrk_run() { # URL CONNS [SCRIPT] -> "p50 p90 p95 p99 rps" (µs)
+  RATE=$RATE CONNS=$2 wrk -t2 -c"$2" -d"${DURATION}s" -s "$DIR/${3:-max}.lua" "$1" | awk '/^WRK/ {print $2, $3, $4, $5, $6}'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+echo "secgate load benchmark: nginx on 127.0.0.1 (1 worker), ${DURATION}s runs, $(nproc) cores"
+for scheme in http https; do
+  if [ $scheme = http ]; then URL="http://127.0.0.1:$HTTP/"; else URL="https://127.0.0.1:$HTTPS/"; fi
+  echo
+  echo "== $scheme: throughput ceiling (wrk closed loop vs secgate open model at wrk's rate, max 20000/s)"
+  for c in 64 256; do
+    read -r _ _ _ _ wrps < <(wrk_run "$URL" $c)
+    want=$(awk -v r="$wrps" 'BEGIN { r = int(r); if (r > 20000) r = 20000; print r }')
+    read -r ach p50 _ p95 p99 lag dropped rss < <(secgate "$URL" "$want" $c)
+    printf '  c=%-3s  wrk %8.0f/s   secgate asked %6s/s achieved %8s/s (p50 %s µs, p99 %s µs, lag p95 %s µs, dropped %s, peak RSS %s KB)   ratio secgate/wrk %s\n' \
+      $c "$wrps" "$want" "$ach" "$p50" "$p99" "$lag" "$dropped" "$rss" "$(ratio "$ach" "$wrps")"
+  done
+  echo "== $scheme: accuracy at $RATE/s, 16 connections (wrk paced by delay(), secgate corrected)"
+  read -r w50 w90 w95 w99 wrps < <(wrk_run "$URL" 16 pace)
+  read -r ach s50 s90 s95 s99 lag dropped _ < <(secgate "$URL" "$RATE" 16)
+  printf '  wrk      %8.0f/s  p50 %6s  p90 %6s  p95 %6s  p99 %6s µs\n' "$wrps" "$w50" "$w90" "$w95" "$w99"
+  printf '  secgate  %8s/s  p50 %6s  p90 %6s  p95 %6s  p99 %6s µs  (lag p95 %s µs, dropped %s)\n' "$ach" "$s50" "$s90" "$s95" "$s99" "$lag" "$dropped"
+  printf '  ratio secgate/wrk: p50 %s  p90 %s  p95 %s  p99 %s\n' "$(ratio "$s50" "$w50")" "$(ratio "$s90" "$w90")" \
+    "$(ratio "$s95" "$w95")" "$(ratio "$s99" "$w99")"
+done
