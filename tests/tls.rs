@@ -21,7 +21,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use secgate::lab::tls::{self, BadRecord, LabCa, LeafSpec, Legacy, TlsPki};
+use secgate::lab::tls::{
+    self, Afterwards, BadRecord, LabCa, LabHeartbeat, LeafSpec, Legacy, TlsPki,
+};
 use secgate::lab::{self, Hostile, LabServer, Site};
 use serde_json::Value;
 use support::{Run, closed_port, secgate};
@@ -772,6 +774,7 @@ fn protocols_and_suites_with_openssl_s_server() {
                 ("tls.protocol.no_tls13", FAIL),
                 ("tls.protocol.no_modern", FAIL),
                 ("tls.cipher.no_forward_secrecy", FAIL),
+                ("tls.fallback_scsv.missing", SKIP),
             ]
         ),
         "{out}"
@@ -805,6 +808,7 @@ fn protocols_and_suites_with_openssl_s_server() {
                 ("tls.protocol.no_modern", FAIL),
                 ("tls.cipher.weak", FAIL),
                 ("tls.cipher.no_forward_secrecy", FAIL),
+                ("tls.fallback_scsv.missing", SKIP),
             ]
         ),
         "{out}"
@@ -831,6 +835,7 @@ fn protocols_and_suites_with_openssl_s_server() {
                 ("tls.protocol.no_tls13", FAIL),
                 ("tls.cipher.no_forward_secrecy", FAIL),
                 ("tls.cipher.cbc", FAIL),
+                ("tls.fallback_scsv.missing", SKIP),
             ]
         ),
         "{out}"
@@ -845,7 +850,15 @@ fn protocols_and_suites_with_openssl_s_server() {
 
     // Modern only: TLS 1.3 with OpenSSL's three default suites.
     let t = modern.target();
-    assert_eq!(tls_statuses(&run, &t), all_tls(PASS, &[]), "{out}");
+    assert_eq!(
+        tls_statuses(&run, &t),
+        all_tls(PASS, &[("tls.fallback_scsv.missing", SKIP)]),
+        "{out}"
+    );
+    assert_eq!(
+        result(&run, &t, "tls.fallback_scsv.missing")["message"],
+        "the server accepts only TLS 1.3: there is no lower version to fall back to"
+    );
     assert_eq!(
         sorted(suite_list(&run, &t, "tls1_3_suites")),
         strs(&[
@@ -867,7 +880,13 @@ fn protocols_and_suites_with_openssl_s_server() {
     let t = pref.target();
     assert_eq!(
         tls_statuses(&run, &t),
-        all_tls(PASS, &[("tls.protocol.no_tls13", FAIL)]),
+        all_tls(
+            PASS,
+            &[
+                ("tls.protocol.no_tls13", FAIL),
+                ("tls.fallback_scsv.missing", SKIP),
+            ]
+        ),
         "{out}"
     );
     assert_eq!(
@@ -889,7 +908,11 @@ fn protocols_and_suites_with_openssl_s_server() {
         tls_statuses(&run, &t),
         all_tls(
             PASS,
-            &[("tls.protocol.no_tls13", FAIL), ("tls.kex.weak_dh", FAIL)]
+            &[
+                ("tls.protocol.no_tls13", FAIL),
+                ("tls.kex.weak_dh", FAIL),
+                ("tls.fallback_scsv.missing", SKIP),
+            ]
         ),
         "{out}"
     );
@@ -908,6 +931,7 @@ fn protocols_and_suites_with_openssl_s_server() {
                 ("tls.protocol.no_tls13", FAIL),
                 ("tls.kex.weak_dh", FAIL),
                 ("tls.cipher.cbc", FAIL),
+                ("tls.fallback_scsv.missing", SKIP),
             ]
         ),
         "{out}"
@@ -996,6 +1020,10 @@ async fn legacy_server_ssl3_rc4_compression_and_no_secure_renegotiation() {
             dh_bits: 2048,
             rfc7919: false,
             extension_intolerant: false,
+            fallback_scsv: true,
+            heartbeat: LabHeartbeat::Absent,
+            early_ccs: false,
+            afterwards: Afterwards::Answer,
             chain,
         },
     );
@@ -1011,6 +1039,10 @@ async fn legacy_server_ssl3_rc4_compression_and_no_secure_renegotiation() {
             dh_bits: 1024,
             rfc7919: true,
             extension_intolerant: false,
+            fallback_scsv: true,
+            heartbeat: LabHeartbeat::Absent,
+            early_ccs: false,
+            afterwards: Afterwards::Answer,
             chain: pki.leaf(&LeafSpec::new(&["ffdhe.test"])).unwrap().0,
         },
     );
@@ -1025,6 +1057,10 @@ async fn legacy_server_ssl3_rc4_compression_and_no_secure_renegotiation() {
             dh_bits: 2048,
             rfc7919: false,
             extension_intolerant: true,
+            fallback_scsv: true,
+            heartbeat: LabHeartbeat::Absent,
+            early_ccs: false,
+            afterwards: Afterwards::Answer,
             chain: pki.leaf(&LeafSpec::new(&["picky.test"])).unwrap().0,
         },
     );
@@ -1066,6 +1102,7 @@ async fn legacy_server_ssl3_rc4_compression_and_no_secure_renegotiation() {
                 ("tls.kex.weak_dh", FAIL),
                 ("tls.compression", FAIL),
                 ("tls.renegotiation.insecure", FAIL),
+                ("tls.fallback_scsv.missing", FAIL),
             ]
         ),
         "{}",
@@ -1077,6 +1114,10 @@ async fn legacy_server_ssl3_rc4_compression_and_no_secure_renegotiation() {
         "TLS_RSA_WITH_AES_128_CBC_SHA",
         "TLS_DHE_RSA_WITH_AES_128_CBC_SHA",
     ];
+    assert_eq!(
+        result(&run, &t, "tls.fallback_scsv.missing")["message"],
+        "a ClientHello for SSLv3 with TLS_FALLBACK_SCSV was accepted although the server supports TLS 1.0: a forced downgrade succeeds"
+    );
     assert_eq!(suite_list(&run, &t, "ssl3_suites"), strs(&order));
     assert_eq!(suite_list(&run, &t, "tls1_0_suites"), strs(&order));
     assert_eq!(
@@ -1094,7 +1135,8 @@ async fn legacy_server_ssl3_rc4_compression_and_no_secure_renegotiation() {
             PASS,
             &[
                 ("tls.protocol.no_tls13", FAIL),
-                ("tls.cert.hostname_mismatch", FAIL)
+                ("tls.cert.hostname_mismatch", FAIL),
+                ("tls.fallback_scsv.missing", SKIP),
             ]
         ),
         "{}",
@@ -1107,7 +1149,11 @@ async fn legacy_server_ssl3_rc4_compression_and_no_secure_renegotiation() {
         tls_statuses(&run, &t),
         all_tls(
             PASS,
-            &[("tls.protocol.no_tls13", FAIL), ("tls.kex.weak_dh", FAIL)]
+            &[
+                ("tls.protocol.no_tls13", FAIL),
+                ("tls.kex.weak_dh", FAIL),
+                ("tls.fallback_scsv.missing", SKIP),
+            ]
         ),
         "{}",
         run.stdout
@@ -1127,6 +1173,7 @@ async fn legacy_server_ssl3_rc4_compression_and_no_secure_renegotiation() {
                 ("tls.protocol.no_tls13", FAIL),
                 ("tls.protocol.no_modern", FAIL),
                 ("tls.cipher.no_forward_secrecy", FAIL),
+                ("tls.fallback_scsv.missing", SKIP),
             ]
         ),
         "{}",
@@ -1139,6 +1186,187 @@ async fn legacy_server_ssl3_rc4_compression_and_no_secure_renegotiation() {
             "TLS_DHE_RSA_WITH_AES_128_CBC_SHA"
         ])
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Named vulnerabilities: the lab's scripted responder with each flaw (Debian's OpenSSL 3 has
+// none of them), the same responder without it, openssl s_server for the sound side, and
+// responders that turn hostile after their flight.
+
+/// A TLS 1.1 + 1.2 responder with none of the flaws; tests switch one on.
+fn sound(chain: Vec<rustls::pki_types::CertificateDer<'static>>) -> Legacy {
+    Legacy {
+        versions: vec![0x0302, 0x0303],
+        suites: vec![0xC02F, 0x002F],
+        compression: false,
+        secure_renegotiation: true,
+        dh_bits: 2048,
+        rfc7919: false,
+        extension_intolerant: false,
+        fallback_scsv: true,
+        heartbeat: LabHeartbeat::Patched,
+        early_ccs: false,
+        afterwards: Afterwards::Answer,
+        chain,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbleed_ccs_injection_and_fallback_scsv() {
+    let pki = TlsPki::new().unwrap();
+    let (chain, _) = pki.leaf(&LeafSpec::new(&["vuln.test"])).unwrap();
+    let serve =
+        |l: Legacy| async move { tls::serve_legacy(lab::bind("127.0.0.1:0").await.unwrap(), l) };
+    let bleeding = serve(Legacy {
+        heartbeat: LabHeartbeat::Bleeding,
+        ..sound(chain.clone())
+    })
+    .await;
+    let ccs = serve(Legacy {
+        heartbeat: LabHeartbeat::Absent,
+        early_ccs: true,
+        ..sound(chain.clone())
+    })
+    .await;
+    let no_scsv = serve(Legacy {
+        fallback_scsv: false,
+        ..sound(chain.clone())
+    })
+    .await;
+    let fine = serve(sound(chain.clone())).await;
+    let garbage = serve(Legacy {
+        afterwards: Afterwards::Garbage,
+        ..sound(chain.clone())
+    })
+    .await;
+    let truncate = serve(Legacy {
+        afterwards: Afterwards::Truncate,
+        ..sound(chain.clone())
+    })
+    .await;
+    let silence = serve(Legacy {
+        afterwards: Afterwards::Silence,
+        ..sound(chain.clone())
+    })
+    .await;
+    let dir = openssl_material();
+    let openssl = OpensslServer::start(dir.path(), "cert.pem", "key.pem", &[]);
+    let lab_servers = [
+        &bleeding, &ccs, &no_scsv, &fine, &garbage, &truncate, &silence,
+    ];
+    let mut targets: Vec<String> = lab_servers
+        .iter()
+        .map(|s| format!("127.0.0.1:{}", s.addr.port()))
+        .collect();
+    targets.push(openssl.target());
+    let mut args = vec!["scan"];
+    args.extend(targets.iter().map(String::as_str));
+    args.extend(["--checks", "tls", "--timeout", "2"]);
+    let start = Instant::now();
+    let run = secgate(&args);
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
+    let out = &run.stdout;
+    let rules = [
+        "tls.fallback_scsv.missing",
+        "tls.vuln.heartbleed",
+        "tls.vuln.ccs_injection",
+    ];
+    let got = |t: &str| -> Vec<String> {
+        rules
+            .iter()
+            .map(|r| result(&run, t, r)["status"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let [
+        bleeding,
+        ccs,
+        no_scsv,
+        fine,
+        garbage,
+        truncate,
+        silence,
+        openssl,
+    ] = &targets[..]
+    else {
+        unreachable!()
+    };
+
+    // Heartbleed: 4096 bytes claimed, none sent; the answer's length is reported, never its
+    // bytes.
+    assert_eq!(got(bleeding), strs(&[PASS, FAIL, PASS]), "{out}");
+    let hb = result(&run, bleeding, "tls.vuln.heartbleed");
+    assert_eq!(
+        hb["message"],
+        "the server answered a heartbeat that carried no payload but claimed 4096 bytes with 4112 bytes of its memory (Heartbleed)"
+    );
+    assert_eq!(hb["evidence"]["bytes_returned"], 4112);
+    let report = run.json().to_string();
+    let secret = std::str::from_utf8(tls::LAB_SECRET).unwrap().trim();
+    for text in [out, &run.stderr, &report] {
+        assert!(!text.contains("secgate-lab-secret"), "leaked bytes shown");
+        assert!(!text.contains(secret), "leaked bytes shown");
+    }
+
+    // CCS injection: the second ChangeCipherSpec fails to decrypt.
+    assert_eq!(got(ccs), strs(&[PASS, PASS, FAIL]), "{out}");
+    assert_eq!(
+        result(&run, ccs, "tls.vuln.ccs_injection")["message"],
+        "the server accepted a ChangeCipherSpec before the key exchange: it answered the second one with alert bad_record_mac, so it had switched keys"
+    );
+    assert_eq!(
+        result(&run, ccs, "tls.vuln.heartbleed")["message"],
+        "the server does not take up the heartbeat extension"
+    );
+
+    // No TLS_FALLBACK_SCSV: the TLS 1.1 retry is served.
+    assert_eq!(got(no_scsv), strs(&[FAIL, PASS, PASS]), "{out}");
+    assert_eq!(
+        result(&run, no_scsv, "tls.fallback_scsv.missing")["message"],
+        "a ClientHello for TLS 1.1 with TLS_FALLBACK_SCSV was accepted although the server supports TLS 1.2: a forced downgrade succeeds"
+    );
+
+    // The sound responder: heartbeats done right (the overlong one discarded), early CCS
+    // refused, the fallback refused.
+    assert_eq!(got(fine), strs(&[PASS, PASS, PASS]), "{out}");
+    assert_eq!(
+        result(&run, fine, "tls.vuln.heartbleed")["message"],
+        "an overlong heartbeat request got no heartbeat back (the connection was closed)"
+    );
+    assert_eq!(
+        result(&run, fine, "tls.fallback_scsv.missing")["message"],
+        "a ClientHello for TLS 1.1 with TLS_FALLBACK_SCSV was refused (alert inappropriate_fallback): the server supports TLS 1.2"
+    );
+
+    // Debian's OpenSSL 3: no heartbeats, the early CCS refused, the fallback refused.
+    assert_eq!(got(openssl), strs(&[PASS, PASS, PASS]), "{out}");
+    assert_eq!(
+        result(&run, openssl, "tls.fallback_scsv.missing")["message"],
+        "a ClientHello for TLS 1.2 with TLS_FALLBACK_SCSV was refused (alert inappropriate_fallback): the server supports TLS 1.3"
+    );
+    assert_eq!(
+        result(&run, openssl, "tls.vuln.ccs_injection")["message"],
+        "the server refused an early ChangeCipherSpec (alert unexpected_message)"
+    );
+
+    // Hostile after the flight: undecided, with the reason.
+    for (t, kind, detail) in [
+        (garbage, "malformed", "not a TLS answer"),
+        (truncate, "malformed", "truncated"),
+        (silence, "timeout", "within the timeout"),
+    ] {
+        for rule in ["tls.vuln.heartbleed", "tls.vuln.ccs_injection"] {
+            let r = result(&run, t, rule);
+            assert_eq!(r["status"], "inconclusive", "{t} {rule}: {r}");
+            assert_eq!(r["reason"]["kind"], kind, "{t} {rule}: {r}");
+            let d = r["reason"]["detail"].as_str().unwrap();
+            assert!(d.contains(detail), "{t} {rule}: {d}");
+        }
+    }
+    assert_eq!(run.code, 1, "{out}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1330,6 +1558,7 @@ async fn dropped_connections_and_an_unknown_version_never_pass() {
                     ("tls.cipher.weak", FAIL),
                     ("tls.cipher.no_forward_secrecy", FAIL),
                     ("tls.cipher.cbc", FAIL),
+                    ("tls.fallback_scsv.missing", SKIP),
                 ]
             ),
             "{t}: {out}"
@@ -1359,6 +1588,8 @@ async fn dropped_connections_and_an_unknown_version_never_pass() {
         "tls.kex.weak_dh",
         "tls.compression",
         "tls.renegotiation.insecure",
+        "tls.vuln.heartbleed",
+        "tls.vuln.ccs_injection",
     ];
     let overrides: Vec<(&str, &str)> = undecided.iter().map(|r| (*r, "inconclusive")).collect();
     assert_eq!(tls_statuses(&run, t), all_tls(PASS, &overrides), "{out}");

@@ -35,8 +35,11 @@ pub mod probe;
 pub mod registry;
 pub mod wire;
 
+mod ccs;
 mod ciphers;
 mod compression;
+mod fallback;
+mod heartbleed;
 mod kex;
 mod name;
 mod protocols;
@@ -77,6 +80,9 @@ pub const RULE_IDS: &[&str] = &[
     kex::WEAK_DH,
     compression::COMPRESSION,
     renegotiation::INSECURE,
+    fallback::MISSING,
+    heartbleed::HEARTBLEED,
+    ccs::CCS_INJECTION,
 ];
 
 /// A rule of this family (see [`crate::checks::Rule`]).
@@ -93,6 +99,9 @@ pub static RULES: &[Rule] = &[
     kex::RULE,
     compression::RULE,
     renegotiation::RULE,
+    fallback::RULE,
+    heartbleed::RULE,
+    ccs::RULE,
 ];
 
 /// The default port of a host target.
@@ -235,6 +244,55 @@ pub struct Accepted {
     pub server_order: Option<bool>,
 }
 
+/// What a hello one version below the highest accepted, with TLS_FALLBACK_SCSV, got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fallback {
+    /// The version of the hello.
+    pub lower: Version,
+    /// The highest version the server accepts.
+    pub higher: Version,
+    /// What it did.
+    pub answer: FallbackAnswer,
+}
+
+/// See [`Fallback`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FallbackAnswer {
+    /// Refused (the detail says how: `alert inappropriate_fallback` is what RFC 7507 asks).
+    Refused(String),
+    /// Accepted the lower version, but its ServerHello carries the TLS 1.3 downgrade
+    /// sentinel (RFC 8446 §4.1.3), which TLS 1.3 clients check.
+    Sentinel,
+    /// Accepted the lower version: a forced fallback succeeds.
+    Accepted,
+}
+
+/// What an overlong heartbeat request (RFC 6520) got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Heartbeat {
+    /// The server did not take up the heartbeat extension.
+    NotSupported,
+    /// It did, and answered the overlong request with no heartbeat (the detail says what).
+    Ignored(String),
+    /// It answered with a heartbeat carrying bytes it was never sent (only their count is
+    /// kept: they may be its memory).
+    Leaked {
+        /// The payload length the request claimed.
+        claimed: u16,
+        /// Bytes of payload and padding in the response.
+        returned: usize,
+    },
+}
+
+/// What a ChangeCipherSpec before any key exchange got (CVE-2014-0224).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EarlyCcs {
+    /// Refused: an alert other than a decryption failure, or the connection closed.
+    Refused(String),
+    /// Accepted: the detail says what showed it.
+    Accepted(String),
+}
+
 /// Everything the TLS rules judge.
 #[derive(Clone, Debug)]
 pub struct TlsObservation {
@@ -267,6 +325,15 @@ pub struct TlsObservation {
     pub compression: Option<Result<bool, Reason>>,
     /// `renegotiation_info` in the ServerHello of the highest TLS ≤ 1.2 version.
     pub renegotiation: Option<Result<bool, Reason>>,
+    /// The answer to a hello with TLS_FALLBACK_SCSV one version below the highest accepted
+    /// (none: fewer than two versions accepted).
+    pub fallback: Option<Result<Fallback, Reason>>,
+    /// What an overlong heartbeat got with the highest TLS ≤ 1.2 version (none: no such
+    /// version).
+    pub heartbeat: Option<Result<Heartbeat, Reason>>,
+    /// What an early ChangeCipherSpec got with the highest TLS ≤ 1.2 version (none: no such
+    /// version).
+    pub early_ccs: Option<Result<EarlyCcs, Reason>>,
     /// Connections attempted.
     pub handshakes: u32,
     /// TCP connections that were accepted.
@@ -630,6 +697,13 @@ pub(crate) mod fixture {
             dh_error: None,
             compression: Some(Ok(false)),
             renegotiation: Some(Ok(true)),
+            fallback: Some(Ok(Fallback {
+                lower: Version::Tls12,
+                higher: Version::Tls13,
+                answer: FallbackAnswer::Refused("alert inappropriate_fallback".into()),
+            })),
+            heartbeat: Some(Ok(Heartbeat::NotSupported)),
+            early_ccs: Some(Ok(EarlyCcs::Refused("alert unexpected_message".into()))),
             handshakes: 12,
             connected: 12,
         }
@@ -647,6 +721,9 @@ pub(crate) mod fixture {
         o.groups = None;
         o.compression = None;
         o.renegotiation = None;
+        o.fallback = None;
+        o.heartbeat = None;
+        o.early_ccs = None;
         o
     }
 
