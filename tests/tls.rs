@@ -265,10 +265,21 @@ async fn certificate_cases() {
     let sha1_int = sha1_leaf(dir.path(), "sha1int.test", "int");
     let (mut sha1_private, sha1_private_key) = sha1_leaf(dir.path(), "sha1priv.test", "private-ca");
     sha1_private.extend(pem_certs(&dir.path().join("private-ca.pem")));
-    // root → lab intermediate → int2 → leaf, sent as leaf + int2: the lab intermediate is missing.
-    let int2 = LabCa::new("int2", Some(pki.intermediate()), -1, 365).unwrap();
+    // root → lab intermediate → int2 → leaf, sent as leaf + int2: the lab intermediate is
+    // missing, and int2 says where a public CA publishes it (never fetched).
+    let int2 = LabCa::published(
+        "int2",
+        pki.intermediate(),
+        "http://crt.ca.example.com/intermediate.der",
+    )
+    .unwrap();
     let (mut deep, deep_key) = int2.leaf(&LeafSpec::new(&["deep.test"])).unwrap();
     deep.push(int2.der());
+    // A private CA done right: leaf + intermediate sent, the root (not given) never sent.
+    let private_root = LabCa::new("private root", None, -30, 3650).unwrap();
+    let private_int = LabCa::new("private intermediate", Some(&private_root), -30, 365).unwrap();
+    let (mut private, private_key) = private_int.leaf(&LeafSpec::new(&["private.test"])).unwrap();
+    private.push(private_int.der());
     // root → expired intermediate → leaf, sent whole.
     let old_int = LabCa::new("old intermediate", Some(pki.root()), -400, -3).unwrap();
     let (mut old, old_key) = old_int.leaf(&LeafSpec::new(&["oldint.test"])).unwrap();
@@ -335,6 +346,7 @@ async fn certificate_cases() {
         .await,
         rustls_site("sha1priv.test", (sha1_private, sha1_private_key)).await,
         rustls_site("deep.test", (deep, deep_key)).await,
+        rustls_site("private.test", (private, private_key)).await,
         rustls_site("oldint.test", (old, old_key)).await,
     ];
     let mut args: Vec<String> = vec!["scan".into()];
@@ -365,12 +377,19 @@ async fn certificate_cases() {
     expect("early.test", &[("tls.cert.not_yet_valid", FAIL)]);
     expect("wrong.test", &[("tls.cert.hostname_mismatch", FAIL)]);
     expect("self.test", &[("tls.cert.untrusted", FAIL)]);
+    // The leaf alone: no path to a root, and a missing intermediate is the likely cause.
     expect(
         "partial.test",
         &[
             ("tls.cert.incomplete_chain", FAIL),
-            ("tls.cert.untrusted", SKIP),
+            ("tls.cert.untrusted", FAIL),
         ],
+    );
+    // A complete chain under a root nobody gave: untrusted only.
+    expect("private.test", &[("tls.cert.untrusted", FAIL)]);
+    assert_eq!(
+        result(&run, &url("private.test"), "tls.cert.untrusted")["message"],
+        "no path to a trusted root: the chain stops at 'CN=private intermediate', whose issuer 'CN=private root' is neither sent nor trusted (for a private CA, give its root with --ca-file)"
     );
     expect("soon.test", &[("tls.cert.expiring_soon", FAIL)]);
     expect("nosan.test", &[("tls.cert.no_san", FAIL)]);
@@ -393,7 +412,7 @@ async fn certificate_cases() {
         "deep.test",
         &[
             ("tls.cert.incomplete_chain", FAIL),
-            ("tls.cert.untrusted", SKIP),
+            ("tls.cert.untrusted", FAIL),
         ],
     );
     expect(
@@ -465,7 +484,7 @@ async fn certificate_cases() {
     let deep = result(&run, &url("deep.test"), "tls.cert.incomplete_chain");
     assert_eq!(
         deep["message"],
-        "the chain stops at 'CN=int2': its issuer 'CN=secgate lab intermediate' is neither sent nor a trusted root (a missing intermediate, or an unknown CA)"
+        "the chain stops at 'CN=int2': its issuer 'CN=secgate lab intermediate' is not sent, and its certificate says the issuer is published at http://crt.ca.example.com/intermediate.der: an intermediate of a public CA is missing"
     );
     assert_eq!(deep["evidence"]["presented"], 2);
     let old = result(&run, &url("oldint.test"), "tls.cert.expired");
@@ -1782,9 +1801,12 @@ async fn tls_reports_validate_against_the_schemas() {
         .iter()
         .map(|r| r["ruleId"].as_str().unwrap())
         .collect();
-    // Without --ca-file the chain stops at the lab intermediate, whose issuer is not sent.
+    // Without --ca-file the chain (leaf + lab intermediate) has no path to a trusted root; it
+    // is complete as sent.
     assert!(
-        ids.contains(&"tls.cert.incomplete_chain") && ids.contains(&"tls.cert.expiring_soon"),
+        ids.contains(&"tls.cert.untrusted")
+            && !ids.contains(&"tls.cert.incomplete_chain")
+            && ids.contains(&"tls.cert.expiring_soon"),
         "{ids:?}"
     );
 }

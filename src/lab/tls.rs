@@ -99,6 +99,42 @@ impl LabCa {
         })
     }
 
+    /// An intermediate named `cn` issued by `parent`, valid for a year, whose Authority
+    /// Information Access extension says its issuer's certificate is published at `ca_issuers`
+    /// (as public CAs' intermediates do).
+    pub fn published(cn: &str, parent: &LabCa, ca_issuers: &str) -> Result<LabCa, String> {
+        let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+        let mut params = ca_params(cn)?;
+        params.not_before = days(-1);
+        params.not_after = days(365);
+        // SEQUENCE { SEQUENCE { id-ad-caIssuers, [6] uniformResourceIdentifier } }
+        let uri = ca_issuers.as_bytes();
+        let method = [0x06, 0x08, 0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02];
+        let mut desc = method.to_vec();
+        desc.push(0x86);
+        desc.push(u8::try_from(uri.len()).map_err(|_| "URI too long")?);
+        desc.extend_from_slice(uri);
+        let mut one = vec![0x30, u8::try_from(desc.len()).map_err(|_| "URI too long")?];
+        one.extend(desc);
+        let mut aia = vec![0x30, u8::try_from(one.len()).map_err(|_| "URI too long")?];
+        aia.extend(one);
+        params
+            .custom_extensions
+            .push(rcgen::CustomExtension::from_oid_content(
+                &[1, 3, 6, 1, 5, 5, 7, 1, 1],
+                aia,
+            ));
+        let cert = params
+            .signed_by(&key, &parent.issuer)
+            .map_err(|e| e.to_string())?;
+        Ok(LabCa {
+            der: cert.der().clone(),
+            pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            issuer: rcgen::Issuer::new(params, key),
+        })
+    }
+
     /// The CA certificate.
     pub fn der(&self) -> CertificateDer<'static> {
         self.der.clone()

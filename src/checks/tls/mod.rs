@@ -644,6 +644,7 @@ pub(crate) mod fixture {
             is_ca: false,
             self_issued: subject == issuer,
             sha256: "00".repeat(32),
+            ca_issuers: Vec::new(),
         }
     }
 
@@ -923,10 +924,11 @@ mod tests {
             "{}",
             ev["certificates"]
         );
-        // One chain problem, once, by its real cause, per certificate: the second chain is
-        // incomplete, so trust is not judged for it.
+        // Per certificate: the second is sent alone and its issuer is unknown, so it has no
+        // path to a trusted root, and the likely cause is a missing intermediate.
         if let Some(Ok(c)) = o.certs.get_mut(1) {
             c.chain[0].key_bits = 2048;
+            c.chain.truncate(1);
             c.trust = Trust::MissingIntermediate {
                 issuer: "CN=Int".into(),
                 top: "CN=app.test".into(),
@@ -934,7 +936,7 @@ mod tests {
         }
         let got = statuses(&o);
         assert_eq!(got[trust::INCOMPLETE_CHAIN], Status::Fail);
-        assert_eq!(got[trust::UNTRUSTED], Status::Skipped);
+        assert_eq!(got[trust::UNTRUSTED], Status::Fail);
         // An unreadable certificate is undecided, never a pass.
         o.certs[1] = Err(Reason::new(ReasonKind::Malformed, "bad DER"));
         let got = statuses(&o);
