@@ -533,12 +533,14 @@ impl Drop for OpensslServer {
 impl OpensslServer {
     fn start(dir: &Path, cert: &str, key: &str, args: &[&str]) -> OpensslServer {
         let port = closed_port("127.0.0.1");
+        // The test's options first: OpenSSL 3.0's s_server fails to bind when
+        // -client_renegotiation follows -accept.
         let child = Command::new("openssl")
             .arg("s_server")
+            .args(args)
             .arg("-accept")
             .arg(format!("127.0.0.1:{port}"))
             .args(["-cert", cert, "-key", key, "-quiet", "-naccept", "2000"])
-            .args(args)
             .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -794,6 +796,7 @@ fn protocols_and_suites_with_openssl_s_server() {
                 ("tls.protocol.no_modern", FAIL),
                 ("tls.cipher.no_forward_secrecy", FAIL),
                 ("tls.fallback_scsv.missing", SKIP),
+                ("tls.renegotiation.client_initiated", "inconclusive"),
             ]
         ),
         "{out}"
@@ -828,6 +831,7 @@ fn protocols_and_suites_with_openssl_s_server() {
                 ("tls.cipher.weak", FAIL),
                 ("tls.cipher.no_forward_secrecy", FAIL),
                 ("tls.fallback_scsv.missing", SKIP),
+                ("tls.renegotiation.client_initiated", "inconclusive"),
             ]
         ),
         "{out}"
@@ -855,6 +859,7 @@ fn protocols_and_suites_with_openssl_s_server() {
                 ("tls.cipher.no_forward_secrecy", FAIL),
                 ("tls.cipher.cbc", FAIL),
                 ("tls.fallback_scsv.missing", SKIP),
+                ("tls.renegotiation.client_initiated", "inconclusive"),
             ]
         ),
         "{out}"
@@ -931,6 +936,7 @@ fn protocols_and_suites_with_openssl_s_server() {
                 ("tls.protocol.no_tls13", FAIL),
                 ("tls.kex.weak_dh", FAIL),
                 ("tls.fallback_scsv.missing", SKIP),
+                ("tls.renegotiation.client_initiated", "inconclusive"),
             ]
         ),
         "{out}"
@@ -1122,6 +1128,7 @@ async fn legacy_server_ssl3_rc4_compression_and_no_secure_renegotiation() {
                 ("tls.compression", FAIL),
                 ("tls.renegotiation.insecure", FAIL),
                 ("tls.fallback_scsv.missing", FAIL),
+                ("tls.renegotiation.client_initiated", "inconclusive"),
             ]
         ),
         "{}",
@@ -1156,6 +1163,7 @@ async fn legacy_server_ssl3_rc4_compression_and_no_secure_renegotiation() {
                 ("tls.protocol.no_tls13", FAIL),
                 ("tls.cert.hostname_mismatch", FAIL),
                 ("tls.fallback_scsv.missing", SKIP),
+                ("tls.renegotiation.client_initiated", "inconclusive"),
             ]
         ),
         "{}",
@@ -1172,6 +1180,7 @@ async fn legacy_server_ssl3_rc4_compression_and_no_secure_renegotiation() {
                 ("tls.protocol.no_tls13", FAIL),
                 ("tls.kex.weak_dh", FAIL),
                 ("tls.fallback_scsv.missing", SKIP),
+                ("tls.renegotiation.client_initiated", "inconclusive"),
             ]
         ),
         "{}",
@@ -1193,6 +1202,7 @@ async fn legacy_server_ssl3_rc4_compression_and_no_secure_renegotiation() {
                 ("tls.protocol.no_modern", FAIL),
                 ("tls.cipher.no_forward_secrecy", FAIL),
                 ("tls.fallback_scsv.missing", SKIP),
+                ("tls.renegotiation.client_initiated", "inconclusive"),
             ]
         ),
         "{}",
@@ -1270,6 +1280,15 @@ async fn heartbleed_ccs_injection_and_fallback_scsv() {
     .await;
     let dir = openssl_material();
     let openssl = OpensslServer::start(dir.path(), "cert.pem", "key.pem", &[]);
+    // -www: the server reads what the client sends after the handshake (without it, s_server
+    // closes once its standard input, here empty, ends).
+    let reneg_refused = OpensslServer::start(dir.path(), "cert.pem", "key.pem", &["-www"]);
+    let reneg_allowed = OpensslServer::start(
+        dir.path(),
+        "cert.pem",
+        "key.pem",
+        &["-client_renegotiation", "-www"],
+    );
     let lab_servers = [
         &bleeding, &ccs, &no_scsv, &fine, &garbage, &truncate, &silence,
     ];
@@ -1278,6 +1297,8 @@ async fn heartbleed_ccs_injection_and_fallback_scsv() {
         .map(|s| format!("127.0.0.1:{}", s.addr.port()))
         .collect();
     targets.push(openssl.target());
+    targets.push(reneg_refused.target());
+    targets.push(reneg_allowed.target());
     let mut args = vec!["scan"];
     args.extend(targets.iter().map(String::as_str));
     args.extend(["--checks", "tls", "--timeout", "2"]);
@@ -1309,6 +1330,8 @@ async fn heartbleed_ccs_injection_and_fallback_scsv() {
         truncate,
         silence,
         openssl,
+        reneg_refused,
+        reneg_allowed,
     ] = &targets[..]
     else {
         unreachable!()
@@ -1369,6 +1392,33 @@ async fn heartbleed_ccs_injection_and_fallback_scsv() {
     assert_eq!(
         result(&run, openssl, "tls.vuln.ccs_injection")["message"],
         "the server refused an early ChangeCipherSpec (alert unexpected_message)"
+    );
+
+    // Client-initiated renegotiation, with Debian's OpenSSL 3 both ways: refused by default,
+    // accepted with -client_renegotiation. The lab responder cannot finish a handshake.
+    let reneg = "tls.renegotiation.client_initiated";
+    assert_eq!(result(&run, reneg_refused, reneg)["status"], PASS, "{out}");
+    assert_eq!(
+        result(&run, reneg_refused, reneg)["message"],
+        "the server refuses client-initiated renegotiation (warning alert no_renegotiation)"
+    );
+    assert_eq!(result(&run, reneg_allowed, reneg)["status"], FAIL, "{out}");
+    assert_eq!(
+        result(&run, reneg_allowed, reneg)["message"],
+        "the server accepts a renegotiation the client asks for (TLS 1.2): a cheap way to make it do full handshakes"
+    );
+    // The other new rules pass on both.
+    for t in [reneg_refused, reneg_allowed] {
+        assert_eq!(got(t), strs(&[PASS, PASS, PASS]), "{out}");
+    }
+    let r = result(&run, fine, reneg);
+    assert_eq!(r["status"], "inconclusive", "{r}");
+    assert!(
+        r["reason"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the only handshake the probe can finish"),
+        "{r}"
     );
 
     // Hostile after the flight: undecided, with the reason.
@@ -1609,6 +1659,7 @@ async fn dropped_connections_and_an_unknown_version_never_pass() {
         "tls.renegotiation.insecure",
         "tls.vuln.heartbleed",
         "tls.vuln.ccs_injection",
+        "tls.renegotiation.client_initiated",
     ];
     let overrides: Vec<(&str, &str)> = undecided.iter().map(|r| (*r, "inconclusive")).collect();
     assert_eq!(tls_statuses(&run, t), all_tls(PASS, &overrides), "{out}");

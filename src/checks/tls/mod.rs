@@ -37,6 +37,7 @@ pub mod wire;
 
 mod ccs;
 mod ciphers;
+mod client_renegotiation;
 mod compression;
 mod fallback;
 mod heartbleed;
@@ -45,6 +46,7 @@ mod name;
 mod protocols;
 mod renegotiation;
 mod strength;
+pub mod tls12;
 mod trust;
 mod validity;
 
@@ -83,6 +85,7 @@ pub const RULE_IDS: &[&str] = &[
     fallback::MISSING,
     heartbleed::HEARTBLEED,
     ccs::CCS_INJECTION,
+    client_renegotiation::CLIENT_INITIATED,
 ];
 
 /// A rule of this family (see [`crate::checks::Rule`]).
@@ -102,6 +105,7 @@ pub static RULES: &[Rule] = &[
     fallback::RULE,
     heartbleed::RULE,
     ccs::RULE,
+    client_renegotiation::RULE,
 ];
 
 /// The default port of a host target.
@@ -293,6 +297,15 @@ pub enum EarlyCcs {
     Accepted(String),
 }
 
+/// What a client-initiated renegotiation got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientRenegotiation {
+    /// The server answered the protected ClientHello with a ServerHello.
+    Accepted,
+    /// Refused (the detail says how).
+    Refused(String),
+}
+
 /// Everything the TLS rules judge.
 #[derive(Clone, Debug)]
 pub struct TlsObservation {
@@ -334,6 +347,8 @@ pub struct TlsObservation {
     /// What an early ChangeCipherSpec got with the highest TLS ≤ 1.2 version (none: no such
     /// version).
     pub early_ccs: Option<Result<EarlyCcs, Reason>>,
+    /// What a renegotiation the client asks for got (none: no TLS ≤ 1.2 version).
+    pub client_renegotiation: Option<Result<ClientRenegotiation, Reason>>,
     /// Connections attempted.
     pub handshakes: u32,
     /// TCP connections that were accepted.
@@ -705,6 +720,9 @@ pub(crate) mod fixture {
             })),
             heartbeat: Some(Ok(Heartbeat::NotSupported)),
             early_ccs: Some(Ok(EarlyCcs::Refused("alert unexpected_message".into()))),
+            client_renegotiation: Some(Ok(ClientRenegotiation::Refused(
+                "warning alert no_renegotiation".into(),
+            ))),
             handshakes: 12,
             connected: 12,
         }
@@ -725,6 +743,7 @@ pub(crate) mod fixture {
         o.fallback = None;
         o.heartbeat = None;
         o.early_ccs = None;
+        o.client_renegotiation = None;
         o
     }
 

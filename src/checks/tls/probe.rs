@@ -39,8 +39,8 @@ use super::wire::{
     self, Answer, Flight, HelloSpec, KeyExchange, Progress, Reply, Version, WireError,
 };
 use super::{
-    Accepted, CertObservation, EarlyCcs, Fallback, FallbackAnswer, Heartbeat, ProtocolState,
-    TlsObservation,
+    Accepted, CertObservation, ClientRenegotiation, EarlyCcs, Fallback, FallbackAnswer, Heartbeat,
+    ProtocolState, TlsObservation,
 };
 use crate::engine::Cx;
 use crate::engine::net;
@@ -62,6 +62,18 @@ pub type Conn = (
     tokio::net::TcpStream,
     Option<tokio::sync::OwnedSemaphorePermit>,
 );
+
+/// A hello answered on a connection kept open.
+pub struct Kept {
+    /// The answer.
+    pub answer: Answer,
+    /// The connection.
+    pub conn: Conn,
+    /// The ClientHello record sent.
+    pub hello: Vec<u8>,
+    /// Every byte received (the answer's records).
+    pub received: Vec<u8>,
+}
 
 /// What came back after a follow-up write on an answered connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -153,6 +165,7 @@ impl<'a> Prober<'a> {
             extensions: !self.intolerant(version),
             fallback_scsv: false,
             heartbeat: false,
+            renegotiation_info: None,
         }
     }
 
@@ -168,7 +181,7 @@ impl<'a> Prober<'a> {
 
     async fn exchange_once(&self, spec: &HelloSpec<'_>, full: bool) -> Exchange {
         match self.hello_kept(spec, full).await {
-            Ok((answer, _)) => Exchange::Answer(answer),
+            Ok(kept) => Exchange::Answer(kept.answer),
             Err(other) => other,
         }
     }
@@ -176,11 +189,7 @@ impl<'a> Prober<'a> {
     /// Send one ClientHello and read the answer, keeping the connection open for what the
     /// caller sends next (see [`Prober::follow_up`]); the error is what [`Prober::exchange`]
     /// would have returned.
-    async fn hello_kept(
-        &self,
-        spec: &HelloSpec<'_>,
-        full: bool,
-    ) -> Result<(Answer, Conn), Exchange> {
+    async fn hello_kept(&self, spec: &HelloSpec<'_>, full: bool) -> Result<Kept, Exchange> {
         self.handshakes.fetch_add(1, Ordering::Relaxed);
         let mut random = [0u8; 96];
         if aws_lc_rs::rand::fill(&mut random).is_err() {
@@ -230,7 +239,14 @@ impl<'a> Prober<'a> {
                 )));
             }
             match parser.advance(&buf, eof) {
-                Ok(Progress::Done(answer)) => return Ok((answer, (stream, permit))),
+                Ok(Progress::Done(answer)) => {
+                    return Ok(Kept {
+                        answer,
+                        conn: (stream, permit),
+                        hello,
+                        received: buf,
+                    });
+                }
                 Ok(Progress::NeedMore) if !eof => {}
                 Ok(Progress::NeedMore) => {
                     return Err(Exchange::Failed(wire_reason(
@@ -532,13 +548,25 @@ pub async fn observe(cx: &Cx<'_>, port: u16, now: i64) -> TlsObservation {
         let v = legacy_top?;
         Some(probe_early_ccs(&p, v, &all_groups).await)
     };
-    let (enumerations, compression, groups, fallback, heartbeat, early_ccs) = futures::join!(
+    let client_renegotiation = async {
+        Some(match legacy_top? {
+            Version::Tls12 => probe_client_renegotiation(&p).await,
+            v => Err(Reason::new(
+                ReasonKind::Tls,
+                format!(
+                    "the renegotiation probe speaks TLS 1.2 only, and the server's best version up to TLS 1.2 is {v}"
+                ),
+            )),
+        })
+    };
+    let (enumerations, compression, groups, fallback, heartbeat, early_ccs, client_renegotiation) = futures::join!(
         enumerations,
         compression,
         groups,
         fallback,
         heartbeat,
-        early_ccs
+        early_ccs,
+        client_renegotiation
     );
     let mut suites: BTreeMap<Version, Result<Accepted, Reason>> = BTreeMap::new();
     let mut dh_bits: BTreeMap<u16, u32> = BTreeMap::new();
@@ -608,6 +636,7 @@ pub async fn observe(cx: &Cx<'_>, port: u16, now: i64) -> TlsObservation {
         fallback,
         heartbeat,
         early_ccs,
+        client_renegotiation,
         handshakes: p.handshakes.load(Ordering::Relaxed),
         connected: p.connected.load(Ordering::Relaxed),
     }
@@ -1002,8 +1031,15 @@ async fn answered(
     what: &str,
 ) -> Result<Result<(Flight, Conn), Reason>, Reason> {
     Ok(match p.hello_kept(spec, true).await {
-        Ok((Answer::Hello(f), conn)) => Ok((f, conn)),
-        Ok((Answer::Alert { description, .. }, _)) => Err(Reason::new(
+        Ok(Kept {
+            answer: Answer::Hello(f),
+            conn,
+            ..
+        }) => Ok((f, conn)),
+        Ok(Kept {
+            answer: Answer::Alert { description, .. },
+            ..
+        }) => Err(Reason::new(
             ReasonKind::Tls,
             format!(
                 "{what}: {} refused with alert {} a hello it accepts otherwise",
@@ -1136,6 +1172,253 @@ async fn probe_early_ccs(
         )),
         (None, _) => Ok(EarlyCcs::Refused("it closed the connection".to_string())),
     }
+}
+
+/// Read one whole record (type 20 to 23, a 3.x version, at most [`wire::MAX_RECORD`] bytes)
+/// from `stream`, keeping what follows it in `buf`; none when the server closes.
+async fn read_record(
+    stream: &mut tokio::net::TcpStream,
+    buf: &mut Vec<u8>,
+    timeout: Duration,
+    doing: &str,
+) -> Result<Option<(u8, Vec<u8>)>, Reason> {
+    let mut chunk = vec![0u8; 16 * 1024];
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let (Some(&kind), Some(version), Some(len)) = (
+            buf.first(),
+            be16(buf.get(1..3)),
+            be16(buf.get(3..5)).map(usize::from),
+        ) {
+            let bad = if !(20..=23).contains(&kind) {
+                Some(WireError::NotTls(kind))
+            } else if version >> 8 != 3 {
+                Some(WireError::BadRecordVersion(version))
+            } else if len > wire::MAX_RECORD {
+                Some(WireError::RecordTooLarge(len))
+            } else {
+                None
+            };
+            if let Some(e) = bad {
+                return Err(wire_reason(&e, doing));
+            }
+            if buf.len() >= 5 + len {
+                let body = buf.get(5..5 + len).unwrap_or_default().to_vec();
+                buf.drain(..5 + len);
+                return Ok(Some((kind, body)));
+            }
+        }
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(wait, stream.read(&mut chunk)).await {
+            Err(_) => {
+                return Err(Reason::new(
+                    ReasonKind::Timeout,
+                    format!(
+                        "{doing}: no answer within the timeout ({})",
+                        net::secs(timeout)
+                    ),
+                ));
+            }
+            Ok(Ok(0)) => {
+                return if buf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(wire_reason(&WireError::Truncated, doing))
+                };
+            }
+            Ok(Ok(n)) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+            Ok(Err(e)) if is_reset(&e) => return Ok(None),
+            Ok(Err(e)) => return Err(net::io_reason(&e, doing)),
+        }
+    }
+}
+
+/// A big-endian u16 from two bytes.
+fn be16(b: Option<&[u8]>) -> Option<u16> {
+    let b: [u8; 2] = b?.try_into().ok()?;
+    Some(u16::from_be_bytes(b))
+}
+
+/// The handshake messages of a server's answer (the bodies of its handshake records).
+fn handshake_bytes(received: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut rest = received;
+    while let Some((head, tail)) = rest.split_at_checked(5) {
+        let len = be16(head.get(3..5)).map_or(0, usize::from);
+        let Some((body, tail)) = tail.split_at_checked(len) else {
+            break;
+        };
+        if head.first() == Some(&22) {
+            out.extend_from_slice(body);
+        }
+        rest = tail;
+    }
+    out
+}
+
+/// Client-initiated renegotiation: one TLS 1.2 handshake finished with [`super::tls12`]
+/// (ECDHE x25519, AES-128-GCM), then one protected ClientHello carrying the Finished
+/// verify_data (RFC 5746). A ServerHello back is an acceptance; an alert (no_renegotiation)
+/// or a close a refusal. One connection, one attempt.
+async fn probe_client_renegotiation(p: &Prober<'_>) -> Result<ClientRenegotiation, Reason> {
+    use super::tls12;
+    use aws_lc_rs::agreement::{self, EphemeralPrivateKey, UnparsedPublicKey, X25519};
+    let doing = format!("renegotiation probe to {}", p.host);
+    let cannot = |why: &str| Reason::new(ReasonKind::Tls, format!("{doing}: {why}"));
+    let groups = [wire::X25519];
+    let spec = p.spec(Version::Tls12, &tls12::SUITES, &groups);
+    let kept = match p.hello_kept(&spec, true).await {
+        Ok(k) => k,
+        Err(Exchange::Failed(r)) => return Err(r),
+        Err(_) => {
+            return Err(cannot(
+                "the server refuses ECDHE x25519 with AES-128-GCM, the only handshake the probe can finish",
+            ));
+        }
+    };
+    let Answer::Hello(flight) = &kept.answer else {
+        return Err(cannot(
+            "the server refuses ECDHE x25519 with AES-128-GCM, the only handshake the probe can finish",
+        ));
+    };
+    let share = flight
+        .server_key_exchange
+        .as_deref()
+        .and_then(tls12::x25519_share);
+    let (true, true, Some(share)) = (
+        flight.complete && flight.hello.version == Version::Tls12.wire(),
+        tls12::SUITES.contains(&flight.hello.suite),
+        share,
+    ) else {
+        return Err(cannot(
+            "the server did not answer with a TLS 1.2 ECDHE x25519 AES-128-GCM flight, the only handshake the probe can finish",
+        ));
+    };
+    let client_random = kept.hello.get(11..43).unwrap_or_default().to_vec();
+    let mut transcript = kept.hello.get(5..).unwrap_or_default().to_vec();
+    transcript.extend(handshake_bytes(&kept.received));
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let bug = |what: &str| Reason::new(ReasonKind::Bug, format!("{doing}: {what}"));
+    let private = EphemeralPrivateKey::generate(&X25519, &rng).map_err(|_| bug("key"))?;
+    let public = private.compute_public_key().map_err(|_| bug("key"))?;
+    let premaster =
+        agreement::agree_ephemeral(private, UnparsedPublicKey::new(&X25519, share), (), |k| {
+            Ok(k.to_vec())
+        })
+        .map_err(|()| cannot("the server's x25519 share is invalid"))?;
+    let mut cke = vec![16, 0, 0, 33, 32];
+    cke.extend_from_slice(public.as_ref());
+    transcript.extend_from_slice(&cke);
+    let ems = flight.hello.extensions.contains(&0x0017);
+    let mut keys = tls12::keys(
+        &premaster,
+        ems,
+        &transcript,
+        &client_random,
+        &flight.hello.random,
+    )
+    .ok_or_else(|| bug("keys"))?;
+    let verify = tls12::verify_data(&keys.master, b"client finished", &transcript);
+    let mut finished = vec![20, 0, 0, 12];
+    finished.extend_from_slice(&verify);
+    let mut out = vec![22, 3, 3, 0, 37];
+    out.extend_from_slice(&cke);
+    out.extend_from_slice(&[20, 3, 3, 0, 1, 1]);
+    out.extend(keys.client.seal(22, &finished).ok_or_else(|| bug("seal"))?);
+    transcript.extend_from_slice(&finished);
+    let (mut stream, _permit) = kept.conn;
+    let io = |e: std::io::Error| net::io_reason(&e, &doing);
+    match tokio::time::timeout(p.timeout, stream.write_all(&out)).await {
+        Ok(r) => r.map_err(io)?,
+        Err(_) => {
+            return Err(Reason::new(
+                ReasonKind::Timeout,
+                format!("{doing}: write timed out"),
+            ));
+        }
+    }
+    // The server's ChangeCipherSpec and Finished.
+    let mut buf = Vec::new();
+    let mut done = false;
+    for _ in 0..4 {
+        match read_record(&mut stream, &mut buf, p.timeout, &doing).await? {
+            Some((20, _)) => {}
+            Some((22, body)) => {
+                let plain = keys.server.open(22, &body).ok_or_else(|| {
+                    cannot("the server's Finished does not decrypt: the handshake failed")
+                })?;
+                let expected = tls12::verify_data(&keys.master, b"server finished", &transcript);
+                if plain.get(..4) != Some(&[20, 0, 0, 12][..])
+                    || plain.get(4..) != Some(&expected[..])
+                {
+                    return Err(cannot("the server's Finished does not verify"));
+                }
+                done = true;
+                break;
+            }
+            Some((21, body)) => {
+                return Err(cannot(&format!(
+                    "the server ended the handshake with alert {}",
+                    wire::alert_name(body.get(1).copied().unwrap_or(0))
+                )));
+            }
+            Some(_) => return Err(cannot("unexpected record before the server's Finished")),
+            None => {
+                return Err(cannot(
+                    "the server closed the connection during the handshake",
+                ));
+            }
+        }
+    }
+    if !done {
+        return Err(cannot("no Finished from the server"));
+    }
+    // The renegotiation hello, protected.
+    let mut random = [0u8; 96];
+    aws_lc_rs::rand::fill(&mut random).map_err(|_| bug("randomness"))?;
+    let mut again = p.spec(Version::Tls12, &tls12::SUITES, &groups);
+    again.renegotiation_info = Some(&verify);
+    let hello = wire::client_hello(&again, &random);
+    let record = keys
+        .client
+        .seal(22, hello.get(5..).unwrap_or_default())
+        .ok_or_else(|| bug("seal"))?;
+    match tokio::time::timeout(p.timeout, stream.write_all(&record)).await {
+        Ok(r) => r.map_err(io)?,
+        Err(_) => {
+            return Err(Reason::new(
+                ReasonKind::Timeout,
+                format!("{doing}: write timed out"),
+            ));
+        }
+    }
+    for _ in 0..8 {
+        let Some((kind, body)) = read_record(&mut stream, &mut buf, p.timeout, &doing).await?
+        else {
+            return Ok(ClientRenegotiation::Refused(
+                "it closed the connection".into(),
+            ));
+        };
+        let Some(plain) = keys.server.open(kind, &body) else {
+            return Err(cannot(
+                "the server's answer to the renegotiation does not decrypt",
+            ));
+        };
+        match (kind, plain.first(), plain.get(1)) {
+            (22, Some(2), _) => return Ok(ClientRenegotiation::Accepted),
+            (22, Some(0), _) => {} // HelloRequest
+            (21, Some(level), Some(description)) => {
+                return Ok(ClientRenegotiation::Refused(format!(
+                    "{} alert {}",
+                    if *level == 1 { "warning" } else { "fatal" },
+                    wire::alert_name(*description)
+                )));
+            }
+            (23, _, _) => {} // application data (an HTTP server's own output)
+            _ => return Err(cannot("unexpected answer to the renegotiation")),
+        }
+    }
+    Err(cannot("no answer to the renegotiation"))
 }
 
 #[cfg(test)]

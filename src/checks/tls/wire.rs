@@ -123,6 +123,9 @@ pub struct HelloSpec<'a> {
     pub fallback_scsv: bool,
     /// Offer the heartbeat extension (RFC 6520), peer allowed to send.
     pub heartbeat: bool,
+    /// A renegotiation hello (RFC 5746 §3.5): `renegotiation_info` carries the client's
+    /// verify_data of the handshake being renegotiated, and the signalling suite is left out.
+    pub renegotiation_info: Option<&'a [u8]>,
 }
 
 /// ClientHello messages between these sizes hang some F5 load balancers; the padding
@@ -152,7 +155,7 @@ pub fn client_hello(spec: &HelloSpec<'_>, random: &[u8; 96]) -> Vec<u8> {
         for s in spec.suites {
             put_u16(b, *s);
         }
-        if !tls13 {
+        if !tls13 && spec.renegotiation_info.is_none() {
             put_u16(b, RENEGOTIATION_SCSV);
         }
         if spec.fallback_scsv {
@@ -197,6 +200,12 @@ pub fn client_hello(spec: &HelloSpec<'_>, random: &[u8; 96]) -> Vec<u8> {
             extension(ext, 0x0017, |_| {});
             if spec.heartbeat {
                 extension(ext, HEARTBEAT_EXTENSION, |e| e.push(1));
+            }
+            if let Some(verify) = spec.renegotiation_info {
+                extension(ext, 0xff01, |e| {
+                    e.push(u8::try_from(verify.len()).unwrap_or(0));
+                    e.extend_from_slice(verify);
+                });
             }
             if tls13 {
                 extension(ext, 0x002b, |e| e.extend_from_slice(&[2, 0x03, 0x04]));
@@ -356,6 +365,8 @@ pub struct ServerHello {
     /// The random ends with the TLS 1.3 downgrade sentinel (RFC 8446 §4.1.3): a server that
     /// supports TLS 1.3 negotiating TLS 1.2 (`DOWNGRD\x01`) or TLS 1.1 and below (`DOWNGRD\x00`).
     pub downgrade_sentinel: bool,
+    /// The server random.
+    pub random: [u8; 32],
 }
 
 /// A server's answer to a ClientHello.
@@ -644,6 +655,7 @@ fn parse_server_hello(msg: &[u8]) -> Result<ServerHello, WireError> {
         renegotiation_info: false,
         group: None,
         extensions: Vec::new(),
+        random: random.try_into().unwrap_or([0; 32]),
         downgrade_sentinel: random
             .get(24..31)
             .is_some_and(|tail| tail == DOWNGRADE_SENTINEL)
@@ -910,6 +922,7 @@ pub fn alert_name(description: u8) -> &'static str {
         80 => "internal_error",
         86 => "inappropriate_fallback",
         90 => "user_canceled",
+        100 => "no_renegotiation",
         109 => "missing_extension",
         110 => "unsupported_extension",
         112 => "unrecognized_name",
@@ -967,6 +980,7 @@ pub(crate) mod tests {
                 extensions: true,
                 fallback_scsv: false,
                 heartbeat: false,
+                renegotiation_info: None,
             };
             let rec = client_hello(&spec, &[1; 96]);
             let mut r = Reader::new(&rec);
@@ -1038,6 +1052,7 @@ pub(crate) mod tests {
                     extensions: true,
                     fallback_scsv: false,
                     heartbeat: false,
+                    renegotiation_info: None,
                 };
                 let rec = client_hello(&spec, &[1; 96]);
                 let (len, padded) = hello_facts(&rec, 0x0015);
@@ -1059,6 +1074,7 @@ pub(crate) mod tests {
             extensions: false,
             fallback_scsv: false,
             heartbeat: false,
+            renegotiation_info: None,
         };
         let rec = client_hello(&spec, &[1; 96]);
         let (len, _) = hello_facts(&rec, 0x0015);
@@ -1313,6 +1329,7 @@ pub(crate) mod tests {
             extensions: true,
             fallback_scsv: true,
             heartbeat: true,
+            renegotiation_info: None,
         };
         let rec = client_hello(&spec, &[1; 96]);
         let (_, hb) = hello_facts(&rec, HEARTBEAT_EXTENSION);
