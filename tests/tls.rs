@@ -337,6 +337,15 @@ async fn certificate_cases() {
             .unwrap(),
         )
         .await,
+        rustls_site(
+            "long.test",
+            pki.leaf(&LeafSpec {
+                not_after_days: 800,
+                ..spec(&["long.test"])
+            })
+            .unwrap(),
+        )
+        .await,
         rustls_site("sha1.test", (sha1_chain, sha1_key)).await,
         rustls_site("sha1int.test", {
             let (mut chain, key) = sha1_int;
@@ -392,6 +401,20 @@ async fn certificate_cases() {
         "no path to a trusted root: the chain stops at 'CN=private intermediate', whose issuer 'CN=private root' is neither sent nor trusted (for a private CA, give its root with --ca-file)"
     );
     expect("soon.test", &[("tls.cert.expiring_soon", FAIL)]);
+    expect("long.test", &[("tls.cert.lifetime", FAIL)]);
+    let long = result(&run, &url("long.test"), "tls.cert.lifetime");
+    assert_eq!(long["evidence"]["lifetime_days"], 801);
+    assert!(
+        long["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the leaf (CN=long.test) is valid for more than 398 days (801 days: "),
+        "{long}"
+    );
+    assert_eq!(
+        result(&run, &url("good.test"), "tls.cert.lifetime")["evidence"]["lifetime_days"],
+        366
+    );
     expect("nosan.test", &[("tls.cert.no_san", FAIL)]);
     expect("sha1.test", &[("tls.cert.weak_signature", FAIL)]);
     expect(

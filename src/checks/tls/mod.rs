@@ -42,6 +42,7 @@ mod compression;
 mod fallback;
 mod heartbleed;
 mod kex;
+mod lifetime;
 mod name;
 mod protocols;
 mod renegotiation;
@@ -86,6 +87,7 @@ pub const RULE_IDS: &[&str] = &[
     heartbleed::HEARTBLEED,
     ccs::CCS_INJECTION,
     client_renegotiation::CLIENT_INITIATED,
+    lifetime::LIFETIME,
 ];
 
 /// A rule of this family (see [`crate::checks::Rule`]).
@@ -106,6 +108,7 @@ pub static RULES: &[Rule] = &[
     heartbleed::RULE,
     ccs::RULE,
     client_renegotiation::RULE,
+    lifetime::RULE,
 ];
 
 /// The default port of a host target.
