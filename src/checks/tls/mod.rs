@@ -1,12 +1,15 @@
 //! The TLS family (`--checks tls`): certificate and chain, protocol versions, cipher suites,
-//! key exchange, compression and renegotiation, judged from the outside like testssl.sh and
-//! sslyze do.
+//! key exchange, compression and renegotiation, downgrade protection and named vulnerabilities
+//! (Heartbleed, CCS injection), judged from the outside like testssl.sh and sslyze do.
 //!
 //! **Probe** ([`probe`], all network I/O): hand-built ClientHello messages ([`wire`]) for SSL
 //! 3.0 to TLS 1.3, parsed by a strict, bounded parser; cipher-suite enumeration over the full
 //! IANA registry ([`registry`], `checks/lists/ciphers.toml`) by offer-pick-remove; and one
 //! rustls handshake whose verifier captures the certificate chain, judged with webpki
-//! ([`cert`]). Every connection is under the per-host limit and the timeout.
+//! ([`cert`]). One connection each asks for a fallback with TLS_FALLBACK_SCSV, sends an
+//! overlong heartbeat, an early ChangeCipherSpec, and a client-initiated renegotiation after a
+//! TLS 1.2 handshake finished by [`tls12`]. Every connection is under the per-host limit and
+//! the timeout.
 //!
 //! **Rules** (pure, one file per topic): they read the [`TlsObservation`] and emit one outcome
 //! per rule id. A chain problem is reported once, by its real cause: the trust verdict is taken
@@ -145,7 +148,7 @@ impl FamilyOptions for Tls {
 
 impl Family for Tls {
     fn summary(&self) -> &'static str {
-        "certificate and chain, protocol versions, cipher suites, key exchange, compression and renegotiation"
+        "certificate and chain, protocol versions, cipher suites, key exchange, compression, renegotiation, downgrade protection, Heartbleed and CCS injection"
     }
 
     fn rule_ids(&self) -> &'static [&'static str] {

@@ -20,6 +20,12 @@
 //!    configured group: a DHE suite answered with an RFC 7919 prime is asked once more with a
 //!    hello that offers none, and the smaller prime counts.
 //!
+//! 3. **Vulnerability probes** (alongside the enumeration, one connection each): a hello with
+//!    TLS_FALLBACK_SCSV one version below the highest; with the highest TLS ≤ 1.2 version, an
+//!    overlong heartbeat and two early ChangeCipherSpecs after the server's flight (read by
+//!    [`wire::parse_replies`]); and, over TLS 1.2, a renegotiation asked for after a handshake
+//!    finished by [`super::tls12`].
+//!
 //! A connection closed without an answer is tried once more before it counts as a refusal.
 //! Every distinct leaf certificate seen (rustls, survey and enumeration flights) is judged.
 
@@ -1185,28 +1191,12 @@ async fn read_record(
     let mut chunk = vec![0u8; 16 * 1024];
     let deadline = Instant::now() + timeout;
     loop {
-        if let (Some(&kind), Some(version), Some(len)) = (
-            buf.first(),
-            be16(buf.get(1..3)),
-            be16(buf.get(3..5)).map(usize::from),
-        ) {
-            let bad = if !(20..=23).contains(&kind) {
-                Some(WireError::NotTls(kind))
-            } else if version >> 8 != 3 {
-                Some(WireError::BadRecordVersion(version))
-            } else if len > wire::MAX_RECORD {
-                Some(WireError::RecordTooLarge(len))
-            } else {
-                None
-            };
-            if let Some(e) = bad {
-                return Err(wire_reason(&e, doing));
-            }
-            if buf.len() >= 5 + len {
-                let body = buf.get(5..5 + len).unwrap_or_default().to_vec();
-                buf.drain(..5 + len);
-                return Ok(Some((kind, body)));
-            }
+        if let Some((kind, body, used)) =
+            wire::split_record(buf).map_err(|e| wire_reason(&e, doing))?
+        {
+            let body = body.to_vec();
+            buf.drain(..used);
+            return Ok(Some((kind, body)));
         }
         let wait = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(wait, stream.read(&mut chunk)).await {
@@ -1233,25 +1223,18 @@ async fn read_record(
     }
 }
 
-/// A big-endian u16 from two bytes.
-fn be16(b: Option<&[u8]>) -> Option<u16> {
-    let b: [u8; 2] = b?.try_into().ok()?;
-    Some(u16::from_be_bytes(b))
-}
-
-/// The handshake messages of a server's answer (the bodies of its handshake records).
+/// The handshake messages of a server's answer (the bodies of its handshake records; the
+/// answer parser has checked the records already).
 fn handshake_bytes(received: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut rest = received;
-    while let Some((head, tail)) = rest.split_at_checked(5) {
-        let len = be16(head.get(3..5)).map_or(0, usize::from);
-        let Some((body, tail)) = tail.split_at_checked(len) else {
-            break;
-        };
-        if head.first() == Some(&22) {
+    let mut at = 0usize;
+    while let Ok(Some((kind, body, used))) =
+        wire::split_record(received.get(at..).unwrap_or_default())
+    {
+        if kind == 22 {
             out.extend_from_slice(body);
         }
-        rest = tail;
+        at += used;
     }
     out
 }

@@ -857,27 +857,10 @@ pub fn parse_replies(buf: &[u8]) -> Result<(Vec<Reply>, usize), WireError> {
     if buf.len() > MAX_REPLIES {
         return Err(WireError::FlightTooLarge(MAX_REPLIES));
     }
-    let mut r = Reader::new(buf);
     let mut out = Vec::new();
     let mut used = 0usize;
-    while r.remaining() > 0 {
-        if let Some(t) = r.buf.first().copied().filter(|t| !(20..=24).contains(t)) {
-            return Err(WireError::NotTls(t));
-        }
-        let (Some(kind), Some(version), Some(len)) = (r.u8(), r.u16(), r.u16()) else {
-            break;
-        };
-        if version >> 8 != 3 {
-            return Err(WireError::BadRecordVersion(version));
-        }
-        let len = usize::from(len);
-        if len > MAX_RECORD {
-            return Err(WireError::RecordTooLarge(len));
-        }
-        let Some(body) = r.take(len) else {
-            break;
-        };
-        used += 5 + len;
+    while let Some((kind, body, n)) = split_record(buf.get(used..).unwrap_or_default())? {
+        used += n;
         if out.len() >= MAX_RECORDS {
             return Err(WireError::Invalid("answer: too many records"));
         }
@@ -899,10 +882,37 @@ pub fn parse_replies(buf: &[u8]) -> Result<(Vec<Reply>, usize), WireError> {
                     body_len: b.remaining(),
                 }
             }
-            kind => Reply::Other { kind, len },
+            kind => Reply::Other {
+                kind,
+                len: body.len(),
+            },
         });
     }
     Ok((out, used))
+}
+
+/// A record: content type, body, and the bytes it takes with its header.
+pub type Record<'a> = (u8, &'a [u8], usize);
+
+/// The first record of `buf`: its content type, its body and the bytes it takes; none while
+/// it is incomplete. Strict: content types 20 to 24, a 3.x version, at most [`MAX_RECORD`]
+/// bytes (checked as soon as the header is there).
+pub fn split_record(buf: &[u8]) -> Result<Option<Record<'_>>, WireError> {
+    let mut r = Reader::new(buf);
+    if let Some(t) = r.buf.first().copied().filter(|t| !(20..=24).contains(t)) {
+        return Err(WireError::NotTls(t));
+    }
+    let (Some(kind), Some(version), Some(len)) = (r.u8(), r.u16(), r.u16()) else {
+        return Ok(None);
+    };
+    if version >> 8 != 3 {
+        return Err(WireError::BadRecordVersion(version));
+    }
+    let len = usize::from(len);
+    if len > MAX_RECORD {
+        return Err(WireError::RecordTooLarge(len));
+    }
+    Ok(r.take(len).map(|body| (kind, body, 5 + len)))
 }
 
 /// The name of an alert description, for messages.
