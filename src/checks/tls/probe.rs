@@ -1123,7 +1123,9 @@ async fn probe_heartbleed(
                 net::secs(p.timeout)
             ),
         )),
-        End::Closed | End::Decided => Ok(Heartbeat::Ignored("the connection was closed".into())),
+        // Decided without a leak: an empty heartbeat response.
+        End::Decided => Ok(Heartbeat::Ignored("an empty heartbeat response".into())),
+        End::Closed => Ok(Heartbeat::Ignored("the connection was closed".into())),
     }
 }
 
