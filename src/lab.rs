@@ -101,6 +101,11 @@ impl Pki {
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, "secgate lab server");
+        // A year, as a real server's certificate (rcgen's default runs to 4096, which fails
+        // tls.cert.lifetime).
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::days(1);
+        params.not_after = now + time::Duration::days(365);
         let cert = params
             .signed_by(&key, &self.issuer)
             .map_err(|e| e.to_string())?;

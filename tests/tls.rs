@@ -21,7 +21,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use secgate::lab::tls::{self, BadRecord, LabCa, LeafSpec, Legacy, TlsPki};
+use secgate::lab::tls::{
+    self, Afterwards, BadRecord, LabCa, LabHeartbeat, LeafSpec, Legacy, TlsPki,
+};
 use secgate::lab::{self, Hostile, LabServer, Site};
 use serde_json::Value;
 use support::{Run, closed_port, secgate};
@@ -263,10 +265,21 @@ async fn certificate_cases() {
     let sha1_int = sha1_leaf(dir.path(), "sha1int.test", "int");
     let (mut sha1_private, sha1_private_key) = sha1_leaf(dir.path(), "sha1priv.test", "private-ca");
     sha1_private.extend(pem_certs(&dir.path().join("private-ca.pem")));
-    // root → lab intermediate → int2 → leaf, sent as leaf + int2: the lab intermediate is missing.
-    let int2 = LabCa::new("int2", Some(pki.intermediate()), -1, 365).unwrap();
+    // root → lab intermediate → int2 → leaf, sent as leaf + int2: the lab intermediate is
+    // missing, and int2 says where a public CA publishes it (never fetched).
+    let int2 = LabCa::published(
+        "int2",
+        pki.intermediate(),
+        "http://crt.ca.example.com/intermediate.der",
+    )
+    .unwrap();
     let (mut deep, deep_key) = int2.leaf(&LeafSpec::new(&["deep.test"])).unwrap();
     deep.push(int2.der());
+    // A private CA done right: leaf + intermediate sent, the root (not given) never sent.
+    let private_root = LabCa::new("private root", None, -30, 3650).unwrap();
+    let private_int = LabCa::new("private intermediate", Some(&private_root), -30, 365).unwrap();
+    let (mut private, private_key) = private_int.leaf(&LeafSpec::new(&["private.test"])).unwrap();
+    private.push(private_int.der());
     // root → expired intermediate → leaf, sent whole.
     let old_int = LabCa::new("old intermediate", Some(pki.root()), -400, -3).unwrap();
     let (mut old, old_key) = old_int.leaf(&LeafSpec::new(&["oldint.test"])).unwrap();
@@ -324,6 +337,15 @@ async fn certificate_cases() {
             .unwrap(),
         )
         .await,
+        rustls_site(
+            "long.test",
+            pki.leaf(&LeafSpec {
+                not_after_days: 800,
+                ..spec(&["long.test"])
+            })
+            .unwrap(),
+        )
+        .await,
         rustls_site("sha1.test", (sha1_chain, sha1_key)).await,
         rustls_site("sha1int.test", {
             let (mut chain, key) = sha1_int;
@@ -333,6 +355,7 @@ async fn certificate_cases() {
         .await,
         rustls_site("sha1priv.test", (sha1_private, sha1_private_key)).await,
         rustls_site("deep.test", (deep, deep_key)).await,
+        rustls_site("private.test", (private, private_key)).await,
         rustls_site("oldint.test", (old, old_key)).await,
     ];
     let mut args: Vec<String> = vec!["scan".into()];
@@ -363,14 +386,35 @@ async fn certificate_cases() {
     expect("early.test", &[("tls.cert.not_yet_valid", FAIL)]);
     expect("wrong.test", &[("tls.cert.hostname_mismatch", FAIL)]);
     expect("self.test", &[("tls.cert.untrusted", FAIL)]);
+    // The leaf alone: no path to a root, and a missing intermediate is the likely cause.
     expect(
         "partial.test",
         &[
             ("tls.cert.incomplete_chain", FAIL),
-            ("tls.cert.untrusted", SKIP),
+            ("tls.cert.untrusted", FAIL),
         ],
     );
+    // A complete chain under a root nobody gave: untrusted only.
+    expect("private.test", &[("tls.cert.untrusted", FAIL)]);
+    assert_eq!(
+        result(&run, &url("private.test"), "tls.cert.untrusted")["message"],
+        "no path to a trusted root: the chain stops at 'CN=private intermediate', whose issuer 'CN=private root' is neither sent nor trusted (for a private CA, give its root with --ca-file)"
+    );
     expect("soon.test", &[("tls.cert.expiring_soon", FAIL)]);
+    expect("long.test", &[("tls.cert.lifetime", FAIL)]);
+    let long = result(&run, &url("long.test"), "tls.cert.lifetime");
+    assert_eq!(long["evidence"]["lifetime_days"], 801);
+    assert!(
+        long["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the leaf (CN=long.test) is valid for more than 398 days (801 days: "),
+        "{long}"
+    );
+    assert_eq!(
+        result(&run, &url("good.test"), "tls.cert.lifetime")["evidence"]["lifetime_days"],
+        366
+    );
     expect("nosan.test", &[("tls.cert.no_san", FAIL)]);
     expect("sha1.test", &[("tls.cert.weak_signature", FAIL)]);
     expect(
@@ -391,7 +435,7 @@ async fn certificate_cases() {
         "deep.test",
         &[
             ("tls.cert.incomplete_chain", FAIL),
-            ("tls.cert.untrusted", SKIP),
+            ("tls.cert.untrusted", FAIL),
         ],
     );
     expect(
@@ -463,7 +507,7 @@ async fn certificate_cases() {
     let deep = result(&run, &url("deep.test"), "tls.cert.incomplete_chain");
     assert_eq!(
         deep["message"],
-        "the chain stops at 'CN=int2': its issuer 'CN=secgate lab intermediate' is neither sent nor a trusted root (a missing intermediate, or an unknown CA)"
+        "the chain stops at 'CN=int2': its issuer 'CN=secgate lab intermediate' is not sent, and its certificate says the issuer is published at http://crt.ca.example.com/intermediate.der: an intermediate of a public CA is missing"
     );
     assert_eq!(deep["evidence"]["presented"], 2);
     let old = result(&run, &url("oldint.test"), "tls.cert.expired");
@@ -512,12 +556,14 @@ impl Drop for OpensslServer {
 impl OpensslServer {
     fn start(dir: &Path, cert: &str, key: &str, args: &[&str]) -> OpensslServer {
         let port = closed_port("127.0.0.1");
+        // The test's options first: OpenSSL 3.0's s_server fails to bind when
+        // -client_renegotiation follows -accept.
         let child = Command::new("openssl")
             .arg("s_server")
+            .args(args)
             .arg("-accept")
             .arg(format!("127.0.0.1:{port}"))
             .args(["-cert", cert, "-key", key, "-quiet", "-naccept", "2000"])
-            .args(args)
             .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -772,6 +818,8 @@ fn protocols_and_suites_with_openssl_s_server() {
                 ("tls.protocol.no_tls13", FAIL),
                 ("tls.protocol.no_modern", FAIL),
                 ("tls.cipher.no_forward_secrecy", FAIL),
+                ("tls.fallback_scsv.missing", SKIP),
+                ("tls.renegotiation.client_initiated", "inconclusive"),
             ]
         ),
         "{out}"
@@ -805,6 +853,8 @@ fn protocols_and_suites_with_openssl_s_server() {
                 ("tls.protocol.no_modern", FAIL),
                 ("tls.cipher.weak", FAIL),
                 ("tls.cipher.no_forward_secrecy", FAIL),
+                ("tls.fallback_scsv.missing", SKIP),
+                ("tls.renegotiation.client_initiated", "inconclusive"),
             ]
         ),
         "{out}"
@@ -831,6 +881,8 @@ fn protocols_and_suites_with_openssl_s_server() {
                 ("tls.protocol.no_tls13", FAIL),
                 ("tls.cipher.no_forward_secrecy", FAIL),
                 ("tls.cipher.cbc", FAIL),
+                ("tls.fallback_scsv.missing", SKIP),
+                ("tls.renegotiation.client_initiated", "inconclusive"),
             ]
         ),
         "{out}"
@@ -845,7 +897,15 @@ fn protocols_and_suites_with_openssl_s_server() {
 
     // Modern only: TLS 1.3 with OpenSSL's three default suites.
     let t = modern.target();
-    assert_eq!(tls_statuses(&run, &t), all_tls(PASS, &[]), "{out}");
+    assert_eq!(
+        tls_statuses(&run, &t),
+        all_tls(PASS, &[("tls.fallback_scsv.missing", SKIP)]),
+        "{out}"
+    );
+    assert_eq!(
+        result(&run, &t, "tls.fallback_scsv.missing")["message"],
+        "the server accepts only TLS 1.3: there is no lower version to fall back to"
+    );
     assert_eq!(
         sorted(suite_list(&run, &t, "tls1_3_suites")),
         strs(&[
@@ -867,7 +927,13 @@ fn protocols_and_suites_with_openssl_s_server() {
     let t = pref.target();
     assert_eq!(
         tls_statuses(&run, &t),
-        all_tls(PASS, &[("tls.protocol.no_tls13", FAIL)]),
+        all_tls(
+            PASS,
+            &[
+                ("tls.protocol.no_tls13", FAIL),
+                ("tls.fallback_scsv.missing", SKIP),
+            ]
+        ),
         "{out}"
     );
     assert_eq!(
@@ -889,7 +955,12 @@ fn protocols_and_suites_with_openssl_s_server() {
         tls_statuses(&run, &t),
         all_tls(
             PASS,
-            &[("tls.protocol.no_tls13", FAIL), ("tls.kex.weak_dh", FAIL)]
+            &[
+                ("tls.protocol.no_tls13", FAIL),
+                ("tls.kex.weak_dh", FAIL),
+                ("tls.fallback_scsv.missing", SKIP),
+                ("tls.renegotiation.client_initiated", "inconclusive"),
+            ]
         ),
         "{out}"
     );
@@ -908,6 +979,7 @@ fn protocols_and_suites_with_openssl_s_server() {
                 ("tls.protocol.no_tls13", FAIL),
                 ("tls.kex.weak_dh", FAIL),
                 ("tls.cipher.cbc", FAIL),
+                ("tls.fallback_scsv.missing", SKIP),
             ]
         ),
         "{out}"
@@ -996,6 +1068,10 @@ async fn legacy_server_ssl3_rc4_compression_and_no_secure_renegotiation() {
             dh_bits: 2048,
             rfc7919: false,
             extension_intolerant: false,
+            fallback_scsv: true,
+            heartbeat: LabHeartbeat::Absent,
+            early_ccs: false,
+            afterwards: Afterwards::Answer,
             chain,
         },
     );
@@ -1011,6 +1087,10 @@ async fn legacy_server_ssl3_rc4_compression_and_no_secure_renegotiation() {
             dh_bits: 1024,
             rfc7919: true,
             extension_intolerant: false,
+            fallback_scsv: true,
+            heartbeat: LabHeartbeat::Absent,
+            early_ccs: false,
+            afterwards: Afterwards::Answer,
             chain: pki.leaf(&LeafSpec::new(&["ffdhe.test"])).unwrap().0,
         },
     );
@@ -1025,6 +1105,10 @@ async fn legacy_server_ssl3_rc4_compression_and_no_secure_renegotiation() {
             dh_bits: 2048,
             rfc7919: false,
             extension_intolerant: true,
+            fallback_scsv: true,
+            heartbeat: LabHeartbeat::Absent,
+            early_ccs: false,
+            afterwards: Afterwards::Answer,
             chain: pki.leaf(&LeafSpec::new(&["picky.test"])).unwrap().0,
         },
     );
@@ -1066,6 +1150,8 @@ async fn legacy_server_ssl3_rc4_compression_and_no_secure_renegotiation() {
                 ("tls.kex.weak_dh", FAIL),
                 ("tls.compression", FAIL),
                 ("tls.renegotiation.insecure", FAIL),
+                ("tls.fallback_scsv.missing", FAIL),
+                ("tls.renegotiation.client_initiated", "inconclusive"),
             ]
         ),
         "{}",
@@ -1077,6 +1163,10 @@ async fn legacy_server_ssl3_rc4_compression_and_no_secure_renegotiation() {
         "TLS_RSA_WITH_AES_128_CBC_SHA",
         "TLS_DHE_RSA_WITH_AES_128_CBC_SHA",
     ];
+    assert_eq!(
+        result(&run, &t, "tls.fallback_scsv.missing")["message"],
+        "a ClientHello for SSLv3 with TLS_FALLBACK_SCSV was accepted although the server supports TLS 1.0: a forced downgrade succeeds"
+    );
     assert_eq!(suite_list(&run, &t, "ssl3_suites"), strs(&order));
     assert_eq!(suite_list(&run, &t, "tls1_0_suites"), strs(&order));
     assert_eq!(
@@ -1094,7 +1184,9 @@ async fn legacy_server_ssl3_rc4_compression_and_no_secure_renegotiation() {
             PASS,
             &[
                 ("tls.protocol.no_tls13", FAIL),
-                ("tls.cert.hostname_mismatch", FAIL)
+                ("tls.cert.hostname_mismatch", FAIL),
+                ("tls.fallback_scsv.missing", SKIP),
+                ("tls.renegotiation.client_initiated", "inconclusive"),
             ]
         ),
         "{}",
@@ -1107,7 +1199,12 @@ async fn legacy_server_ssl3_rc4_compression_and_no_secure_renegotiation() {
         tls_statuses(&run, &t),
         all_tls(
             PASS,
-            &[("tls.protocol.no_tls13", FAIL), ("tls.kex.weak_dh", FAIL)]
+            &[
+                ("tls.protocol.no_tls13", FAIL),
+                ("tls.kex.weak_dh", FAIL),
+                ("tls.fallback_scsv.missing", SKIP),
+                ("tls.renegotiation.client_initiated", "inconclusive"),
+            ]
         ),
         "{}",
         run.stdout
@@ -1127,6 +1224,8 @@ async fn legacy_server_ssl3_rc4_compression_and_no_secure_renegotiation() {
                 ("tls.protocol.no_tls13", FAIL),
                 ("tls.protocol.no_modern", FAIL),
                 ("tls.cipher.no_forward_secrecy", FAIL),
+                ("tls.fallback_scsv.missing", SKIP),
+                ("tls.renegotiation.client_initiated", "inconclusive"),
             ]
         ),
         "{}",
@@ -1139,6 +1238,227 @@ async fn legacy_server_ssl3_rc4_compression_and_no_secure_renegotiation() {
             "TLS_DHE_RSA_WITH_AES_128_CBC_SHA"
         ])
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Named vulnerabilities: the lab's scripted responder with each flaw (Debian's OpenSSL 3 has
+// none of them), the same responder without it, openssl s_server for the sound side, and
+// responders that turn hostile after their flight.
+
+/// A TLS 1.1 + 1.2 responder with none of the flaws; tests switch one on.
+fn sound(chain: Vec<rustls::pki_types::CertificateDer<'static>>) -> Legacy {
+    Legacy {
+        versions: vec![0x0302, 0x0303],
+        suites: vec![0xC02F, 0x002F],
+        compression: false,
+        secure_renegotiation: true,
+        dh_bits: 2048,
+        rfc7919: false,
+        extension_intolerant: false,
+        fallback_scsv: true,
+        heartbeat: LabHeartbeat::Patched,
+        early_ccs: false,
+        afterwards: Afterwards::Answer,
+        chain,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbleed_ccs_injection_and_fallback_scsv() {
+    let pki = TlsPki::new().unwrap();
+    let (chain, _) = pki.leaf(&LeafSpec::new(&["vuln.test"])).unwrap();
+    let serve =
+        |l: Legacy| async move { tls::serve_legacy(lab::bind("127.0.0.1:0").await.unwrap(), l) };
+    let bleeding = serve(Legacy {
+        heartbeat: LabHeartbeat::Bleeding,
+        ..sound(chain.clone())
+    })
+    .await;
+    let ccs = serve(Legacy {
+        heartbeat: LabHeartbeat::Absent,
+        early_ccs: true,
+        ..sound(chain.clone())
+    })
+    .await;
+    let no_scsv = serve(Legacy {
+        fallback_scsv: false,
+        ..sound(chain.clone())
+    })
+    .await;
+    let fine = serve(sound(chain.clone())).await;
+    let garbage = serve(Legacy {
+        afterwards: Afterwards::Garbage,
+        ..sound(chain.clone())
+    })
+    .await;
+    let truncate = serve(Legacy {
+        afterwards: Afterwards::Truncate,
+        ..sound(chain.clone())
+    })
+    .await;
+    let silence = serve(Legacy {
+        afterwards: Afterwards::Silence,
+        ..sound(chain.clone())
+    })
+    .await;
+    let dir = openssl_material();
+    let openssl = OpensslServer::start(dir.path(), "cert.pem", "key.pem", &[]);
+    // -www: the server reads what the client sends after the handshake (without it, s_server
+    // closes once its standard input, here empty, ends).
+    let reneg_refused = OpensslServer::start(dir.path(), "cert.pem", "key.pem", &["-www"]);
+    let reneg_allowed = OpensslServer::start(
+        dir.path(),
+        "cert.pem",
+        "key.pem",
+        &["-client_renegotiation", "-www"],
+    );
+    let lab_servers = [
+        &bleeding, &ccs, &no_scsv, &fine, &garbage, &truncate, &silence,
+    ];
+    let mut targets: Vec<String> = lab_servers
+        .iter()
+        .map(|s| format!("127.0.0.1:{}", s.addr.port()))
+        .collect();
+    targets.push(openssl.target());
+    targets.push(reneg_refused.target());
+    targets.push(reneg_allowed.target());
+    let mut args = vec!["scan"];
+    args.extend(targets.iter().map(String::as_str));
+    args.extend(["--checks", "tls", "--timeout", "2"]);
+    let start = Instant::now();
+    let run = secgate(&args);
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
+    let out = &run.stdout;
+    let rules = [
+        "tls.fallback_scsv.missing",
+        "tls.vuln.heartbleed",
+        "tls.vuln.ccs_injection",
+    ];
+    let got = |t: &str| -> Vec<String> {
+        rules
+            .iter()
+            .map(|r| result(&run, t, r)["status"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let [
+        bleeding,
+        ccs,
+        no_scsv,
+        fine,
+        garbage,
+        truncate,
+        silence,
+        openssl,
+        reneg_refused,
+        reneg_allowed,
+    ] = &targets[..]
+    else {
+        unreachable!()
+    };
+
+    // Heartbleed: 4096 bytes claimed, none sent; the answer's length is reported, never its
+    // bytes.
+    assert_eq!(got(bleeding), strs(&[PASS, FAIL, PASS]), "{out}");
+    let hb = result(&run, bleeding, "tls.vuln.heartbleed");
+    assert_eq!(
+        hb["message"],
+        "the server answered a heartbeat that carried no payload but claimed 4096 bytes with 4112 bytes of its memory (Heartbleed)"
+    );
+    assert_eq!(hb["evidence"]["bytes_returned"], 4112);
+    let report = run.json().to_string();
+    let secret = std::str::from_utf8(tls::LAB_SECRET).unwrap().trim();
+    for text in [out, &run.stderr, &report] {
+        assert!(!text.contains("secgate-lab-secret"), "leaked bytes shown");
+        assert!(!text.contains(secret), "leaked bytes shown");
+    }
+
+    // CCS injection: the second ChangeCipherSpec fails to decrypt.
+    assert_eq!(got(ccs), strs(&[PASS, PASS, FAIL]), "{out}");
+    assert_eq!(
+        result(&run, ccs, "tls.vuln.ccs_injection")["message"],
+        "the server accepted a ChangeCipherSpec before the key exchange: it answered the second one with alert bad_record_mac, so it had switched keys"
+    );
+    assert_eq!(
+        result(&run, ccs, "tls.vuln.heartbleed")["message"],
+        "the server does not take up the heartbeat extension"
+    );
+
+    // No TLS_FALLBACK_SCSV: the TLS 1.1 retry is served.
+    assert_eq!(got(no_scsv), strs(&[FAIL, PASS, PASS]), "{out}");
+    assert_eq!(
+        result(&run, no_scsv, "tls.fallback_scsv.missing")["message"],
+        "a ClientHello for TLS 1.1 with TLS_FALLBACK_SCSV was accepted although the server supports TLS 1.2: a forced downgrade succeeds"
+    );
+
+    // The sound responder: heartbeats done right (the overlong one discarded), early CCS
+    // refused, the fallback refused.
+    assert_eq!(got(fine), strs(&[PASS, PASS, PASS]), "{out}");
+    assert_eq!(
+        result(&run, fine, "tls.vuln.heartbleed")["message"],
+        "an overlong heartbeat request got no heartbeat back (the connection was closed)"
+    );
+    assert_eq!(
+        result(&run, fine, "tls.fallback_scsv.missing")["message"],
+        "a ClientHello for TLS 1.1 with TLS_FALLBACK_SCSV was refused (alert inappropriate_fallback): the server supports TLS 1.2"
+    );
+
+    // Debian's OpenSSL 3: no heartbeats, the early CCS refused, the fallback refused.
+    assert_eq!(got(openssl), strs(&[PASS, PASS, PASS]), "{out}");
+    assert_eq!(
+        result(&run, openssl, "tls.fallback_scsv.missing")["message"],
+        "a ClientHello for TLS 1.2 with TLS_FALLBACK_SCSV was refused (alert inappropriate_fallback): the server supports TLS 1.3"
+    );
+    assert_eq!(
+        result(&run, openssl, "tls.vuln.ccs_injection")["message"],
+        "the server refused an early ChangeCipherSpec (alert unexpected_message)"
+    );
+
+    // Client-initiated renegotiation, with Debian's OpenSSL 3 both ways: refused by default,
+    // accepted with -client_renegotiation. The lab responder cannot finish a handshake.
+    let reneg = "tls.renegotiation.client_initiated";
+    assert_eq!(result(&run, reneg_refused, reneg)["status"], PASS, "{out}");
+    assert_eq!(
+        result(&run, reneg_refused, reneg)["message"],
+        "the server refuses client-initiated renegotiation (warning alert no_renegotiation)"
+    );
+    assert_eq!(result(&run, reneg_allowed, reneg)["status"], FAIL, "{out}");
+    assert_eq!(
+        result(&run, reneg_allowed, reneg)["message"],
+        "the server accepts a renegotiation the client asks for (TLS 1.2): a cheap way to make it do full handshakes"
+    );
+    // The other new rules pass on both.
+    for t in [reneg_refused, reneg_allowed] {
+        assert_eq!(got(t), strs(&[PASS, PASS, PASS]), "{out}");
+    }
+    let r = result(&run, fine, reneg);
+    assert_eq!(r["status"], "inconclusive", "{r}");
+    assert!(
+        r["reason"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the only handshake the probe can finish"),
+        "{r}"
+    );
+
+    // Hostile after the flight: undecided, with the reason.
+    for (t, kind, detail) in [
+        (garbage, "malformed", "not a TLS answer"),
+        (truncate, "malformed", "truncated"),
+        (silence, "timeout", "within the timeout"),
+    ] {
+        for rule in ["tls.vuln.heartbleed", "tls.vuln.ccs_injection"] {
+            let r = result(&run, t, rule);
+            assert_eq!(r["status"], "inconclusive", "{t} {rule}: {r}");
+            assert_eq!(r["reason"]["kind"], kind, "{t} {rule}: {r}");
+            let d = r["reason"]["detail"].as_str().unwrap();
+            assert!(d.contains(detail), "{t} {rule}: {d}");
+        }
+    }
+    assert_eq!(run.code, 1, "{out}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1330,6 +1650,7 @@ async fn dropped_connections_and_an_unknown_version_never_pass() {
                     ("tls.cipher.weak", FAIL),
                     ("tls.cipher.no_forward_secrecy", FAIL),
                     ("tls.cipher.cbc", FAIL),
+                    ("tls.fallback_scsv.missing", SKIP),
                 ]
             ),
             "{t}: {out}"
@@ -1359,6 +1680,9 @@ async fn dropped_connections_and_an_unknown_version_never_pass() {
         "tls.kex.weak_dh",
         "tls.compression",
         "tls.renegotiation.insecure",
+        "tls.vuln.heartbleed",
+        "tls.vuln.ccs_injection",
+        "tls.renegotiation.client_initiated",
     ];
     let overrides: Vec<(&str, &str)> = undecided.iter().map(|r| (*r, "inconclusive")).collect();
     assert_eq!(tls_statuses(&run, t), all_tls(PASS, &overrides), "{out}");
@@ -1551,9 +1875,12 @@ async fn tls_reports_validate_against_the_schemas() {
         .iter()
         .map(|r| r["ruleId"].as_str().unwrap())
         .collect();
-    // Without --ca-file the chain stops at the lab intermediate, whose issuer is not sent.
+    // Without --ca-file the chain (leaf + lab intermediate) has no path to a trusted root; it
+    // is complete as sent.
     assert!(
-        ids.contains(&"tls.cert.incomplete_chain") && ids.contains(&"tls.cert.expiring_soon"),
+        ids.contains(&"tls.cert.untrusted")
+            && !ids.contains(&"tls.cert.incomplete_chain")
+            && ids.contains(&"tls.cert.expiring_soon"),
         "{ids:?}"
     );
 }

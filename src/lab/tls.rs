@@ -99,6 +99,42 @@ impl LabCa {
         })
     }
 
+    /// An intermediate named `cn` issued by `parent`, valid for a year, whose Authority
+    /// Information Access extension says its issuer's certificate is published at `ca_issuers`
+    /// (as public CAs' intermediates do).
+    pub fn published(cn: &str, parent: &LabCa, ca_issuers: &str) -> Result<LabCa, String> {
+        let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+        let mut params = ca_params(cn)?;
+        params.not_before = days(-1);
+        params.not_after = days(365);
+        // SEQUENCE { SEQUENCE { id-ad-caIssuers, [6] uniformResourceIdentifier } }
+        let uri = ca_issuers.as_bytes();
+        let method = [0x06, 0x08, 0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02];
+        let mut desc = method.to_vec();
+        desc.push(0x86);
+        desc.push(u8::try_from(uri.len()).map_err(|_| "URI too long")?);
+        desc.extend_from_slice(uri);
+        let mut one = vec![0x30, u8::try_from(desc.len()).map_err(|_| "URI too long")?];
+        one.extend(desc);
+        let mut aia = vec![0x30, u8::try_from(one.len()).map_err(|_| "URI too long")?];
+        aia.extend(one);
+        params
+            .custom_extensions
+            .push(rcgen::CustomExtension::from_oid_content(
+                &[1, 3, 6, 1, 5, 5, 7, 1, 1],
+                aia,
+            ));
+        let cert = params
+            .signed_by(&key, &parent.issuer)
+            .map_err(|e| e.to_string())?;
+        Ok(LabCa {
+            der: cert.der().clone(),
+            pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            issuer: rcgen::Issuer::new(params, key),
+        })
+    }
+
     /// The CA certificate.
     pub fn der(&self) -> CertificateDer<'static> {
         self.der.clone()
@@ -249,6 +285,37 @@ pub fn rustls_config(
     Ok(Arc::new(config))
 }
 
+/// The heartbeat behaviour (RFC 6520) of the scripted legacy responder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LabHeartbeat {
+    /// No heartbeat support: the extension is not echoed, a heartbeat record gets alert
+    /// unexpected_message.
+    Absent,
+    /// Heartbeats as RFC 6520 says: a request whose claimed payload is longer than the
+    /// record is discarded silently, any other is echoed.
+    Patched,
+    /// Heartbleed: a request is answered with as many bytes as it claims, copied from the
+    /// responder's memory past the request (a buffer that holds [`LAB_SECRET`]).
+    Bleeding,
+}
+
+/// What the scripted legacy responder does after its flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Afterwards {
+    /// Answer the client's records as the other settings say.
+    Answer,
+    /// Answer whatever comes next with 1 KiB of bytes that are not TLS records.
+    Garbage,
+    /// Answer with half an alert record, then close.
+    Truncate,
+    /// Read and say nothing (until the 5-second limit).
+    Silence,
+}
+
+/// What the Heartbleed responder's memory holds after a request: tests check that reports
+/// never show it.
+pub const LAB_SECRET: &[u8] = b"-----BEGIN PRIVATE KEY----- secgate-lab-secret ";
+
 /// What the scripted legacy responder accepts.
 #[derive(Clone, Debug)]
 pub struct Legacy {
@@ -268,13 +335,25 @@ pub struct Legacy {
     /// Refuse (alert handshake_failure) any hello that carries extensions, as some old stacks
     /// did.
     pub extension_intolerant: bool,
+    /// Refuse a hello below its highest version that carries TLS_FALLBACK_SCSV (RFC 7507) with
+    /// inappropriate_fallback; without it, such a hello is served like any other.
+    pub fallback_scsv: bool,
+    /// What it does with the heartbeat extension and heartbeat requests.
+    pub heartbeat: LabHeartbeat,
+    /// Accept a ChangeCipherSpec before the key exchange, as OpenSSL before 1.0.1h did
+    /// (CVE-2014-0224): it switches keys, so the next record fails to decrypt (alert
+    /// bad_record_mac). Without it, an early ChangeCipherSpec gets alert unexpected_message.
+    pub early_ccs: bool,
+    /// What it does after its flight.
+    pub afterwards: Afterwards,
     /// The certificate chain it presents.
     pub chain: Vec<CertificateDer<'static>>,
 }
 
 impl Legacy {
-    /// An old server: SSL 3.0 and TLS 1.0, RC4, 3DES and static RSA, DEFLATE, 1024-bit DHE and
-    /// no secure renegotiation.
+    /// An old server: SSL 3.0 and TLS 1.0, RC4, 3DES and static RSA, DEFLATE, 1024-bit DHE, no
+    /// secure renegotiation and no TLS_FALLBACK_SCSV (heartbeats absent, early
+    /// ChangeCipherSpec refused).
     pub fn ancient(chain: Vec<CertificateDer<'static>>) -> Legacy {
         Legacy {
             versions: vec![0x0300, 0x0301],
@@ -284,6 +363,10 @@ impl Legacy {
             dh_bits: 1024,
             rfc7919: false,
             extension_intolerant: false,
+            fallback_scsv: false,
+            heartbeat: LabHeartbeat::Absent,
+            early_ccs: false,
+            afterwards: Afterwards::Answer,
             chain,
         }
     }
@@ -378,6 +461,7 @@ struct ClientHello {
     supported_versions: Vec<u16>,
     groups: Vec<u16>,
     extensions: bool,
+    heartbeat: bool,
 }
 
 fn be16(b: &[u8]) -> Option<u16> {
@@ -416,6 +500,7 @@ fn parse_client_hello(rec: &[u8]) -> Option<ClientHello> {
         supported_versions: Vec::new(),
         groups: Vec::new(),
         extensions: false,
+        heartbeat: false,
     };
     let Some(len) = take(2).and_then(be16) else {
         return Some(hello);
@@ -434,6 +519,7 @@ fn parse_client_hello(rec: &[u8]) -> Option<ClientHello> {
                 hello.supported_versions = data.get(1..)?.chunks(2).filter_map(be16).collect();
             }
             0x000a => hello.groups = data.get(2..)?.chunks(2).filter_map(be16).collect(),
+            0x000f => hello.heartbeat = true,
             _ => {}
         }
         e += 4 + usize::from(n);
@@ -505,6 +591,10 @@ async fn legacy_conn(mut stream: TcpStream, legacy: &Legacy) {
         let _ = stream.write_all(&alert(70, 0x0301)).await;
         return;
     }
+    if legacy.fallback_scsv && version < top && hello.suites.contains(&0x5600) {
+        let _ = stream.write_all(&alert(86, version)).await;
+        return;
+    }
     let Some(suite) = legacy
         .suites
         .iter()
@@ -522,8 +612,16 @@ async fn legacy_conn(mut stream: TcpStream, legacy: &Legacy) {
     sh.push(0);
     sh.extend_from_slice(&suite.to_be_bytes());
     sh.push(u8::from(legacy.compression && hello.deflate));
+    let mut exts = Vec::new();
     if legacy.secure_renegotiation && hello.renegotiation {
-        sh.extend_from_slice(&[0, 5, 0xff, 0x01, 0, 1, 0]);
+        exts.extend_from_slice(&[0xff, 0x01, 0, 1, 0]);
+    }
+    if legacy.heartbeat != LabHeartbeat::Absent && hello.heartbeat {
+        exts.extend_from_slice(&[0x00, 0x0f, 0, 1, 1]);
+    }
+    if !exts.is_empty() {
+        sh.extend_from_slice(&u16::try_from(exts.len()).unwrap_or(0).to_be_bytes());
+        sh.extend(exts);
     }
     let mut flight = message(2, &sh);
     let mut certs = Vec::new();
@@ -570,6 +668,105 @@ async fn legacy_conn(mut stream: TcpStream, legacy: &Legacy) {
     if stream.write_all(&out).await.is_err() {
         return;
     }
-    // Wait for the client to hang up (the handshake is never finished).
-    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await;
+    // What the client sends next (the handshake is never finished), for at most 5 seconds.
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        match legacy.afterwards {
+            Afterwards::Answer => after_flight(&mut stream, legacy, version).await,
+            Afterwards::Garbage => {
+                let _ = stream.read(&mut buf).await;
+                let noise: Vec<u8> = (0..1024u32).map(|i| (i * 7 + 0x41) as u8 | 0x80).collect();
+                let _ = stream.write_all(&noise).await;
+            }
+            Afterwards::Truncate => {
+                let _ = stream.read(&mut buf).await;
+                let _ = stream.write_all(&[21, 3, 1, 0, 2, 2]).await;
+            }
+            Afterwards::Silence => {
+                while let Ok(n) = stream.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+}
+
+/// Read the client's records after the flight and answer heartbeats and early
+/// ChangeCipherSpecs as `legacy` says; anything else ends the connection.
+async fn after_flight(stream: &mut TcpStream, legacy: &Legacy, version: u16) {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let mut keys_changed = false;
+    loop {
+        // A complete record?
+        let need = buf.get(3..5).and_then(be16).map(|n| usize::from(n) + 5);
+        let Some(n) = need.filter(|n| buf.len() >= *n) else {
+            if buf.len() > 64 * 1024 {
+                return;
+            }
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+            }
+            continue;
+        };
+        let rec: Vec<u8> = buf.drain(..n).collect();
+        let kind = rec.first().copied().unwrap_or(0);
+        let body = rec.get(5..).unwrap_or_default();
+        let reply = if keys_changed {
+            // Everything after the ChangeCipherSpec is read with keys the client never had.
+            Some(record(21, version, &[2, 20]))
+        } else {
+            match kind {
+                20 if legacy.early_ccs => {
+                    keys_changed = true;
+                    None
+                }
+                20 => Some(record(21, version, &[2, 10])),
+                24 => heartbeat_reply(legacy.heartbeat, body, version),
+                _ => return,
+            }
+        };
+        if let Some(reply) = reply {
+            let fatal = reply.get(5) == Some(&2);
+            if stream.write_all(&reply).await.is_err() || fatal {
+                return;
+            }
+        }
+    }
+}
+
+/// The answer to a heartbeat record `body`, if any.
+fn heartbeat_reply(mode: LabHeartbeat, body: &[u8], version: u16) -> Option<Vec<u8>> {
+    let claimed = body.get(1..3).and_then(be16).map_or(0, usize::from);
+    let payload = body.get(3..).unwrap_or_default();
+    match mode {
+        LabHeartbeat::Absent => Some(record(21, version, &[2, 10])),
+        // RFC 6520 §4: at least 16 bytes of padding follow the payload, else discard.
+        LabHeartbeat::Patched if body.first() != Some(&1) || claimed + 16 > payload.len() => None,
+        LabHeartbeat::Patched => {
+            let mut m = vec![2];
+            m.extend_from_slice(body.get(1..3).unwrap_or_default());
+            m.extend_from_slice(payload.get(..claimed).unwrap_or_default());
+            m.extend([0u8; 16]);
+            Some(record(24, version, &m))
+        }
+        LabHeartbeat::Bleeding => {
+            // The request's payload, then whatever lies past it in memory, up to the claim.
+            let claimed = claimed.min(16384 - 19);
+            let memory: Vec<u8> = payload
+                .iter()
+                .copied()
+                .chain(LAB_SECRET.iter().copied().cycle())
+                .take(claimed)
+                .collect();
+            let mut m = vec![2];
+            m.extend_from_slice(&u16::try_from(claimed).unwrap_or(0).to_be_bytes());
+            m.extend(memory);
+            m.extend([0u8; 16]);
+            Some(record(24, version, &m))
+        }
+    }
 }

@@ -8,7 +8,8 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use time::OffsetDateTime;
-use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+use x509_parser::oid_registry::OID_PKIX_ACCESS_DESCRIPTOR_CA_ISSUERS;
+use x509_parser::prelude::{FromDer, GeneralName, ParsedExtension, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
 use super::CertObservation;
@@ -49,7 +50,13 @@ pub struct CertSummary {
     pub self_issued: bool,
     /// SHA-256 of the DER, hex.
     pub sha256: String,
+    /// The `caIssuers` URIs of its Authority Information Access extension (where its issuer's
+    /// certificate is published; never fetched), at most [`MAX_CA_ISSUERS`].
+    pub ca_issuers: Vec<String>,
 }
+
+/// Most `caIssuers` URIs kept from one certificate.
+pub const MAX_CA_ISSUERS: usize = 4;
 
 impl CertSummary {
     /// `RSA 2048`, `EC 256 (prime256v1)`.
@@ -101,6 +108,20 @@ pub fn summarise(der: &[u8]) -> Result<CertSummary, String> {
         .next()
         .and_then(|cn| cn.as_str().ok())
         .map(str::to_string);
+    let mut ca_issuers = Vec::new();
+    for ext in cert.extensions() {
+        if let ParsedExtension::AuthorityInfoAccess(aia) = ext.parsed_extension() {
+            for d in aia.iter() {
+                if let (true, GeneralName::URI(uri)) = (
+                    d.access_method == OID_PKIX_ACCESS_DESCRIPTOR_CA_ISSUERS,
+                    &d.access_location,
+                ) && ca_issuers.len() < MAX_CA_ISSUERS
+                {
+                    ca_issuers.push(crate::model::one_line(uri, 200));
+                }
+            }
+        }
+    }
     let (key_type, key_bits, curve) = key_facts(&cert);
     let sig_oid = cert.signature_algorithm.algorithm.to_id_string();
     let (signature, weak_signature) = signature_name(&sig_oid);
@@ -126,6 +147,7 @@ pub fn summarise(der: &[u8]) -> Result<CertSummary, String> {
         is_ca: cert.is_ca(),
         self_issued: tbs.subject.as_raw() == tbs.issuer.as_raw(),
         sha256: sha256_hex(der),
+        ca_issuers,
     })
 }
 

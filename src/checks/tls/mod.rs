@@ -1,12 +1,15 @@
 //! The TLS family (`--checks tls`): certificate and chain, protocol versions, cipher suites,
-//! key exchange, compression and renegotiation, judged from the outside like testssl.sh and
-//! sslyze do.
+//! key exchange, compression and renegotiation, downgrade protection and named vulnerabilities
+//! (Heartbleed, CCS injection), judged from the outside like testssl.sh and sslyze do.
 //!
 //! **Probe** ([`probe`], all network I/O): hand-built ClientHello messages ([`wire`]) for SSL
 //! 3.0 to TLS 1.3, parsed by a strict, bounded parser; cipher-suite enumeration over the full
 //! IANA registry ([`registry`], `checks/lists/ciphers.toml`) by offer-pick-remove; and one
 //! rustls handshake whose verifier captures the certificate chain, judged with webpki
-//! ([`cert`]). Every connection is under the per-host limit and the timeout.
+//! ([`cert`]). One connection each asks for a fallback with TLS_FALLBACK_SCSV, sends an
+//! overlong heartbeat, an early ChangeCipherSpec, and a client-initiated renegotiation after a
+//! TLS 1.2 handshake finished by [`tls12`]. Every connection is under the per-host limit and
+//! the timeout.
 //!
 //! **Rules** (pure, one file per topic): they read the [`TlsObservation`] and emit one outcome
 //! per rule id. A chain problem is reported once, by its real cause: the trust verdict is taken
@@ -35,13 +38,19 @@ pub mod probe;
 pub mod registry;
 pub mod wire;
 
+mod ccs;
 mod ciphers;
+mod client_renegotiation;
 mod compression;
+mod fallback;
+mod heartbleed;
 mod kex;
+mod lifetime;
 mod name;
 mod protocols;
 mod renegotiation;
 mod strength;
+pub mod tls12;
 mod trust;
 mod validity;
 
@@ -77,6 +86,11 @@ pub const RULE_IDS: &[&str] = &[
     kex::WEAK_DH,
     compression::COMPRESSION,
     renegotiation::INSECURE,
+    fallback::MISSING,
+    heartbleed::HEARTBLEED,
+    ccs::CCS_INJECTION,
+    client_renegotiation::CLIENT_INITIATED,
+    lifetime::LIFETIME,
 ];
 
 /// A rule of this family (see [`crate::checks::Rule`]).
@@ -93,6 +107,11 @@ pub static RULES: &[Rule] = &[
     kex::RULE,
     compression::RULE,
     renegotiation::RULE,
+    fallback::RULE,
+    heartbleed::RULE,
+    ccs::RULE,
+    client_renegotiation::RULE,
+    lifetime::RULE,
 ];
 
 /// The default port of a host target.
@@ -129,7 +148,7 @@ impl FamilyOptions for Tls {
 
 impl Family for Tls {
     fn summary(&self) -> &'static str {
-        "certificate and chain, protocol versions, cipher suites, key exchange, compression and renegotiation"
+        "certificate and chain, protocol versions, cipher suites, key exchange, compression, renegotiation, downgrade protection, Heartbleed and CCS injection"
     }
 
     fn rule_ids(&self) -> &'static [&'static str] {
@@ -235,6 +254,64 @@ pub struct Accepted {
     pub server_order: Option<bool>,
 }
 
+/// What a hello one version below the highest accepted, with TLS_FALLBACK_SCSV, got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fallback {
+    /// The version of the hello.
+    pub lower: Version,
+    /// The highest version the server accepts.
+    pub higher: Version,
+    /// What it did.
+    pub answer: FallbackAnswer,
+}
+
+/// See [`Fallback`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FallbackAnswer {
+    /// Refused (the detail says how: `alert inappropriate_fallback` is what RFC 7507 asks).
+    Refused(String),
+    /// Accepted the lower version, but its ServerHello carries the TLS 1.3 downgrade
+    /// sentinel (RFC 8446 §4.1.3), which TLS 1.3 clients check.
+    Sentinel,
+    /// Accepted the lower version: a forced fallback succeeds.
+    Accepted,
+}
+
+/// What an overlong heartbeat request (RFC 6520) got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Heartbeat {
+    /// The server did not take up the heartbeat extension.
+    NotSupported,
+    /// It did, and answered the overlong request with no heartbeat (the detail says what).
+    Ignored(String),
+    /// It answered with a heartbeat carrying bytes it was never sent (only their count is
+    /// kept: they may be its memory).
+    Leaked {
+        /// The payload length the request claimed.
+        claimed: u16,
+        /// Bytes of payload and padding in the response.
+        returned: usize,
+    },
+}
+
+/// What a ChangeCipherSpec before any key exchange got (CVE-2014-0224).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EarlyCcs {
+    /// Refused: an alert other than a decryption failure, or the connection closed.
+    Refused(String),
+    /// Accepted: the detail says what showed it.
+    Accepted(String),
+}
+
+/// What a client-initiated renegotiation got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientRenegotiation {
+    /// The server answered the protected ClientHello with a ServerHello.
+    Accepted,
+    /// Refused (the detail says how).
+    Refused(String),
+}
+
 /// Everything the TLS rules judge.
 #[derive(Clone, Debug)]
 pub struct TlsObservation {
@@ -267,6 +344,17 @@ pub struct TlsObservation {
     pub compression: Option<Result<bool, Reason>>,
     /// `renegotiation_info` in the ServerHello of the highest TLS ≤ 1.2 version.
     pub renegotiation: Option<Result<bool, Reason>>,
+    /// The answer to a hello with TLS_FALLBACK_SCSV one version below the highest accepted
+    /// (none: fewer than two versions accepted).
+    pub fallback: Option<Result<Fallback, Reason>>,
+    /// What an overlong heartbeat got with the highest TLS ≤ 1.2 version (none: no such
+    /// version).
+    pub heartbeat: Option<Result<Heartbeat, Reason>>,
+    /// What an early ChangeCipherSpec got with the highest TLS ≤ 1.2 version (none: no such
+    /// version).
+    pub early_ccs: Option<Result<EarlyCcs, Reason>>,
+    /// What a renegotiation the client asks for got (none: no TLS ≤ 1.2 version).
+    pub client_renegotiation: Option<Result<ClientRenegotiation, Reason>>,
     /// Connections attempted.
     pub handshakes: u32,
     /// TCP connections that were accepted.
@@ -577,6 +665,7 @@ pub(crate) mod fixture {
             is_ca: false,
             self_issued: subject == issuer,
             sha256: "00".repeat(32),
+            ca_issuers: Vec::new(),
         }
     }
 
@@ -630,6 +719,16 @@ pub(crate) mod fixture {
             dh_error: None,
             compression: Some(Ok(false)),
             renegotiation: Some(Ok(true)),
+            fallback: Some(Ok(Fallback {
+                lower: Version::Tls12,
+                higher: Version::Tls13,
+                answer: FallbackAnswer::Refused("alert inappropriate_fallback".into()),
+            })),
+            heartbeat: Some(Ok(Heartbeat::NotSupported)),
+            early_ccs: Some(Ok(EarlyCcs::Refused("alert unexpected_message".into()))),
+            client_renegotiation: Some(Ok(ClientRenegotiation::Refused(
+                "warning alert no_renegotiation".into(),
+            ))),
             handshakes: 12,
             connected: 12,
         }
@@ -647,6 +746,10 @@ pub(crate) mod fixture {
         o.groups = None;
         o.compression = None;
         o.renegotiation = None;
+        o.fallback = None;
+        o.heartbeat = None;
+        o.early_ccs = None;
+        o.client_renegotiation = None;
         o
     }
 
@@ -846,10 +949,11 @@ mod tests {
             "{}",
             ev["certificates"]
         );
-        // One chain problem, once, by its real cause, per certificate: the second chain is
-        // incomplete, so trust is not judged for it.
+        // Per certificate: the second is sent alone and its issuer is unknown, so it has no
+        // path to a trusted root, and the likely cause is a missing intermediate.
         if let Some(Ok(c)) = o.certs.get_mut(1) {
             c.chain[0].key_bits = 2048;
+            c.chain.truncate(1);
             c.trust = Trust::MissingIntermediate {
                 issuer: "CN=Int".into(),
                 top: "CN=app.test".into(),
@@ -857,7 +961,7 @@ mod tests {
         }
         let got = statuses(&o);
         assert_eq!(got[trust::INCOMPLETE_CHAIN], Status::Fail);
-        assert_eq!(got[trust::UNTRUSTED], Status::Skipped);
+        assert_eq!(got[trust::UNTRUSTED], Status::Fail);
         // An unreadable certificate is undecided, never a pass.
         o.certs[1] = Err(Reason::new(ReasonKind::Malformed, "bad DER"));
         let got = statuses(&o);

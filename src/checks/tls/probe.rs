@@ -20,6 +20,12 @@
 //!    configured group: a DHE suite answered with an RFC 7919 prime is asked once more with a
 //!    hello that offers none, and the smaller prime counts.
 //!
+//! 3. **Vulnerability probes** (alongside the enumeration, one connection each): a hello with
+//!    TLS_FALLBACK_SCSV one version below the highest; with the highest TLS ≤ 1.2 version, an
+//!    overlong heartbeat and two early ChangeCipherSpecs after the server's flight (read by
+//!    [`wire::parse_replies`]); and, over TLS 1.2, a renegotiation asked for after a handshake
+//!    finished by [`super::tls12`].
+//!
 //! A connection closed without an answer is tried once more before it counts as a refusal.
 //! Every distinct leaf certificate seen (rustls, survey and enumeration flights) is judged.
 
@@ -35,8 +41,13 @@ use tokio::time::Instant;
 
 use super::cert::{self, Captured, CapturingVerifier};
 use super::registry::{self, GROUPS};
-use super::wire::{self, Answer, Flight, HelloSpec, KeyExchange, Progress, Version, WireError};
-use super::{Accepted, CertObservation, ProtocolState, TlsObservation};
+use super::wire::{
+    self, Answer, Flight, HelloSpec, KeyExchange, Progress, Reply, Version, WireError,
+};
+use super::{
+    Accepted, CertObservation, ClientRenegotiation, EarlyCcs, Fallback, FallbackAnswer, Heartbeat,
+    ProtocolState, TlsObservation,
+};
 use crate::engine::Cx;
 use crate::engine::net;
 use crate::model::{Reason, ReasonKind};
@@ -50,6 +61,44 @@ pub enum Exchange {
     Closed(&'static str),
     /// No usable answer (timeout, malformed bytes, connect failure).
     Failed(Reason),
+}
+
+/// A connection whose ClientHello was answered, with its per-host permit.
+pub type Conn = (
+    tokio::net::TcpStream,
+    Option<tokio::sync::OwnedSemaphorePermit>,
+);
+
+/// A hello answered on a connection kept open.
+pub struct Kept {
+    /// The answer.
+    pub answer: Answer,
+    /// The connection.
+    pub conn: Conn,
+    /// The ClientHello record sent.
+    pub hello: Vec<u8>,
+    /// Every byte received (the answer's records).
+    pub received: Vec<u8>,
+}
+
+/// What came back after a follow-up write on an answered connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FollowUp {
+    /// The records received, in order.
+    pub replies: Vec<Reply>,
+    /// How the reading ended.
+    pub end: End,
+}
+
+/// How reading a follow-up answer ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// The caller's test said the answer was decided.
+    Decided,
+    /// The server closed or reset the connection.
+    Closed,
+    /// Nothing more came within the timeout.
+    Silent,
 }
 
 /// Groups of candidates enumerated side by side for one TLS ≤ 1.2 version.
@@ -120,6 +169,9 @@ impl<'a> Prober<'a> {
             sni: self.sni.as_deref(),
             deflate: false,
             extensions: !self.intolerant(version),
+            fallback_scsv: false,
+            heartbeat: false,
+            renegotiation_info: None,
         }
     }
 
@@ -134,24 +186,37 @@ impl<'a> Prober<'a> {
     }
 
     async fn exchange_once(&self, spec: &HelloSpec<'_>, full: bool) -> Exchange {
+        match self.hello_kept(spec, full).await {
+            Ok(kept) => Exchange::Answer(kept.answer),
+            Err(other) => other,
+        }
+    }
+
+    /// Send one ClientHello and read the answer, keeping the connection open for what the
+    /// caller sends next (see [`Prober::follow_up`]); the error is what [`Prober::exchange`]
+    /// would have returned.
+    async fn hello_kept(&self, spec: &HelloSpec<'_>, full: bool) -> Result<Kept, Exchange> {
         self.handshakes.fetch_add(1, Ordering::Relaxed);
         let mut random = [0u8; 96];
         if aws_lc_rs::rand::fill(&mut random).is_err() {
-            return Exchange::Failed(Reason::new(ReasonKind::Bug, "no randomness"));
+            return Err(Exchange::Failed(Reason::new(
+                ReasonKind::Bug,
+                "no randomness",
+            )));
         }
         let hello = wire::client_hello(spec, &random);
         let deadline = Instant::now() + net::request_deadline(self.timeout);
-        let (mut stream, _permit) = match self.connect().await {
+        let (mut stream, permit) = match self.connect().await {
             Ok(s) => s,
-            Err(r) => return Exchange::Failed(r),
+            Err(r) => return Err(Exchange::Failed(r)),
         };
         self.connected.fetch_add(1, Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
         match tokio::time::timeout(self.timeout, stream.write_all(&hello)).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) if is_reset(&e) => return Exchange::Closed("reset the connection"),
-            Ok(Err(e)) => return Exchange::Failed(net::io_reason(&e, &self.doing(spec))),
-            Err(_) => return Exchange::Failed(self.timed_out(spec)),
+            Ok(Err(e)) if is_reset(&e) => return Err(Exchange::Closed("reset the connection")),
+            Ok(Err(e)) => return Err(Exchange::Failed(net::io_reason(&e, &self.doing(spec)))),
+            Err(_) => return Err(Exchange::Failed(self.timed_out(spec))),
         }
         let mut buf: Vec<u8> = Vec::new();
         let mut chunk = vec![0u8; 16 * 1024];
@@ -163,29 +228,116 @@ impl<'a> Prober<'a> {
                 .min(deadline.saturating_duration_since(Instant::now()));
             let read = tokio::time::timeout(wait, stream.read(&mut chunk)).await;
             let (bytes, eof) = match read {
-                Err(_) => return Exchange::Failed(self.timed_out(spec)),
+                Err(_) => return Err(Exchange::Failed(self.timed_out(spec))),
                 Ok(Ok(0)) => (0, true),
                 Ok(Ok(n)) => (n, false),
                 Ok(Err(e)) if is_reset(&e) => (0, true),
-                Ok(Err(e)) => return Exchange::Failed(net::io_reason(&e, &self.doing(spec))),
+                Ok(Err(e)) => return Err(Exchange::Failed(net::io_reason(&e, &self.doing(spec)))),
             };
             if eof && buf.is_empty() {
-                return Exchange::Closed("closed the connection");
+                return Err(Exchange::Closed("closed the connection"));
             }
             buf.extend_from_slice(chunk.get(..bytes).unwrap_or_default());
             if buf.len() > wire::MAX_FLIGHT {
-                return Exchange::Failed(wire_reason(
+                return Err(Exchange::Failed(wire_reason(
                     &WireError::FlightTooLarge(wire::MAX_FLIGHT),
                     &self.doing(spec),
-                ));
+                )));
             }
             match parser.advance(&buf, eof) {
-                Ok(Progress::Done(answer)) => return Exchange::Answer(answer),
+                Ok(Progress::Done(answer)) => {
+                    return Ok(Kept {
+                        answer,
+                        conn: (stream, permit),
+                        hello,
+                        received: buf,
+                    });
+                }
                 Ok(Progress::NeedMore) if !eof => {}
                 Ok(Progress::NeedMore) => {
-                    return Exchange::Failed(wire_reason(&WireError::Truncated, &self.doing(spec)));
+                    return Err(Exchange::Failed(wire_reason(
+                        &WireError::Truncated,
+                        &self.doing(spec),
+                    )));
                 }
-                Err(e) => return Exchange::Failed(wire_reason(&e, &self.doing(spec))),
+                Err(e) => return Err(Exchange::Failed(wire_reason(&e, &self.doing(spec)))),
+            }
+        }
+    }
+
+    /// Write `bytes` on a connection whose hello was answered, and read the records that come
+    /// back until `enough` says the answer is decided, the server closes, the timeout passes or
+    /// [`wire::MAX_REPLIES`] bytes arrived. `doing` names the step for reasons.
+    pub async fn follow_up(
+        &self,
+        conn: Conn,
+        bytes: &[u8],
+        doing: &str,
+        enough: impl Fn(&[Reply]) -> bool,
+    ) -> Result<FollowUp, Reason> {
+        let (mut stream, _permit) = conn;
+        let deadline = Instant::now() + net::request_deadline(self.timeout);
+        match tokio::time::timeout(self.timeout, stream.write_all(bytes)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) if is_reset(&e) => {
+                return Ok(FollowUp {
+                    replies: Vec::new(),
+                    end: End::Closed,
+                });
+            }
+            Ok(Err(e)) => return Err(net::io_reason(&e, doing)),
+            Err(_) => {
+                return Err(Reason::new(
+                    ReasonKind::Timeout,
+                    format!("{doing}: write timed out"),
+                ));
+            }
+        }
+        let mut buf: Vec<u8> = Vec::new();
+        let mut chunk = vec![0u8; 16 * 1024];
+        let mut replies = Vec::new();
+        let mut total = 0usize;
+        loop {
+            let wait = self
+                .timeout
+                .min(deadline.saturating_duration_since(Instant::now()));
+            let (bytes, eof) = match tokio::time::timeout(wait, stream.read(&mut chunk)).await {
+                Err(_) => {
+                    return Ok(FollowUp {
+                        replies,
+                        end: End::Silent,
+                    });
+                }
+                Ok(Ok(0)) => (0, true),
+                Ok(Ok(n)) => (n, false),
+                Ok(Err(e)) if is_reset(&e) => (0, true),
+                Ok(Err(e)) => return Err(net::io_reason(&e, doing)),
+            };
+            total += bytes;
+            if total > wire::MAX_REPLIES {
+                return Err(wire_reason(
+                    &WireError::FlightTooLarge(wire::MAX_REPLIES),
+                    doing,
+                ));
+            }
+            buf.extend_from_slice(chunk.get(..bytes).unwrap_or_default());
+            let (more, used) = wire::parse_replies(&buf).map_err(|e| wire_reason(&e, doing))?;
+            replies.extend(more);
+            buf.drain(..used.min(buf.len()));
+            if enough(&replies) {
+                return Ok(FollowUp {
+                    replies,
+                    end: End::Decided,
+                });
+            }
+            if eof {
+                if !buf.is_empty() {
+                    return Err(wire_reason(&WireError::Truncated, doing));
+                }
+                return Ok(FollowUp {
+                    replies,
+                    end: End::Closed,
+                });
             }
         }
     }
@@ -393,7 +545,35 @@ pub async fn observe(cx: &Cx<'_>, port: u16, now: i64) -> TlsObservation {
         })
     };
     let groups = enumerate_groups(&p, &supported, &all_groups);
-    let (enumerations, compression, groups) = futures::join!(enumerations, compression, groups);
+    let fallback = probe_fallback(&p, &supported, &all_groups);
+    let heartbeat = async {
+        let v = legacy_top?;
+        Some(probe_heartbleed(&p, v, &all_groups).await)
+    };
+    let early_ccs = async {
+        let v = legacy_top?;
+        Some(probe_early_ccs(&p, v, &all_groups).await)
+    };
+    let client_renegotiation = async {
+        Some(match legacy_top? {
+            Version::Tls12 => probe_client_renegotiation(&p).await,
+            v => Err(Reason::new(
+                ReasonKind::Tls,
+                format!(
+                    "the renegotiation probe speaks TLS 1.2 only, and the server's best version up to TLS 1.2 is {v}"
+                ),
+            )),
+        })
+    };
+    let (enumerations, compression, groups, fallback, heartbeat, early_ccs, client_renegotiation) = futures::join!(
+        enumerations,
+        compression,
+        groups,
+        fallback,
+        heartbeat,
+        early_ccs,
+        client_renegotiation
+    );
     let mut suites: BTreeMap<Version, Result<Accepted, Reason>> = BTreeMap::new();
     let mut dh_bits: BTreeMap<u16, u32> = BTreeMap::new();
     let mut dh_error = None;
@@ -459,6 +639,10 @@ pub async fn observe(cx: &Cx<'_>, port: u16, now: i64) -> TlsObservation {
         dh_error,
         compression,
         renegotiation,
+        fallback,
+        heartbeat,
+        early_ccs,
+        client_renegotiation,
         handshakes: p.handshakes.load(Ordering::Relaxed),
         connected: p.connected.load(Ordering::Relaxed),
     }
@@ -802,6 +986,424 @@ async fn enumerate_groups(
         }
     }
     Some(Ok(found))
+}
+
+/// TLS_FALLBACK_SCSV (RFC 7507): one hello at the second-highest accepted version carrying
+/// the signal; none with fewer than two versions accepted.
+async fn probe_fallback(
+    p: &Prober<'_>,
+    supported: &[Version],
+    groups: &[u16],
+) -> Option<Result<Fallback, Reason>> {
+    let (&higher, below) = supported.split_last()?;
+    let &lower = below.last()?;
+    let suites = registry::candidates(lower);
+    let mut spec = p.spec(lower, &suites, groups);
+    spec.fallback_scsv = true;
+    let answer = match p.exchange(&spec, false).await {
+        Exchange::Answer(Answer::Hello(f)) if f.hello.version == lower.wire() => {
+            if f.hello.downgrade_sentinel && higher == Version::Tls13 {
+                FallbackAnswer::Sentinel
+            } else {
+                FallbackAnswer::Accepted
+            }
+        }
+        Exchange::Answer(Answer::Hello(f)) => FallbackAnswer::Refused(format!(
+            "answered with {} instead",
+            Version::from_wire(f.hello.version).map_or("another version", Version::name)
+        )),
+        Exchange::Answer(Answer::Alert { description, .. }) => {
+            FallbackAnswer::Refused(format!("alert {}", wire::alert_name(description)))
+        }
+        Exchange::Closed(how) => FallbackAnswer::Refused(how.to_string()),
+        Exchange::Failed(r) => return Some(Err(r)),
+    };
+    Some(Ok(Fallback {
+        lower,
+        higher,
+        answer,
+    }))
+}
+
+/// The payload length a heartbeat probe claims while sending none: a few kilobytes, never
+/// more (RFC 6520 allows up to 2^14).
+pub const HEARTBEAT_CLAIM: u16 = 4096;
+
+/// A hello at `version` that the server must answer, on a connection kept open; what `Err`
+/// holds is why the probe cannot go on.
+async fn answered(
+    p: &Prober<'_>,
+    spec: &HelloSpec<'_>,
+    what: &str,
+) -> Result<Result<(Flight, Conn), Reason>, Reason> {
+    Ok(match p.hello_kept(spec, true).await {
+        Ok(Kept {
+            answer: Answer::Hello(f),
+            conn,
+            ..
+        }) => Ok((f, conn)),
+        Ok(Kept {
+            answer: Answer::Alert { description, .. },
+            ..
+        }) => Err(Reason::new(
+            ReasonKind::Tls,
+            format!(
+                "{what}: {} refused with alert {} a hello it accepts otherwise",
+                p.host,
+                wire::alert_name(description)
+            ),
+        )),
+        Err(Exchange::Closed(how)) => Err(Reason::new(
+            ReasonKind::Reset,
+            format!(
+                "{what}: {} {how} after a hello it accepts otherwise",
+                p.host
+            ),
+        )),
+        Err(Exchange::Failed(r)) => return Err(r),
+        Err(Exchange::Answer(_)) => return Err(Reason::new(ReasonKind::Bug, what.to_string())),
+    })
+}
+
+/// Heartbleed (CVE-2014-0160): a hello offering the heartbeat extension; when the server
+/// takes it up, after its flight a heartbeat request claiming [`HEARTBEAT_CLAIM`] bytes of
+/// payload and carrying none, then a close_notify (so that a server that rightly discards the
+/// request closes instead of leaving the probe to its timeout). One connection.
+async fn probe_heartbleed(
+    p: &Prober<'_>,
+    version: Version,
+    groups: &[u16],
+) -> Result<Heartbeat, Reason> {
+    let suites = registry::candidates(version);
+    let mut spec = p.spec(version, &suites, groups);
+    spec.heartbeat = true;
+    let (flight, conn) = match answered(p, &spec, "heartbeat probe").await? {
+        Ok(ok) => ok,
+        Err(refused) => return Ok(Heartbeat::Ignored(refused.detail)),
+    };
+    if !flight.hello.extensions.contains(&wire::HEARTBEAT_EXTENSION) {
+        return Ok(Heartbeat::NotSupported);
+    }
+    let [hi, lo] = flight.hello.version.to_be_bytes();
+    let [claim_hi, claim_lo] = HEARTBEAT_CLAIM.to_be_bytes();
+    let mut bytes = vec![wire::HEARTBEAT_RECORD, hi, lo, 0, 3, 1, claim_hi, claim_lo];
+    bytes.extend_from_slice(&[21, hi, lo, 0, 2, 1, 0]);
+    let doing = format!("heartbeat request to {}", p.host);
+    let got = p
+        .follow_up(conn, &bytes, &doing, |r| {
+            r.iter()
+                .any(|x| matches!(x, Reply::Heartbeat { kind: 2, .. } | Reply::Alert { .. }))
+        })
+        .await?;
+    for reply in &got.replies {
+        match reply {
+            Reply::Heartbeat {
+                kind: 2, body_len, ..
+            } if *body_len > 0 => {
+                return Ok(Heartbeat::Leaked {
+                    claimed: HEARTBEAT_CLAIM,
+                    returned: *body_len,
+                });
+            }
+            Reply::Alert { description, .. } => {
+                return Ok(Heartbeat::Ignored(format!(
+                    "alert {}",
+                    wire::alert_name(*description)
+                )));
+            }
+            _ => {}
+        }
+    }
+    match got.end {
+        // A server that rightly discards the request still closes after the close_notify.
+        End::Silent => Err(Reason::new(
+            ReasonKind::Timeout,
+            format!(
+                "{doing}: no answer to the heartbeat or the close_notify after it within the timeout ({})",
+                net::secs(p.timeout)
+            ),
+        )),
+        // Decided without a leak: an empty heartbeat response.
+        End::Decided => Ok(Heartbeat::Ignored("an empty heartbeat response".into())),
+        End::Closed => Ok(Heartbeat::Ignored("the connection was closed".into())),
+    }
+}
+
+/// CCS injection (CVE-2014-0224): after the server's flight, two ChangeCipherSpec records and
+/// no key exchange. A server that refuses the first says so (unexpected_message) or closes; one
+/// that accepted it has switched keys and fails to decrypt the second (bad_record_mac). One
+/// connection.
+async fn probe_early_ccs(
+    p: &Prober<'_>,
+    version: Version,
+    groups: &[u16],
+) -> Result<EarlyCcs, Reason> {
+    let suites = registry::candidates(version);
+    let spec = p.spec(version, &suites, groups);
+    let (flight, conn) = answered(p, &spec, "early ChangeCipherSpec probe").await??;
+    let [hi, lo] = flight.hello.version.to_be_bytes();
+    let ccs = [20, hi, lo, 0, 1, 1];
+    let doing = format!("early ChangeCipherSpec to {}", p.host);
+    let got = p
+        .follow_up(conn, &[ccs, ccs].concat(), &doing, |r| {
+            r.iter()
+                .any(|x| !matches!(x, Reply::Other { kind: 20, .. }))
+        })
+        .await?;
+    let first = got
+        .replies
+        .iter()
+        .find(|x| !matches!(x, Reply::Other { kind: 20, .. }));
+    match (first, got.end) {
+        (Some(Reply::Alert { description, .. }), _) if matches!(description, 20 | 21) => {
+            Ok(EarlyCcs::Accepted(format!(
+                "it answered the second one with alert {}, so it had switched keys",
+                wire::alert_name(*description)
+            )))
+        }
+        (Some(Reply::Alert { description, .. }), _) => Ok(EarlyCcs::Refused(format!(
+            "alert {}",
+            wire::alert_name(*description)
+        ))),
+        (Some(Reply::Heartbeat { .. }), _) => Ok(EarlyCcs::Accepted(
+            "it went on with a heartbeat record".to_string(),
+        )),
+        (Some(Reply::Other { kind, .. }), _) => Ok(EarlyCcs::Accepted(format!(
+            "it went on with a record of type {kind}"
+        ))),
+        (None, End::Silent) => Err(Reason::new(
+            ReasonKind::Timeout,
+            format!(
+                "{doing}: no answer within the timeout ({})",
+                net::secs(p.timeout)
+            ),
+        )),
+        (None, _) => Ok(EarlyCcs::Refused("it closed the connection".to_string())),
+    }
+}
+
+/// Read one whole record (type 20 to 23, a 3.x version, at most [`wire::MAX_RECORD`] bytes)
+/// from `stream`, keeping what follows it in `buf`; none when the server closes.
+async fn read_record(
+    stream: &mut tokio::net::TcpStream,
+    buf: &mut Vec<u8>,
+    timeout: Duration,
+    doing: &str,
+) -> Result<Option<(u8, Vec<u8>)>, Reason> {
+    let mut chunk = vec![0u8; 16 * 1024];
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some((kind, body, used)) =
+            wire::split_record(buf).map_err(|e| wire_reason(&e, doing))?
+        {
+            let body = body.to_vec();
+            buf.drain(..used);
+            return Ok(Some((kind, body)));
+        }
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(wait, stream.read(&mut chunk)).await {
+            Err(_) => {
+                return Err(Reason::new(
+                    ReasonKind::Timeout,
+                    format!(
+                        "{doing}: no answer within the timeout ({})",
+                        net::secs(timeout)
+                    ),
+                ));
+            }
+            Ok(Ok(0)) => {
+                return if buf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(wire_reason(&WireError::Truncated, doing))
+                };
+            }
+            Ok(Ok(n)) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+            Ok(Err(e)) if is_reset(&e) => return Ok(None),
+            Ok(Err(e)) => return Err(net::io_reason(&e, doing)),
+        }
+    }
+}
+
+/// The handshake messages of a server's answer (the bodies of its handshake records; the
+/// answer parser has checked the records already).
+fn handshake_bytes(received: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while let Ok(Some((kind, body, used))) =
+        wire::split_record(received.get(at..).unwrap_or_default())
+    {
+        if kind == 22 {
+            out.extend_from_slice(body);
+        }
+        at += used;
+    }
+    out
+}
+
+/// Client-initiated renegotiation: one TLS 1.2 handshake finished with [`super::tls12`]
+/// (ECDHE x25519, AES-128-GCM), then one protected ClientHello carrying the Finished
+/// verify_data (RFC 5746). A ServerHello back is an acceptance; an alert (no_renegotiation)
+/// or a close a refusal. One connection, one attempt.
+async fn probe_client_renegotiation(p: &Prober<'_>) -> Result<ClientRenegotiation, Reason> {
+    use super::tls12;
+    use aws_lc_rs::agreement::{self, EphemeralPrivateKey, UnparsedPublicKey, X25519};
+    let doing = format!("renegotiation probe to {}", p.host);
+    let cannot = |why: &str| Reason::new(ReasonKind::Tls, format!("{doing}: {why}"));
+    let groups = [wire::X25519];
+    let spec = p.spec(Version::Tls12, &tls12::SUITES, &groups);
+    let kept = match p.hello_kept(&spec, true).await {
+        Ok(k) => k,
+        Err(Exchange::Failed(r)) => return Err(r),
+        Err(_) => {
+            return Err(cannot(
+                "the server refuses ECDHE x25519 with AES-128-GCM, the only handshake the probe can finish",
+            ));
+        }
+    };
+    let Answer::Hello(flight) = &kept.answer else {
+        return Err(cannot(
+            "the server refuses ECDHE x25519 with AES-128-GCM, the only handshake the probe can finish",
+        ));
+    };
+    let share = flight
+        .server_key_exchange
+        .as_deref()
+        .and_then(tls12::x25519_share);
+    let (true, true, Some(share)) = (
+        flight.complete && flight.hello.version == Version::Tls12.wire(),
+        tls12::SUITES.contains(&flight.hello.suite),
+        share,
+    ) else {
+        return Err(cannot(
+            "the server did not answer with a TLS 1.2 ECDHE x25519 AES-128-GCM flight, the only handshake the probe can finish",
+        ));
+    };
+    let client_random = kept.hello.get(11..43).unwrap_or_default().to_vec();
+    let mut transcript = kept.hello.get(5..).unwrap_or_default().to_vec();
+    transcript.extend(handshake_bytes(&kept.received));
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let bug = |what: &str| Reason::new(ReasonKind::Bug, format!("{doing}: {what}"));
+    let private = EphemeralPrivateKey::generate(&X25519, &rng).map_err(|_| bug("key"))?;
+    let public = private.compute_public_key().map_err(|_| bug("key"))?;
+    let premaster =
+        agreement::agree_ephemeral(private, UnparsedPublicKey::new(&X25519, share), (), |k| {
+            Ok(k.to_vec())
+        })
+        .map_err(|()| cannot("the server's x25519 share is invalid"))?;
+    let mut cke = vec![16, 0, 0, 33, 32];
+    cke.extend_from_slice(public.as_ref());
+    transcript.extend_from_slice(&cke);
+    let ems = flight.hello.extensions.contains(&0x0017);
+    let mut keys = tls12::keys(
+        &premaster,
+        ems,
+        &transcript,
+        &client_random,
+        &flight.hello.random,
+    )
+    .ok_or_else(|| bug("keys"))?;
+    let verify = tls12::verify_data(&keys.master, b"client finished", &transcript);
+    let mut finished = vec![20, 0, 0, 12];
+    finished.extend_from_slice(&verify);
+    let mut out = vec![22, 3, 3, 0, 37];
+    out.extend_from_slice(&cke);
+    out.extend_from_slice(&[20, 3, 3, 0, 1, 1]);
+    out.extend(keys.client.seal(22, &finished).ok_or_else(|| bug("seal"))?);
+    transcript.extend_from_slice(&finished);
+    let (mut stream, _permit) = kept.conn;
+    let io = |e: std::io::Error| net::io_reason(&e, &doing);
+    match tokio::time::timeout(p.timeout, stream.write_all(&out)).await {
+        Ok(r) => r.map_err(io)?,
+        Err(_) => {
+            return Err(Reason::new(
+                ReasonKind::Timeout,
+                format!("{doing}: write timed out"),
+            ));
+        }
+    }
+    // The server's ChangeCipherSpec and Finished.
+    let mut buf = Vec::new();
+    let mut done = false;
+    for _ in 0..4 {
+        match read_record(&mut stream, &mut buf, p.timeout, &doing).await? {
+            Some((20, _)) => {}
+            Some((22, body)) => {
+                let plain = keys.server.open(22, &body).ok_or_else(|| {
+                    cannot("the server's Finished does not decrypt: the handshake failed")
+                })?;
+                let expected = tls12::verify_data(&keys.master, b"server finished", &transcript);
+                if plain.get(..4) != Some(&[20, 0, 0, 12][..])
+                    || plain.get(4..) != Some(&expected[..])
+                {
+                    return Err(cannot("the server's Finished does not verify"));
+                }
+                done = true;
+                break;
+            }
+            Some((21, body)) => {
+                return Err(cannot(&format!(
+                    "the server ended the handshake with alert {}",
+                    wire::alert_name(body.get(1).copied().unwrap_or(0))
+                )));
+            }
+            Some(_) => return Err(cannot("unexpected record before the server's Finished")),
+            None => {
+                return Err(cannot(
+                    "the server closed the connection during the handshake",
+                ));
+            }
+        }
+    }
+    if !done {
+        return Err(cannot("no Finished from the server"));
+    }
+    // The renegotiation hello, protected.
+    let mut random = [0u8; 96];
+    aws_lc_rs::rand::fill(&mut random).map_err(|_| bug("randomness"))?;
+    let mut again = p.spec(Version::Tls12, &tls12::SUITES, &groups);
+    again.renegotiation_info = Some(&verify);
+    let hello = wire::client_hello(&again, &random);
+    let record = keys
+        .client
+        .seal(22, hello.get(5..).unwrap_or_default())
+        .ok_or_else(|| bug("seal"))?;
+    match tokio::time::timeout(p.timeout, stream.write_all(&record)).await {
+        Ok(r) => r.map_err(io)?,
+        Err(_) => {
+            return Err(Reason::new(
+                ReasonKind::Timeout,
+                format!("{doing}: write timed out"),
+            ));
+        }
+    }
+    for _ in 0..8 {
+        let Some((kind, body)) = read_record(&mut stream, &mut buf, p.timeout, &doing).await?
+        else {
+            return Ok(ClientRenegotiation::Refused(
+                "it closed the connection".into(),
+            ));
+        };
+        let Some(plain) = keys.server.open(kind, &body) else {
+            return Err(cannot(
+                "the server's answer to the renegotiation does not decrypt",
+            ));
+        };
+        match (kind, plain.first(), plain.get(1)) {
+            (22, Some(2), _) => return Ok(ClientRenegotiation::Accepted),
+            (22, Some(0), _) => {} // HelloRequest
+            (21, Some(level), Some(description)) => {
+                return Ok(ClientRenegotiation::Refused(format!(
+                    "{} alert {}",
+                    if *level == 1 { "warning" } else { "fatal" },
+                    wire::alert_name(*description)
+                )));
+            }
+            (23, _, _) => {} // application data (an HTTP server's own output)
+            _ => return Err(cannot("unexpected answer to the renegotiation")),
+        }
+    }
+    Err(cannot("no answer to the renegotiation"))
 }
 
 #[cfg(test)]

@@ -83,8 +83,15 @@ impl fmt::Display for Version {
 
 /// Signalling suite value asking for secure renegotiation (RFC 5746).
 pub const RENEGOTIATION_SCSV: u16 = 0x00FF;
+/// Signalling suite value of a client that retries with a lower version than it supports
+/// (RFC 7507); a server supporting a higher version must refuse with `inappropriate_fallback`.
+pub const FALLBACK_SCSV: u16 = 0x5600;
 /// The x25519 group.
 pub const X25519: u16 = 29;
+/// The heartbeat extension (RFC 6520).
+pub const HEARTBEAT_EXTENSION: u16 = 0x000f;
+/// The heartbeat record content type (RFC 6520).
+pub const HEARTBEAT_RECORD: u8 = 24;
 
 /// Signature algorithms offered in TLS 1.2 and 1.3 hellos: modern first, then legacy ones so
 /// that servers with old certificates still answer.
@@ -112,6 +119,13 @@ pub struct HelloSpec<'a> {
     /// Send extensions (TLS 1.0 and later). Off for stacks that refuse any hello with
     /// extensions (SSL 3.0 hellos never have them; TLS 1.3 hellos always do).
     pub extensions: bool,
+    /// Add TLS_FALLBACK_SCSV (RFC 7507): this hello is a retry below the client's best version.
+    pub fallback_scsv: bool,
+    /// Offer the heartbeat extension (RFC 6520), peer allowed to send.
+    pub heartbeat: bool,
+    /// A renegotiation hello (RFC 5746 §3.5): `renegotiation_info` carries the client's
+    /// verify_data of the handshake being renegotiated, and the signalling suite is left out.
+    pub renegotiation_info: Option<&'a [u8]>,
 }
 
 /// ClientHello messages between these sizes hang some F5 load balancers; the padding
@@ -141,8 +155,11 @@ pub fn client_hello(spec: &HelloSpec<'_>, random: &[u8; 96]) -> Vec<u8> {
         for s in spec.suites {
             put_u16(b, *s);
         }
-        if !tls13 {
+        if !tls13 && spec.renegotiation_info.is_none() {
             put_u16(b, RENEGOTIATION_SCSV);
+        }
+        if spec.fallback_scsv {
+            put_u16(b, FALLBACK_SCSV);
         }
     });
     if spec.deflate {
@@ -181,6 +198,15 @@ pub fn client_hello(spec: &HelloSpec<'_>, random: &[u8; 96]) -> Vec<u8> {
                 });
             }
             extension(ext, 0x0017, |_| {});
+            if spec.heartbeat {
+                extension(ext, HEARTBEAT_EXTENSION, |e| e.push(1));
+            }
+            if let Some(verify) = spec.renegotiation_info {
+                extension(ext, 0xff01, |e| {
+                    e.push(u8::try_from(verify.len()).unwrap_or(0));
+                    e.extend_from_slice(verify);
+                });
+            }
             if tls13 {
                 extension(ext, 0x002b, |e| e.extend_from_slice(&[2, 0x03, 0x04]));
                 extension(ext, 0x002d, |e| e.extend_from_slice(&[1, 1]));
@@ -315,6 +341,10 @@ const HRR_RANDOM: [u8; 32] = [
     0xC2, 0xA2, 0x11, 0x16, 0x7A, 0xBB, 0x8C, 0x5E, 0x07, 0x9E, 0x09, 0xE2, 0xC8, 0xA8, 0x33, 0x9C,
 ];
 
+/// The first seven bytes of the last eight of a downgrading TLS 1.3 server's random
+/// (RFC 8446 §4.1.3); the eighth is 1 (TLS 1.2) or 0 (older).
+const DOWNGRADE_SENTINEL: [u8; 7] = *b"DOWNGRD";
+
 /// A parsed ServerHello or HelloRetryRequest.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerHello {
@@ -332,6 +362,11 @@ pub struct ServerHello {
     pub group: Option<u16>,
     /// Extension types, in order.
     pub extensions: Vec<u16>,
+    /// The random ends with the TLS 1.3 downgrade sentinel (RFC 8446 §4.1.3): a server that
+    /// supports TLS 1.3 negotiating TLS 1.2 (`DOWNGRD\x01`) or TLS 1.1 and below (`DOWNGRD\x00`).
+    pub downgrade_sentinel: bool,
+    /// The server random.
+    pub random: [u8; 32],
 }
 
 /// A server's answer to a ClientHello.
@@ -620,6 +655,11 @@ fn parse_server_hello(msg: &[u8]) -> Result<ServerHello, WireError> {
         renegotiation_info: false,
         group: None,
         extensions: Vec::new(),
+        random: random.try_into().unwrap_or([0; 32]),
+        downgrade_sentinel: random
+            .get(24..31)
+            .is_some_and(|tail| tail == DOWNGRADE_SENTINEL)
+            && random.get(31).is_some_and(|b| *b <= 1),
     };
     if r.remaining() > 0 {
         let len = usize::from(r.u16().ok_or(bad("extensions length"))?);
@@ -776,6 +816,105 @@ pub fn parse_key_exchange(body: &[u8], layout: SkeLayout) -> Result<KeyExchange,
     }
 }
 
+/// A record a server sent after its first flight, reduced to what a vulnerability probe
+/// judges: never the bytes of a heartbeat response, which may be the server's memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// An alert.
+    Alert {
+        /// 1 warning, 2 fatal.
+        level: u8,
+        /// The alert description.
+        description: u8,
+    },
+    /// A heartbeat message (RFC 6520).
+    Heartbeat {
+        /// 1 request, 2 response.
+        kind: u8,
+        /// The payload length the message claims.
+        payload_length: u16,
+        /// Bytes of the record after the message type and length: payload and padding.
+        body_len: usize,
+    },
+    /// Any other record (ChangeCipherSpec, handshake, application data), by content type.
+    Other {
+        /// The content type.
+        kind: u8,
+        /// The record body length.
+        len: usize,
+    },
+}
+
+/// Most bytes read after the first flight (a heartbeat response to the probe's 4 KiB claim,
+/// with room for alerts).
+pub const MAX_REPLIES: usize = 64 * 1024;
+
+/// The complete records in `buf` (bytes a server sent after its first flight), and how many
+/// bytes they take; an incomplete record at the end is left for the next read. Strict like the
+/// hello parser: known content types (20 to 24), 3.x record versions, the TLS record size
+/// limit, at most [`MAX_RECORDS`] records and [`MAX_REPLIES`] bytes.
+pub fn parse_replies(buf: &[u8]) -> Result<(Vec<Reply>, usize), WireError> {
+    if buf.len() > MAX_REPLIES {
+        return Err(WireError::FlightTooLarge(MAX_REPLIES));
+    }
+    let mut out = Vec::new();
+    let mut used = 0usize;
+    while let Some((kind, body, n)) = split_record(buf.get(used..).unwrap_or_default())? {
+        used += n;
+        if out.len() >= MAX_RECORDS {
+            return Err(WireError::Invalid("answer: too many records"));
+        }
+        let mut b = Reader::new(body);
+        out.push(match kind {
+            21 => {
+                let (Some(level), Some(description), 0) = (b.u8(), b.u8(), b.remaining()) else {
+                    return Err(WireError::Invalid("alert length"));
+                };
+                Reply::Alert { level, description }
+            }
+            HEARTBEAT_RECORD => {
+                let (Some(kind), Some(payload_length)) = (b.u8(), b.u16()) else {
+                    return Err(WireError::Invalid("heartbeat message"));
+                };
+                Reply::Heartbeat {
+                    kind,
+                    payload_length,
+                    body_len: b.remaining(),
+                }
+            }
+            kind => Reply::Other {
+                kind,
+                len: body.len(),
+            },
+        });
+    }
+    Ok((out, used))
+}
+
+/// A record: content type, body, and the bytes it takes with its header.
+pub type Record<'a> = (u8, &'a [u8], usize);
+
+/// The first record of `buf`: its content type, its body and the bytes it takes; none while
+/// it is incomplete. Strict: content types 20 to 24, a 3.x version, at most [`MAX_RECORD`]
+/// bytes (checked as soon as the header is there).
+pub fn split_record(buf: &[u8]) -> Result<Option<Record<'_>>, WireError> {
+    let mut r = Reader::new(buf);
+    if let Some(t) = r.buf.first().copied().filter(|t| !(20..=24).contains(t)) {
+        return Err(WireError::NotTls(t));
+    }
+    let (Some(kind), Some(version), Some(len)) = (r.u8(), r.u16(), r.u16()) else {
+        return Ok(None);
+    };
+    if version >> 8 != 3 {
+        return Err(WireError::BadRecordVersion(version));
+    }
+    let len = usize::from(len);
+    if len > MAX_RECORD {
+        return Err(WireError::RecordTooLarge(len));
+    }
+    Ok(r.take(len).map(|body| (kind, body, 5 + len)))
+}
+
 /// The name of an alert description, for messages.
 pub fn alert_name(description: u8) -> &'static str {
     match description {
@@ -793,6 +932,7 @@ pub fn alert_name(description: u8) -> &'static str {
         80 => "internal_error",
         86 => "inappropriate_fallback",
         90 => "user_canceled",
+        100 => "no_renegotiation",
         109 => "missing_extension",
         110 => "unsupported_extension",
         112 => "unrecognized_name",
@@ -848,6 +988,9 @@ pub(crate) mod tests {
                 sni: Some("app.test"),
                 deflate: false,
                 extensions: true,
+                fallback_scsv: false,
+                heartbeat: false,
+                renegotiation_info: None,
             };
             let rec = client_hello(&spec, &[1; 96]);
             let mut r = Reader::new(&rec);
@@ -917,6 +1060,9 @@ pub(crate) mod tests {
                     sni: Some("app.test"),
                     deflate: false,
                     extensions: true,
+                    fallback_scsv: false,
+                    heartbeat: false,
+                    renegotiation_info: None,
                 };
                 let rec = client_hello(&spec, &[1; 96]);
                 let (len, padded) = hello_facts(&rec, 0x0015);
@@ -936,6 +1082,9 @@ pub(crate) mod tests {
             sni: Some("app.test"),
             deflate: false,
             extensions: false,
+            fallback_scsv: false,
+            heartbeat: false,
+            renegotiation_info: None,
         };
         let rec = client_hello(&spec, &[1; 96]);
         let (len, _) = hello_facts(&rec, 0x0015);
@@ -1110,6 +1259,92 @@ pub(crate) mod tests {
             panic!()
         };
         assert_eq!(f.hello.suite, 0xC02F);
+    }
+
+    #[test]
+    fn replies_keep_lengths_not_bytes() {
+        let mut bytes = record(24, &[2, 0x10, 0x00, 0xAA, 0xBB, 0xCC]);
+        bytes.extend(record(21, &[2, 10]));
+        bytes.extend(record(20, &[1]));
+        bytes.extend(&record(21, &[1, 0])[..4]);
+        let (replies, used) = parse_replies(&bytes).unwrap();
+        assert_eq!(
+            replies,
+            vec![
+                Reply::Heartbeat {
+                    kind: 2,
+                    payload_length: 0x1000,
+                    body_len: 3
+                },
+                Reply::Alert {
+                    level: 2,
+                    description: 10
+                },
+                Reply::Other { kind: 20, len: 1 },
+            ]
+        );
+        assert_eq!(used, bytes.len() - 4, "the cut record waits");
+        assert_eq!(parse_replies(b"HTTP/1.1"), Err(WireError::NotTls(b'H')));
+        assert_eq!(
+            parse_replies(&record(21, &[2, 10, 0])),
+            Err(WireError::Invalid("alert length"))
+        );
+        assert_eq!(
+            parse_replies(&record(24, &[2, 0])),
+            Err(WireError::Invalid("heartbeat message"))
+        );
+        assert_eq!(
+            parse_replies(&[24, 3, 3, 0xff, 0xff]),
+            Err(WireError::RecordTooLarge(0xffff))
+        );
+        assert_eq!(
+            parse_replies(&[24, 4, 3, 0, 0]),
+            Err(WireError::BadRecordVersion(0x0403))
+        );
+        let many: Vec<u8> = (0..300).flat_map(|_| record(20, &[1])).collect();
+        assert_eq!(
+            parse_replies(&many),
+            Err(WireError::Invalid("answer: too many records"))
+        );
+    }
+
+    #[test]
+    fn the_downgrade_sentinel_is_recognised() {
+        for (tail, want) in [
+            (*b"DOWNGRD\x01", true),
+            (*b"DOWNGRD\x00", true),
+            (*b"DOWNGRD\x02", false),
+            ([7; 8], false),
+        ] {
+            let mut sh = server_hello(0x0303, 0xC02F, &[]);
+            sh[2 + 24..2 + 32].copy_from_slice(&tail);
+            let Ok(Progress::Done(Answer::Hello(f))) =
+                parse_answer(&record(22, &message(2, &sh)), false, false)
+            else {
+                panic!()
+            };
+            assert_eq!(f.hello.downgrade_sentinel, want, "{tail:?}");
+        }
+    }
+
+    #[test]
+    fn fallback_and_heartbeat_hellos() {
+        let spec = HelloSpec {
+            version: Version::Tls12,
+            suites: &[0xC02F],
+            groups: &[29],
+            x25519_share: false,
+            sni: None,
+            deflate: false,
+            extensions: true,
+            fallback_scsv: true,
+            heartbeat: true,
+            renegotiation_info: None,
+        };
+        let rec = client_hello(&spec, &[1; 96]);
+        let (_, hb) = hello_facts(&rec, HEARTBEAT_EXTENSION);
+        assert!(hb);
+        assert!(rec.windows(2).any(|w| w == FALLBACK_SCSV.to_be_bytes()));
     }
 
     #[test]
