@@ -176,9 +176,36 @@ expires = {exp}
             "--verbose",
             "--sarif",
             sarif.to_str().unwrap(),
+            "--report",
+            &format!("junit={}", sarif_dir.path().join("r.xml").display()),
+            "--report",
+            &format!("markdown={}", sarif_dir.path().join("r.md").display()),
         ],
     );
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    // The reports people and CI read agree: a result the team accepted is not a failure.
+    let xml = std::fs::read_to_string(sarif_dir.path().join("r.xml")).unwrap();
+    let junit = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+    let cases: Vec<&quick_junit::TestCase> = junit
+        .test_suites
+        .iter()
+        .flat_map(|s| s.test_cases.iter())
+        .collect();
+    let exposed_case = cases
+        .iter()
+        .find(|c| c.name.as_str() == EXPOSED)
+        .unwrap();
+    match &exposed_case.status {
+        quick_junit::TestCaseStatus::Skipped { message, .. } => assert!(
+            message
+                .as_ref()
+                .is_some_and(|m| m.as_str().starts_with("suppressed: cache on the lab network")),
+            "{message:?}"
+        ),
+        other => panic!("a suppressed result is skipped in JUnit, not {other:?}"),
+    }
+    let md = std::fs::read_to_string(sarif_dir.path().join("r.md")).unwrap();
+    assert!(!md.contains(&format!("`{EXPOSED}`](")), "{md}");
     let s = &run.json()["summary"];
     assert_eq!(s["counts"]["critical"], 0);
     assert_eq!(s["results"]["suppressed"], 3);

@@ -72,7 +72,7 @@ fn rule_anchor(id: &str) -> String {
 pub fn page(report: &ScanReport) -> Markup {
     let s = &report.summary;
     let (class, word) = verdict(s.gate.verdict);
-    let mut findings: Vec<&Outcome> = report.findings().collect();
+    let mut findings: Vec<&Outcome> = report.open_findings().collect();
     findings.sort_by_key(|o| {
         (
             std::cmp::Reverse(o.severity),
@@ -92,7 +92,7 @@ pub fn page(report: &ScanReport) -> Markup {
         .collect();
     let families: BTreeSet<&str> = findings.iter().map(|o| o.family).collect();
     let targets: BTreeSet<&str> = findings.iter().map(|o| o.target.as_str()).collect();
-    let rows: usize = findings.iter().map(|o| o.findings.len().max(1)).sum();
+    let rows: usize = findings.iter().map(|o| super::open_rows(o)).sum();
     let mut per_target: BTreeMap<&str, [u32; 4]> = BTreeMap::new();
     for o in &report.results {
         let slot = per_target.entry(o.target.as_str()).or_default();
@@ -269,13 +269,13 @@ fn target_status(s: TargetStatus) -> &'static str {
 
 /// One row per finding of a failed result (the result itself when it has none).
 fn finding_rows(o: &Outcome) -> Vec<(&str, &Evidence)> {
-    if o.findings.is_empty() {
+    let open: Vec<(&str, &Evidence)> = super::open_of(o)
+        .map(|f| (f.message.as_str(), &f.evidence))
+        .collect();
+    if open.is_empty() {
         vec![(o.message.as_str(), &o.evidence)]
     } else {
-        o.findings
-            .iter()
-            .map(|f| (f.message.as_str(), &f.evidence))
-            .collect()
+        open
     }
 }
 

@@ -68,7 +68,24 @@ pub fn report(report: &ScanReport) -> Report {
 }
 
 fn case(o: &Outcome) -> TestCase {
+    let suppression = o
+        .suppression
+        .as_ref()
+        .or_else(|| o.findings.iter().find_map(|f| f.suppression.as_ref()));
     let status = match o.status {
+        // Accepted by the team (every finding suppressed): not a failure of this build.
+        _ if o.suppressed => {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(match suppression {
+                Some(sup) => format!(
+                    "suppressed: {} (expires {})",
+                    sup.reason,
+                    sup.expires.as_deref().unwrap_or("never")
+                ),
+                None => "suppressed".to_string(),
+            });
+            s
+        }
         Status::Pass => TestCaseStatus::success(),
         Status::Fail => {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
@@ -117,6 +134,14 @@ fn failure_body(o: &Outcome) -> String {
                 f.subject.kind.as_str(),
                 f.subject.key,
                 f.message
+            );
+        }
+        if let Some(sup) = &f.suppression {
+            let _ = writeln!(
+                body,
+                "  suppressed: {} (expires {})",
+                sup.reason,
+                sup.expires.as_deref().unwrap_or("never")
             );
         }
         evidence(&mut body, &f.evidence);

@@ -144,7 +144,7 @@ pub fn render(report: &ScanReport) -> String {
     }
 
     let mut shown_rules: BTreeSet<&'static str> = BTreeSet::new();
-    let mut findings: Vec<&Outcome> = report.findings().collect();
+    let mut findings: Vec<&Outcome> = report.open_findings().collect();
     // The documentation of the failing rules comes last but is kept room for (up to a
     // quarter of the page), so a long list of findings cannot crowd it out.
     let failing: BTreeSet<&'static str> = findings.iter().map(|o| o.rule_id).collect();
@@ -157,7 +157,7 @@ pub fn render(report: &ScanReport) -> String {
             o.target.as_str(),
         )
     });
-    let total: usize = findings.iter().map(|o| o.findings.len().max(1)).sum();
+    let total: usize = findings.iter().map(|o| super::open_rows(o)).sum();
     let mut left_out = 0usize;
     if !findings.is_empty() {
         page.force("");
@@ -168,17 +168,18 @@ pub fn render(report: &ScanReport) -> String {
         if of_sev.is_empty() {
             continue;
         }
-        let n: usize = of_sev.iter().map(|o| o.findings.len().max(1)).sum();
+        let n: usize = of_sev.iter().map(|o| super::open_rows(o)).sum();
         page.force("");
         page.force(&format!("#### {} ({n})", capitalised(sev)));
         page.force("");
         page.force("| target | rule | finding |");
         page.force("|---|---|---|");
         for o in of_sev {
-            let rows: Vec<String> = if o.findings.is_empty() {
+            let open: Vec<String> = super::open_of(o).map(|f| text(&f.message)).collect();
+            let rows: Vec<String> = if open.is_empty() {
                 vec![text(&o.message)]
             } else {
-                o.findings.iter().map(|f| text(&f.message)).collect()
+                open
             };
             for row in rows {
                 let line = format!(

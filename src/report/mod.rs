@@ -135,7 +135,26 @@ impl ScanReport {
     pub fn findings(&self) -> impl Iterator<Item = &Outcome> {
         self.results.iter().filter(|o| o.is_finding())
     }
+
+    /// Failed results that still count: not suppressed as a whole (the writers for people list
+    /// these; suppressed ones are in the JSON and, on request, SARIF reports).
+    pub fn open_findings(&self) -> impl Iterator<Item = &Outcome> {
+        self.findings().filter(|o| !o.suppressed)
+    }
 }
+
+/// The findings of `o` no suppression entry covers.
+pub fn open_of(o: &Outcome) -> impl Iterator<Item = &crate::model::Finding> {
+    o.findings.iter().filter(|f| f.suppression.is_none())
+}
+
+/// How many rows a failed result makes in a list of findings: its open findings, or one for
+/// the result itself when it has none.
+pub fn open_rows(o: &Outcome) -> usize {
+    open_of(o).count().max(1)
+}
+
+impl ScanReport {}
 
 /// The engine settings a reader needs to judge a report (no secrets, no option values that
 /// a family keeps to itself).
