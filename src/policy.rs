@@ -2,10 +2,10 @@
 //! `--min-score` / `--max-critical` flags). The score and the gate themselves are computed
 //! by [`crate::summarise`].
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Gate thresholds.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Policy {
     /// Lowest passing score, 0–100.
     pub min_score: f64,

@@ -1,6 +1,7 @@
 //! The JSON report: [`super::ScanReport`] serialised as is, pretty-printed.
 //!
-//! Layout (schema version 1.1, `reports/schema/secgate-report.v1.schema.json`):
+//! Layout (schema version 1.2, `reports/schema/secgate-report.v1.schema.json`; `plan_id` and
+//! `shard` appear only in shard and merged reports, see [`crate::shard`]):
 //! `{schema_version, schema_minor, tool{name,version}, started_at, finished_at, duration_ms,
 //! complete, policy{min_score,max_critical}, families[],
 //! targets[{target,address,status,error,requests{family: n},backoff?}],

@@ -28,8 +28,9 @@ pub mod terminal;
 /// Major version of the JSON report layout; bumped on any breaking change.
 /// Schema: `reports/schema/secgate-report.v1.schema.json`.
 pub const SCHEMA_VERSION: u32 = 1;
-/// Minor version: bumped on additive changes (1: `findings[]`, `subjects[]`, `requests`).
-pub const SCHEMA_MINOR: u32 = 1;
+/// Minor version: bumped on additive changes (1: `findings[]`, `subjects[]`, `requests`;
+/// 2: `plan_id` and `shard` in shard and merged reports).
+pub const SCHEMA_MINOR: u32 = 2;
 
 /// The tool that wrote a report.
 #[derive(Clone, Debug, Serialize)]
@@ -67,6 +68,12 @@ pub struct ScanReport {
     pub results: Vec<Outcome>,
     /// Scores, counts and the gate.
     pub summary: Summary,
+    /// The plan's identity ([`crate::shard::plan_id`]): in shard and merged reports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_id: Option<String>,
+    /// Which shard this report is, and its jobs: in shard reports only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::ShardInfo>,
     /// Where each target was declared (for SARIF); not part of the JSON report.
     #[serde(skip)]
     pub origins: BTreeMap<String, Origin>,
@@ -99,6 +106,8 @@ impl ScanReport {
             targets: result.targets,
             results: result.outcomes,
             summary,
+            plan_id: None,
+            shard: None,
             origins: plan
                 .targets
                 .iter()
