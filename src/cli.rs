@@ -127,9 +127,9 @@ pub struct ScanArgs {
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub max_critical: Option<i64>,
     #[command(flatten)]
-    pub shard: ShardArgs,
-    #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub shard: ShardArgs,
     /// The families' own flags as given: `(long name, values)` (filled by [`parse`]).
     #[arg(skip)]
     pub family_flags: Vec<(String, Vec<String>)>,

@@ -473,7 +473,7 @@ pub fn merge(mut shards: Vec<Shard>) -> std::result::Result<ScanReport, Rejected
             owner.len()
         )));
     }
-    let mut seen: HashMap<(&'static str, String), &str> = HashMap::new();
+    let mut seen: HashMap<(&str, &str), &str> = HashMap::new();
     for s in &shards {
         for o in &s.results {
             if owner.get(&(o.target.as_str(), o.family)) != Some(&s.file.as_str()) {
@@ -482,7 +482,7 @@ pub fn merge(mut shards: Vec<Shard>) -> std::result::Result<ScanReport, Rejected
                     s.file, o.rule_id, o.target
                 )));
             }
-            if let Some(other) = seen.insert((o.rule_id, o.target.clone()), &s.file) {
+            if let Some(other) = seen.insert((o.rule_id, o.target.as_str()), &s.file) {
                 return Err(Rejected(format!(
                     "{}: duplicate result {} on {} (also in {other})",
                     s.file, o.rule_id, o.target
