@@ -509,7 +509,7 @@ pub fn merge(mut shards: Vec<Shard>) -> std::result::Result<ScanReport, Rejected
     let started_at = shards.iter().map(|s| s.started_at).min();
     let finished_at = shards.iter().map(|s| s.finished_at).max();
     let mut targets: BTreeMap<usize, TargetResult> = BTreeMap::new();
-    let mut outcomes = Vec::new();
+    let mut outcomes = Vec::with_capacity(shards.iter().map(|s| s.results.len()).sum());
     for s in shards {
         for t in s.targets {
             let at = position.get(&t.target).copied().unwrap_or(usize::MAX);
@@ -534,7 +534,7 @@ pub fn merge(mut shards: Vec<Shard>) -> std::result::Result<ScanReport, Rejected
         }
         outcomes.extend(s.results);
     }
-    outcomes.sort_by_key(|o| {
+    outcomes.sort_by_cached_key(|o| {
         (
             position.get(&o.target).copied().unwrap_or(usize::MAX),
             crate::catalogue::index(o.rule_id).unwrap_or(usize::MAX),
