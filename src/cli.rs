@@ -61,6 +61,11 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Write the manual page (roff) to standard output: secgate man | man -l -
     Man,
+    /// Merge the JSON reports of a sharded scan (`scan --shard I/N`) into one report and gate.
+    #[command(
+        after_help = "Exit codes:\n  0    gate passed\n  1    gate failed on findings\n  2    usage error\n  3    gate not decided, or the shards do not make one complete scan (missing, duplicated, foreign, truncated or incomplete shard)"
+    )]
+    Merge(crate::merge::MergeArgs),
     /// Serve a benchmark lab of N HTTPS sites on 127.0.x.y until killed (for bench/).
     #[command(hide = true)]
     Lab(LabArgs),
@@ -142,6 +147,8 @@ pub struct ScanArgs {
     pub triage: TriageArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub shard: ShardArgs,
     /// The families' own flags as given: `(long name, values)` (filled by [`parse`]).
     #[arg(skip)]
     pub family_flags: Vec<(String, Vec<String>)>,
@@ -179,6 +186,26 @@ pub struct TriageArgs {
     /// suppressions), or include them with `suppressions` [default: omit].
     #[arg(long, value_name = "omit|include", value_parser = ["omit", "include"])]
     pub sarif_suppressed: Option<String>,
+}
+
+/// Sharding flags of `scan` (see [`crate::shard`]).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Sharding")]
+pub struct ShardArgs {
+    /// Run only shard I of N (1-based); also SECGATE_SHARD=I/N. The shard does not apply the
+    /// gate (exit 0 when it ran) unless --gate; `secgate merge` does.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Take the shard from the environment: JOB_COMPLETION_INDEX (Kubernetes Indexed Job,
+    /// 0-based, with --shards N) or CI_NODE_INDEX/CI_NODE_TOTAL (GitLab parallel, 1-based).
+    #[arg(long)]
+    pub shard_from_env: bool,
+    /// Number of shards, with --shard-from-env and JOB_COMPLETION_INDEX.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub shards: Option<i64>,
+    /// Apply the gate to this shard's results alone (exit 0/1/3 as a scan).
+    #[arg(long)]
+    pub gate: bool,
 }
 
 /// Terminal output flags shared by `scan` and `demo`.
@@ -382,7 +409,7 @@ impl OutputArgs {
 }
 
 /// `FORMAT=PATH` for `--report`.
-fn parse_report(value: &str) -> std::result::Result<(ReportFormat, PathBuf), String> {
+pub(crate) fn parse_report(value: &str) -> std::result::Result<(ReportFormat, PathBuf), String> {
     let (format, path) = value
         .split_once('=')
         .ok_or_else(|| format!("'{value}': expected FORMAT=PATH, e.g. json=report.json"))?;

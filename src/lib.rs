@@ -36,12 +36,14 @@ pub mod endpoint;
 pub mod engine;
 pub mod error;
 pub mod lab;
+pub mod merge;
 pub mod model;
 pub mod options;
 pub mod plan;
 pub mod policy;
 pub mod progress;
 pub mod report;
+pub mod shard;
 pub mod summarise;
 pub mod suppress;
 pub mod target;
@@ -80,9 +82,21 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let outputs = args
                 .output
                 .outputs(args.json.clone(), args.sarif.clone(), &args.reports)?;
-            let code = runtime()?.block_on(scan(plan, outputs))?;
+            let source = shard::ShardSource {
+                flag: args.shard.shard.clone(),
+                from_env: args.shard.shard_from_env,
+                shards: args.shard.shards,
+            };
+            let code = match shard::resolve(&source, &|k| std::env::var(k).ok())? {
+                Some(spec) => runtime()?.block_on(shard::scan(plan, spec, args.shard.gate, outputs))?,
+                None if args.shard.gate => {
+                    return Err(Error::usage("--gate", "only means something with a shard (--shard, --shard-from-env or SECGATE_SHARD)"));
+                }
+                None => runtime()?.block_on(scan(plan, outputs))?,
+            };
             Ok(ExitCode::from(code))
         }
+        Command::Merge(args) => merge::run(&args),
         Command::Rules(args) => rules(&args),
         Command::Diff(args) => baseline::command(&args),
         Command::Explain(args) => explain(&args),
@@ -204,12 +218,17 @@ pub fn family_options() -> Vec<&'static dyn FamilyOptions> {
 /// Run a scan through every stage of the pipeline, write its reports, and return the exit code.
 pub async fn scan(mut plan: plan::ScanPlan, outputs: Outputs) -> Result<u8> {
     plan.settings.progress = outputs.progress.clone();
-    let result = engine::run(&plan, checks::FAMILIES, interrupted()).await;
+    let report = scan_report(&plan).await;
     outputs.progress.finish();
+    render(report, &outputs)
+}
+
+/// Stages 1 to 6: run `plan` and assemble its report (not yet rendered).
+pub async fn scan_report(plan: &plan::ScanPlan) -> ScanReport {
+    let result = engine::run(plan, checks::FAMILIES, interrupted()).await;
     let triaged = triage::triage_with(result, &plan.suppressions, plan.baseline.as_ref());
     let summary = summarise::summarise_triaged(&triaged, &plan.policy);
-    let report = ScanReport::build(&plan, triaged, summary);
-    render(report, &outputs)
+    ScanReport::build(plan, triaged, summary)
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM (what CI systems send when they cancel a job);

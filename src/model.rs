@@ -98,7 +98,7 @@ impl fmt::Display for Severity {
 }
 
 /// What evaluating one rule on one target concluded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// The control is in place.
@@ -124,7 +124,7 @@ impl Status {
 }
 
 /// Why a result is inconclusive, or why a target could not be scanned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ReasonKind {
@@ -176,7 +176,7 @@ impl ReasonKind {
 }
 
 /// A reason with a one-line human detail.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reason {
     /// Machine-readable class.
     pub kind: ReasonKind,
@@ -605,7 +605,7 @@ pub struct Finding {
 }
 
 /// The suppression applied to a finding: the entry's reason, owner, expiry and where it is.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Suppressed {
     /// Why the team accepts it.
     pub reason: String,
@@ -693,7 +693,7 @@ fn digest(parts: &[&[u8]]) -> String {
 }
 
 /// What happened to a target as a whole.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TargetStatus {
     /// Reached and scanned (its results say how each check went).
@@ -723,7 +723,7 @@ pub struct TargetResult {
 }
 
 /// The back-off a target asked for (429 or 503 answers, Retry-After).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Backoff {
     /// Answers that asked for it.
     pub events: u32,

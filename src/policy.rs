@@ -3,12 +3,12 @@
 //! `--fail-on-stale` flags). The score and the gate themselves are computed by
 //! [`crate::summarise`].
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::Severity;
 
 /// Which findings count toward the severity limits.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GateOn {
     /// Every unsuppressed finding (the default).
@@ -40,7 +40,7 @@ pub fn parse_severity(s: &str) -> Result<Severity, String> {
 }
 
 /// Gate thresholds.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Policy {
     /// Lowest passing score, 0–100.
     pub min_score: f64,

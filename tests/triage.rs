@@ -191,15 +191,12 @@ expires = {exp}
         .iter()
         .flat_map(|s| s.test_cases.iter())
         .collect();
-    let exposed_case = cases
-        .iter()
-        .find(|c| c.name.as_str() == EXPOSED)
-        .unwrap();
+    let exposed_case = cases.iter().find(|c| c.name.as_str() == EXPOSED).unwrap();
     match &exposed_case.status {
         quick_junit::TestCaseStatus::Skipped { message, .. } => assert!(
-            message
-                .as_ref()
-                .is_some_and(|m| m.as_str().starts_with("suppressed: cache on the lab network")),
+            message.as_ref().is_some_and(|m| m
+                .as_str()
+                .starts_with("suppressed: cache on the lab network")),
             "{message:?}"
         ),
         other => panic!("a suppressed result is skipped in JUnit, not {other:?}"),

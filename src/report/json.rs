@@ -1,6 +1,7 @@
 //! The JSON report: [`super::ScanReport`] serialised as is, pretty-printed.
 //!
-//! Layout (schema version 1.2, `reports/schema/secgate-report.v1.schema.json`):
+//! Layout (schema version 1.2, `reports/schema/secgate-report.v1.schema.json`; `plan_id` and
+//! `shard` appear only in shard and merged reports, see [`crate::shard`]):
 //! `{schema_version, schema_minor, tool{name,version}, started_at, finished_at, duration_ms,
 //! complete, policy{min_score,max_critical,max_high,max_medium,max_low,fail_on,gate_on,
 //! fail_on_stale,allow_permanent_suppressions,max_suppression_days}, families[],

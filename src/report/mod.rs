@@ -32,8 +32,9 @@ pub mod terminal;
 /// Schema: `reports/schema/secgate-report.v1.schema.json`.
 pub const SCHEMA_VERSION: u32 = 1;
 /// Minor version: bumped on additive changes (1: `findings[]`, `subjects[]`, `requests`;
-/// 2: suppressions, baseline states, the gate's new policy keys).
-pub const SCHEMA_MINOR: u32 = 2;
+/// 2: suppressions, baseline states, the gate's new policy keys; 3: `plan_id` and `shard` in
+/// shard and merged reports).
+pub const SCHEMA_MINOR: u32 = 3;
 
 /// The tool that wrote a report.
 #[derive(Clone, Debug, Serialize)]
@@ -76,6 +77,12 @@ pub struct ScanReport {
     /// The comparison with `--baseline` (since 1.2; absent without one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<BaselineReport>,
+    /// The plan's identity ([`crate::shard::plan_id`]): in shard and merged reports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_id: Option<String>,
+    /// Which shard this report is, and its jobs: in shard reports only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::ShardInfo>,
     /// Where each target was declared (for SARIF); not part of the JSON report.
     #[serde(skip)]
     pub origins: BTreeMap<String, Origin>,
@@ -122,6 +129,8 @@ impl ScanReport {
             suppressions,
             baseline,
             sarif_include_suppressed: plan.sarif_include_suppressed,
+            plan_id: None,
+            shard: None,
             origins: plan
                 .targets
                 .iter()

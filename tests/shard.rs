@@ -1,0 +1,418 @@
+//! Sharding and merging against a real loopback lab: the merged report of N shards equals one
+//! unsharded scan of the same plan (N = 1, 3, 7), and every bad merge input is refused with
+//! one line and exit 3.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests: a failed assumption is a failed test"
+)]
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use secgate::lab::{self, Fake, LabServer, Pki, Site};
+use serde_json::Value;
+use support::{bin, secgate, secgate_env};
+
+/// A lab of four HTTPS sites (one CA), two hosts with services, and a /30 range with one
+/// service: URLs, hosts and a range.
+struct Lab {
+    _servers: Vec<LabServer>,
+    args: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+async fn lab(base: &str) -> Lab {
+    let pki = Pki::new().unwrap();
+    let names = ["shop.test", "api.test", "old.test", "admin.test"];
+    let sites = [
+        Site::hardened(),
+        Site::with_headers(&[("x-content-type-options", "nosniff")]),
+        Site::legacy(),
+        Site::with_headers(&[]),
+    ];
+    let tls = pki.server_config(&names).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, pki.ca_pem()).unwrap();
+    let mut servers = Vec::new();
+    let mut args: Vec<String> = vec!["scan".into()];
+    let mut flags: Vec<String> = Vec::new();
+    for (n, (name, site)) in names.iter().zip(sites).enumerate() {
+        let ip = format!("{base}.{}", n + 1);
+        let s = lab::serve(
+            lab::bind(&format!("{ip}:0")).await.unwrap(),
+            site.router(),
+            Some(tls.clone()),
+        );
+        let port = s.addr.port();
+        args.push(format!("https://{name}:{port}/"));
+        flags.extend(["--resolve".into(), format!("{name}:{port}:{ip}")]);
+        servers.push(s);
+    }
+    // Two hosts with services on the swept ports.
+    for (n, port) in [(10, 2201u16), (11, 2202)] {
+        let ip = format!("{base}.{n}");
+        servers.push(lab::serve_fake(
+            lab::bind(&format!("{ip}:{port}")).await.unwrap(),
+            Fake::Banner(b"SSH-2.0-OpenSSH_9.2p1\r\n".to_vec()),
+        ));
+        args.push(ip);
+    }
+    // A range of four addresses, one answering.
+    servers.push(lab::serve_fake(
+        lab::bind(&format!("{base}.21:2203")).await.unwrap(),
+        Fake::Banner(b"SSH-2.0-OpenSSH_9.2p1\r\n".to_vec()),
+    ));
+    args.push(format!("{base}.20/30"));
+    args.extend(flags);
+    args.extend(
+        [
+            "--ca-file",
+            ca.to_str().unwrap(),
+            "--timeout",
+            "2",
+            "--ports",
+            "2201,2202,2203,2204",
+            "--http-port",
+            "9",
+        ]
+        .map(String::from),
+    );
+    Lab {
+        _servers: servers,
+        args,
+        _dir: dir,
+    }
+}
+
+impl Lab {
+    fn args(&self, extra: &[&str]) -> Vec<String> {
+        let mut a = self.args.clone();
+        a.extend(extra.iter().map(|s| (*s).to_string()));
+        a
+    }
+
+    fn run(&self, extra: &[&str]) -> support::Run {
+        let a = self.args(extra);
+        secgate(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    /// Run shards 1..=n into `dir`, returning their paths.
+    fn shards(&self, n: u32, dir: &Path) -> Vec<PathBuf> {
+        (1..=n)
+            .map(|i| {
+                let path = dir.join(format!("shard-{i}.json"));
+                let spec = format!("{i}/{n}");
+                let run = self.run(&["--shard", &spec, "--json", path.to_str().unwrap(), "-q"]);
+                assert_eq!(run.code, 0, "shard {spec}: {}", run.stderr);
+                path
+            })
+            .collect()
+    }
+}
+
+fn merge(files: &[PathBuf], out: &Path) -> support::Run {
+    let mut args: Vec<&str> = vec!["merge", "-q", "--json", out.to_str().unwrap()];
+    args.extend(files.iter().map(|p| p.to_str().unwrap()));
+    let mut run = secgate(&args);
+    run.json = std::fs::read_to_string(out)
+        .ok()
+        .map(|s| serde_json::from_str(&s).unwrap());
+    run
+}
+
+/// What must be equal between a merged and an unsharded report: everything but timings
+/// (started/finished, durations) and request counts.
+fn essence(report: &Value) -> Value {
+    let mut r = report.clone();
+    let o = r.as_object_mut().unwrap();
+    for k in [
+        "started_at",
+        "finished_at",
+        "duration_ms",
+        "plan_id",
+        "shard",
+    ] {
+        o.remove(k);
+    }
+    for t in o["targets"].as_array_mut().unwrap() {
+        let t = t.as_object_mut().unwrap();
+        t.remove("requests");
+        t.remove("backoff");
+    }
+    r
+}
+
+fn validate_report(instance: &Value) {
+    let schema = read(&support::repo_path(
+        "reports/schema/secgate-report.v1.schema.json",
+    ));
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "schema:\n{}", errors.join("\n"));
+}
+
+fn read(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merged_shards_equal_one_unsharded_scan() {
+    let lab = lab("127.0.71").await;
+    let whole = lab.run(&[]);
+    assert_eq!(whole.code, 1, "the lab fails the gate: {}", whole.stderr);
+    let whole_json = whole.json().clone();
+    let results = whole_json["results"].as_array().unwrap();
+    let targets: BTreeSet<&str> = results
+        .iter()
+        .map(|r| r["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        targets.len(),
+        7,
+        "URLs, hosts and the range all have results: {targets:?}"
+    );
+    assert!(whole_json["summary"]["counts"].is_object());
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut plan_ids = BTreeSet::new();
+    for n in [1u32, 3, 7] {
+        let sub = dir.path().join(format!("n{n}"));
+        std::fs::create_dir(&sub).unwrap();
+        let files = lab.shards(n, &sub);
+        // Every job in exactly one shard; shards are balanced by cost, so none is empty here.
+        let mut jobs = Vec::new();
+        for f in &files {
+            let s = read(f);
+            assert_eq!(s["shard"]["count"], n);
+            plan_ids.insert(s["plan_id"].as_str().unwrap().to_string());
+            jobs.extend(s["shard"]["jobs"].as_array().unwrap().iter().cloned());
+            validate_report(&s);
+        }
+        let total = read(&files[0])["shard"]["plan_jobs"].as_u64().unwrap();
+        let distinct: BTreeSet<String> = jobs.iter().map(|j| j.to_string()).collect();
+        assert_eq!(jobs.len() as u64, total, "n={n}");
+        assert_eq!(distinct.len(), jobs.len(), "n={n}: a job in two shards");
+
+        let out = sub.join("merged.json");
+        let merged = merge(&files, &out);
+        assert_eq!(merged.code, whole.code, "n={n}: {}", merged.stderr);
+        let m = merged.json();
+        validate_report(m);
+        assert_eq!(
+            essence(m),
+            essence(&whole_json),
+            "n={n}: merged report differs from the unsharded scan"
+        );
+    }
+    assert_eq!(plan_ids.len(), 1, "one plan, whatever the shard count");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_exits_0_unless_asked_to_gate() {
+    let lab = lab("127.0.72").await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("s.json");
+    let a = lab.args(&["--json", out.to_str().unwrap(), "-q"]);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let run = secgate_env(&a, &[("SECGATE_SHARD", "1/1")]);
+    assert_eq!(
+        run.code, 0,
+        "a shard that ran exits 0 though its findings fail the gate"
+    );
+    assert_eq!(read(&out)["shard"]["index"], 1);
+    let gated = lab.run(&["--shard", "1/1", "--gate", "-q"]);
+    assert_eq!(gated.code, 1, "--gate applies the gate to the shard");
+    // Kubernetes: 0-based JOB_COMPLETION_INDEX with --shards; GitLab: 1-based.
+    let out2 = dir.path().join("k.json");
+    let a = lab.args(&[
+        "--shard-from-env",
+        "--shards",
+        "2",
+        "--json",
+        out2.to_str().unwrap(),
+        "-q",
+    ]);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let k8s = secgate_env(&a, &[("JOB_COMPLETION_INDEX", "1")]);
+    assert_eq!(k8s.code, 0, "{}", k8s.stderr);
+    assert_eq!(
+        read(&out2)["shard"],
+        serde_json::json!({
+            "index": 2, "count": 2,
+            "plan_jobs": read(&out2)["shard"]["plan_jobs"],
+            "jobs": read(&out2)["shard"]["jobs"],
+        })
+    );
+}
+
+#[test]
+fn bad_shard_arguments_are_usage_errors_naming_the_flag() {
+    for (args, env, flag) in [
+        (vec!["--shard", "0/3"], vec![], "--shard"),
+        (vec!["--shard", "4/3"], vec![], "--shard"),
+        (vec!["--shard", "x"], vec![], "--shard"),
+        (
+            vec!["--shard-from-env"],
+            vec![("JOB_COMPLETION_INDEX", "0")],
+            "--shards",
+        ),
+        (vec!["--shard-from-env"], vec![], "--shard-from-env"),
+        (vec!["--shards", "3"], vec![], "--shards"),
+        (vec!["--gate"], vec![], "--gate"),
+        (vec![], vec![("SECGATE_SHARD", "9/2")], "SECGATE_SHARD"),
+    ] {
+        let mut a = vec!["scan", "127.0.0.1"];
+        a.extend(&args);
+        let run = secgate_env(&a, &env);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+        assert!(run.stderr.contains(flag), "{args:?}: {}", run.stderr);
+    }
+}
+
+/// Run `merge FILES` and return (exit code, the one stderr line).
+fn merge_err(files: &[&Path]) -> (i32, String) {
+    let out = bin()
+        .arg("merge")
+        .arg("-q")
+        .args(files)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    eprintln!("merge: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    (out.status.code().unwrap_or(-1), stderr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_merge_input_is_refused_with_one_line() {
+    let lab = lab("127.0.73").await;
+    let dir = tempfile::tempdir().unwrap();
+    let files = lab.shards(3, dir.path());
+    let (a, b, c) = (&files[0], &files[1], &files[2]);
+    let p = |name: &str| dir.path().join(name);
+
+    let (code, line) = merge_err(&[a, c]);
+    assert_eq!(code, 3);
+    assert!(line.contains("shard 2/3 is missing"), "{line}");
+
+    let (code, line) = merge_err(&[a, b, b, c]);
+    assert_eq!(code, 3);
+    assert!(
+        line.contains("given twice") && line.contains("shard-2.json"),
+        "{line}"
+    );
+
+    // Another plan: the same lab with another policy.
+    let other = p("other.json");
+    let run = lab.run(&[
+        "--shard",
+        "2/3",
+        "--min-score",
+        "50",
+        "--json",
+        other.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (code, line) = merge_err(&[a, &other, c]);
+    assert_eq!(code, 3);
+    assert!(
+        line.contains("other.json") && line.contains("another plan"),
+        "{line}"
+    );
+
+    // Truncated JSON.
+    let text = std::fs::read_to_string(b).unwrap();
+    std::fs::write(p("trunc.json"), &text[..text.len() / 2]).unwrap();
+    let (code, line) = merge_err(&[a, &p("trunc.json"), c]);
+    assert_eq!(code, 3);
+    assert!(
+        line.contains("trunc.json") && line.contains("truncated"),
+        "{line}"
+    );
+
+    // Incomplete (interrupted) shard.
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    v["complete"] = Value::Bool(false);
+    std::fs::write(p("cut.json"), v.to_string()).unwrap();
+    let (code, line) = merge_err(&[a, &p("cut.json"), c]);
+    assert_eq!(code, 3);
+    assert!(
+        line.contains("cut.json") && line.contains("incomplete"),
+        "{line}"
+    );
+
+    // A job dropped from a shard's list (with its results): the plan's jobs do not add up.
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    let job = v["shard"]["jobs"].as_array_mut().unwrap().pop().unwrap();
+    let results = v["results"].as_array_mut().unwrap();
+    results.retain(|r| !(r["target"] == job["target"] && r["family"] == job["family"]));
+    std::fs::write(p("short.json"), v.to_string()).unwrap();
+    let (code, line) = merge_err(&[a, &p("short.json"), c]);
+    assert_eq!(code, 3);
+    assert!(line.contains("jobs"), "{line}");
+
+    // A result copied from another shard: not this shard's job (and a duplicate).
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    let foreign = read(a)["results"][0].clone();
+    v["results"].as_array_mut().unwrap().push(foreign);
+    std::fs::write(p("dup.json"), v.to_string()).unwrap();
+    let (code, line) = merge_err(&[a, &p("dup.json"), c]);
+    assert_eq!(code, 3);
+    assert!(
+        line.contains("dup.json") && line.contains("not one of the shard's jobs"),
+        "{line}"
+    );
+
+    // A result duplicated inside its own shard.
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    let again = v["results"][0].clone();
+    v["results"].as_array_mut().unwrap().push(again);
+    std::fs::write(p("twice.json"), v.to_string()).unwrap();
+    let (code, line) = merge_err(&[a, &p("twice.json"), c]);
+    assert_eq!(code, 3);
+    assert!(line.contains("duplicate result"), "{line}");
+
+    // A tampered fingerprint, an unknown rule, an ordinary (unsharded) report, garbage.
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    v["results"][0]["fingerprint"] = Value::String("00".into());
+    std::fs::write(p("fp.json"), v.to_string()).unwrap();
+    assert_eq!(merge_err(&[a, &p("fp.json"), c]).0, 3);
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    v["results"][0]["rule_id"] = Value::String("evil.rule".into());
+    std::fs::write(p("rule.json"), v.to_string()).unwrap();
+    assert!(
+        merge_err(&[a, &p("rule.json"), c])
+            .1
+            .contains("unknown rule")
+    );
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    v.as_object_mut().unwrap().remove("shard");
+    std::fs::write(p("plain.json"), v.to_string()).unwrap();
+    assert!(
+        merge_err(&[&p("plain.json")])
+            .1
+            .contains("not a shard report")
+    );
+    std::fs::write(p("bin.json"), [0xffu8, 0, 1, 2]).unwrap();
+    assert_eq!(merge_err(&[&p("bin.json")]).0, 3);
+
+    // And the good set still merges (the gate fails on the lab's findings).
+    let out = p("merged.json");
+    assert_eq!(merge(&files, &out).code, 1);
+    // A file that does not exist is a usage error.
+    let (code, line) = merge_err(&[a, &p("nope.json"), c]);
+    assert_eq!(code, 2, "{line}");
+}
