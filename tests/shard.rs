@@ -105,11 +105,18 @@ impl Lab {
 
     /// Run shards 1..=n into `dir`, returning their paths.
     fn shards(&self, n: u32, dir: &Path) -> Vec<PathBuf> {
+        self.shards_with(n, dir, &[])
+    }
+
+    /// [`Lab::shards`] with extra scan flags.
+    fn shards_with(&self, n: u32, dir: &Path, extra: &[&str]) -> Vec<PathBuf> {
         (1..=n)
             .map(|i| {
                 let path = dir.join(format!("shard-{i}.json"));
                 let spec = format!("{i}/{n}");
-                let run = self.run(&["--shard", &spec, "--json", path.to_str().unwrap(), "-q"]);
+                let mut flags = vec!["--shard", &spec, "--json", path.to_str().unwrap(), "-q"];
+                flags.extend(extra);
+                let run = self.run(&flags);
                 assert_eq!(run.code, 0, "shard {spec}: {}", run.stderr);
                 path
             })
@@ -415,4 +422,51 @@ async fn every_bad_merge_input_is_refused_with_one_line() {
     // A file that does not exist is a usage error.
     let (code, line) = merge_err(&[a, &p("nope.json"), c]);
     assert_eq!(code, 2, "{line}");
+}
+
+/// What each shard's triage suppressed stays suppressed in the merge: the merged gate and
+/// counts are those of one scan with the same suppressions file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suppressions_survive_the_merge() {
+    let lab = lab("127.0.72").await;
+    let dir = tempfile::tempdir().unwrap();
+    let sup = dir.path().join("suppressions.toml");
+    let expires = (time::OffsetDateTime::now_utc().date() + time::Duration::days(30)).to_string();
+    std::fs::write(
+        &sup,
+        format!(
+            "[[suppress]]\nrule = \"ports.unexpected_open\"\ntarget = \"*\"\nreason = \"bastion SSH on the lab\"\nexpires = \"{expires}\"\n"
+        ),
+    )
+    .unwrap();
+    let flags = ["--suppressions", sup.to_str().unwrap()];
+    let whole = lab.run(&flags);
+    let whole_json = whole.json().clone();
+    assert!(
+        whole_json["summary"]["results"]["suppressed"]
+            .as_u64()
+            .unwrap()
+            >= 2,
+        "{}",
+        whole_json["summary"]
+    );
+    let files = lab.shards_with(3, dir.path(), &flags);
+    let merged = merge(&files, &dir.path().join("merged.json"));
+    assert_eq!(merged.code, whole.code, "{}", merged.stderr);
+    let m = merged.json();
+    assert_eq!(m["summary"]["results"], whole_json["summary"]["results"]);
+    assert_eq!(m["summary"]["counts"], whole_json["summary"]["counts"]);
+    assert_eq!(m["summary"]["score"], whole_json["summary"]["score"]);
+    let open = |r: &Value| {
+        r["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["rule_id"] == "ports.unexpected_open" && o["status"] == "fail")
+            .all(|o| o["suppressed"] == true)
+    };
+    assert!(
+        open(m),
+        "merged: every unexpected_open result stays suppressed"
+    );
 }
