@@ -428,7 +428,7 @@ async fn every_bad_merge_input_is_refused_with_one_line() {
 /// counts are those of one scan with the same suppressions file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suppressions_survive_the_merge() {
-    let lab = lab("127.0.73").await;
+    let lab = lab("127.0.74").await;
     let dir = tempfile::tempdir().unwrap();
     let sup = dir.path().join("suppressions.toml");
     let expires = (time::OffsetDateTime::now_utc().date() + time::Duration::days(30)).to_string();
