@@ -34,7 +34,7 @@ use crate::model::{
     Subject, TargetResult, TargetStatus,
 };
 use crate::policy::Policy;
-use crate::report::{ReportFormat, SCHEMA_MINOR, SCHEMA_VERSION, ScanReport, Tool};
+use crate::report::{ReportFormat, SCHEMA_VERSION, ScanReport};
 use crate::shard::{JobRecord, ShardInfo};
 
 /// The largest shard file read.
@@ -567,41 +567,7 @@ pub fn merge(mut shards: Vec<Shard>) -> std::result::Result<ScanReport, Rejected
     let triaged = crate::triage::triage(result);
     let r = &triaged.result;
     let summary = crate::summarise::summarise(&r.outcomes, &r.targets, r.complete, &policy);
-    let result = triaged.result;
-    let mut families: Vec<&'static str> = Vec::new();
-    for o in &result.outcomes {
-        if !families.contains(&o.family) {
-            families.push(o.family);
-        }
-    }
-    let duration = result.finished_at - result.started_at;
-    Ok(ScanReport {
-        schema_version: SCHEMA_VERSION,
-        schema_minor: SCHEMA_MINOR,
-        tool: Tool {
-            name: "secgate",
-            version: env!("CARGO_PKG_VERSION"),
-        },
-        started_at: rfc3339(result.started_at),
-        finished_at: rfc3339(result.finished_at),
-        duration_ms: u64::try_from(duration.whole_milliseconds()).unwrap_or(0),
-        complete: true,
-        policy,
-        families,
-        targets: result.targets,
-        results: result.outcomes,
-        summary,
-        plan_id: Some(plan_id),
-        shard: None,
-        origins: BTreeMap::new(),
-        suppressions: Default::default(),
-        baseline: None,
-        sarif_include_suppressed: false,
-        settings: Vec::new(),
-    })
-}
-
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+    let mut report = ScanReport::of(triaged.result, policy, summary);
+    report.plan_id = Some(plan_id);
+    Ok(report)
 }

@@ -103,6 +103,22 @@ impl ScanReport {
             suppressions,
             baseline,
         } = triaged;
+        let mut report = ScanReport::of(result, plan.policy.clone(), summary);
+        report.suppressions = suppressions;
+        report.baseline = baseline;
+        report.sarif_include_suppressed = plan.sarif_include_suppressed;
+        report.origins = plan
+            .targets
+            .iter()
+            .filter_map(|t| t.origin.clone().map(|o| (t.id.clone(), o)))
+            .collect();
+        report.settings = settings(plan);
+        report
+    }
+
+    /// The parts every report has (a scan's, a merge's): `result` judged as `summary` under
+    /// `policy`, its families in the order their results come, nothing triage or the plan adds.
+    pub fn of(result: crate::model::ScanResult, policy: Policy, summary: Summary) -> ScanReport {
         let mut families: Vec<&'static str> = Vec::new();
         for o in &result.outcomes {
             if !families.contains(&o.family) {
@@ -121,22 +137,18 @@ impl ScanReport {
             finished_at: rfc3339(result.finished_at),
             duration_ms: u64::try_from(duration.whole_milliseconds()).unwrap_or(0),
             complete: result.complete,
-            policy: plan.policy.clone(),
+            policy,
             families,
             targets: result.targets,
             results: result.outcomes,
             summary,
-            suppressions,
-            baseline,
-            sarif_include_suppressed: plan.sarif_include_suppressed,
+            suppressions: SuppressionReport::default(),
+            baseline: None,
+            sarif_include_suppressed: false,
             plan_id: None,
             shard: None,
-            origins: plan
-                .targets
-                .iter()
-                .filter_map(|t| t.origin.clone().map(|o| (t.id.clone(), o)))
-                .collect(),
-            settings: settings(plan),
+            origins: BTreeMap::new(),
+            settings: Vec::new(),
         }
     }
 
