@@ -200,6 +200,21 @@ impl Emitter {
         }
     }
 
+    /// [`Emitter::fail_each`] whose message lists the findings' messages, `; ` apart.
+    pub fn fail_listed(
+        &mut self,
+        rule_id: &'static str,
+        evidence: Evidence,
+        findings: Vec<(Subject, String, Evidence)>,
+    ) {
+        let message = findings
+            .iter()
+            .map(|(_, m, _)| m.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        self.fail_each(rule_id, message, evidence, findings);
+    }
+
     /// The rule could not be decided.
     pub fn inconclusive(&mut self, rule_id: &'static str, reason: &Reason) {
         let message = format!("could not decide: {}", reason.detail);
@@ -262,11 +277,6 @@ impl Emitter {
             })
             .collect();
         if !bad.is_empty() {
-            let message = bad
-                .iter()
-                .map(|(_, m)| m.as_str())
-                .collect::<Vec<_>>()
-                .join("; ");
             let findings = bad
                 .into_iter()
                 .map(|(s, m)| {
@@ -274,7 +284,7 @@ impl Emitter {
                     (s, m, ev)
                 })
                 .collect();
-            self.fail_each(id, message, evidence, findings);
+            self.fail_listed(id, evidence, findings);
         } else if let Some(r) = verdicts.iter().find_map(|(_, v)| match v {
             Verdict::Undecided(r) => Some(r),
             _ => None,

@@ -186,8 +186,7 @@ fn eval(obs: &DnsObservation, out: &mut Emitter) {
             evidence.clone(),
         );
     } else {
-        let findings = per_domain(&missing);
-        out.fail_each(MISSING, missing.join("; "), evidence.clone(), findings);
+        out.fail_listed(MISSING, evidence.clone(), per_domain(&missing));
     }
     if weak.is_empty() && judged > 0 {
         out.pass(WEAK, "every DMARC policy quarantines or rejects", evidence);

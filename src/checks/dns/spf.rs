@@ -50,16 +50,11 @@ fn eval(obs: &DnsObservation, out: &mut Emitter) {
             evidence,
         );
     } else {
-        let message = bad
-            .iter()
-            .map(|(_, m)| m.as_str())
-            .collect::<Vec<_>>()
-            .join("; ");
         let findings = bad
             .into_iter()
             .map(|(s, m)| (s, m, Evidence::none()))
             .collect();
-        out.fail_each(MISSING, message, evidence, findings);
+        out.fail_listed(MISSING, evidence, findings);
     }
     if let Some(o) = out.last(MISSING) {
         for (s, m) in good {
