@@ -1,7 +1,8 @@
 //! Compliance views: the framework files agree with the catalogue's mappings, and
 //! `--compliance` reads real scans right (the demo lab, a hardened rustls server, a tarpit).
 //!
-//! Loopback addresses of this file: 127.0.81.1 (hardened site), 127.0.81.2 (tarpit).
+//! Loopback addresses of this file: 127.0.81.1 (hardened site), 127.0.81.2 (tarpit), 127.0.81.3
+//! (legacy site).
 
 #![allow(
     clippy::unwrap_used,
@@ -295,6 +296,8 @@ fn demo_lab_fails_pci_dss_4_2_1_and_8_3_4() {
     let out = bin()
         .args(["demo", "--no-color", "--compliance", "pci-dss", "--json"])
         .arg(&json_path)
+        .arg("--report")
+        .arg(format!("html={}", dir.path().join("demo.html").display()))
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .output()
@@ -359,6 +362,16 @@ fn demo_lab_fails_pci_dss_4_2_1_and_8_3_4() {
         pci["requirements"].as_array().unwrap().len()
     );
 
+    // The HTML page has the table, the status of 4.2.1 next to its id.
+    let html = std::fs::read_to_string(dir.path().join("demo.html")).unwrap();
+    let section = html
+        .split_once("id=\"compliance-pci-dss\"")
+        .expect("a compliance section")
+        .1;
+    let row = section.split_once("<strong>4.2.1</strong>").unwrap().1;
+    let row = row.split_once("</tr>").unwrap().0;
+    assert!(row.contains("class=\"req req-not-met\">not met<"), "{row}");
+
     // The terminal table says the same.
     let header = "Compliance view: PCI DSS 4.0.1";
     assert_eq!(row_status(&stdout, header, "4.2.1"), "NOT MET");
@@ -386,6 +399,7 @@ async fn a_hardened_tls_server_meets_4_2_1_and_what_was_not_run_is_not_assessed(
     ]);
     let json = run.json();
     validate(json);
+    let scan_code = run.code;
     let frameworks: Vec<&str> = json["compliance"]
         .as_array()
         .unwrap()
@@ -472,6 +486,84 @@ async fn a_hardened_tls_server_meets_4_2_1_and_what_was_not_run_is_not_assessed(
     let md = std::fs::read_to_string(&md).unwrap();
     assert!(md.contains("### Compliance: PCI DSS 4.0.1 ("), "{md}");
     assert!(md.contains("| **4.2.1** "));
+
+    // A shard report carries the view, and the merge computes it again over all shards.
+    let shard = site.scan(&[
+        "--checks",
+        "tls",
+        "--compliance",
+        "pci-dss",
+        "--shard",
+        "1/1",
+    ]);
+    assert_eq!(req(view(shard.json(), "pci-dss"), "4.2.1")["status"], "met");
+    let merged = dir.path().join("merged.json");
+    let run = secgate(&[
+        "merge",
+        "-q",
+        "--json",
+        merged.to_str().unwrap(),
+        shard.dir.path().join("report.json").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        run.code, scan_code,
+        "the merge gates as the scan: {}",
+        run.stderr
+    );
+    let merged = load(&merged);
+    validate(&merged);
+    assert_eq!(req(view(&merged, "pci-dss"), "4.2.1")["status"], "met");
+    assert_eq!(merged["compliance"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suppressed_failure_leaves_its_requirement_not_assessed() {
+    let site = support::https_site_at("127.0.81.3", "legacy.test", Site::legacy()).await;
+    let closed = support::closed_port("127.0.81.3").to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("accepted.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[suppress]]\nrule = \"headers.xcto.missing\"\ntarget = \"{}\"\nreason = \"legacy pages, replaced in Q1\"\nexpires = {}\n",
+            site.url,
+            (time::OffsetDateTime::now_utc().date() + time::Duration::days(30))
+        ),
+    )
+    .unwrap();
+    let args = [
+        "--checks",
+        "headers",
+        "--http-port",
+        &closed,
+        "--compliance",
+        "asvs",
+    ];
+    let plain = site.scan(&args);
+    let asvs = view(plain.json(), "asvs");
+    assert_eq!(
+        req(asvs, "3.4.4")["status"],
+        "not_met",
+        "{:#}",
+        req(asvs, "3.4.4")
+    );
+
+    let mut with = args.to_vec();
+    with.extend(["--suppressions", file.to_str().unwrap()]);
+    let run = site.scan(&with);
+    let r = req(view(run.json(), "asvs"), "3.4.4");
+    assert_eq!(r["status"], "not_assessed", "{r:#}");
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("1 failure is suppressed"),
+        "{r:#}"
+    );
+    assert_eq!(r["rules"][0]["counts"]["suppressed"], 1);
+    assert_eq!(r["rules"][0]["targets"][0]["suppressed"], true);
+    // Other failures still count.
+    assert_eq!(req(view(run.json(), "asvs"), "3.3.1")["status"], "not_met");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
