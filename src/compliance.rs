@@ -169,6 +169,12 @@ pub fn parse_names(values: &[String]) -> Result<Vec<&'static str>, String> {
             out.push(f.info.id.as_str());
         }
     }
+    if out.is_empty() && !values.is_empty() {
+        return Err(format!(
+            "no framework given (known: {})",
+            names().join(", ")
+        ));
+    }
     Ok(out)
 }
 

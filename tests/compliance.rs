@@ -610,6 +610,14 @@ fn an_unknown_framework_is_a_usage_error() {
         "{line}"
     );
 
+    let run = secgate(&["scan", "https://127.0.0.1:1/", "--compliance", " , "]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--compliance: no framework given"),
+        "{}",
+        run.stderr
+    );
+
     let run = secgate(&["demo", "--compliance", "iso27001"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("--compliance"), "{}", run.stderr);
