@@ -68,6 +68,10 @@ pub struct RuleDoc {
     /// Free tags (SARIF `properties.tags`).
     #[serde(default)]
     pub tags: Vec<String>,
+    /// The requirements the rule evidences, by framework (`pci-dss`, `asvs`, `nist-800-52`):
+    /// ids listed in `checks/compliance/FRAMEWORK.toml` (see [`crate::compliance`]).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub compliance: std::collections::BTreeMap<String, Vec<String>>,
     /// Lifecycle.
     #[serde(default)]
     pub status: Lifecycle,
@@ -207,6 +211,20 @@ impl RuleDoc {
             why = indent(&self.rationale),
             fix = indent(&self.remediation),
         );
+        let requirements = crate::compliance::requirements_of(&self.id);
+        if !requirements.is_empty() {
+            out.push_str("\nRequirements it evidences (--compliance)\n");
+            for (f, r) in requirements {
+                let v4 = match (&f.info.previous, r.v4.is_empty()) {
+                    (Some(prev), false) => format!(" (v{prev}: {})", r.v4.join(", ")),
+                    _ => String::new(),
+                };
+                out.push_str(&format!(
+                    "  - {} {} {}{v4}: {}\n",
+                    f.info.name, f.info.version, r.id, r.title
+                ));
+            }
+        }
         if !self.references.is_empty() || !self.cwe.is_empty() {
             out.push_str("\nReferences\n");
             for cwe in &self.cwe {

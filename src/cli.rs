@@ -137,6 +137,11 @@ pub struct ScanArgs {
     /// own budget].
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub max_requests: Option<i64>,
+    /// Add a compliance view to every report: per requirement of the framework, the rules
+    /// that evidence it, their results and met / not met / not assessed. Repeatable or
+    /// comma-separated: pci-dss, asvs, nist-800-52.
+    #[arg(long, value_name = "FRAMEWORK")]
+    pub compliance: Vec<String>,
     /// Lowest passing score, 0-100 [default: 95].
     #[arg(long, value_name = "SCORE", allow_negative_numbers = true)]
     pub min_score: Option<f64>,
@@ -298,6 +303,9 @@ pub struct DemoArgs {
     /// Write a report in FORMAT to PATH (`-`: standard output). Repeatable.
     #[arg(long = "report", value_name = "FORMAT=PATH", value_parser = parse_report)]
     pub reports: Vec<(ReportFormat, PathBuf)>,
+    /// Add a compliance view to every report (pci-dss, asvs, nist-800-52). Repeatable.
+    #[arg(long, value_name = "FRAMEWORK")]
+    pub compliance: Vec<String>,
     #[command(flatten)]
     pub output: OutputArgs,
 }

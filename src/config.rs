@@ -139,6 +139,7 @@ struct PolicySection {
     fail_on_stale: Option<bool>,
     allow_permanent_suppressions: Option<bool>,
     max_suppression_days: Option<Spanned<i64>>,
+    compliance: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -223,6 +224,8 @@ pub struct Config {
     pub suppressions: Option<(PathBuf, usize, usize)>,
     /// The other gate keys of `[policy]`.
     pub policy: crate::policy::FilePolicy,
+    /// `policy.compliance`: the compliance views every report carries.
+    pub compliance: Vec<&'static str>,
     /// The text of the file (positions of family values point into it).
     pub text: String,
     /// Family keys at scan level (`[checks.F]` and legacy `[scan]` keys), by family.
@@ -484,6 +487,10 @@ pub fn parse(path: &Path, text: &str, owners: &[&dyn FamilyOptions]) -> Result<C
             crate::policy::GateOn::parse(v.get_ref())
                 .map_err(|m| err(v.span(), format!("policy.gate_on: {m}")))?,
         );
+    }
+    if let Some(v) = &p.compliance {
+        config.compliance = crate::compliance::parse_names(v.get_ref())
+            .map_err(|m| err(v.span(), format!("policy.compliance: {m}")))?;
     }
     config.policy.fail_on_stale = p.fail_on_stale;
     config.policy.allow_permanent_suppressions = p.allow_permanent_suppressions;

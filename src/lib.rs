@@ -30,6 +30,7 @@ pub mod baseline;
 pub mod catalogue;
 pub mod checks;
 pub mod cli;
+pub mod compliance;
 pub mod config;
 pub mod demo;
 pub mod endpoint;
@@ -74,6 +75,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     if let Some(e) = catalogue::load_error() {
         return Err(Error::Usage(format!(
             "internal error: the embedded rule catalogue is invalid: {e}"
+        )));
+    }
+    if let Some(e) = compliance::load_error() {
+        return Err(Error::Usage(format!(
+            "internal error: the embedded compliance frameworks are invalid: {e}"
         )));
     }
     match cli.command {
@@ -143,7 +149,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let outputs = args
                 .output
                 .outputs(args.json.clone(), args.sarif.clone(), &args.reports)?;
-            let lab = demo::start().await.map_err(|e| Error::Usage(format!("demo: {e}")))?;
+            let frameworks = compliance::parse_names(&args.compliance)
+                .map_err(|m| Error::usage("--compliance", m))?;
+            let mut lab = demo::start().await.map_err(|e| Error::Usage(format!("demo: {e}")))?;
+            lab.plan.compliance = frameworks;
             if !outputs.quiet {
                 println!("Started a lab of {} servers on 127.0.0.1; scanning it.\n", lab.servers.len());
             }

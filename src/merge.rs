@@ -118,6 +118,14 @@ pub struct Shard {
     policy: Policy,
     targets: Vec<TargetResult>,
     results: Vec<Outcome>,
+    /// The compliance views the shard carried (every shard of a plan asks for the same).
+    compliance: Vec<&'static str>,
+}
+
+/// A compliance view as read: only which framework it is (the merge computes it afresh).
+#[derive(Deserialize)]
+struct RawView {
+    framework: String,
 }
 
 #[derive(Deserialize)]
@@ -133,6 +141,8 @@ struct RawReport {
     policy: Policy,
     targets: Vec<RawTarget>,
     results: Vec<RawOutcome>,
+    #[serde(default)]
+    compliance: Vec<RawView>,
 }
 
 #[derive(Deserialize)]
@@ -413,6 +423,12 @@ pub fn parse(path: &Path, bytes: &[u8]) -> std::result::Result<Shard, Rejected> 
         policy: raw.policy,
         targets,
         results,
+        compliance: raw
+            .compliance
+            .iter()
+            .filter_map(|v| crate::compliance::get(&v.framework))
+            .map(|f| f.info.id.as_str())
+            .collect(),
     })
 }
 
@@ -422,6 +438,7 @@ pub fn merge(mut shards: Vec<Shard>) -> std::result::Result<ScanReport, Rejected
     let Some(first) = shards.first() else {
         return Err(Rejected("no shard given".into()));
     };
+    let frameworks = first.compliance.clone();
     let (plan_id, count, plan_jobs, first_file) = (
         first.plan_id.clone(),
         first.info.count,
@@ -569,5 +586,6 @@ pub fn merge(mut shards: Vec<Shard>) -> std::result::Result<ScanReport, Rejected
     let summary = crate::summarise::summarise(&r.outcomes, &r.targets, r.complete, &policy);
     let mut report = ScanReport::of(triaged.result, policy, summary);
     report.plan_id = Some(plan_id);
+    report.compliance = crate::compliance::views(&frameworks, &report.results);
     Ok(report)
 }

@@ -91,6 +91,9 @@ pub struct ScanPlan {
     pub baseline: Option<crate::baseline::Side>,
     /// `--sarif-suppressed include`: keep suppressed findings in SARIF, marked.
     pub sarif_include_suppressed: bool,
+    /// Compliance views every report carries (`--compliance`, `policy.compliance`): framework
+    /// names known to [`crate::compliance`].
+    pub compliance: Vec<&'static str>,
 }
 
 impl ScanPlan {
@@ -112,6 +115,7 @@ impl ScanPlan {
             suppressions: Suppressions::default(),
             baseline: None,
             sarif_include_suppressed: false,
+            compliance: Vec::new(),
         }
     }
 }
@@ -355,6 +359,12 @@ pub fn build(args: &ScanArgs, families: &[&dyn FamilyOptions]) -> Result<ScanPla
         })
         .collect::<Result<_>>()?;
 
+    let compliance = if args.compliance.is_empty() {
+        cfg.compliance.clone()
+    } else {
+        crate::compliance::parse_names(&args.compliance)
+            .map_err(|m| Error::usage("--compliance", m))?
+    };
     let secrets = load_secrets(&mut targets, &families_asked)?;
     Ok(ScanPlan {
         targets,
@@ -367,6 +377,7 @@ pub fn build(args: &ScanArgs, families: &[&dyn FamilyOptions]) -> Result<ScanPla
         suppressions,
         baseline,
         sarif_include_suppressed: args.triage.sarif_suppressed.as_deref() == Some("include"),
+        compliance,
     })
 }
 

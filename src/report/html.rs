@@ -236,6 +236,41 @@ pub fn page(report: &ScanReport) -> Markup {
                             }
                         }
                     }
+                    @for view in &report.compliance {
+                        h2 id={ "compliance-" (view.framework) } {
+                            "Compliance: " (view.name) " " (view.version)
+                        }
+                        p.meta {
+                            (view.counts.met) " met, " (view.counts.not_met) " not met, "
+                            (view.counts.not_assessed) " not assessed. Source: " (view.source)
+                        }
+                        @if let Some(note) = &view.note { p.meta { (note) } }
+                        table {
+                            thead { tr {
+                                th { "requirement" } th { "status" } th { "rules" } th { "why" }
+                            } }
+                            tbody {
+                                @for r in &view.requirements {
+                                    tr {
+                                        td { strong { (r.id) } " " (r.title) }
+                                        td class={ "req req-" (req_class(r.status)) } { (r.status.label()) }
+                                        td {
+                                            @for (i, e) in r.rules.iter().enumerate() {
+                                                @if i > 0 { ", " }
+                                                @if rules.contains(e.rule_id) {
+                                                    a href={ "#" (rule_anchor(e.rule_id)) } { code { (e.rule_id) } }
+                                                } @else { code { (e.rule_id) } }
+                                            }
+                                        }
+                                        td {
+                                            (r.reason)
+                                            @if let Some(c) = &r.caveat { " (" (c) ")" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
                     @if !rules.is_empty() {
                         h2 #rules { "Rules" }
                         @for id in &rules {
@@ -256,6 +291,14 @@ pub fn page(report: &ScanReport) -> Markup {
                 script { (PreEscaped(SCRIPT)) }
             }
         }
+    }
+}
+
+fn req_class(s: crate::compliance::ReqStatus) -> &'static str {
+    match s {
+        crate::compliance::ReqStatus::Met => "met",
+        crate::compliance::ReqStatus::NotMet => "not-met",
+        crate::compliance::ReqStatus::NotAssessed => "not-assessed",
     }
 }
 

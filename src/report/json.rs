@@ -1,6 +1,6 @@
 //! The JSON report: [`super::ScanReport`] serialised as is, pretty-printed.
 //!
-//! Layout (schema version 1.2, `reports/schema/secgate-report.v1.schema.json`; `plan_id` and
+//! Layout (schema version 1.4, `reports/schema/secgate-report.v1.schema.json`; `plan_id` and
 //! `shard` appear only in shard and merged reports, see [`crate::shard`]):
 //! `{schema_version, schema_minor, tool{name,version}, started_at, finished_at, duration_ms,
 //! complete, policy{min_score,max_critical,max_high,max_medium,max_low,fail_on,gate_on,
@@ -12,7 +12,11 @@
 //! subjects?[{subject,status,message,reason?}], suppressed?, suppression?}],
 //! summary{score,family_scores,counts,results{..,suppressed},gate{passed,verdict,reasons}},
 //! suppressions{file,applied,expired[],expiring_soon[],stale[]},
-//! baseline?{file,counts{new,unchanged,updated,fixed,absent},fixed[],absent[]}}`.
+//! baseline?{file,counts{new,unchanged,updated,fixed,absent},fixed[],absent[]},
+//! compliance?[{framework,name,version,source,note?,counts{met,not_met,not_assessed},
+//! requirements[{id,tag,title,v4?,status,reason,caveat?,assessable,
+//! rules[{rule_id,counts,targets[{target,status,suppressed?}]}]}]}]}` (`compliance` with
+//! `--compliance` only, see [`crate::compliance`]).
 //! Evidence values are strings, numbers, booleans, lists, or `{"bytes": base64}` for
 //! non-UTF-8 data.
 

@@ -263,6 +263,53 @@ pub fn render(report: &ScanReport) -> String {
         }
     }
 
+    for view in &report.compliance {
+        let c = &view.counts;
+        page.force("");
+        page.force(&format!(
+            "### Compliance: {} {} ({} met, {} not met, {} not assessed)",
+            text(&view.name),
+            text(&view.version),
+            c.met,
+            c.not_met,
+            c.not_assessed
+        ));
+        page.force("");
+        page.force("| requirement | status | rules | why |");
+        page.force("|---|---|---:|---|");
+        let mut left = 0usize;
+        for r in &view.requirements {
+            let status = match r.status {
+                crate::compliance::ReqStatus::Met => "✅ met",
+                crate::compliance::ReqStatus::NotMet => "❌ **not met**",
+                crate::compliance::ReqStatus::NotAssessed => "➖ not assessed",
+            };
+            let why = match &r.caveat {
+                Some(c) => format!("{} ({})", text(&r.reason), text(c)),
+                None => text(&r.reason),
+            };
+            let line = format!(
+                "| **{}** {} | {status} | {} | {why} |",
+                text(&r.id),
+                text(&r.title),
+                r.rules.len()
+            );
+            if !page.push(&line) {
+                left += 1;
+            }
+        }
+        if left > 0 {
+            page.force("");
+            page.force(&format!(
+                "_{left} more requirements are not shown here; the JSON report has them all._"
+            ));
+        }
+        if let Some(note) = &view.note {
+            page.force("");
+            page.force(&format!("_{}_", text(note)));
+        }
+    }
+
     // The room kept for the documentation, less what the notes above took of the reserve.
     page.budget = LIMIT - RESERVE / 4;
     if !shown_rules.is_empty() {

@@ -33,8 +33,8 @@ pub mod terminal;
 pub const SCHEMA_VERSION: u32 = 1;
 /// Minor version: bumped on additive changes (1: `findings[]`, `subjects[]`, `requests`;
 /// 2: suppressions, baseline states, the gate's new policy keys; 3: `plan_id` and `shard` in
-/// shard and merged reports).
-pub const SCHEMA_MINOR: u32 = 3;
+/// shard and merged reports; 4: `compliance`).
+pub const SCHEMA_MINOR: u32 = 4;
 
 /// The tool that wrote a report.
 #[derive(Clone, Debug, Serialize)]
@@ -83,6 +83,9 @@ pub struct ScanReport {
     /// Which shard this report is, and its jobs: in shard reports only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<crate::shard::ShardInfo>,
+    /// The compliance views asked for (`--compliance`; since 1.4, absent without one).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub compliance: Vec<crate::compliance::View>,
     /// Where each target was declared (for SARIF); not part of the JSON report.
     #[serde(skip)]
     pub origins: BTreeMap<String, Origin>,
@@ -113,6 +116,7 @@ impl ScanReport {
             .filter_map(|t| t.origin.clone().map(|o| (t.id.clone(), o)))
             .collect();
         report.settings = settings(plan);
+        report.compliance = crate::compliance::views(&plan.compliance, &report.results);
         report
     }
 
@@ -147,6 +151,7 @@ impl ScanReport {
             sarif_include_suppressed: false,
             plan_id: None,
             shard: None,
+            compliance: Vec::new(),
             origins: BTreeMap::new(),
             settings: Vec::new(),
         }

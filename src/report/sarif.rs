@@ -2,7 +2,8 @@
 //!
 //! - `tool.driver.rules`: every stable catalogue rule, with short and full descriptions, text and
 //!   Markdown help, a default level, and `properties.tags` / `precision` /
-//!   `security-severity` (from [`Severity::security_severity`]).
+//!   `security-severity` (from [`Severity::security_severity`]); the tags include the CWE
+//!   numbers and the compliance requirements the rule evidences (`PCI-DSS-4.0.1:4.2.1`).
 //! - `results`: one per finding (a failed result has one per failed subject: each open port,
 //!   each weak endpoint), with `ruleId`, `ruleIndex`, `level` (from
 //!   [`Severity::sarif_level`]), the finding's message, its own `partialFingerprints`, the
@@ -213,6 +214,10 @@ fn descriptor(rule: &RuleDoc) -> sarif::ReportingDescriptor {
     let mut tags = vec!["security".to_string(), rule.family.clone()];
     tags.extend(rule.tags.iter().cloned());
     tags.extend(rule.cwe.iter().map(|c| format!("external/cwe/cwe-{c}")));
+    // The requirements the rule evidences, in every framework, whether or not the scan asked
+    // for a compliance view: they are facts about the rule, like its CWE numbers, so an
+    // alert can be filtered by `PCI-DSS-4.0.1:4.2.1` whichever flags produced it.
+    tags.extend(crate::compliance::tags_of(&rule.id));
     // SARIF requires unique tags; a family name may also be one of the rule's own tags.
     let mut seen = std::collections::HashSet::new();
     tags.retain(|t| seen.insert(t.clone()));

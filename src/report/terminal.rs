@@ -232,6 +232,8 @@ pub fn write(report: &ScanReport, out: &mut dyn Write, opts: Options) -> io::Res
         }
     }
 
+    write_compliance(report, out, &p, opts.verbose)?;
+
     let s = &report.summary;
     writeln!(out)?;
     let families: Vec<String> = s
@@ -379,6 +381,75 @@ fn write_triage(report: &ScanReport, out: &mut dyn Write, p: &Paint) -> io::Resu
                 i.rule_id,
                 i.target
             )?;
+        }
+    }
+    Ok(())
+}
+
+/// The longest reason shown in a compliance table row without `--verbose`.
+const COMPLIANCE_REASON_CHARS: usize = 110;
+
+/// One short table per compliance view: requirement, status, how many rules evidence it, why.
+fn write_compliance(
+    report: &ScanReport,
+    out: &mut dyn Write,
+    p: &Paint,
+    verbose: bool,
+) -> io::Result<()> {
+    use crate::compliance::ReqStatus;
+    for view in &report.compliance {
+        let c = &view.counts;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{}: {} met, {} not met, {} not assessed",
+            p.paint(
+                "1",
+                &format!("Compliance view: {} {}", view.name, view.version)
+            ),
+            c.met,
+            c.not_met,
+            c.not_assessed
+        )?;
+        let w = view
+            .requirements
+            .iter()
+            .map(|r| r.id.chars().count())
+            .max()
+            .unwrap_or(11)
+            .max(11);
+        writeln!(
+            out,
+            "  {:<w$}  {:<12}  {:>5}  WHY",
+            "REQUIREMENT", "STATUS", "RULES"
+        )?;
+        for r in &view.requirements {
+            let (code, label) = match r.status {
+                ReqStatus::Met => ("1;32", "MET"),
+                ReqStatus::NotMet => ("1;31", "NOT MET"),
+                ReqStatus::NotAssessed => ("2", "not assessed"),
+            };
+            let mut why = r.reason.clone();
+            if let Some(caveat) = &r.caveat {
+                why = format!("{why} ({caveat})");
+            }
+            if !verbose && why.chars().count() > COMPLIANCE_REASON_CHARS {
+                why = why.chars().take(COMPLIANCE_REASON_CHARS - 1).collect();
+                why.push('…');
+            }
+            writeln!(
+                out,
+                "  {:<w$}  {}  {:>5}  {why}",
+                r.id,
+                p.paint(code, &format!("{label:<12}")),
+                r.rules.len()
+            )?;
+            if verbose {
+                writeln!(out, "  {:<w$}  {}", "", p.paint("2", &r.title))?;
+            }
+        }
+        if let Some(note) = &view.note {
+            writeln!(out, "  {}", p.paint("2", &format!("note: {note}")))?;
         }
     }
     Ok(())
