@@ -388,9 +388,9 @@ impl OutputArgs {
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from);
             if path.is_none() {
-                eprintln!(
+                crate::stderr_line(format_args!(
                     "secgate: note: --github: GITHUB_STEP_SUMMARY is not set; no job summary is written"
-                );
+                ));
             }
             path
         } else {

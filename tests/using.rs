@@ -342,3 +342,95 @@ async fn progress_on_stderr() {
     let (stdout, stderr) = scan(&["--progress", "always", "--quiet"]);
     assert!(stderr.is_empty() && stdout.is_empty(), "{stderr:?}");
 }
+
+/// The child's stderr, and whether it shows a panic.
+fn panicked(stderr: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(stderr);
+    text.contains("panicked") || text.contains("RUST_BACKTRACE")
+}
+
+/// `secgate demo | head -1`: the reader leaves after one line; demo ends quietly with exit 0.
+/// A scan whose stdout is closed still writes its report files and exits with the gate's code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stdout_ends_quietly() {
+    use std::io::BufRead;
+    let mut child = bin()
+        .arg("demo")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    {
+        let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+        reader.read_line(&mut first).unwrap();
+        // `head -1` exits here: the pipe's read end is closed.
+    }
+    assert!(first.starts_with("Started a lab of"), "{first}");
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        !panicked(&out.stderr),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A scan whose gate fails (legacy site: exit 1), stdout closed before it writes a byte.
+    let site = support::https_site(Site::legacy()).await;
+    let closed = closed_port("127.0.0.1").to_string();
+    let dir = tempfile::tempdir().unwrap();
+    for to_stdout in [false, true] {
+        let report = dir.path().join(format!("closed-{to_stdout}.json"));
+        let mut cmd = bin();
+        cmd.args(["scan", &site.url])
+            .args(&site.flags)
+            .args(["--checks", "headers", "--http-port", &closed])
+            .arg("--sarif")
+            .arg(&report);
+        if to_stdout {
+            // The JSON report itself goes to the closed stdout.
+            cmd.args(["--json", "-"]);
+        }
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!panicked(&out.stderr), "{err}");
+        assert!(!err.contains("error"), "{err}");
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        let sarif: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        assert_eq!(sarif["version"], "2.1.0");
+        if to_stdout {
+            assert!(
+                err.contains("Gate FAILED"),
+                "the verdict still reaches stderr: {err}"
+            );
+        }
+    }
+    // The smaller commands too.
+    for args in [&["rules"][..], &["explain", "tls.cert.expired"][..]] {
+        let mut child = bin()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(!panicked(&out.stderr), "{args:?}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+    }
+}
