@@ -245,6 +245,12 @@ pub trait FamilyOptions: Send + Sync {
     fn family(&self) -> &'static str;
     /// Its options.
     fn options(&self) -> &'static dyn OptionsSpec;
+    /// Whether the family, when it runs, uses the credentials of `endpoint` (its `*_env` and
+    /// `*_file` secrets). A scan loads only the secrets of the families that run, so a
+    /// config with a login can be swept with `--checks ports` where its password is absent.
+    fn reads_secrets_of(&self, _endpoint: &crate::endpoint::Endpoint) -> bool {
+        false
+    }
 }
 
 /// Options of every family for one scope (the scan, or one target), by family name.

@@ -355,7 +355,7 @@ pub fn build(args: &ScanArgs, families: &[&dyn FamilyOptions]) -> Result<ScanPla
         })
         .collect::<Result<_>>()?;
 
-    let secrets = load_secrets(&mut targets, &families_asked)?;
+    let secrets = load_secrets(&mut targets, &families_asked, families)?;
     Ok(ScanPlan {
         targets,
         families: families_asked,
@@ -617,10 +617,26 @@ pub fn option_error(
 
 /// Load the secrets of the endpoints that the families which will run use (environment
 /// variables, files); errors name the config key.
-pub fn load_secrets(targets: &mut [Target], _families: &[&'static str]) -> Result<Vec<Secret>> {
+pub fn load_secrets(
+    targets: &mut [Target],
+    asked: &[&'static str],
+    owners: &[&dyn FamilyOptions],
+) -> Result<Vec<Secret>> {
     let mut loaded = Vec::new();
     for target in targets {
+        // The families that may run on this target: its own `checks`, else the scan's, else all.
+        let running: Vec<&dyn FamilyOptions> = {
+            let named: &[&'static str] = target.families.as_deref().unwrap_or(asked);
+            owners
+                .iter()
+                .copied()
+                .filter(|o| named.is_empty() || named.contains(&o.family()))
+                .collect()
+        };
         for endpoint in &mut target.endpoints {
+            if !running.iter().any(|o| o.reads_secrets_of(endpoint)) {
+                continue;
+            }
             for secret in endpoint.secrets_mut() {
                 let value = secret
                     .source

@@ -434,3 +434,26 @@ async fn a_closed_stdout_ends_quietly() {
         assert_eq!(out.status.code(), Some(0), "{args:?}");
     }
 }
+
+/// Secrets are read only for the endpoints of the families that run: `--checks tls` on a
+/// config whose login password variable is unset scans; `--checks auth` refuses, naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_only_for_families_that_run() {
+    let site = support::https_site(Site::hardened()).await;
+    let closed = closed_port("127.0.0.1").to_string();
+    let endpoint = "[[target.endpoint]]\nname = \"login\"\nrole = \"login\"\npath = \"/login\"\nusername = \"alice\"\npassword_env = \"SECGATE_TEST_UNSET_PASSWORD\"\n";
+    let run = site.scan_config(endpoint, &["--checks", "tls", "--http-port", &closed], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    assert!(run.statuses(None).keys().all(|r| r.starts_with("tls.")));
+    for checks in ["auth", "headers", "ratelimit"] {
+        let run = site.scan_config(endpoint, &["--checks", checks, "--http-port", &closed], &[]);
+        assert_eq!(run.code, 2, "{checks}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(
+            run.stderr.contains("password_env: environment variable SECGATE_TEST_UNSET_PASSWORD"),
+            "{checks}: {}",
+            run.stderr
+        );
+    }
+}

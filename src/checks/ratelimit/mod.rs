@@ -56,6 +56,11 @@ impl FamilyOptions for RateLimit {
     fn options(&self) -> &'static dyn OptionsSpec {
         &OPTIONS
     }
+
+    /// The endpoints it bursts (their secret headers go with every request).
+    fn reads_secrets_of(&self, endpoint: &Endpoint) -> bool {
+        matches!(endpoint.role, Role::Api | Role::Login)
+    }
 }
 
 fn target_options(target: &Target) -> options::RateLimitOptions {
