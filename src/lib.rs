@@ -94,6 +94,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => {
             let plan = plan::build(&args, &family_options())?;
+            for note in engine::schedule::notes(&plan, checks::FAMILIES) {
+                esay!("secgate: note: {note}");
+            }
             let outputs = args
                 .output
                 .outputs(args.json.clone(), args.sarif.clone(), &args.reports)?;

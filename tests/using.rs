@@ -457,3 +457,65 @@ async fn secrets_only_for_families_that_run() {
         );
     }
 }
+
+/// `--checks auth,ratelimit` on a command-line target says once that these families need
+/// `[[target.endpoint]]` tables, and where the README shows them; `--mail-domain` with no
+/// target the dns family runs on says the domain is not checked.
+#[test]
+fn families_that_cannot_run_say_so_once() {
+    let closed = closed_port("127.0.93.1").to_string();
+    let out = bin()
+        .args([
+            "scan",
+            "127.0.93.1",
+            "127.0.93.2",
+            "--checks",
+            "auth,ratelimit",
+        ])
+        .args(["--ports", &closed, "--timeout", "1"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let notes: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("secgate: note:"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{err}");
+    for part in [
+        "auth, ratelimit",
+        "[[target.endpoint]]",
+        "127.0.93.1, 127.0.93.2 name none",
+        "12 rules",
+        "README, \"Configuration\"",
+    ] {
+        assert!(notes[0].contains(part), "{part} in {}", notes[0]);
+    }
+    assert_eq!(out.status.code(), Some(3), "nothing was evaluated");
+
+    let out = bin()
+        .args([
+            "scan",
+            "127.0.93.1",
+            "--checks",
+            "ports",
+            "--ports",
+            &closed,
+        ])
+        .args(["--timeout", "1", "--mail-domain", "example.org", "-q"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("secgate: note: --mail-domain (mail_domains): example.org is not checked"),
+        "{err}"
+    );
+    let out = bin()
+        .args(["scan", "127.0.93.1", "--mail-domain", "bad..domain"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("secgate: error: --mail-domain: "));
+}

@@ -137,6 +137,10 @@ impl Family for Auth {
         true
     }
 
+    fn needs_endpoints(&self) -> bool {
+        true
+    }
+
     fn budget(&self, target: &Target, _settings: &Settings) -> u32 {
         let opts = target
             .options

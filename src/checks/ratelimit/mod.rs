@@ -88,6 +88,10 @@ impl Family for RateLimit {
         true
     }
 
+    fn needs_endpoints(&self) -> bool {
+        true
+    }
+
     /// Each burst's `max_requests`.
     fn budget(&self, target: &Target, _settings: &Settings) -> u32 {
         let opts = target_options(target);
