@@ -246,8 +246,8 @@ pub enum When {
 /// `secgate rules`.
 #[derive(Debug, Args)]
 pub struct RulesArgs {
-    /// Only this family.
-    #[arg(long, value_name = "FAMILY")]
+    /// Only these families, comma-separated as for `scan --checks` (tls,dns).
+    #[arg(long, value_name = "FAMILIES")]
     pub family: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]

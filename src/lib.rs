@@ -385,18 +385,15 @@ pub(crate) fn ignore_broken_pipe(r: std::io::Result<()>) -> Result<()> {
 }
 
 fn rules(args: &cli::RulesArgs) -> Result<ExitCode> {
-    if let Some(f) = args.family.as_ref().filter(|f| checks::family(f).is_none()) {
-        return Err(Error::usage(
-            "--family",
-            format!(
-                "unknown family '{f}' (available: {})",
-                checks::family_names().join(", ")
-            ),
-        ));
-    }
+    // A comma-separated list, as `--checks` takes it.
+    let families = match &args.family {
+        Some(list) => config::parse_families(&checks::family_names(), std::slice::from_ref(list))
+            .map_err(|m| Error::usage("--family", m))?,
+        None => Vec::new(),
+    };
     let rules: Vec<&catalogue::RuleDoc> = catalogue::all()
         .iter()
-        .filter(|r| args.family.as_ref().is_none_or(|f| &r.family == f))
+        .filter(|r| families.is_empty() || families.contains(&r.family.as_str()))
         .collect();
     let mut out = std::io::stdout().lock();
     let r = if args.json {
@@ -433,12 +430,14 @@ fn rules(args: &cli::RulesArgs) -> Result<ExitCode> {
 }
 
 fn explain(args: &cli::ExplainArgs) -> Result<ExitCode> {
-    let Some(rule) = catalogue::get(&args.rule_id) else {
+    // Rule ids are lower case; `TLS.CERT.EXPIRED` or ` tls.cert.expired ` name the same rule.
+    let wanted = args.rule_id.trim().to_ascii_lowercase();
+    let Some(rule) = catalogue::get(&wanted) else {
         let close: Vec<&str> = catalogue::all()
             .iter()
             .map(|r| r.id.as_str())
             .filter(|id| {
-                let prefix = args.rule_id.split('.').next().unwrap_or_default();
+                let prefix = wanted.split('.').next().unwrap_or_default();
                 !prefix.is_empty() && id.starts_with(prefix)
             })
             .take(5)

@@ -379,6 +379,14 @@ pub fn locate(located: &[Located], at: usize) -> Option<&Located> {
 
 /// Remove serde's type names from a message users read.
 pub fn tidy(message: &str) -> String {
+    // TOML integers are 64-bit; the parser hands larger ones on as i128, and serde says
+    // "invalid type: integer `N` as i128, expected ...".
+    if let Some(rest) = message.trim().strip_prefix("invalid type: integer `")
+        && let Some((n, tail)) = rest.split_once('`')
+        && (tail.starts_with(" as i128") || tail.starts_with(" as u128"))
+    {
+        return format!("{n} is out of range (at most {})", i64::MAX);
+    }
     message
         .trim()
         .replace(

@@ -519,3 +519,94 @@ fn families_that_cannot_run_say_so_once() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("secgate: error: --mail-domain: "));
 }
+
+/// The smaller rough edges: each gives one clear line naming the flag or key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rough_edges_of_the_first_hour() {
+    // `rules --family` takes a list, as `--checks` does.
+    let out = bin()
+        .args(["rules", "--family", "tls,dns", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let rules: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let families: std::collections::BTreeSet<&str> = rules
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["family"].as_str().unwrap())
+        .collect();
+    assert_eq!(families.into_iter().collect::<Vec<_>>(), ["dns", "tls"]);
+    let out = bin()
+        .args(["rules", "--family", "tls,nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .starts_with("secgate: error: --family: unknown family 'nope'")
+    );
+
+    // `explain` does not care about case.
+    let out = bin()
+        .args(["explain", "TLS.CERT.EXPIRED"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("tls.cert.expired"));
+
+    // Config mistakes name their key.
+    let dir = tempfile::tempdir().unwrap();
+    for (text, expect) in [
+        (
+            "[scan]\ntimeout = 99999999999999999999999\n",
+            ":2:11: scan.timeout: 99999999999999999999999 is out of range",
+        ),
+        (
+            "[scan]\nmax_requests = 99999999999999999999\n",
+            ":2:16: scan.max_requests: 99999999999999999999 is out of range",
+        ),
+        (
+            "[[target.endpoint]]\nname = \"login\"\n\n[[target]]\nurl = \"https://a.test/\"\n",
+            ":1:3: target.endpoint: [[target.endpoint]] must come after the [[target]] it belongs to",
+        ),
+        (
+            "[target]\nurl = \"https://a.test/\"\n",
+            ":1:1: target: write [[target]] (an array of tables), not [target]",
+        ),
+    ] {
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, text).unwrap();
+        let out = bin().arg("validate").arg(&file).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(expect), "{err} should contain {expect}");
+        assert!(
+            !err.contains("i128") && !err.contains("expected a sequence"),
+            "{err}"
+        );
+    }
+
+    // A tarpit on a plain-HTTP port: no TLS handshake to blame.
+    let tarpit = support::hostile_at("127.0.93.3", secgate::lab::Hostile::Tarpit).await;
+    let url = format!("http://127.0.93.3:{}/", tarpit.addr.port());
+    let run = support::secgate(&["scan", &url, "--checks", "headers", "--timeout", "1"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let reasons: Vec<&str> = run.json()["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["reason"]["detail"].as_str())
+        .collect();
+    assert!(!reasons.is_empty());
+    for r in &reasons {
+        assert!(!r.contains("TLS"), "{r}");
+    }
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("timed out waiting for the response")),
+        "{reasons:?}"
+    );
+}
