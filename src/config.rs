@@ -431,7 +431,9 @@ pub fn parse(path: &Path, text: &str, owners: &[&dyn FamilyOptions]) -> Result<C
                     match early_child_header(text, span.start, &header) {
                         Some((at, child)) => err(
                             at..at,
-                            format!("{child}: [[{child}]] must come after the [[{header}]] it belongs to"),
+                            format!(
+                                "{child}: [[{child}]] must come after the [[{header}]] it belongs to"
+                            ),
                         ),
                         None => err(span, format!("{header}: {message}")),
                     }

@@ -451,7 +451,8 @@ async fn secrets_only_for_families_that_run() {
         assert_eq!(run.code, 2, "{checks}: {}", run.stderr);
         assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
         assert!(
-            run.stderr.contains("password_env: environment variable SECGATE_TEST_UNSET_PASSWORD"),
+            run.stderr
+                .contains("password_env: environment variable SECGATE_TEST_UNSET_PASSWORD"),
             "{checks}: {}",
             run.stderr
         );
