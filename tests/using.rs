@@ -611,3 +611,73 @@ async fn rough_edges_of_the_first_hour() {
         "{reasons:?}"
     );
 }
+
+/// A host where nothing answers on any swept port is `no service found` (exit 3), never a
+/// pass at 100 %; a target with `expect_closed = true` passes.
+#[test]
+fn a_host_with_nothing_open_is_no_service_found() {
+    let ports: Vec<String> = (0..3)
+        .map(|_| closed_port("127.0.93.4").to_string())
+        .collect();
+    let ports = ports.join(",");
+    let run = support::secgate(&["scan", "127.0.93.4", "--ports", &ports, "--timeout", "1"]);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    let json = run.json();
+    let reasons: Vec<&str> = json["summary"]["gate"]["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(
+        reasons.contains(&"no service found on 127.0.93.4"),
+        "{reasons:?}"
+    );
+    assert_ne!(json["summary"]["score"], 100.0);
+    let r = run.result("ports.unexpected_open");
+    assert_eq!(r["status"], "inconclusive");
+    assert_eq!(r["reason"]["kind"], "no_service");
+    assert!(
+        r["reason"]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("no service found: none of the 3 swept ports"),
+        "{r}"
+    );
+    assert!(run.stdout.contains("no service found"), "{}", run.stdout);
+    // The report with the new reason kind validates against the schema.
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(support::repo_path(
+            "reports/schema/secgate-report.v1.schema.json",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(json).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+
+    // The same host, said to be closed.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("secgate.toml");
+    std::fs::write(
+        &cfg,
+        format!("[[target]]\nhost = \"127.0.93.4\"\nports = \"{ports}\"\nexpect_closed = true\n"),
+    )
+    .unwrap();
+    let run = support::secgate(&["scan", "--config", cfg.to_str().unwrap(), "--timeout", "1"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.result("ports.unexpected_open")["status"], "pass");
+    std::fs::write(
+        &cfg,
+        "[[target]]\nhost = \"127.0.93.4\"\nexpect_closed = \"yes\"\n",
+    )
+    .unwrap();
+    let run = support::secgate(&["validate", cfg.to_str().unwrap()]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains(":3:17: target[0].expect_closed: invalid type"),
+        "{}",
+        run.stderr
+    );
+}

@@ -144,6 +144,11 @@ pub struct PortsObservation {
     pub failure: Option<Reason>,
     /// The target is an address range: each finding names its address and port.
     pub range: bool,
+    /// The target says nothing should answer (`expect_closed = true`).
+    pub expect_closed: bool,
+    /// The target is a host (not a range, not a URL whose service the sweep may not cover):
+    /// nothing open on it is "no service found".
+    pub host: bool,
 }
 
 impl PortsObservation {
@@ -155,7 +160,8 @@ impl PortsObservation {
     }
 
     /// Why the sweep cannot support a pass, if it cannot: pairs not scanned or not accounted
-    /// for, addresses not swept, or no answer at all (a host that is down or fully filtered).
+    /// for, addresses not swept, no answer at all (a host that is down or fully filtered), or
+    /// nothing open on a host (no service found); the last two unless it is `expect_closed`.
     pub fn incomplete(&self) -> Option<Reason> {
         let open = self.open.len() as u64;
         let settled = open + self.closed + self.filtered;
@@ -182,12 +188,28 @@ impl PortsObservation {
                 ),
             ));
         }
+        // A target meant to be closed may answer nothing at all: that is what it promised.
+        if self.expect_closed {
+            return None;
+        }
         if open == 0 && self.closed == 0 && self.filtered > 0 {
             return Some(Reason::new(
                 ReasonKind::Timeout,
                 format!(
                     "no answer on any port: host down or fully filtered ({} pairs filtered)",
                     self.filtered
+                ),
+            ));
+        }
+        // Nothing open on a host: a mistyped address or a service that is down would ship at
+        // 100 %. (A range is a set of hosts, where a silent address may be what was meant; a
+        // URL's own port may be outside the swept list.)
+        if open == 0 && self.host {
+            return Some(Reason::new(
+                ReasonKind::NoService,
+                format!(
+                    "no service found: none of the {} swept ports ({}) is open ({} closed, {} filtered); check the address, or set expect_closed = true on the [[target]] if nothing should answer",
+                    self.ports_scanned, self.port_list, self.closed, self.filtered
                 ),
             ));
         }
@@ -492,6 +514,8 @@ async fn probe(cx: &Cx<'_>) -> PortsObservation {
         ports_scanned: spec.ports.len(),
         allowed: opts.allowed_ports.clone(),
         range: matches!(target.target.kind, TargetKind::Cidr { .. }),
+        expect_closed: opts.expect_closed,
+        host: matches!(target.target.kind, TargetKind::Host { .. }),
         ..PortsObservation::default()
     };
     // Count the pairs before expanding a range.
@@ -694,6 +718,7 @@ pub(crate) mod fixture {
             closed: 1000 - open.len() as u64,
             open,
             allowed: DEFAULT_ALLOWED.to_vec(),
+            host: true,
             ..PortsObservation::default()
         }
     }
