@@ -179,7 +179,8 @@ fn bad_config_files_exit_2_naming_file_line_and_key() {
     );
 }
 
-/// The README's complete config example parses (with a real CA file next to it).
+/// The README's complete config example is `reports/examples/secgate.toml`, and it validates
+/// as shipped: in place, with nothing planted next to it (no CA file, no secrets set).
 #[test]
 fn readme_config_example_is_valid() {
     let readme = std::fs::read_to_string(repo_path("README.md")).unwrap();
@@ -194,16 +195,15 @@ fn readme_config_example_is_valid() {
         .split("```")
         .next()
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("internal-ca.pem"),
-        secgate::lab::Pki::new().unwrap().ca_pem(),
-    )
-    .unwrap();
-    let path = dir.path().join("secgate.toml");
-    std::fs::write(&path, block).unwrap();
-    let run = secgate(&["validate", path.to_str().unwrap()]);
+    let shipped = repo_path("reports/examples/secgate.toml");
+    assert_eq!(
+        std::fs::read_to_string(&shipped).unwrap(),
+        block,
+        "the README block and reports/examples/secgate.toml must be the same text"
+    );
+    let run = secgate(&["validate", shipped.to_str().unwrap()]);
     assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
     assert!(
         run.stdout
             .contains("OK (4 targets, families: all that apply)"),
@@ -261,6 +261,7 @@ fn readme_config_example_is_valid() {
         "fail_on_stale",
         "allow_permanent_suppressions",
         "max_suppression_days",
+        "expect_closed",
     ] {
         assert!(
             block.contains(&format!("{key} =")),
