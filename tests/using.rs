@@ -676,8 +676,215 @@ fn a_host_with_nothing_open_is_no_service_found() {
     let run = support::secgate(&["validate", cfg.to_str().unwrap()]);
     assert_eq!(run.code, 2);
     assert!(
-        run.stderr.contains(":3:17: target[0].expect_closed: invalid type"),
+        run.stderr
+            .contains(":3:17: target[0].expect_closed: invalid type"),
         "{}",
         run.stderr
     );
+}
+
+/// A small HTTP proxy on loopback for the `--proxy` test: `CONNECT host:port` opens a tunnel,
+/// an absolute-form request (`GET http://host:port/...`) is forwarded. Every host is reached
+/// at the one loopback address it is given (its own "hosts file": the scan's names are made up). Request heads
+/// are capped at 8 KiB, every wait is bounded, and it counts what it served.
+struct TestProxy {
+    url: String,
+    tunnels: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    forwards: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TestProxy {
+    async fn start(ip: &str, upstream: std::net::IpAddr) -> TestProxy {
+        use std::sync::Arc;
+        use std::sync::atomic::AtomicUsize;
+        let listener = tokio::net::TcpListener::bind(format!("{ip}:0"))
+            .await
+            .unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let tunnels = Arc::new(AtomicUsize::new(0));
+        let forwards = Arc::new(AtomicUsize::new(0));
+        let (t, f) = (tunnels.clone(), forwards.clone());
+        let task = tokio::spawn(async move {
+            // Bounded: at most 500 connections over the test's life.
+            for _ in 0..500 {
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
+                let (t, f) = (t.clone(), f.clone());
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(
+                        std::time::Duration::from_secs(30),
+                        Self::serve(client, upstream, t, f),
+                    )
+                    .await;
+                });
+            }
+        });
+        TestProxy {
+            url,
+            tunnels,
+            forwards,
+            task,
+        }
+    }
+
+    async fn serve(
+        mut client: tokio::net::TcpStream,
+        upstream_ip: std::net::IpAddr,
+        tunnels: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        forwards: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) -> std::io::Result<()> {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        const CAP: usize = 8192;
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            if head.len() > CAP {
+                return client.write_all(b"HTTP/1.1 431 Too Large\r\n\r\n").await;
+            }
+            let n = tokio::time::timeout(std::time::Duration::from_secs(5), client.read(&mut buf))
+                .await
+                .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+            if n == 0 {
+                return Ok(());
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        let line = String::from_utf8_lossy(&head)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let mut parts = line.split(' ');
+        let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let authority = if method == "CONNECT" {
+            target.to_string()
+        } else {
+            let rest = target.strip_prefix("http://").unwrap_or("");
+            rest.split('/').next().unwrap_or("").to_string()
+        };
+        let Some(port) = authority
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+        else {
+            return client.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+        };
+        let Ok(mut upstream) = tokio::net::TcpStream::connect((upstream_ip, port)).await else {
+            return client
+                .write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
+                .await;
+        };
+        if method == "CONNECT" {
+            tunnels.fetch_add(1, Ordering::SeqCst);
+            client
+                .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                .await?;
+        } else {
+            forwards.fetch_add(1, Ordering::SeqCst);
+            upstream.write_all(&head).await?;
+        }
+        tokio::io::copy_bidirectional(&mut client, &mut upstream)
+            .await
+            .map(|_| ())
+    }
+
+    fn counts(&self) -> (usize, usize) {
+        use std::sync::atomic::Ordering;
+        (
+            self.tunnels.load(Ordering::SeqCst),
+            self.forwards.load(Ordering::SeqCst),
+        )
+    }
+}
+
+/// `--proxy URL`: the headers family's requests go through the proxy (a CONNECT tunnel for
+/// https://, a proxy request for http://) and judge the same; without `--proxy`, HTTPS_PROXY /
+/// HTTP_PROXY / ALL_PROXY in the environment are ignored; `--proxy env` reads them. A bad
+/// URL is exit 2 naming `--proxy`, without the credentials it carried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_for_the_http_families() {
+    let site = support::https_site_at("127.0.93.5", "app.test", Site::legacy()).await;
+    let http = support::http_site_at("127.0.93.5", Site::legacy()).await;
+    let http_port = http.addr.port().to_string();
+    let proxy = TestProxy::start("127.0.93.6", "127.0.93.5".parse().unwrap()).await;
+    let headers_only = |run: &support::Run| {
+        run.statuses(None)
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("headers."))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let common = ["--checks", "headers", "--http-port", &http_port];
+    let env = [
+        ("HTTPS_PROXY", proxy.url.as_str()),
+        ("HTTP_PROXY", proxy.url.as_str()),
+        ("ALL_PROXY", proxy.url.as_str()),
+        ("https_proxy", proxy.url.as_str()),
+        ("http_proxy", proxy.url.as_str()),
+    ];
+    let scan = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut args: Vec<&str> = vec!["scan", &site.url];
+        args.extend(site.flags.iter().map(String::as_str));
+        args.extend(common);
+        args.extend(extra);
+        support::secgate_env(&args, env)
+    };
+
+    // Without --proxy, with every proxy variable pointing at it: nothing goes through it.
+    let direct = scan(&[], &env);
+    assert_eq!(direct.code, 1, "{}", direct.stderr);
+    assert_eq!(
+        proxy.counts(),
+        (0, 0),
+        "the environment's proxy must be ignored"
+    );
+
+    let via = scan(&["--proxy", &proxy.url], &[]);
+    assert_eq!(via.code, 1, "{}", via.stderr);
+    let (tunnels, forwards) = proxy.counts();
+    assert!(
+        tunnels >= 1,
+        "the HTTPS requests went through CONNECT tunnels"
+    );
+    assert!(forwards >= 1, "the plain-HTTP probe went through the proxy");
+    assert_eq!(
+        headers_only(&via),
+        headers_only(&direct),
+        "the same judgement either way"
+    );
+    assert_eq!(
+        via.result("http.no_https_redirect")["status"],
+        direct.result("http.no_https_redirect")["status"]
+    );
+
+    // `--proxy env` reads the variables.
+    let via_env = scan(&["--proxy", "env"], &env);
+    assert_eq!(via_env.code, 1, "{}", via_env.stderr);
+    assert!(proxy.counts().0 > tunnels, "--proxy env uses HTTPS_PROXY");
+    assert_eq!(headers_only(&via_env), headers_only(&direct));
+
+    for (bad, expect) in [
+        ("socks5://127.0.0.1:1080", "only HTTP proxies are supported"),
+        ("http://user:s3cret@[::1", "is not a proxy URL"),
+        ("http://127.0.0.1:3128/path", "no path or query"),
+        ("nonsense", "is not a proxy URL"),
+    ] {
+        let run = scan(&["--proxy", bad], &[]);
+        assert_eq!(run.code, 2, "{bad}");
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(
+            run.stderr.starts_with("secgate: error: --proxy: "),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(expect), "{}", run.stderr);
+        assert!(!run.stderr.contains("s3cret"), "{}", run.stderr);
+    }
 }
