@@ -888,3 +888,41 @@ async fn proxy_for_the_http_families() {
         assert!(!run.stderr.contains("s3cret"), "{}", run.stderr);
     }
 }
+
+/// For a port sweep the progress line shows (address, port) pairs done and open so far.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_of_a_sweep() {
+    // An open port that never speaks keeps identification busy long enough to be drawn.
+    let tarpit = support::hostile_at("127.0.93.7", secgate::lab::Hostile::Tarpit).await;
+    let ports = format!(
+        "{},{},{}",
+        tarpit.addr.port(),
+        closed_port("127.0.93.7"),
+        closed_port("127.0.93.7")
+    );
+    let out = bin()
+        .args(["scan", "127.0.93.7", "--checks", "ports", "--ports", &ports])
+        .args(["--timeout", "1", "--progress", "always"])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ports on 127.0.93.7: 3/3 swept, 1 open"),
+        "{stderr:?}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("swept,"));
+    // Not a TTY and not asked: nothing.
+    let out = bin()
+        .args(["scan", "127.0.93.7", "--checks", "ports", "--ports", &ports])
+        .args(["--timeout", "1"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

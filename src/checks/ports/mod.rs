@@ -565,14 +565,30 @@ async fn probe(cx: &Cx<'_>) -> PortsObservation {
     let (sweep_addrs, sweep_ports) = (addrs.clone(), ports.clone());
     let flag = cancel.clone();
     let budget = sweep_budget(settings, jobs_len, in_flight);
+    let live = Arc::new(sweep::Live::default());
+    let counted = settings.progress.is_shown().then(|| live.clone());
     let task = tokio::task::spawn_blocking(move || {
         let jobs = sweep::Jobs {
             addrs: &sweep_addrs,
             ports: &sweep_ports,
         };
-        sweep::run(jobs, &cfg, &flag)
+        sweep::run_counted(jobs, &cfg, &flag, counted)
     });
-    let Ok(result) = tokio::time::timeout(budget, task).await else {
+    // The progress line shows the sweep's pairs done and open so far, four times a second.
+    let mut task = std::pin::pin!(tokio::time::timeout(budget, task));
+    let show = |live: &sweep::Live| {
+        settings
+            .progress
+            .sweep(&target.target.id, live.done(), jobs_len, live.open());
+    };
+    let outcome = loop {
+        tokio::select! {
+            r = &mut task => break r,
+            () = tokio::time::sleep(Duration::from_millis(250)), if settings.progress.is_shown() => show(&live),
+        }
+    };
+    show(&live);
+    let Ok(result) = outcome else {
         cancel.store(true, Ordering::Relaxed);
         obs.failure = Some(Reason::new(
             ReasonKind::Timeout,
