@@ -97,6 +97,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             for note in engine::schedule::notes(&plan, checks::FAMILIES) {
                 esay!("secgate: note: {note}");
             }
+            if args.proxy.as_deref() == Some("env") && plan.settings.proxy.is_none() {
+                esay!(
+                    "secgate: note: --proxy env: none of HTTPS_PROXY, HTTP_PROXY, ALL_PROXY is set; the HTTP families connect directly"
+                );
+            }
             let outputs = args
                 .output
                 .outputs(args.json.clone(), args.sarif.clone(), &args.reports)?;

@@ -870,6 +870,29 @@ async fn proxy_for_the_http_families() {
     assert!(proxy.counts().0 > tunnels, "--proxy env uses HTTPS_PROXY");
     assert_eq!(headers_only(&via_env), headers_only(&direct));
 
+    // `--proxy env` with nothing set says so, and connects directly.
+    let before = proxy.counts();
+    let mut cmd = bin();
+    cmd.args(["scan", &site.url])
+        .args(&site.flags)
+        .args(common)
+        .args(["--proxy", "env", "-q"])
+        .stdin(Stdio::null());
+    for (k, _) in env
+        .iter()
+        .chain(&[("all_proxy", ""), ("NO_PROXY", ""), ("no_proxy", "")])
+    {
+        cmd.env_remove(k);
+    }
+    let none = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&none.stderr);
+    assert_eq!(none.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with("secgate: note: --proxy env: none of HTTPS_PROXY"),
+        "{err}"
+    );
+    assert_eq!(proxy.counts(), before);
+
     for (bad, expect) in [
         ("socks5://127.0.0.1:1080", "only HTTP proxies are supported"),
         ("http://user:s3cret@[::1", "is not a proxy URL"),
