@@ -193,10 +193,16 @@ impl PortsObservation {
             return None;
         }
         if open == 0 && self.closed == 0 && self.filtered > 0 {
+            // On a host this is "no service found" too (the gate says so), with its own cause.
+            let (kind, prefix) = if self.host {
+                (ReasonKind::NoService, "no service found: ")
+            } else {
+                (ReasonKind::Timeout, "")
+            };
             return Some(Reason::new(
-                ReasonKind::Timeout,
+                kind,
                 format!(
-                    "no answer on any port: host down or fully filtered ({} pairs filtered)",
+                    "{prefix}no answer on any port: host down or fully filtered ({} pairs filtered)",
                     self.filtered
                 ),
             ));
