@@ -53,7 +53,7 @@ pub struct Settings {
 /// The proxy of the HTTP families: an HTTP proxy, reached at an address (its name was looked
 /// up when the plan was made), used with CONNECT for `https://` and as a forward proxy for
 /// `http://`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Proxy {
     /// For `https://` URLs.
     pub https: Option<url::Url>,
@@ -61,6 +61,26 @@ pub struct Proxy {
     pub http: Option<url::Url>,
     /// Hosts that bypass it (`NO_PROXY`, with `--proxy env` only).
     pub no_proxy: Option<String>,
+}
+
+/// Debug without the proxy's credentials (a password in its URL is a secret).
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |u: &Option<url::Url>| {
+            u.as_ref().map(|u| {
+                let mut u = u.clone();
+                if u.password().is_some() {
+                    let _ = u.set_password(Some("[REDACTED]"));
+                }
+                u.to_string()
+            })
+        };
+        f.debug_struct("Proxy")
+            .field("https", &shown(&self.https))
+            .field("http", &shown(&self.http))
+            .field("no_proxy", &self.no_proxy)
+            .finish()
+    }
 }
 
 /// curl's default port of a proxy URL without one.
@@ -768,4 +788,46 @@ pub fn load_secrets(
         }
     }
     Ok(loaded)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        reason = "tests: a failed assumption is a failed test"
+    )]
+    use super::*;
+
+    #[test]
+    fn a_proxy_url_is_checked_and_its_password_never_shown() {
+        let env = |_: &str| None;
+        let p = proxy("http://user:s3cret@127.0.0.1:3128", &env)
+            .unwrap()
+            .unwrap();
+        let https = p.https.clone().unwrap();
+        assert_eq!(https.password(), Some("s3cret"), "kept for the proxy");
+        assert!(!format!("{p:?}").contains("s3cret"), "{p:?}");
+        let p = proxy("http://127.0.0.1", &env).unwrap().unwrap();
+        assert_eq!(p.http.unwrap().port(), Some(DEFAULT_PROXY_PORT));
+        let vars = |k: &str| match k {
+            "https_proxy" => Some("http://127.0.0.1:8080".to_string()),
+            "NO_PROXY" => Some("internal.test".to_string()),
+            _ => None,
+        };
+        let p = proxy("env", &vars).unwrap().unwrap();
+        assert_eq!(p.https.unwrap().as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(p.http, None);
+        assert_eq!(p.no_proxy.as_deref(), Some("internal.test"));
+        assert_eq!(proxy("env", &env).unwrap(), None);
+        let e = proxy("env", &|k| {
+            (k == "HTTP_PROXY").then(|| "ftp://x:y@h".to_string())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("--proxy: env: HTTP_PROXY: ") && !e.contains("x:y"),
+            "{e}"
+        );
+    }
 }
