@@ -949,3 +949,43 @@ async fn progress_of_a_sweep() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The load family's connections tunnel through `--proxy` too (CONNECT), and ignore the
+/// environment's proxy without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_family_tunnels_through_the_proxy() {
+    let site = support::https_site_at("127.0.93.8", "app.test", Site::hardened()).await;
+    let proxy = TestProxy::start("127.0.93.9", "127.0.93.8".parse().unwrap()).await;
+    let keys = "rate = 20, duration = 1, warmup = 0, idle = 0, connections = 2";
+    let toml = format!("load = {{ {keys} }}\n");
+    let env = [
+        ("HTTPS_PROXY", proxy.url.as_str()),
+        ("ALL_PROXY", proxy.url.as_str()),
+    ];
+    let run = tokio::task::block_in_place(|| site.scan_config(&toml, &["--checks", "load"], &env));
+    assert_eq!(
+        run.result("load.throughput")["status"],
+        "pass",
+        "{}",
+        run.stdout
+    );
+    assert_eq!(proxy.counts(), (0, 0), "the environment's proxy is ignored");
+
+    let run = tokio::task::block_in_place(|| {
+        site.scan_config(&toml, &["--checks", "load", "--proxy", &proxy.url], &[])
+    });
+    let r = run.result("load.throughput");
+    assert_eq!(r["status"], "pass", "{r}");
+    let (tunnels, forwards) = proxy.counts();
+    assert!(
+        (2..=8).contains(&tunnels),
+        "one tunnel per connection: {tunnels}"
+    );
+    assert_eq!(forwards, 0);
+    assert!(
+        run.json()["targets"][0]["requests"]["load"]
+            .as_u64()
+            .unwrap()
+            >= 20
+    );
+}
