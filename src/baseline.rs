@@ -442,21 +442,20 @@ pub fn command(args: &crate::cli::DiffArgs) -> Result<std::process::ExitCode> {
     match &args.json {
         Some(p) if crate::cli::is_stdout(p) => {
             let mut out = std::io::stdout().lock();
-            serde_json::to_writer_pretty(&mut out, &report)
-                .map_err(std::io::Error::from)
-                .map_err(io(p))?;
-            std::io::Write::write_all(&mut out, b"\n").map_err(io(p))?;
+            crate::ignore_broken_pipe(
+                serde_json::to_writer_pretty(&mut out, &report)
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| std::io::Write::write_all(&mut out, b"\n")),
+            )?;
         }
         Some(p) => {
             crate::cli::check_writable("--json", p)?;
             let text = serde_json::to_vec_pretty(&report).map_err(std::io::Error::from);
             text.and_then(|t| std::fs::write(p, t)).map_err(io(p))?;
-            write_text(&mut std::io::stdout().lock(), &report)
-                .map_err(io(Path::new("<stdout>")))?;
+            crate::ignore_broken_pipe(write_text(&mut std::io::stdout().lock(), &report))?;
         }
         None => {
-            write_text(&mut std::io::stdout().lock(), &report)
-                .map_err(io(Path::new("<stdout>")))?;
+            crate::ignore_broken_pipe(write_text(&mut std::io::stdout().lock(), &report))?;
         }
     }
     Ok(std::process::ExitCode::from(if failed {

@@ -119,6 +119,11 @@ pub struct ScanArgs {
     /// DNS server for every lookup, ADDR:PORT [default: the system's resolver].
     #[arg(long, value_name = "ADDR:PORT")]
     pub dns_server: Option<String>,
+    /// HTTP proxy for the HTTP families (headers, auth, ratelimit): http://HOST[:PORT]
+    /// (CONNECT for https:// targets; port 1080 if none), or `env` for HTTPS_PROXY,
+    /// HTTP_PROXY, ALL_PROXY and NO_PROXY [default: none; the environment is ignored].
+    #[arg(long, value_name = "URL|env")]
+    pub proxy: Option<String>,
     /// Write the JSON report here (`-`: standard output, instead of the terminal report).
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
@@ -251,8 +256,8 @@ pub enum When {
 /// `secgate rules`.
 #[derive(Debug, Args)]
 pub struct RulesArgs {
-    /// Only this family.
-    #[arg(long, value_name = "FAMILY")]
+    /// Only these families, comma-separated as for `scan --checks` (tls,dns).
+    #[arg(long, value_name = "FAMILIES")]
     pub family: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -396,9 +401,9 @@ impl OutputArgs {
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from);
             if path.is_none() {
-                eprintln!(
+                crate::stderr_line(format_args!(
                     "secgate: note: --github: GITHUB_STEP_SUMMARY is not set; no job summary is written"
-                );
+                ));
             }
             path
         } else {

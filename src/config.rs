@@ -365,6 +365,41 @@ fn key_of_value_at(text: &str, offset: usize) -> Option<String> {
     })
 }
 
+/// The table header on the line at `offset` (`target.endpoint` for `[[target.endpoint]]`), and
+/// whether it is an array of tables. None when that line is not a header.
+fn table_header_at(text: &str, offset: usize) -> Option<(String, bool)> {
+    let offset = offset.min(text.len());
+    let start = text.get(..offset)?.rfind('\n').map_or(0, |i| i + 1);
+    let line = text.get(start..)?.lines().next()?.trim();
+    let array = line.starts_with("[[");
+    let inner = line.strip_prefix('[')?;
+    let end = inner.find(']')?;
+    let name: String = inner
+        .get(..end)?
+        .trim_start_matches('[')
+        .split('.')
+        .map(|p| p.trim().trim_matches('"'))
+        .collect::<Vec<_>>()
+        .join(".");
+    (!name.is_empty()).then_some((name, array))
+}
+
+/// The first `[[PARENT.CHILD]]` header above `offset`, with the offset of its name: a child
+/// table written before any of its parents.
+fn early_child_header(text: &str, offset: usize, parent: &str) -> Option<(usize, String)> {
+    let mut at = 0;
+    for line in text.get(..offset.min(text.len()))?.split_inclusive('\n') {
+        if let Some((name, true)) = table_header_at(text, at)
+            && name.starts_with(&format!("{parent}."))
+        {
+            let indent = line.len() - line.trim_start().len();
+            return Some((at + indent + 2, name));
+        }
+        at += line.len();
+    }
+    None
+}
+
 /// Validate config text (`path` is used in messages and to resolve relative paths).
 pub fn parse(path: &Path, text: &str, owners: &[&dyn FamilyOptions]) -> Result<Config> {
     let err = |span: std::ops::Range<usize>, message: String| {
@@ -382,7 +417,33 @@ pub fn parse(path: &Path, text: &str, owners: &[&dyn FamilyOptions]) -> Result<C
         // serde names the expected type but not the key; a value's key is on its line.
         match key_of_value_at(text, span.start) {
             Some(key) => err(span, format!("{key}: {message}")),
-            None => err(span, message),
+            None => match table_header_at(text, span.start) {
+                Some((header, array))
+                    if message.starts_with("invalid type: map, expected a sequence") =>
+                {
+                    let why = match header.split_once('.') {
+                        Some((parent, _)) if array => {
+                            format!("[[{header}]] must come after the [[{parent}]] it belongs to")
+                        }
+                        _ => format!("write [[{header}]] (an array of tables), not [{header}]"),
+                    };
+                    err(span, format!("{header}: {why}"))
+                }
+                // `[[target.endpoint]]` above the first `[[target]]` made `target` a table.
+                Some((header, true)) if message.starts_with("duplicate key") => {
+                    match early_child_header(text, span.start, &header) {
+                        Some((at, child)) => err(
+                            at..at,
+                            format!(
+                                "{child}: [[{child}]] must come after the [[{header}]] it belongs to"
+                            ),
+                        ),
+                        None => err(span, format!("{header}: {message}")),
+                    }
+                }
+                Some((header, _)) => err(span, format!("{header}: {message}")),
+                None => err(span, message),
+            },
         }
     };
     let mut tree = DeTable::parse(text).map_err(serde_err)?;

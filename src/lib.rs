@@ -53,6 +53,21 @@ pub mod triage;
 use std::io::Write;
 use std::process::ExitCode;
 
+/// `println!` that ends quietly when standard output is closed (`secgate demo | head -1`):
+/// a broken pipe is not an error, any other failure is (`Error::Io` on `<stdout>`).
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::stdout_line(format_args!($($arg)*))
+    };
+}
+
+/// `eprintln!` that cannot panic: a closed or broken standard error loses the line, nothing more.
+macro_rules! esay {
+    ($($arg:tt)*) => {
+        $crate::stderr_line(format_args!($($arg)*))
+    };
+}
+
 use cli::{Cli, Command, Outputs};
 use error::{Error, Result};
 use options::FamilyOptions;
@@ -85,6 +100,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => {
             let plan = plan::build(&args, &family_options())?;
+            for note in engine::schedule::notes(&plan, checks::FAMILIES) {
+                esay!("secgate: note: {note}");
+            }
+            if args.proxy.as_deref() == Some("env") && plan.settings.proxy.is_none() {
+                esay!(
+                    "secgate: note: --proxy env: none of HTTPS_PROXY, HTTP_PROXY, ALL_PROXY is set; the HTTP families connect directly"
+                );
+            }
             let outputs = args
                 .output
                 .outputs(args.json.clone(), args.sarif.clone(), &args.reports)?;
@@ -119,26 +142,26 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             plan::file_only_policy(&mut policy, &cfg.policy);
             let suppressions = plan::suppressions(None, Some(&cfg), &policy)?;
             let families = cfg.families.as_ref().map_or_else(|| "all that apply".to_string(), |f| f.join(", "));
-            println!(
+            say!(
                 "{}: OK ({} target{}, families: {families})",
                 args.config.display(),
                 cfg.targets.len(),
                 if cfg.targets.len() == 1 { "" } else { "s" }
-            );
+            )?;
             if let Some(path) = &suppressions.path {
-                println!(
+                say!(
                     "{}: OK ({} suppression{})",
                     path.display(),
                     suppressions.entries.len(),
                     if suppressions.entries.len() == 1 { "" } else { "s" }
-                );
+                )?;
             }
             // Secrets may be absent where a config is linted; say what a scan here would refuse.
             for target in &cfg.targets {
                 for endpoint in &target.endpoints {
                     for secret in endpoint.secrets() {
                         if let Err(m) = secret.source.load() {
-                            println!("note: {}: {m} here; a scan refuses to start without it", secret.key);
+                            say!("note: {}: {m} here; a scan refuses to start without it", secret.key)?;
                         }
                     }
                 }
@@ -154,7 +177,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let mut lab = demo::start().await.map_err(|e| Error::Usage(format!("demo: {e}")))?;
             lab.plan.compliance = frameworks;
             if !outputs.quiet {
-                println!("Started a lab of {} servers on 127.0.0.1; scanning it.\n", lab.servers.len());
+                say!("Started a lab of {} servers on 127.0.0.1; scanning it.\n", lab.servers.len())?;
             }
             let code = scan(lab.plan.clone(), outputs.clone()).await?;
             if code == EXIT_INTERRUPTED {
@@ -162,10 +185,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::from(code));
             }
             if !outputs.quiet {
-                println!(
+                say!(
                     "\nThis was `secgate demo`. Scan your own service with `secgate scan https://your.host/`;\n\
                      `secgate explain RULE_ID` explains a rule. In CI, this scan would exit with {code}."
-                );
+                )?;
             }
             drop(lab);
             Ok(ExitCode::SUCCESS)
@@ -184,15 +207,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Lab(args) if args.profile == "behaviour" => runtime()?.block_on(async move {
             let (servers, hits) = demo::start_behaviour_bench(&args.out).await.map_err(Error::Usage)?;
-            println!(
+            say!(
                 "serving {} sites; config in {}; password {}",
                 servers.len(),
                 args.out.join("secgate.toml").display(),
                 demo::lab_password()
-            );
+            )?;
             interrupted().await;
             for (route, h) in &hits {
-                println!("requests {route}: {}", h.get());
+                say!("requests {route}: {}", h.get())?;
             }
             drop(servers);
             Ok(ExitCode::SUCCESS)
@@ -201,7 +224,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let servers = demo::start_bench(args.targets, &args.profile, &args.out)
                 .await
                 .map_err(Error::Usage)?;
-            println!("serving {} sites; config in {}", servers.len(), args.out.join("secgate.toml").display());
+            say!("serving {} sites; config in {}", servers.len(), args.out.join("secgate.toml").display())?;
             let _ = tokio::signal::ctrl_c().await;
             drop(servers);
             Ok(ExitCode::SUCCESS)
@@ -298,7 +321,7 @@ pub fn render(mut report: ScanReport, outputs: &Outputs) -> Result<u8> {
     if outputs.summary_to_stderr {
         // Standard output holds a report: a CI log still shows the verdict.
         let (score, gate) = report::summary_lines(&report);
-        eprintln!("{score}\n{gate}");
+        esay!("{score}\n{gate}");
     }
     if !outputs.quiet {
         let opts = report::terminal::Options {
@@ -354,7 +377,18 @@ fn man_page() -> Result<Vec<u8>> {
     Ok(buf)
 }
 
-fn ignore_broken_pipe(r: std::io::Result<()>) -> Result<()> {
+/// One line on standard output; a closed pipe ends it quietly ([`say!`]).
+pub(crate) fn stdout_line(args: std::fmt::Arguments<'_>) -> Result<()> {
+    ignore_broken_pipe(writeln!(std::io::stdout().lock(), "{args}"))
+}
+
+/// One line on standard error, whatever becomes of it ([`esay!`]).
+pub fn stderr_line(args: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr().lock(), "{args}");
+}
+
+/// A write to standard output whose reader left (`| head`) ends quietly; other errors stay.
+pub(crate) fn ignore_broken_pipe(r: std::io::Result<()>) -> Result<()> {
     match r {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Io {
             path: "<stdout>".into(),
@@ -365,18 +399,15 @@ fn ignore_broken_pipe(r: std::io::Result<()>) -> Result<()> {
 }
 
 fn rules(args: &cli::RulesArgs) -> Result<ExitCode> {
-    if let Some(f) = args.family.as_ref().filter(|f| checks::family(f).is_none()) {
-        return Err(Error::usage(
-            "--family",
-            format!(
-                "unknown family '{f}' (available: {})",
-                checks::family_names().join(", ")
-            ),
-        ));
-    }
+    // A comma-separated list, as `--checks` takes it.
+    let families = match &args.family {
+        Some(list) => config::parse_families(&checks::family_names(), std::slice::from_ref(list))
+            .map_err(|m| Error::usage("--family", m))?,
+        None => Vec::new(),
+    };
     let rules: Vec<&catalogue::RuleDoc> = catalogue::all()
         .iter()
-        .filter(|r| args.family.as_ref().is_none_or(|f| &r.family == f))
+        .filter(|r| families.is_empty() || families.contains(&r.family.as_str()))
         .collect();
     let mut out = std::io::stdout().lock();
     let r = if args.json {
@@ -413,12 +444,14 @@ fn rules(args: &cli::RulesArgs) -> Result<ExitCode> {
 }
 
 fn explain(args: &cli::ExplainArgs) -> Result<ExitCode> {
-    let Some(rule) = catalogue::get(&args.rule_id) else {
+    // Rule ids are lower case; `TLS.CERT.EXPIRED` or ` tls.cert.expired ` name the same rule.
+    let wanted = args.rule_id.trim().to_ascii_lowercase();
+    let Some(rule) = catalogue::get(&wanted) else {
         let close: Vec<&str> = catalogue::all()
             .iter()
             .map(|r| r.id.as_str())
             .filter(|id| {
-                let prefix = args.rule_id.split('.').next().unwrap_or_default();
+                let prefix = wanted.split('.').next().unwrap_or_default();
                 !prefix.is_empty() && id.starts_with(prefix)
             })
             .take(5)

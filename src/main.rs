@@ -12,7 +12,7 @@ fn main() -> ExitCode {
     match secgate::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("secgate: error: {err}");
+            secgate::stderr_line(format_args!("secgate: error: {err}"));
             ExitCode::from(secgate::EXIT_USAGE)
         }
     }
@@ -36,7 +36,7 @@ fn usage_error(e: &clap::Error) -> ExitCode {
             let rendered = e.render().to_string();
             let first = rendered.lines().next().unwrap_or("invalid arguments");
             let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("secgate: error: {first} (see --help)");
+            secgate::stderr_line(format_args!("secgate: error: {first} (see --help)"));
             ExitCode::from(secgate::EXIT_USAGE)
         }
     }

@@ -90,7 +90,7 @@ pub fn run(args: &MergeArgs) -> Result<ExitCode> {
 }
 
 fn reject(line: &str) -> ExitCode {
-    eprintln!("error: merge: {line}");
+    crate::stderr_line(format_args!("error: merge: {line}"));
     ExitCode::from(crate::EXIT_UNDECIDED)
 }
 

@@ -153,6 +153,9 @@ pub enum ReasonKind {
     Budget,
     /// secgate itself failed (a panic or a rule left unreported); please report it.
     Bug,
+    /// Nothing answered on any port swept on a host that should offer a service: a mistyped
+    /// address or a service that is down, never a pass (`expect_closed = true` says otherwise).
+    NoService,
 }
 
 impl ReasonKind {
@@ -171,6 +174,7 @@ impl ReasonKind {
             ReasonKind::Io => "io",
             ReasonKind::Budget => "budget",
             ReasonKind::Bug => "bug",
+            ReasonKind::NoService => "no_service",
         }
     }
 }

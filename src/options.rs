@@ -245,6 +245,12 @@ pub trait FamilyOptions: Send + Sync {
     fn family(&self) -> &'static str;
     /// Its options.
     fn options(&self) -> &'static dyn OptionsSpec;
+    /// Whether the family, when it runs, uses the credentials of `endpoint` (its `*_env` and
+    /// `*_file` secrets). A scan loads only the secrets of the families that run, so a
+    /// config with a login can be swept with `--checks ports` where its password is absent.
+    fn reads_secrets_of(&self, _endpoint: &crate::endpoint::Endpoint) -> bool {
+        false
+    }
 }
 
 /// Options of every family for one scope (the scan, or one target), by family name.
@@ -373,6 +379,14 @@ pub fn locate(located: &[Located], at: usize) -> Option<&Located> {
 
 /// Remove serde's type names from a message users read.
 pub fn tidy(message: &str) -> String {
+    // TOML integers are 64-bit; the parser hands larger ones on as i128, and serde says
+    // "invalid type: integer `N` as i128, expected ...".
+    if let Some(rest) = message.trim().strip_prefix("invalid type: integer `")
+        && let Some((n, tail)) = rest.split_once('`')
+        && (tail.starts_with(" as i128") || tail.starts_with(" as u128"))
+    {
+        return format!("{n} is out of range (at most {})", i64::MAX);
+    }
     message
         .trim()
         .replace(

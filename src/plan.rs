@@ -45,6 +45,142 @@ pub struct Settings {
     pub dns_server: Option<std::net::SocketAddr>,
     /// Where the scan reports its progress (`--progress`; hidden by default).
     pub progress: crate::progress::Progress,
+    /// The HTTP families' proxy (`--proxy`); none by default, and never the environment's
+    /// unless `--proxy env`.
+    pub proxy: Option<Proxy>,
+}
+
+/// The proxy of the HTTP families: an HTTP proxy, reached at an address (its name was looked
+/// up when the plan was made), used with CONNECT for `https://` and as a forward proxy for
+/// `http://`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Proxy {
+    /// For `https://` URLs.
+    pub https: Option<url::Url>,
+    /// For `http://` URLs.
+    pub http: Option<url::Url>,
+    /// Hosts that bypass it (`NO_PROXY`, with `--proxy env` only).
+    pub no_proxy: Option<String>,
+}
+
+/// Debug without the proxy's credentials (a password in its URL is a secret).
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |u: &Option<url::Url>| {
+            u.as_ref().map(|u| {
+                let mut u = u.clone();
+                if u.password().is_some() {
+                    let _ = u.set_password(Some("[REDACTED]"));
+                }
+                u.to_string()
+            })
+        };
+        f.debug_struct("Proxy")
+            .field("https", &shown(&self.https))
+            .field("http", &shown(&self.http))
+            .field("no_proxy", &self.no_proxy)
+            .finish()
+    }
+}
+
+/// curl's default port of a proxy URL without one.
+pub const DEFAULT_PROXY_PORT: u16 = 1080;
+
+/// `--proxy URL` or `--proxy env` (`env`: the environment's variables, as `var`
+/// reads them). Errors name the flag, or the variable.
+pub fn proxy(value: &str, var: &dyn Fn(&str) -> Option<String>) -> Result<Option<Proxy>> {
+    if value != "env" {
+        let url = proxy_url(value).map_err(|m| Error::usage("--proxy", m))?;
+        return Ok(Some(Proxy {
+            https: Some(url.clone()),
+            http: Some(url),
+            no_proxy: None,
+        }));
+    }
+    let first = |names: &[&str]| -> Result<Option<url::Url>> {
+        for name in names {
+            if let Some(v) = var(name).filter(|v| !v.trim().is_empty()) {
+                return proxy_url(v.trim())
+                    .map(Some)
+                    .map_err(|m| Error::usage("--proxy", format!("env: {name}: {m}")));
+            }
+        }
+        Ok(None)
+    };
+    let https = first(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"])?;
+    let http = first(&["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"])?;
+    if https.is_none() && http.is_none() {
+        return Ok(None);
+    }
+    let no_proxy = var("NO_PROXY").or_else(|| var("no_proxy"));
+    Ok(Some(Proxy {
+        https,
+        http,
+        no_proxy,
+    }))
+}
+
+/// A proxy URL, checked and with its host looked up: `http://HOST[:PORT]` (port 1080 when
+/// none is given, as curl does). Credentials (`user:pass@`) are kept for the proxy and never
+/// shown: messages name the URL without them.
+fn proxy_url(value: &str) -> std::result::Result<url::Url, String> {
+    use std::net::ToSocketAddrs;
+    let mut url = url::Url::parse(value).map_err(|e| {
+        format!(
+            "'{}' is not a proxy URL ({e}); expected http://HOST:PORT",
+            redact_userinfo(value)
+        )
+    })?;
+    let shown = {
+        let mut u = url.clone();
+        let _ = u.set_username("");
+        let _ = u.set_password(None);
+        u.to_string()
+    };
+    if url.scheme() != "http" {
+        return Err(format!(
+            "{shown}: only HTTP proxies are supported (http://HOST:PORT, HTTP CONNECT), not {}://",
+            url.scheme()
+        ));
+    }
+    if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{shown}: a proxy URL has no path or query"));
+    }
+    let host = match url.host() {
+        Some(url::Host::Domain(d)) => d.to_string(),
+        Some(url::Host::Ipv4(ip)) => ip.to_string(),
+        Some(url::Host::Ipv6(ip)) => ip.to_string(),
+        None => return Err(format!("{shown}: no host")),
+    };
+    let port = url.port().unwrap_or(DEFAULT_PROXY_PORT);
+    let ip = if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        ip
+    } else {
+        (host.as_str(), port)
+            .to_socket_addrs()
+            .map_err(|e| format!("{shown}: cannot resolve {host}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{shown}: {host} has no address"))?
+            .ip()
+    };
+    // The scan's HTTP client resolves only the scan's own hosts: reach the proxy by address.
+    url.set_ip_host(ip)
+        .map_err(|()| format!("{shown}: cannot use address {ip}"))?;
+    url.set_port(Some(port))
+        .map_err(|()| format!("{shown}: cannot use port {port}"))?;
+    Ok(url)
+}
+
+/// `value` with any `user:pass@` taken out, for messages.
+fn redact_userinfo(value: &str) -> String {
+    match (value.find("://"), value.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!(
+            "{}{}",
+            value.get(..s + 3).unwrap_or(""),
+            value.get(at + 1..).unwrap_or("")
+        ),
+        _ => value.to_string(),
+    }
 }
 
 impl Default for Settings {
@@ -61,6 +197,7 @@ impl Default for Settings {
             max_requests: None,
             dns_server: None,
             progress: crate::progress::Progress::hidden(),
+            proxy: None,
         }
     }
 }
@@ -323,6 +460,9 @@ pub fn build(args: &ScanArgs, families: &[&dyn FamilyOptions]) -> Result<ScanPla
         }
         settings.max_rps = Some(rps);
     }
+    if let Some(p) = &args.proxy {
+        settings.proxy = proxy(p, &|k| std::env::var(k).ok())?;
+    }
     settings.max_requests = int_flag(args.max_requests, "--max-requests", 1, 100_000_000)?
         .and_then(|v| u32::try_from(v).ok())
         .or(cfg.max_requests);
@@ -365,7 +505,7 @@ pub fn build(args: &ScanArgs, families: &[&dyn FamilyOptions]) -> Result<ScanPla
         crate::compliance::parse_names(&args.compliance)
             .map_err(|m| Error::usage("--compliance", m))?
     };
-    let secrets = load_secrets(&mut targets, &families_asked)?;
+    let secrets = load_secrets(&mut targets, &families_asked, families)?;
     Ok(ScanPlan {
         targets,
         families: families_asked,
@@ -628,10 +768,26 @@ pub fn option_error(
 
 /// Load the secrets of the endpoints that the families which will run use (environment
 /// variables, files); errors name the config key.
-pub fn load_secrets(targets: &mut [Target], _families: &[&'static str]) -> Result<Vec<Secret>> {
+pub fn load_secrets(
+    targets: &mut [Target],
+    asked: &[&'static str],
+    owners: &[&dyn FamilyOptions],
+) -> Result<Vec<Secret>> {
     let mut loaded = Vec::new();
     for target in targets {
+        // The families that may run on this target: its own `checks`, else the scan's, else all.
+        let running: Vec<&dyn FamilyOptions> = {
+            let named: &[&'static str] = target.families.as_deref().unwrap_or(asked);
+            owners
+                .iter()
+                .copied()
+                .filter(|o| named.is_empty() || named.contains(&o.family()))
+                .collect()
+        };
         for endpoint in &mut target.endpoints {
+            if !running.iter().any(|o| o.reads_secrets_of(endpoint)) {
+                continue;
+            }
             for secret in endpoint.secrets_mut() {
                 let value = secret
                     .source
@@ -643,4 +799,46 @@ pub fn load_secrets(targets: &mut [Target], _families: &[&'static str]) -> Resul
         }
     }
     Ok(loaded)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        reason = "tests: a failed assumption is a failed test"
+    )]
+    use super::*;
+
+    #[test]
+    fn a_proxy_url_is_checked_and_its_password_never_shown() {
+        let env = |_: &str| None;
+        let p = proxy("http://user:s3cret@127.0.0.1:3128", &env)
+            .unwrap()
+            .unwrap();
+        let https = p.https.clone().unwrap();
+        assert_eq!(https.password(), Some("s3cret"), "kept for the proxy");
+        assert!(!format!("{p:?}").contains("s3cret"), "{p:?}");
+        let p = proxy("http://127.0.0.1", &env).unwrap().unwrap();
+        assert_eq!(p.http.unwrap().port(), Some(DEFAULT_PROXY_PORT));
+        let vars = |k: &str| match k {
+            "https_proxy" => Some("http://127.0.0.1:8080".to_string()),
+            "NO_PROXY" => Some("internal.test".to_string()),
+            _ => None,
+        };
+        let p = proxy("env", &vars).unwrap().unwrap();
+        assert_eq!(p.https.unwrap().as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(p.http, None);
+        assert_eq!(p.no_proxy.as_deref(), Some("internal.test"));
+        assert_eq!(proxy("env", &env).unwrap(), None);
+        let e = proxy("env", &|k| {
+            (k == "HTTP_PROXY").then(|| "ftp://x:y@h".to_string())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("--proxy: env: HTTP_PROXY: ") && !e.contains("x:y"),
+            "{e}"
+        );
+    }
 }

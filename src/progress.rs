@@ -1,5 +1,6 @@
 //! Progress on standard error while a scan runs: targets done out of the total, and the
-//! family that started last with its target (`indicatif`). Drawn only on a terminal unless
+//! family that started last with its target (`indicatif`); during a port sweep, its
+//! (address, port) pairs swept and found open so far. Drawn only on a terminal unless
 //! `--progress always`, never with `--quiet`, and cleared before the report is written.
 
 use std::sync::Arc;
@@ -56,6 +57,19 @@ impl Progress {
         }
     }
 
+    /// Whether anything is drawn (callers may skip gathering what it would show).
+    pub fn is_shown(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// A port sweep of `target` is under way: `done` of `total` (address, port) pairs settled,
+    /// `open` of them open.
+    pub fn sweep(&self, target: &str, done: u64, total: u64, open: u64) {
+        if let Some(b) = &self.0 {
+            b.set_message(sweep_message(target, done, total, open));
+        }
+    }
+
     /// A target's jobs are all done.
     pub fn target_done(&self) {
         if let Some(b) = &self.0 {
@@ -68,5 +82,37 @@ impl Progress {
         if let Some(b) = &self.0 {
             b.finish_and_clear();
         }
+    }
+}
+
+/// The progress message of a sweep: `ports on HOST: 412/1000 swept, 3 open`.
+pub fn sweep_message(target: &str, done: u64, total: u64, open: u64) -> String {
+    format!(
+        "ports on {target}: {}/{total} swept, {open} open",
+        done.min(total)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sweep_shows_ports_done_and_open() {
+        assert_eq!(
+            sweep_message("db.example.com", 412, 1000, 3),
+            "ports on db.example.com: 412/1000 swept, 3 open"
+        );
+        // Counters read while threads settle never show more than the total.
+        assert_eq!(
+            sweep_message("h", 1001, 1000, 0),
+            "ports on h: 1000/1000 swept, 0 open"
+        );
+        // Hidden progress draws nothing and costs nothing.
+        let hidden = Progress::hidden();
+        assert!(!hidden.is_shown());
+        hidden.sweep("h", 1, 2, 0);
+        assert!(!Progress::new(When::Never, false).is_shown());
+        assert!(!Progress::new(When::Always, true).is_shown(), "--quiet");
     }
 }

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::model::{Outcome, Severity, Status, TargetResult, TargetStatus};
+use crate::model::{Outcome, ReasonKind, Severity, Status, TargetResult, TargetStatus};
 pub use crate::policy::{GateOn, Policy};
 
 /// Findings (failed controls) by severity.
@@ -305,6 +305,17 @@ pub fn summarise_with(
         .iter()
         .filter(|t| t.status == TargetStatus::Scanned && !judged.contains(t.target.as_str()))
         .collect();
+    // A host where nothing answered: a mistyped address must not ship (ports family).
+    let mut no_service: Vec<&str> = Vec::new();
+    for o in &outcomes {
+        let none = o.status == Status::Inconclusive
+            && o.reason
+                .as_ref()
+                .is_some_and(|r| r.kind == ReasonKind::NoService);
+        if none && !no_service.contains(&o.target.as_str()) {
+            no_service.push(&o.target);
+        }
+    }
     let critical_undecided = outcomes
         .iter()
         .filter(|o| o.status == Status::Inconclusive && o.severity == Severity::Critical)
@@ -367,6 +378,9 @@ pub fn summarise_with(
             plural(u32::try_from(unreachable.len()).unwrap_or(u32::MAX)),
             list.join(", ")
         ));
+    }
+    if !no_service.is_empty() {
+        undecided.push(format!("no service found on {}", no_service.join(", ")));
     }
     if !unjudged.is_empty() {
         let list: Vec<&str> = unjudged.iter().map(|t| t.target.as_str()).collect();

@@ -239,6 +239,38 @@ async fn max_rps_caps_the_whole_scan() {
         .parse()
         .unwrap();
     assert!(secs >= 1.8, "{line}");
+    // 20 requests at 10/s all served prove nothing about a limit between 10/s and 100/s.
+    let r = run.result("ratelimit.missing");
+    assert_eq!(r["status"], "inconclusive", "{r}");
+    assert_eq!(r["reason"]["kind"], "budget", "{r}");
+    let detail = r["reason"]["detail"].as_str().unwrap();
+    for part in [
+        "items: the burst ran at",
+        "below the 100/s it needs",
+        "--max-rps 10",
+        "raise --max-rps to at least 100",
+    ] {
+        assert!(detail.contains(part), "{part} in {detail}");
+    }
+    assert_eq!(run.code, 3, "{}", run.stderr);
+
+    // A limit under the cap is still found: the cap slows the burst, it does not hide a 429.
+    let (router, _) = apps::api(Limit::PerSecond {
+        per_sec: 5,
+        retry_after: true,
+    });
+    let s = site(router).await;
+    let run = s.scan_config(
+        &api_endpoint(40, 100),
+        &["--checks", "ratelimit", "--max-rps", "20"],
+        &[],
+    );
+    assert_eq!(
+        run.result("ratelimit.missing")["status"],
+        "pass",
+        "{}",
+        run.stdout
+    );
 }
 
 // ---------------------------------------------------------------- login: lockout, enumeration

@@ -766,9 +766,19 @@ async fn a_host_that_never_answers_is_inconclusive() {
     let r = run.result(UNEXPECTED);
     assert_eq!(
         r["reason"]["detail"],
-        "no answer on any port: host down or fully filtered (2 pairs filtered)"
+        "no service found: no answer on any port: host down or fully filtered (2 pairs filtered)"
     );
+    assert_eq!(r["reason"]["kind"], "no_service");
     assert_eq!(r["evidence"]["filtered"], 2);
+    assert!(
+        run.json()["summary"]["gate"]["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g == "no service found on 127.0.47.1"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(run.code, 3);
 }
 

@@ -170,6 +170,7 @@ impl ScanCx {
             settings.timeout,
             tls.clone(),
             settings.per_host,
+            settings.proxy.clone(),
         )?;
         Ok(ScanCx {
             pacer: settings.max_rps.map(pacer),

@@ -13,7 +13,7 @@ use super::Cx;
 use crate::catalogue;
 use crate::model::{Evidence, Outcome, Reason, Severity, Status, Subject, fingerprint, one_line};
 use crate::options::FamilyOptions;
-use crate::plan::Settings;
+use crate::plan::{ScanPlan, Settings};
 use crate::target::Target;
 
 /// A check family.
@@ -37,6 +37,16 @@ pub trait Family: FamilyOptions {
     /// Whether the family still runs on a name that did not resolve (it needs no address).
     fn runs_without_address(&self) -> bool {
         false
+    }
+    /// Whether the family tests only the endpoints a config file names (`[[target.endpoint]]`):
+    /// asked for on a target that names none, it cannot run, and the scan says so once.
+    fn needs_endpoints(&self) -> bool {
+        false
+    }
+    /// One line each for what this plan asks of the family that it will not do (shown once,
+    /// before the scan, as `secgate: note: ...`). `runs_on`: the targets it will run on.
+    fn plan_notes(&self, _plan: &ScanPlan, _runs_on: &[&Target]) -> Vec<String> {
+        Vec::new()
     }
     /// Families whose traffic would skew each other's measurements on `target` (bursts,
     /// failed logins, a real login) say so here; the engine runs them one after another on

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::model::{Reason, ReasonKind};
+use crate::plan::Proxy;
 
 /// Resolves a scan's host names from the addresses the scan already reached; any other name
 /// is refused (secgate never looks a host up behind the scan's back).
@@ -47,6 +48,7 @@ pub struct HttpPool {
     timeout: Duration,
     tls: Arc<rustls::ClientConfig>,
     idle: usize,
+    proxy: Option<Proxy>,
 }
 
 impl HttpPool {
@@ -56,9 +58,10 @@ impl HttpPool {
         timeout: Duration,
         tls: Arc<rustls::ClientConfig>,
         idle: usize,
+        proxy: Option<Proxy>,
     ) -> Result<HttpPool, Reason> {
         let addrs = Arc::new(addrs);
-        let base = build(&addrs, timeout, &tls, idle, None)?;
+        let base = build(&addrs, timeout, &tls, idle, None, proxy.as_ref())?;
         Ok(HttpPool {
             base,
             special: Mutex::new(HashMap::new()),
@@ -66,6 +69,7 @@ impl HttpPool {
             timeout,
             tls,
             idle,
+            proxy,
         })
     }
 
@@ -93,6 +97,7 @@ impl HttpPool {
             &self.tls,
             self.idle,
             Some((host, SocketAddr::new(ip, 0))),
+            self.proxy.as_ref(),
         )?;
         special.insert(key, c.clone());
         Ok(c)
@@ -102,17 +107,20 @@ impl HttpPool {
 /// How long an idle connection stays in the pool.
 const POOL_IDLE: Duration = Duration::from_secs(1);
 
-/// An HTTP/1.1 client: no redirects, no proxy, no decompression, bounded headers.
+/// An HTTP/1.1 client: no redirects, no decompression, bounded headers, and no proxy but the
+/// one `--proxy` names (never one from the environment unless `--proxy env`).
 fn build(
     addrs: &Arc<HashMap<String, IpAddr>>,
     timeout: Duration,
     tls: &Arc<rustls::ClientConfig>,
     idle: usize,
     pin: Option<(&str, SocketAddr)>,
+    proxy: Option<&Proxy>,
 ) -> Result<reqwest::Client, Reason> {
     let mut builder = reqwest::Client::builder()
         .tls_backend_preconfigured((**tls).clone())
         .redirect(reqwest::redirect::Policy::none())
+        // Clears every proxy, including HTTP_PROXY / HTTPS_PROXY from the environment.
         .no_proxy()
         .http1_only()
         .http1_max_headers(super::net::MAX_RESPONSE_HEADERS)
@@ -129,6 +137,28 @@ fn build(
         }));
     if let Some((host, addr)) = pin {
         builder = builder.resolve(host, addr);
+    }
+    if let Some(p) = proxy {
+        let bug = |e: reqwest::Error| Reason::new(ReasonKind::Bug, format!("the proxy: {e}"));
+        let no_proxy = p
+            .no_proxy
+            .as_deref()
+            .and_then(reqwest::NoProxy::from_string);
+        // https:// URLs go through an HTTP CONNECT tunnel, http:// ones as proxy requests.
+        if let Some(u) = &p.https {
+            builder = builder.proxy(
+                reqwest::Proxy::https(u.as_str())
+                    .map_err(bug)?
+                    .no_proxy(no_proxy.clone()),
+            );
+        }
+        if let Some(u) = &p.http {
+            builder = builder.proxy(
+                reqwest::Proxy::http(u.as_str())
+                    .map_err(bug)?
+                    .no_proxy(no_proxy),
+            );
+        }
     }
     builder
         .build()

@@ -415,10 +415,13 @@ pub fn classify(e: &reqwest::Error, url: &Url, timeout: Duration) -> Reason {
         }
     }
     if e.is_timeout() {
+        // A plain-HTTP URL has no handshake to blame.
         let what = if e.is_connect() {
             "connection"
-        } else {
+        } else if url.scheme() == "https" {
             "TLS handshake or response"
+        } else {
+            "response"
         };
         return Reason::new(
             ReasonKind::Timeout,

@@ -44,6 +44,53 @@ pub fn selected(
         .collect()
 }
 
+/// What the plan asks that the scan will not do, one line each, for the user to read before
+/// it starts: families asked for by name that need `[[target.endpoint]]` tables on targets that
+/// name none (one line for all of them), then each family's own notes ([`Family::plan_notes`]).
+pub fn notes(plan: &ScanPlan, families: &[&'static dyn Family]) -> Vec<String> {
+    let mut runs_on: HashMap<&'static str, Vec<&Target>> = HashMap::new();
+    let mut without: Vec<&'static str> = Vec::new();
+    let mut rules = 0;
+    let mut bare: Vec<&str> = Vec::new();
+    for target in &plan.targets {
+        for (family, runs) in selected(plan, families, target) {
+            if runs {
+                runs_on.entry(family.family()).or_default().push(target);
+            } else if family.needs_endpoints() && target.endpoints.is_empty() {
+                if !without.contains(&family.family()) {
+                    without.push(family.family());
+                    rules += family.rule_ids().len();
+                }
+                if !bare.contains(&target.id.as_str()) {
+                    bare.push(&target.id);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if !without.is_empty() {
+        let shown: Vec<&str> = bare.iter().take(3).copied().collect();
+        let more = bare.len().saturating_sub(shown.len());
+        out.push(format!(
+            "{} {} only the endpoints a config file names in [[target.endpoint]] tables, and {}{} {} none: {} {rules} rules are skipped there (README, \"Configuration\", shows an example)",
+            without.join(", "),
+            if without.len() == 1 { "tests" } else { "test" },
+            shown.join(", "),
+            if more > 0 { format!(" and {more} more") } else { String::new() },
+            if bare.len() == 1 { "names" } else { "name" },
+            if without.len() == 1 { "its" } else { "their" },
+        ));
+    }
+    for family in families {
+        let on = runs_on
+            .get(family.family())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        out.extend(family.plan_notes(plan, on));
+    }
+    out
+}
+
 /// Run every job of the plan until done or interrupted; returns `(target index, result)`
 /// pairs and whether the interrupt came.
 pub async fn run(

@@ -199,7 +199,8 @@ pub fn render(report: &ScanReport) -> String {
     if left_out > 0 {
         page.force("");
         page.force(&format!(
-            "_{left_out} more findings are not shown here (the page stays under 1 MiB); the JSON report has them all._"
+            "_{left_out} more finding{} not shown here (the page stays under 1 MiB); the JSON report has them all._",
+            if left_out == 1 { " is" } else { "s are" }
         ));
     }
 
@@ -234,7 +235,8 @@ pub fn render(report: &ScanReport) -> String {
         if left > 0 {
             page.force("");
             page.force(&format!(
-                "_{left} more inconclusive results are not shown here; the JSON report has them all._"
+                "_{left} more inconclusive result{} not shown here; the JSON report has them all._",
+                if left == 1 { " is" } else { "s are" }
             ));
         }
     }
@@ -328,7 +330,8 @@ pub fn render(report: &ScanReport) -> String {
         }
         if left > 0 {
             page.force(&format!(
-                "_{left} rule descriptions are not shown here; `secgate explain RULE_ID` prints each._"
+                "_{left} rule description{} not shown here; `secgate explain RULE_ID` prints each._",
+                if left == 1 { " is" } else { "s are" }
             ));
         }
     }

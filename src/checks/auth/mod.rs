@@ -91,6 +91,11 @@ impl FamilyOptions for Auth {
     fn options(&self) -> &'static dyn OptionsSpec {
         &OPTIONS
     }
+
+    /// Every role: logins, tokens and the headers of protected routes.
+    fn reads_secrets_of(&self, _endpoint: &crate::endpoint::Endpoint) -> bool {
+        true
+    }
 }
 
 /// Requests of the probe of one endpoint (README, "Behaviour checks").
@@ -129,6 +134,10 @@ impl Family for Auth {
     }
 
     fn exclusive(&self, _target: &Target) -> bool {
+        true
+    }
+
+    fn needs_endpoints(&self) -> bool {
         true
     }
 

@@ -172,6 +172,44 @@ impl Family for Dns {
         true
     }
 
+    /// Mail domains are judged with the targets the family runs on: given where it runs on
+    /// none (IP addresses, ranges, names pinned with `--resolve`, `--checks` without dns),
+    /// they would be ignored without a word.
+    fn plan_notes(&self, plan: &crate::plan::ScanPlan, runs_on: &[&Target]) -> Vec<String> {
+        let domains = |t: &Target| {
+            t.options
+                .get::<options::DnsOptions>(FAMILY)
+                .map(|o| o.mail_domains.clone())
+                .unwrap_or_default()
+        };
+        let checked: Vec<String> = runs_on.iter().flat_map(|t| domains(t)).collect();
+        let mut unchecked: Vec<String> = plan
+            .options
+            .get::<options::DnsOptions>(FAMILY)
+            .map(|o| o.mail_domains.clone())
+            .unwrap_or_default();
+        unchecked.extend(plan.targets.iter().flat_map(domains));
+        unchecked.retain(|d| !checked.contains(d));
+        unchecked.sort();
+        unchecked.dedup();
+        if unchecked.is_empty() {
+            return Vec::new();
+        }
+        vec![format!(
+            "--mail-domain (mail_domains): {} {} not checked: SPF and DMARC are judged with the targets the dns family runs on, and it runs on {}; to check {}, scan it as a target: secgate scan {} --checks dns --mail-domain {}",
+            unchecked.join(", "),
+            if unchecked.len() == 1 { "is" } else { "are" },
+            if runs_on.is_empty() {
+                "none of this scan's (it needs a DNS name that --resolve does not pin)"
+            } else {
+                "none that carries it"
+            },
+            if unchecked.len() == 1 { "it" } else { "one" },
+            unchecked.first().map_or("", String::as_str),
+            unchecked.first().map_or("", String::as_str),
+        )]
+    }
+
     /// The CNAME chain (8 hops and the end's A and AAAA), the A of the name, CAA and SOA up to
     /// 10 names each, DNSKEY and DS, and per mail domain SPF, DMARC and the organisational
     /// domain's DMARC.

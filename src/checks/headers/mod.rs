@@ -89,6 +89,11 @@ impl FamilyOptions for Headers {
     fn options(&self) -> &'static dyn OptionsSpec {
         &OPTIONS
     }
+
+    /// A login endpoint: the family logs in once to judge the session cookies it sets.
+    fn reads_secrets_of(&self, endpoint: &crate::endpoint::Endpoint) -> bool {
+        endpoint.role == crate::endpoint::Role::Login
+    }
 }
 
 impl Family for Headers {

@@ -123,6 +123,80 @@ pub struct Endpoint {
     pub timeout: Duration,
     /// The request.
     pub request: RequestSpec,
+    /// `--proxy`: every connection is a CONNECT tunnel through it.
+    pub proxy: Option<Tunnel>,
+}
+
+/// An HTTP CONNECT tunnel: the proxy's address, the `host:port` asked for, and the
+/// `Proxy-Authorization` value when the proxy URL carries credentials.
+#[derive(Clone)]
+pub struct Tunnel {
+    /// The proxy.
+    pub proxy: SocketAddr,
+    /// `host:port` of the target.
+    pub authority: String,
+    /// `Basic ...` (a secret: never printed).
+    pub authorization: Option<String>,
+}
+
+impl std::fmt::Debug for Tunnel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tunnel")
+            .field("proxy", &self.proxy)
+            .field("authority", &self.authority)
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|_| "[REDACTED]"),
+            )
+            .finish()
+    }
+}
+
+/// The longest proxy answer to a CONNECT read.
+const TUNNEL_HEAD_CAP: usize = 8192;
+
+/// Ask the proxy on `tcp` for a tunnel; on `200` the stream is the target's.
+async fn open_tunnel(
+    tcp: &mut tokio::net::TcpStream,
+    t: &Tunnel,
+    timeout: Duration,
+) -> Result<(), ErrorKind> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut req = format!("CONNECT {0} HTTP/1.1\r\nHost: {0}\r\n", t.authority);
+    if let Some(a) = &t.authorization {
+        req.push_str(&format!("Proxy-Authorization: {a}\r\n"));
+    }
+    req.push_str("\r\n");
+    let exchange = async {
+        tcp.write_all(req.as_bytes())
+            .await
+            .map_err(|_| ErrorKind::Connect)?;
+        // Byte by byte, so that nothing of the tunnel is read past the proxy's head.
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if head.len() >= TUNNEL_HEAD_CAP {
+                return Err(ErrorKind::TooLarge);
+            }
+            match tcp.read(&mut byte).await {
+                Ok(0) | Err(_) => return Err(ErrorKind::Reset),
+                Ok(_) => head.extend_from_slice(&byte),
+            }
+        }
+        let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
+        let status = line.split(|b| *b == b' ').nth(1).unwrap_or_default();
+        if line.starts_with(b"HTTP/1.") && status == b"200" {
+            Ok(())
+        } else if line.starts_with(b"HTTP/1.") {
+            // The proxy refused the tunnel (403, 407, 502...).
+            Err(ErrorKind::Connect)
+        } else {
+            Err(ErrorKind::Malformed)
+        }
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| ErrorKind::Timeout)?
 }
 
 /// One request template.
@@ -323,7 +397,14 @@ pub(super) async fn connect_from(
     ep: &Endpoint,
     source: Option<std::net::IpAddr>,
 ) -> Result<Conn, ErrorKind> {
-    let tcp = tcp_connect(&ep.addrs, source, ep.timeout).await?;
+    let tcp = match &ep.proxy {
+        Some(t) => {
+            let mut tcp = tcp_connect(std::slice::from_ref(&t.proxy), source, ep.timeout).await?;
+            open_tunnel(&mut tcp, t, ep.timeout).await?;
+            tcp
+        }
+        None => tcp_connect(&ep.addrs, source, ep.timeout).await?,
+    };
     let _ = tcp.set_nodelay(true);
     let mut builder = http1::Builder::new();
     builder.max_buf_size(HEAD_CAP.max(8192));

@@ -455,6 +455,7 @@ async fn probe(
         tls,
         timeout: cx.settings().timeout,
         request,
+        proxy: tunnel(cx.settings().proxy.as_ref(), &url, &host, port),
     };
     let abort = o.abort_on_fail.then_some(generator::AbortRule {
         error_rate: o.error_rate,
@@ -491,6 +492,64 @@ pub fn evaluate(obs: &LoadObservation, target_id: &str) -> Vec<Outcome> {
     }
     crate::engine::evaluate_rules(RULES, obs, &mut out);
     out.finish()
+}
+
+/// The CONNECT tunnel the load family's connections take under `--proxy` (for http:// too:
+/// its connections speak origin-form requests, so they tunnel as well), unless `NO_PROXY`
+/// (`--proxy env`) names the host: `*`, the host itself, or a domain it is under.
+fn tunnel(
+    proxy: Option<&crate::plan::Proxy>,
+    url: &url::Url,
+    host: &str,
+    port: u16,
+) -> Option<generator::Tunnel> {
+    use base64::Engine as _;
+    let p = proxy?;
+    let via = if url.scheme() == "https" {
+        p.https.as_ref()
+    } else {
+        p.http.as_ref()
+    }?;
+    let bypass = p.no_proxy.as_deref().is_some_and(|list| {
+        list.split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .any(|e| {
+                let e = e.trim_start_matches('.').to_ascii_lowercase();
+                e == "*" || host == e || host.ends_with(&format!(".{e}"))
+            })
+    });
+    if bypass {
+        return None;
+    }
+    let proxy = via
+        .socket_addrs(|| Some(crate::plan::DEFAULT_PROXY_PORT))
+        .ok()?
+        .into_iter()
+        .next()?;
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let authorization = (!via.username().is_empty() || via.password().is_some()).then(|| {
+        let creds = format!(
+            "{}:{}",
+            decode(via.username()),
+            decode(via.password().unwrap_or(""))
+        );
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(creds)
+        )
+    });
+    // `host` is the URL's: an IPv6 literal keeps its brackets.
+    let authority = format!("{host}:{port}");
+    Some(generator::Tunnel {
+        proxy,
+        authority,
+        authorization,
+    })
 }
 
 #[cfg(test)]

@@ -144,6 +144,11 @@ pub struct PortsObservation {
     pub failure: Option<Reason>,
     /// The target is an address range: each finding names its address and port.
     pub range: bool,
+    /// The target says nothing should answer (`expect_closed = true`).
+    pub expect_closed: bool,
+    /// The target is a host (not a range, not a URL whose service the sweep may not cover):
+    /// nothing open on it is "no service found".
+    pub host: bool,
 }
 
 impl PortsObservation {
@@ -155,7 +160,8 @@ impl PortsObservation {
     }
 
     /// Why the sweep cannot support a pass, if it cannot: pairs not scanned or not accounted
-    /// for, addresses not swept, or no answer at all (a host that is down or fully filtered).
+    /// for, addresses not swept, no answer at all (a host that is down or fully filtered), or
+    /// nothing open on a host (no service found); the last two unless it is `expect_closed`.
     pub fn incomplete(&self) -> Option<Reason> {
         let open = self.open.len() as u64;
         let settled = open + self.closed + self.filtered;
@@ -182,12 +188,34 @@ impl PortsObservation {
                 ),
             ));
         }
+        // A target meant to be closed may answer nothing at all: that is what it promised.
+        if self.expect_closed {
+            return None;
+        }
         if open == 0 && self.closed == 0 && self.filtered > 0 {
+            // On a host this is "no service found" too (the gate says so), with its own cause.
+            let (kind, prefix) = if self.host {
+                (ReasonKind::NoService, "no service found: ")
+            } else {
+                (ReasonKind::Timeout, "")
+            };
             return Some(Reason::new(
-                ReasonKind::Timeout,
+                kind,
                 format!(
-                    "no answer on any port: host down or fully filtered ({} pairs filtered)",
+                    "{prefix}no answer on any port: host down or fully filtered ({} pairs filtered)",
                     self.filtered
+                ),
+            ));
+        }
+        // Nothing open on a host: a mistyped address or a service that is down would ship at
+        // 100 %. (A range is a set of hosts, where a silent address may be what was meant; a
+        // URL's own port may be outside the swept list.)
+        if open == 0 && self.host {
+            return Some(Reason::new(
+                ReasonKind::NoService,
+                format!(
+                    "no service found: none of the {} swept ports ({}) is open ({} closed, {} filtered); check the address, or set expect_closed = true on the [[target]] if nothing should answer",
+                    self.ports_scanned, self.port_list, self.closed, self.filtered
                 ),
             ));
         }
@@ -492,6 +520,8 @@ async fn probe(cx: &Cx<'_>) -> PortsObservation {
         ports_scanned: spec.ports.len(),
         allowed: opts.allowed_ports.clone(),
         range: matches!(target.target.kind, TargetKind::Cidr { .. }),
+        expect_closed: opts.expect_closed,
+        host: matches!(target.target.kind, TargetKind::Host { .. }),
         ..PortsObservation::default()
     };
     // Count the pairs before expanding a range.
@@ -541,14 +571,30 @@ async fn probe(cx: &Cx<'_>) -> PortsObservation {
     let (sweep_addrs, sweep_ports) = (addrs.clone(), ports.clone());
     let flag = cancel.clone();
     let budget = sweep_budget(settings, jobs_len, in_flight);
+    let live = Arc::new(sweep::Live::default());
+    let counted = settings.progress.is_shown().then(|| live.clone());
     let task = tokio::task::spawn_blocking(move || {
         let jobs = sweep::Jobs {
             addrs: &sweep_addrs,
             ports: &sweep_ports,
         };
-        sweep::run(jobs, &cfg, &flag)
+        sweep::run_counted(jobs, &cfg, &flag, counted)
     });
-    let Ok(result) = tokio::time::timeout(budget, task).await else {
+    // The progress line shows the sweep's pairs done and open so far, four times a second.
+    let mut task = std::pin::pin!(tokio::time::timeout(budget, task));
+    let show = |live: &sweep::Live| {
+        settings
+            .progress
+            .sweep(&target.target.id, live.done(), jobs_len, live.open());
+    };
+    let outcome = loop {
+        tokio::select! {
+            r = &mut task => break r,
+            () = tokio::time::sleep(Duration::from_millis(250)), if settings.progress.is_shown() => show(&live),
+        }
+    };
+    show(&live);
+    let Ok(result) = outcome else {
         cancel.store(true, Ordering::Relaxed);
         obs.failure = Some(Reason::new(
             ReasonKind::Timeout,
@@ -694,6 +740,7 @@ pub(crate) mod fixture {
             closed: 1000 - open.len() as u64,
             open,
             allowed: DEFAULT_ALLOWED.to_vec(),
+            host: true,
             ..PortsObservation::default()
         }
     }

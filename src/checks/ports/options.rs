@@ -25,6 +25,9 @@ pub struct PortsOptions {
     pub allowed_ports: Vec<u16>,
     /// Sockets in flight during a sweep (lowered to fit the open-file limit).
     pub port_concurrency: usize,
+    /// The target is meant to offer nothing (`expect_closed = true` on its `[[target]]`): a
+    /// sweep where nothing is open passes instead of being "no service found".
+    pub expect_closed: bool,
 }
 
 impl Default for PortsOptions {
@@ -33,6 +36,7 @@ impl Default for PortsOptions {
             ports: None,
             allowed_ports: DEFAULT_ALLOWED.to_vec(),
             port_concurrency: DEFAULT_PORT_CONCURRENCY,
+            expect_closed: false,
         }
     }
 }
@@ -84,6 +88,7 @@ pub struct Scan {
 pub struct Target {
     ports: Option<Spanned<String>>,
     allowed_ports: Option<Spanned<PortList>>,
+    expect_closed: Option<bool>,
 }
 
 fn spec(v: &Spanned<String>) -> Result<PortSpec, OptionError> {
@@ -118,7 +123,7 @@ impl Options for PortsOptions {
     type Endpoint = NoKeys;
     const LEGACY_SCAN_KEYS: &'static [&'static str] =
         &["ports", "allowed_ports", "port_concurrency"];
-    const TARGET_KEYS: &'static [&'static str] = &["ports", "allowed_ports"];
+    const TARGET_KEYS: &'static [&'static str] = &["ports", "allowed_ports", "expect_closed"];
     const FLAGS: &'static [Flag] = &[
         Flag {
             long: "ports",
@@ -168,6 +173,9 @@ impl Options for PortsOptions {
         }
         if let Some(a) = &raw.allowed_ports {
             o.allowed_ports = allowed(a)?;
+        }
+        if let Some(c) = raw.expect_closed {
+            o.expect_closed = c;
         }
         Ok(o)
     }

@@ -159,6 +159,8 @@ struct Shared<'a> {
     /// Set once the system refused sockets for longer than [`RESOURCE_PATIENCE`] with no
     /// progress anywhere: every thread stops taking jobs.
     exhausted: AtomicBool,
+    /// Counters for the progress line, if anyone watches.
+    live: Option<std::sync::Arc<Live>>,
 }
 
 impl Shared<'_> {
@@ -181,6 +183,36 @@ impl Shared<'_> {
 
 /// Run a sweep to the end, or until `cancel` is set. Blocking: call it from a blocking thread.
 pub fn run(jobs: Jobs<'_>, cfg: &SweepConfig, cancel: &AtomicBool) -> SweepResult {
+    run_counted(jobs, cfg, cancel, None)
+}
+
+/// Live counters of a running sweep, for the progress line: (address, port) pairs settled and
+/// found open so far, updated by the sweep threads as they go.
+#[derive(Debug, Default)]
+pub struct Live {
+    done: AtomicU64,
+    open: AtomicU64,
+}
+
+impl Live {
+    /// Pairs settled so far (open, closed, filtered or not scanned).
+    pub fn done(&self) -> u64 {
+        self.done.load(Ordering::Relaxed)
+    }
+
+    /// Pairs found open so far.
+    pub fn open(&self) -> u64 {
+        self.open.load(Ordering::Relaxed)
+    }
+}
+
+/// [`run`], counting into `live` as it goes.
+pub fn run_counted(
+    jobs: Jobs<'_>,
+    cfg: &SweepConfig,
+    cancel: &AtomicBool,
+    live: Option<std::sync::Arc<Live>>,
+) -> SweepResult {
     let threads = cfg.threads.clamp(1, 64);
     let per_thread = (cfg.in_flight / threads).max(1);
     let shared = Shared {
@@ -191,6 +223,7 @@ pub fn run(jobs: Jobs<'_>, cfg: &SweepConfig, cancel: &AtomicBool) -> SweepResul
         start: Instant::now(),
         progress_ms: AtomicU64::new(0),
         exhausted: AtomicBool::new(false),
+        live,
     };
     let parts: Vec<Option<ThreadResult>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
@@ -282,10 +315,17 @@ struct ThreadResult {
     answered: Vec<bool>,
     stats: SweepStats,
     cancelled: bool,
+    live: Option<std::sync::Arc<Live>>,
 }
 
 impl ThreadResult {
     fn settle(&mut self, job: u64, state: PortState) {
+        if let Some(live) = &self.live {
+            live.done.fetch_add(1, Ordering::Relaxed);
+            if state == PortState::Open {
+                live.open.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         match state {
             PortState::Open => self.open.push(job),
             PortState::Closed => self.closed += 1,
@@ -490,7 +530,10 @@ fn back_off(shared: &Shared<'_>, in_flight: usize, limit: &mut usize, stats: &mu
 
 fn worker(shared: &Shared<'_>, mut limit: usize) -> ThreadResult {
     let (jobs, cfg, cursor) = (shared.jobs, shared.cfg, &shared.cursor);
-    let mut out = ThreadResult::default();
+    let mut out = ThreadResult {
+        live: shared.live.clone(),
+        ..ThreadResult::default()
+    };
     if jobs.addrs.len() <= TRACKED_ADDRESSES {
         out.answered = vec![false; jobs.addrs.len()];
     }

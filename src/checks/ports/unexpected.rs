@@ -83,7 +83,9 @@ mod tests {
 
     #[test]
     fn judges_against_allowed_ports() {
-        assert_eq!(status(&RULE, &obs(vec![]), UNEXPECTED_OPEN), Status::Pass);
+        let mut closed = obs(vec![]);
+        closed.expect_closed = true;
+        assert_eq!(status(&RULE, &closed, UNEXPECTED_OPEN), Status::Pass);
         let web = obs(vec![port("10.0.0.1:443", Service::Tls, None)]);
         assert_eq!(status(&RULE, &web, UNEXPECTED_OPEN), Status::Pass);
         let ssh = obs(vec![
@@ -94,6 +96,26 @@ mod tests {
         let mut allowed = ssh.clone();
         allowed.allowed.push(22);
         assert_eq!(status(&RULE, &allowed, UNEXPECTED_OPEN), Status::Pass);
+    }
+
+    #[test]
+    fn nothing_open_on_a_host_is_no_service_found() {
+        let mut out = Emitter::new("ports", "t");
+        (RULE.eval)(&obs(vec![]), &mut out);
+        let o = out
+            .finish()
+            .into_iter()
+            .find(|o| o.rule_id == UNEXPECTED_OPEN)
+            .unwrap();
+        assert_eq!(o.status, Status::Inconclusive);
+        let reason = o.reason.unwrap();
+        assert_eq!(reason.kind, crate::model::ReasonKind::NoService);
+        assert!(
+            reason.detail.starts_with("no service found: none of the 1000 swept ports (top1000) is open (1000 closed, 0 filtered)"),
+            "{}",
+            reason.detail
+        );
+        assert!(reason.detail.contains("expect_closed = true"));
     }
 
     #[test]
@@ -119,10 +141,18 @@ mod tests {
         let mut o = obs(vec![]);
         o.silent = vec!["10.0.0.2".parse().unwrap()];
         assert_eq!(status(&RULE, &o, UNEXPECTED_OPEN), Status::Inconclusive);
+        // Some closed, the rest filtered: the host answered, but offers nothing.
         let mut o = obs(vec![]);
-        (o.closed, o.filtered) = (0, 1000);
-        // Some closed, the rest filtered: the host answered.
         (o.closed, o.filtered) = (1, 999);
+        assert_eq!(status(&RULE, &o, UNEXPECTED_OPEN), Status::Inconclusive);
+        // ...which is what a target with expect_closed promised; so is total silence.
+        o.expect_closed = true;
+        assert_eq!(status(&RULE, &o, UNEXPECTED_OPEN), Status::Pass);
+        (o.closed, o.filtered) = (0, 1000);
+        assert_eq!(status(&RULE, &o, UNEXPECTED_OPEN), Status::Pass);
+        // A range (or a URL's host) with nothing open is not "no service found".
+        let mut o = obs(vec![]);
+        o.host = false;
         assert_eq!(status(&RULE, &o, UNEXPECTED_OPEN), Status::Pass);
         // A finding still fails, complete or not.
         let mut o = obs(vec![port("10.0.0.1:22", Service::Ssh, None)]);

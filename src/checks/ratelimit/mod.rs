@@ -56,6 +56,11 @@ impl FamilyOptions for RateLimit {
     fn options(&self) -> &'static dyn OptionsSpec {
         &OPTIONS
     }
+
+    /// The endpoints it bursts (their secret headers go with every request).
+    fn reads_secrets_of(&self, endpoint: &Endpoint) -> bool {
+        matches!(endpoint.role, Role::Api | Role::Login)
+    }
 }
 
 fn target_options(target: &Target) -> options::RateLimitOptions {
@@ -80,6 +85,10 @@ impl Family for RateLimit {
     }
 
     fn exclusive(&self, _target: &Target) -> bool {
+        true
+    }
+
+    fn needs_endpoints(&self) -> bool {
         true
     }
 
@@ -314,6 +323,33 @@ const NOT_ENFORCED_AFTER: u32 = 3;
 /// other errors as an undecided burst. One alone is noise.
 const IN_A_ROW: u32 = 3;
 
+/// A burst may run at most this much slower than its `rps` under `--max-rps` before its
+/// "all served" stops meaning anything.
+const SLOWED_BELOW: f64 = 0.8;
+
+/// Why a burst that was served in full proves nothing, when secgate's own cap (`--max-rps`,
+/// which every family's requests share) held it below the rate the endpoint asks for.
+fn slowed_by_own_cap(
+    endpoint: &Endpoint,
+    rps: f64,
+    sent: u32,
+    seconds: f64,
+    settings: &Settings,
+) -> Option<Reason> {
+    let cap = settings.max_rps?;
+    let achieved = f64::from(sent) / seconds.max(0.001);
+    if cap >= rps && achieved >= rps * SLOWED_BELOW {
+        return None;
+    }
+    Some(Reason::new(
+        ReasonKind::Budget,
+        format!(
+            "{}: the burst ran at {achieved:.0}/s, held below the {rps:.0}/s it needs by secgate's own cap (--max-rps {cap}); that its {sent} requests were all served proves no limit is missing (raise --max-rps to at least {rps:.0})",
+            endpoint.name
+        ),
+    ))
+}
+
 /// The rate a burst really runs at: the endpoint's, capped by `--max-rps`.
 fn burst_rps(rps: f64, settings: &Settings) -> f64 {
     settings.max_rps.map_or(rps, |m| rps.min(m))
@@ -511,6 +547,9 @@ async fn burst(
             BurstEnd::Undecided(r)
         } else if honest_advert {
             BurstEnd::Advertised
+        } else if let Some(reason) = slowed_by_own_cap(endpoint, opts.rps, sent, seconds, cx.settings()) {
+            // Served in full, but slower than asked: a limit above the rate sent cannot show.
+            BurstEnd::Undecided(reason)
         } else {
             BurstEnd::Unlimited
         }
