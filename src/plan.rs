@@ -45,6 +45,8 @@ pub struct Settings {
     pub dns_server: Option<std::net::SocketAddr>,
     /// Where the scan reports its progress (`--progress`; hidden by default).
     pub progress: crate::progress::Progress,
+    /// The policy profile (`--profile`): its rule parameters, read by the families.
+    pub profile: std::sync::Arc<crate::profile::Profile>,
 }
 
 impl Default for Settings {
@@ -61,6 +63,7 @@ impl Default for Settings {
             max_requests: None,
             dns_server: None,
             progress: crate::progress::Progress::hidden(),
+            profile: crate::profile::default_profile(),
         }
     }
 }
@@ -335,6 +338,19 @@ pub fn build(args: &ScanArgs, families: &[&dyn FamilyOptions]) -> Result<ScanPla
         .or(cfg.max_critical)
         .unwrap_or(policy.max_critical);
     gate_policy(&mut policy, &args.triage, &cfg.policy)?;
+    settings.profile = match (&args.profile, &args.profile_file) {
+        (Some(name), _) => {
+            crate::profile::resolve(name).map_err(|m| Error::usage("--profile", m))?
+        }
+        (None, Some(path)) => {
+            std::sync::Arc::new(crate::profile::load_file(path, "--profile-file")?)
+        }
+        (None, None) => cfg
+            .profile
+            .clone()
+            .unwrap_or_else(crate::profile::default_profile),
+    };
+    policy.profile = settings.profile.id();
     let suppressions = suppressions(
         args.triage.suppressions.as_deref(),
         config.as_ref(),
