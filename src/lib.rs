@@ -126,6 +126,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 cfg.targets.len(),
                 if cfg.targets.len() == 1 { "" } else { "s" }
             );
+            if let Some(p) = &cfg.profile {
+                println!("profile: {} ({})", p.label(), p.description);
+            }
             if let Some(path) = &suppressions.path {
                 println!(
                     "{}: OK ({} suppression{})",

@@ -860,8 +860,7 @@ fn tls_params(t: RawTls) -> std::result::Result<TlsParams, ParseError> {
     })
 }
 
-/// Compare dotted versions numerically where they are numbers (`6.0` > `5.7` > `5.10`? no:
-/// `5.10` > `5.7`).
+/// A version's sort key: dotted parts compared as numbers where they are (`5.10` > `5.7`).
 fn version_key(v: Option<&str>) -> Vec<(u64, String)> {
     v.unwrap_or_default()
         .split('.')
@@ -922,8 +921,12 @@ pub fn default_profile() -> Arc<Profile> {
 
 /// The known names, for messages: `default, strict, mozilla-modern (6.0, 5.7), ...`.
 pub fn known_names() -> String {
+    known_names_of(builtins())
+}
+
+fn known_names_of(among: &[Arc<Profile>]) -> String {
     let mut names: Vec<(String, Vec<String>)> = Vec::new();
-    for p in builtins() {
+    for p in among {
         let v = p.version.clone().unwrap_or_default();
         match names.iter_mut().find(|(n, _)| *n == p.name) {
             Some((_, vs)) => vs.push(v),
@@ -978,17 +981,6 @@ fn find(spec: &str, among: &[Arc<Profile>]) -> std::result::Result<Arc<Profile>,
             .map(|p| Arc::clone(p))
             .ok_or_else(|| format!("unknown profile '{spec}' ({})", known())),
     }
-}
-
-fn known_names_of(among: &[Arc<Profile>]) -> String {
-    if std::ptr::eq(among, builtins()) {
-        return known_names();
-    }
-    among
-        .iter()
-        .map(|p| p.spec())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// A shipped profile by `NAME` (its newest version) or `NAME@VERSION`.

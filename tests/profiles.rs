@@ -214,6 +214,15 @@ fn mozilla_modern_and_intermediate_against_openssl_s_server() {
         "[policy]\nprofile = \"mozilla-intermediate@5.7\"\n",
     )
     .unwrap();
+    let valid = secgate(&["validate", config.to_str().unwrap()]);
+    assert_eq!(valid.code, 0, "{}", valid.stderr);
+    assert!(
+        valid.stdout.contains(
+            "profile: mozilla-intermediate 5.7 (Mozilla Server Side TLS 5.7 intermediate"
+        ),
+        "{}",
+        valid.stdout
+    );
     let run = scan(&target, &["--config", config.to_str().unwrap()]);
     assert_eq!(
         run.json()["policy"]["profile"],

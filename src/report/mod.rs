@@ -183,6 +183,7 @@ fn settings(plan: &ScanPlan) -> Vec<(&'static str, String)> {
     let s = &plan.settings;
     let or_none = |v: Option<String>| v.unwrap_or_else(|| "none".into());
     let mut out = vec![
+        ("policy profile", s.profile.label()),
         ("timeout", format!("{}s", s.timeout.as_secs_f64())),
         ("concurrency", s.concurrency.to_string()),
         ("per host", s.per_host.to_string()),
