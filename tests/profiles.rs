@@ -179,6 +179,23 @@ fn mozilla_modern_and_intermediate_against_openssl_s_server() {
     assert_eq!(result(&mid, "tls.cipher.cbc")["severity"], "medium");
     assert_eq!(result(&mid, "tls.cipher.weak")["status"], "pass");
 
+    // mozilla-old disables the rules for what it allows on purpose; RSA-2048 with
+    // sha256WithRSAEncryption is its certificate, and one TLS 1.2 suite has no order to impose.
+    let old = scan(&target, &["--profile", "mozilla-old"]);
+    let tls10 = result(&old, "tls.protocol.tls10");
+    assert_eq!(tls10["status"], "skipped");
+    assert_eq!(tls10["message"], "disabled by the profile mozilla-old 5.7");
+    for rule in [
+        "tls.profile.key_type",
+        "tls.profile.cert_signature",
+        "tls.profile.server_order",
+        "tls.profile.suites",
+        "tls.profile.protocols",
+    ] {
+        let r = result(&old, rule);
+        assert_eq!(r["status"], "pass", "{rule}: {r}");
+    }
+
     // Without a profile the profile rules are skipped, and the header names none.
     let plain = scan(&target, &[]);
     assert_eq!(result(&plain, "tls.profile.suites")["status"], "skipped");
@@ -519,4 +536,41 @@ fn every_shipped_profile_parses_and_names_only_catalogue_rules() {
     let modern = secgate::profile::resolve("mozilla-modern").unwrap();
     assert_eq!(modern.tls.max_cert_lifetime_days, Some(90));
     assert_eq!(modern.tls.suites.as_deref(), Some(&[][..]));
+}
+
+/// The headers family reads the profile's HSTS max-age: a one-year policy passes the
+/// catalogue's 180 days and strict's year, and fails Mozilla's two years; strict raises the
+/// low rules a real site fails to medium.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hsts_max_age_comes_from_the_profile() {
+    let site = support::https_site(secgate::lab::Site::with_headers(&[(
+        "strict-transport-security",
+        "max-age=31536000; includeSubDomains",
+    )]))
+    .await;
+    let short = |run: &Run| result(run, "headers.hsts.short").clone();
+    let plain = site.scan(&["--checks", "headers"]);
+    assert_eq!(short(&plain)["status"], "pass", "{}", plain.stdout);
+    assert_eq!(result(&plain, "headers.xcto.missing")["severity"], "low");
+
+    let strict = site.scan(&["--checks", "headers", "--profile", "strict"]);
+    assert_eq!(short(&strict)["status"], "pass");
+    assert_eq!(short(&strict)["severity"], "medium");
+    let xcto = result(&strict, "headers.xcto.missing");
+    assert_eq!(xcto["status"], "fail");
+    assert_eq!(xcto["severity"], "medium");
+    assert_eq!(
+        strict.json()["summary"]["counts"]["low"],
+        0,
+        "{}",
+        strict.stdout
+    );
+
+    let mid = site.scan(&["--checks", "headers", "--profile", "mozilla-intermediate"]);
+    let s = short(&mid);
+    assert_eq!(s["status"], "fail", "{s}");
+    assert_eq!(
+        s["message"],
+        "HSTS max-age is 31536000 s (365 days), under the 63072000 s (730 days) the profile mozilla-intermediate 6.0 requires"
+    );
 }
