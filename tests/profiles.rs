@@ -566,7 +566,23 @@ async fn the_hsts_max_age_comes_from_the_profile() {
         strict.stdout
     );
 
-    let mid = site.scan(&["--checks", "headers", "--profile", "mozilla-intermediate"]);
+    let md = site.server.addr.port().to_string() + ".md";
+    let md = plain.dir.path().join(md);
+    let report = format!("markdown={}", md.display());
+    let mid = site.scan(&[
+        "--checks",
+        "headers",
+        "--profile",
+        "mozilla-intermediate",
+        "--report",
+        &report,
+    ]);
+    let summary = std::fs::read_to_string(&md).unwrap();
+    assert!(
+        summary.contains(", profile mozilla\\-intermediate 6\\.0 ·")
+            || summary.contains(", profile mozilla-intermediate 6.0 ·"),
+        "{summary}"
+    );
     let s = short(&mid);
     assert_eq!(s["status"], "fail", "{s}");
     assert_eq!(
