@@ -40,8 +40,11 @@ pub enum Command {
     Scan(Box<ScanArgs>),
     /// List the rule catalogue (id, family, severity, title).
     Rules(RulesArgs),
-    /// Print one rule's documentation: what it checks, why it matters, how to fix it.
+    /// Print one rule's documentation: what it checks, why it matters, how to fix it; or
+    /// what a policy profile changes (--profile).
     Explain(ExplainArgs),
+    /// List the policy profiles (name, version, description).
+    Profiles(ProfilesArgs),
     /// Check a configuration file without scanning.
     Validate(ValidateArgs),
     /// Start a lab of misconfigured servers on loopback and scan it (no network needed).
@@ -153,6 +156,13 @@ pub struct ScanArgs {
     /// Most critical findings allowed [default: 0].
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub max_critical: Option<i64>,
+    /// Policy profile: severities, rules and rule parameters (`secgate profiles` lists them;
+    /// NAME is the newest version, NAME@VERSION another) [default: default].
+    #[arg(long, value_name = "NAME", conflicts_with = "profile_file")]
+    pub profile: Option<String>,
+    /// A profile of your own (TOML, the shape of checks/profiles/*.toml).
+    #[arg(long, value_name = "FILE")]
+    pub profile_file: Option<PathBuf>,
     #[command(flatten)]
     pub triage: TriageArgs,
     #[command(flatten)]
@@ -267,8 +277,23 @@ pub struct RulesArgs {
 /// `secgate explain`.
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
-    /// The rule id, e.g. headers.hsts.missing.
-    pub rule_id: String,
+    /// The rule id, e.g. headers.hsts.missing (optional with --profile).
+    #[arg(required_unless_present_any = ["profile", "profile_file"])]
+    pub rule_id: Option<String>,
+    /// Show what a profile changes (with RULE_ID: what it changes for that rule).
+    #[arg(long, value_name = "NAME", conflicts_with = "profile_file")]
+    pub profile: Option<String>,
+    /// The same for a profile file of your own.
+    #[arg(long, value_name = "FILE")]
+    pub profile_file: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `secgate profiles`.
+#[derive(Debug, Args)]
+pub struct ProfilesArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

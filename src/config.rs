@@ -140,6 +140,8 @@ struct PolicySection {
     allow_permanent_suppressions: Option<bool>,
     max_suppression_days: Option<Spanned<i64>>,
     compliance: Option<Spanned<Vec<String>>>,
+    profile: Option<Spanned<String>>,
+    profile_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -226,6 +228,8 @@ pub struct Config {
     pub policy: crate::policy::FilePolicy,
     /// `policy.compliance`: the compliance views every report carries.
     pub compliance: Vec<&'static str>,
+    /// `policy.profile` or `policy.profile_file`, resolved.
+    pub profile: Option<std::sync::Arc<crate::profile::Profile>>,
     /// The text of the file (positions of family values point into it).
     pub text: String,
     /// Family keys at scan level (`[checks.F]` and legacy `[scan]` keys), by family.
@@ -555,6 +559,35 @@ pub fn parse(path: &Path, text: &str, owners: &[&dyn FamilyOptions]) -> Result<C
     }
     config.policy.fail_on_stale = p.fail_on_stale;
     config.policy.allow_permanent_suppressions = p.allow_permanent_suppressions;
+    match (&p.profile, &p.profile_file) {
+        (Some(_), Some(f)) => {
+            return Err(err(
+                f.span(),
+                "policy.profile_file: set policy.profile or policy.profile_file, not both".into(),
+            ));
+        }
+        (Some(name), None) => {
+            config.profile = Some(
+                crate::profile::resolve(name.get_ref())
+                    .map_err(|m| err(name.span(), format!("policy.profile: {m}")))?,
+            );
+        }
+        (None, Some(f)) => {
+            let file = PathBuf::from(f.get_ref());
+            let file = if file.is_relative() {
+                path.parent().unwrap_or(Path::new(".")).join(file)
+            } else {
+                file
+            };
+            let loaded =
+                crate::profile::load_file(&file, "policy.profile_file").map_err(|e| match e {
+                    Error::Usage(m) => err(f.span(), m),
+                    other => other,
+                })?;
+            config.profile = Some(std::sync::Arc::new(loaded));
+        }
+        (None, None) => {}
+    }
     if let Some(v) = &scan.suppressions {
         let f = PathBuf::from(v.get_ref());
         let f = if f.is_relative() {

@@ -42,6 +42,7 @@ pub mod model;
 pub mod options;
 pub mod plan;
 pub mod policy;
+pub mod profile;
 pub mod progress;
 pub mod report;
 pub mod shard;
@@ -97,6 +98,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             "internal error: the embedded compliance frameworks are invalid: {e}"
         )));
     }
+    if let Some(e) = profile::load_error() {
+        return Err(Error::Usage(format!(
+            "internal error: a shipped profile is invalid: {e}"
+        )));
+    }
     match cli.command {
         Command::Scan(args) => {
             let plan = plan::build(&args, &family_options())?;
@@ -129,6 +135,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rules(args) => rules(&args),
         Command::Diff(args) => baseline::command(&args),
         Command::Explain(args) => explain(&args),
+        Command::Profiles(args) => profiles(&args),
         Command::Validate(args) => {
             let owners = family_options();
             let cfg = config::load(&args.config, &owners)?;
@@ -148,6 +155,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 cfg.targets.len(),
                 if cfg.targets.len() == 1 { "" } else { "s" }
             )?;
+            if let Some(p) = &cfg.profile {
+                say!("profile: {} ({})", p.label(), p.description)?;
+            }
             if let Some(path) = &suppressions.path {
                 say!(
                     "{}: OK ({} suppression{})",
@@ -257,7 +267,8 @@ pub async fn scan(mut plan: plan::ScanPlan, outputs: Outputs) -> Result<u8> {
 
 /// Stages 1 to 6: run `plan` and assemble its report (not yet rendered).
 pub async fn scan_report(plan: &plan::ScanPlan) -> ScanReport {
-    let result = engine::run(plan, checks::FAMILIES, interrupted()).await;
+    let mut result = engine::run(plan, checks::FAMILIES, interrupted()).await;
+    plan.settings.profile.apply(&mut result.outcomes);
     let triaged = triage::triage_with(result, &plan.suppressions, plan.baseline.as_ref());
     let summary = summarise::summarise_triaged(&triaged, &plan.policy);
     ScanReport::build(plan, triaged, summary)
@@ -443,9 +454,91 @@ fn rules(args: &cli::RulesArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn profiles(args: &cli::ProfilesArgs) -> Result<ExitCode> {
+    let all = profile::builtins();
+    let mut out = std::io::stdout().lock();
+    let r = if args.json {
+        let rows: Vec<serde_json::Value> = all
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "name": p.name,
+                    "version": p.version,
+                    "spec": p.spec(),
+                    "newest": profile::resolve(&p.name).is_ok_and(|n| n.spec() == p.spec()),
+                    "description": p.description,
+                    "source": p.source,
+                })
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut out, &rows)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
+    } else {
+        let w = all.iter().map(|p| p.name.len()).max().unwrap_or(4).max(4);
+        (|| {
+            writeln!(out, "{:<w$}  {:<7}  DESCRIPTION", "NAME", "VERSION")?;
+            for p in all {
+                writeln!(
+                    out,
+                    "{:<w$}  {:<7}  {}",
+                    p.name,
+                    p.version.as_deref().unwrap_or("-"),
+                    p.description
+                )?;
+            }
+            writeln!(
+                out,
+                "\n{} profiles. `--profile NAME` picks the newest version of NAME, NAME@VERSION another;\n`secgate explain --profile NAME` shows what one changes.",
+                all.len()
+            )
+        })()
+    };
+    ignore_broken_pipe(r)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn explain(args: &cli::ExplainArgs) -> Result<ExitCode> {
+    let chosen = match (&args.profile, &args.profile_file) {
+        (Some(name), _) => Some(profile::resolve(name).map_err(|m| Error::usage("--profile", m))?),
+        (None, Some(path)) => Some(std::sync::Arc::new(profile::load_file(
+            path,
+            "--profile-file",
+        )?)),
+        (None, None) => None,
+    };
+    let Some(rule_id) = &args.rule_id else {
+        let Some(p) = chosen else {
+            return Err(Error::usage("RULE_ID", "missing (or pass --profile NAME)"));
+        };
+        let mut out = std::io::stdout().lock();
+        let r = if args.json {
+            let changes: Vec<serde_json::Value> = p
+                .changes()
+                .into_iter()
+                .map(|(id, from, to, on)| {
+                    serde_json::json!({"rule_id": id, "catalogue_severity": from, "severity": to, "enabled": on})
+                })
+                .collect();
+            let params: Vec<serde_json::Value> = p
+                .parameters()
+                .into_iter()
+                .map(|(id, what)| serde_json::json!({"rule_id": id, "requires": what}))
+                .collect();
+            serde_json::to_writer_pretty(
+                &mut out,
+                &serde_json::json!({"profile": &*p, "changes": changes, "parameters": params}),
+            )
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
+        } else {
+            write!(out, "{}", p.explain())
+        };
+        ignore_broken_pipe(r)?;
+        return Ok(ExitCode::SUCCESS);
+    };
     // Rule ids are lower case; `TLS.CERT.EXPIRED` or ` tls.cert.expired ` name the same rule.
-    let wanted = args.rule_id.trim().to_ascii_lowercase();
+    let wanted = rule_id.trim().to_ascii_lowercase();
     let Some(rule) = catalogue::get(&wanted) else {
         let close: Vec<&str> = catalogue::all()
             .iter()
@@ -463,7 +556,7 @@ fn explain(args: &cli::ExplainArgs) -> Result<ExitCode> {
         };
         return Err(Error::usage(
             "RULE_ID",
-            format!("unknown rule '{}'; {hint}", args.rule_id),
+            format!("unknown rule '{rule_id}'; {hint}"),
         ));
     };
     let mut out = std::io::stdout().lock();
@@ -472,7 +565,25 @@ fn explain(args: &cli::ExplainArgs) -> Result<ExitCode> {
             .map_err(std::io::Error::from)
             .and_then(|()| writeln!(out))
     } else {
-        write!(out, "{}", rule.explain())
+        let mut text = rule.explain();
+        if let Some(p) = &chosen {
+            text.push_str(&format!("\nUnder the profile {}\n", p.label()));
+            let sev = p.severity(&rule.id, rule.severity);
+            if !p.enabled(&rule.id) {
+                text.push_str("  disabled (its results are skipped)\n");
+            } else if sev == rule.severity {
+                text.push_str(&format!("  severity {sev} (as in the catalogue)\n"));
+            } else {
+                text.push_str(&format!(
+                    "  severity {sev} (catalogue: {})\n",
+                    rule.severity
+                ));
+            }
+            for (_, what) in p.parameters().into_iter().filter(|(id, _)| *id == rule.id) {
+                text.push_str(&format!("  requires {what}\n"));
+            }
+        }
+        write!(out, "{text}")
     };
     ignore_broken_pipe(r)?;
     Ok(ExitCode::SUCCESS)

@@ -48,6 +48,8 @@ pub struct Settings {
     /// The HTTP families' proxy (`--proxy`); none by default, and never the environment's
     /// unless `--proxy env`.
     pub proxy: Option<Proxy>,
+    /// The policy profile (`--profile`): its rule parameters, read by the families.
+    pub profile: std::sync::Arc<crate::profile::Profile>,
 }
 
 /// The proxy of the HTTP families: an HTTP proxy, reached at an address (its name was looked
@@ -198,6 +200,7 @@ impl Default for Settings {
             dns_server: None,
             progress: crate::progress::Progress::hidden(),
             proxy: None,
+            profile: crate::profile::default_profile(),
         }
     }
 }
@@ -479,6 +482,19 @@ pub fn build(args: &ScanArgs, families: &[&dyn FamilyOptions]) -> Result<ScanPla
         .or(cfg.max_critical)
         .unwrap_or(policy.max_critical);
     gate_policy(&mut policy, &args.triage, &cfg.policy)?;
+    settings.profile = match (&args.profile, &args.profile_file) {
+        (Some(name), _) => {
+            crate::profile::resolve(name).map_err(|m| Error::usage("--profile", m))?
+        }
+        (None, Some(path)) => {
+            std::sync::Arc::new(crate::profile::load_file(path, "--profile-file")?)
+        }
+        (None, None) => cfg
+            .profile
+            .clone()
+            .unwrap_or_else(crate::profile::default_profile),
+    };
+    policy.profile = settings.profile.id();
     let suppressions = suppressions(
         args.triage.suppressions.as_deref(),
         config.as_ref(),

@@ -62,6 +62,10 @@ pub struct Policy {
     pub allow_permanent_suppressions: bool,
     /// Furthest a suppression may expire, in days from today.
     pub max_suppression_days: u32,
+    /// The profile the scan was held to: its name and version (since 1.4; reports without
+    /// one were made under `default`).
+    #[serde(default)]
+    pub profile: crate::profile::ProfileId,
 }
 
 impl Policy {
@@ -94,6 +98,7 @@ impl Default for Policy {
             fail_on_stale: false,
             allow_permanent_suppressions: false,
             max_suppression_days: 180,
+            profile: crate::profile::ProfileId::default(),
         }
     }
 }

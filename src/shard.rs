@@ -342,6 +342,11 @@ pub fn plan_id(plan: &ScanPlan) -> String {
         "policy {} {}",
         plan.policy.min_score, plan.policy.max_critical
     );
+    // Shards judged under different profiles are not one scan (the default profile adds
+    // nothing, so plans made before profiles keep their id).
+    if *plan.settings.profile != *crate::profile::default_profile() {
+        let _ = writeln!(s, "profile {:?}", plan.settings.profile);
+    }
     for t in &plan.targets {
         // Secrets print as [REDACTED] (their Debug), so they never reach the hash.
         let _ = writeln!(

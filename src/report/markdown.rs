@@ -133,10 +133,15 @@ pub fn render(report: &ScanReport) -> String {
             .collect();
         page.force("");
         page.force(&format!(
-            "Score per family: {} · policy: score ≥ {}, critical ≤ {} · {} target{} · secgate {}",
+            "Score per family: {} · policy: score ≥ {}, critical ≤ {}{} · {} target{} · secgate {}",
             fams.join(" · "),
             report.policy.min_score,
             report.policy.max_critical,
+            if report.policy.profile.name == crate::profile::DEFAULT {
+                String::new()
+            } else {
+                format!(", profile {}", text(&report.policy.profile.label()))
+            },
             report.targets.len(),
             if report.targets.len() == 1 { "" } else { "s" },
             report.tool.version

@@ -33,8 +33,8 @@ pub mod terminal;
 pub const SCHEMA_VERSION: u32 = 1;
 /// Minor version: bumped on additive changes (1: `findings[]`, `subjects[]`, `requests`;
 /// 2: suppressions, baseline states, the gate's new policy keys; 3: `plan_id` and `shard` in
-/// shard and merged reports; 4: `compliance`; 5: the reason kind `no_service`).
-pub const SCHEMA_MINOR: u32 = 5;
+/// shard and merged reports; 4: `compliance`; 5: the reason kind `no_service`; 6: `policy.profile`).
+pub const SCHEMA_MINOR: u32 = 6;
 
 /// The tool that wrote a report.
 #[derive(Clone, Debug, Serialize)]
@@ -188,6 +188,7 @@ fn settings(plan: &ScanPlan) -> Vec<(&'static str, String)> {
     let s = &plan.settings;
     let or_none = |v: Option<String>| v.unwrap_or_else(|| "none".into());
     let mut out = vec![
+        ("policy profile", s.profile.label()),
         ("timeout", format!("{}s", s.timeout.as_secs_f64())),
         ("concurrency", s.concurrency.to_string()),
         ("per host", s.per_host.to_string()),

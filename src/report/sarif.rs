@@ -64,6 +64,13 @@ pub fn log(report: &ScanReport) -> sarif::Sarif {
             .any(|f| f.suppression.is_some())
     });
     let with_baseline = report.baseline.is_some();
+    // A profile may give a rule another severity than the catalogue's: its descriptor says
+    // what the results were judged with (GitHub reads `security-severity` from the rule).
+    let severities: BTreeMap<&str, crate::model::Severity> = report
+        .results
+        .iter()
+        .map(|o| (o.rule_id, o.severity))
+        .collect();
     let results: Vec<sarif::Result> = report
         .findings()
         .flat_map(|o| {
@@ -106,7 +113,12 @@ pub fn log(report: &ScanReport) -> sarif::Sarif {
         .version(env!("CARGO_PKG_VERSION"))
         .semantic_version(env!("CARGO_PKG_VERSION"))
         .information_uri(INFORMATION_URI)
-        .rules(rules.iter().map(|r| descriptor(r)).collect::<Vec<_>>())
+        .rules(
+            rules
+                .iter()
+                .map(|r| descriptor(r, severities.get(r.id.as_str()).copied()))
+                .collect::<Vec<_>>(),
+        )
         .build();
 
     let notifications: Vec<sarif::Notification> = report
@@ -169,6 +181,10 @@ fn run_properties(report: &ScanReport) -> BTreeMap<String, serde_json::Value> {
         ("score".to_string(), serde_json::json!(report.summary.score)),
         ("gate".to_string(), serde_json::json!(report.summary.gate)),
         ("complete".to_string(), serde_json::json!(report.complete)),
+        (
+            "profile".to_string(),
+            serde_json::json!(report.policy.profile),
+        ),
     ]);
     if report.suppressions.file.is_some() {
         props.insert(
@@ -210,7 +226,11 @@ fn pascal_case(id: &str) -> String {
         .collect()
 }
 
-fn descriptor(rule: &RuleDoc) -> sarif::ReportingDescriptor {
+fn descriptor(
+    rule: &RuleDoc,
+    severity: Option<crate::model::Severity>,
+) -> sarif::ReportingDescriptor {
+    let severity = severity.unwrap_or(rule.severity);
     let mut tags = vec!["security".to_string(), rule.family.clone()];
     tags.extend(rule.tags.iter().cloned());
     tags.extend(rule.cwe.iter().map(|c| format!("external/cwe/cwe-{c}")));
@@ -222,7 +242,7 @@ fn descriptor(rule: &RuleDoc) -> sarif::ReportingDescriptor {
     let mut seen = std::collections::HashSet::new();
     tags.retain(|t| seen.insert(t.clone()));
     let mut props = BTreeMap::from([("precision".to_string(), serde_json::json!("high"))]);
-    if let Some(score) = rule.severity.security_severity() {
+    if let Some(score) = severity.security_severity() {
         props.insert("security-severity".to_string(), serde_json::json!(score));
     }
     sarif::ReportingDescriptor::builder()
@@ -240,7 +260,7 @@ fn descriptor(rule: &RuleDoc) -> sarif::ReportingDescriptor {
         ))
         .default_configuration(
             sarif::ReportingConfiguration::builder()
-                .level(serde_json::json!(rule.severity.sarif_level()))
+                .level(serde_json::json!(severity.sarif_level()))
                 .build(),
         )
         .properties(

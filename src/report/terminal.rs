@@ -47,7 +47,7 @@ pub fn write(report: &ScanReport, out: &mut dyn Write, opts: Options) -> io::Res
     let n = report.targets.len();
     writeln!(
         out,
-        "{} {} · {} target{} · families: {}{}",
+        "{} {} · {} target{} · families: {}{}{}",
         p.paint("1", "secgate"),
         report.tool.version,
         n,
@@ -56,6 +56,12 @@ pub fn write(report: &ScanReport, out: &mut dyn Write, opts: Options) -> io::Res
             "none".to_string()
         } else {
             report.families.join(", ")
+        },
+        // The default profile is the catalogue as it ships: named only when another applies.
+        if report.policy.profile.name == crate::profile::DEFAULT {
+            String::new()
+        } else {
+            format!(" · profile {}", report.policy.profile.label())
         },
         if report.complete {
             ""

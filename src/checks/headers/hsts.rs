@@ -171,11 +171,19 @@ fn eval(obs: &HttpObservation, out: &mut Emitter) {
         "Strict-Transport-Security is set",
         evidence.clone(),
     );
-    if hsts.max_age < MIN_MAX_AGE {
+    let (min, profile) = &obs.hsts_min_max_age;
+    if hsts.max_age < *min {
+        let required = match profile {
+            Some(p) => format!(
+                "the {min} s ({} days) the profile {p} requires",
+                min / 86_400
+            ),
+            None => format!("the {} days required", min / 86_400),
+        };
         out.fail(
             SHORT,
             format!(
-                "HSTS max-age is {} s ({} days), under the 180 days required",
+                "HSTS max-age is {} s ({} days), under {required}",
                 hsts.max_age,
                 hsts.max_age / 86_400
             ),
@@ -204,6 +212,26 @@ mod tests {
     use super::super::fixture;
     use super::*;
     use crate::model::Status;
+
+    #[test]
+    fn a_profile_sets_the_max_age_short_asks_for() {
+        let year = "max-age=31536000; includeSubDomains";
+        let mut obs = fixture::https(&[("strict-transport-security", year)]);
+        assert_eq!(fixture::status(&RULE, &obs, SHORT), Status::Pass);
+        obs.hsts_min_max_age = (63_072_000, Some("mozilla-intermediate 6.0".into()));
+        let mut out = Emitter::new("headers", "https://app.test/");
+        eval(&obs, &mut out);
+        let short = out
+            .finish()
+            .into_iter()
+            .find(|o| o.rule_id == SHORT)
+            .unwrap();
+        assert_eq!(short.status, Status::Fail);
+        assert_eq!(
+            short.message,
+            "HSTS max-age is 31536000 s (365 days), under the 63072000 s (730 days) the profile mozilla-intermediate 6.0 requires"
+        );
+    }
 
     #[test]
     fn parses_rfc_examples() {

@@ -319,6 +319,9 @@ pub struct HttpObservation {
     /// The answer to one real login at the configured login endpoint (its Set-Cookie headers
     /// are judged with the others), when one is configured.
     pub login: Option<Result<Hop, Reason>>,
+    /// The HSTS max-age `headers.hsts.short` asks for, and the profile that set it (`None`:
+    /// the catalogue's 180 days).
+    pub hsts_min_max_age: (u64, Option<String>),
 }
 
 impl HttpObservation {
@@ -441,6 +444,15 @@ async fn probe(cx: &Cx<'_>, url: Url) -> HttpObservation {
         cert_error,
         main_before_connect,
         login,
+        hsts_min_max_age: hsts_minimum(&cx.settings().profile),
+    }
+}
+
+/// The HSTS max-age a profile asks for (the catalogue's 180 days when it sets none).
+fn hsts_minimum(profile: &crate::profile::Profile) -> (u64, Option<String>) {
+    match profile.headers.hsts_min_max_age {
+        Some(s) => (s, Some(profile.label())),
+        None => (hsts::MIN_MAX_AGE, None),
     }
 }
 
@@ -454,6 +466,7 @@ fn failed_observation(url: Url, reason: Reason) -> HttpObservation {
         cert_error: None,
         main_before_connect: false,
         login: None,
+        hsts_min_max_age: (hsts::MIN_MAX_AGE, None),
     }
 }
 
@@ -577,6 +590,7 @@ pub(crate) mod fixture {
             cert_error: None,
             main_before_connect: false,
             login: None,
+            hsts_min_max_age: (hsts::MIN_MAX_AGE, None),
         }
     }
 

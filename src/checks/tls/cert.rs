@@ -230,31 +230,51 @@ fn curve_name(oid: &str) -> String {
     }
 }
 
+/// Signature algorithms by OID: the name OpenSSL (and Mozilla's guidelines) give it, and
+/// whether its hash is broken (MD2, MD5, SHA-1).
+const SIGNATURES: &[(&str, &str, bool)] = &[
+    ("1.2.840.113549.1.1.2", "md2WithRSAEncryption", true),
+    ("1.2.840.113549.1.1.4", "md5WithRSAEncryption", true),
+    ("1.2.840.113549.1.1.5", "sha1WithRSAEncryption", true),
+    ("1.3.14.3.2.29", "sha1WithRSASignature", true),
+    ("1.2.840.10045.4.1", "ecdsa-with-SHA1", true),
+    ("1.2.840.10040.4.3", "dsa-with-SHA1", true),
+    ("1.2.840.113549.1.1.11", "sha256WithRSAEncryption", false),
+    ("1.2.840.113549.1.1.12", "sha384WithRSAEncryption", false),
+    ("1.2.840.113549.1.1.13", "sha512WithRSAEncryption", false),
+    ("1.2.840.113549.1.1.14", "sha224WithRSAEncryption", false),
+    ("1.2.840.113549.1.1.10", "RSASSA-PSS", false),
+    ("1.2.840.10045.4.3.1", "ecdsa-with-SHA224", false),
+    ("1.2.840.10045.4.3.2", "ecdsa-with-SHA256", false),
+    ("1.2.840.10045.4.3.3", "ecdsa-with-SHA384", false),
+    ("1.2.840.10045.4.3.4", "ecdsa-with-SHA512", false),
+    ("2.16.840.1.101.3.4.3.2", "dsa-with-SHA256", false),
+    ("1.3.101.112", "Ed25519", false),
+    ("1.3.101.113", "Ed448", false),
+];
+
 /// Name of a signature algorithm OID and whether its hash is broken (MD2, MD5, SHA-1).
 fn signature_name(oid: &str) -> (String, bool) {
-    let (name, weak) = match oid {
-        "1.2.840.113549.1.1.2" => ("md2WithRSAEncryption", true),
-        "1.2.840.113549.1.1.4" => ("md5WithRSAEncryption", true),
-        "1.2.840.113549.1.1.5" => ("sha1WithRSAEncryption", true),
-        "1.3.14.3.2.29" => ("sha1WithRSASignature", true),
-        "1.2.840.10045.4.1" => ("ecdsa-with-SHA1", true),
-        "1.2.840.10040.4.3" => ("dsa-with-SHA1", true),
-        "1.2.840.113549.1.1.11" => ("sha256WithRSAEncryption", false),
-        "1.2.840.113549.1.1.12" => ("sha384WithRSAEncryption", false),
-        "1.2.840.113549.1.1.13" => ("sha512WithRSAEncryption", false),
-        "1.2.840.113549.1.1.14" => ("sha224WithRSAEncryption", false),
-        "1.2.840.113549.1.1.10" => ("RSASSA-PSS", false),
-        "1.2.840.10045.4.3.1" => ("ecdsa-with-SHA224", false),
-        "1.2.840.10045.4.3.2" => ("ecdsa-with-SHA256", false),
-        "1.2.840.10045.4.3.3" => ("ecdsa-with-SHA384", false),
-        "1.2.840.10045.4.3.4" => ("ecdsa-with-SHA512", false),
-        "2.16.840.1.101.3.4.3.2" => ("dsa-with-SHA256", false),
-        "1.3.101.112" => ("Ed25519", false),
-        "1.3.101.113" => ("Ed448", false),
-        other => return (format!("OID {other}"), false),
-    };
-    (name.to_string(), weak)
+    match SIGNATURES.iter().find(|(o, _, _)| *o == oid) {
+        Some((_, name, weak)) => ((*name).to_string(), *weak),
+        None => (format!("OID {oid}"), false),
+    }
 }
+
+/// Whether `name` is a signature algorithm name this module gives certificates.
+pub fn is_signature_name(name: &str) -> bool {
+    SIGNATURES.iter().any(|(_, n, _)| *n == name)
+}
+
+/// EC curve names this module gives certificate keys (OpenSSL's short names).
+pub const CURVE_NAMES: &[&str] = &[
+    "prime256v1",
+    "secp384r1",
+    "secp521r1",
+    "secp224r1",
+    "prime192v1",
+    "secp256k1",
+];
 
 /// Hex SHA-256 of some bytes.
 pub fn sha256_hex(data: &[u8]) -> String {

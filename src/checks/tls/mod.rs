@@ -47,6 +47,7 @@ mod heartbleed;
 mod kex;
 mod lifetime;
 mod name;
+mod profile;
 mod protocols;
 mod renegotiation;
 mod strength;
@@ -91,6 +92,13 @@ pub const RULE_IDS: &[&str] = &[
     ccs::CCS_INJECTION,
     client_renegotiation::CLIENT_INITIATED,
     lifetime::LIFETIME,
+    profile::PROTOCOLS,
+    profile::SUITES,
+    profile::SERVER_ORDER,
+    profile::GROUPS,
+    profile::KEY_TYPE,
+    profile::CERT_SIGNATURE,
+    profile::CERT_LIFETIME,
 ];
 
 /// A rule of this family (see [`crate::checks::Rule`]).
@@ -112,6 +120,8 @@ pub static RULES: &[Rule] = &[
     ccs::RULE,
     client_renegotiation::RULE,
     lifetime::RULE,
+    profile::RULE,
+    profile::CERT_RULE,
 ];
 
 /// The default port of a host target.
@@ -323,6 +333,8 @@ pub struct TlsObservation {
     pub now: i64,
     /// `tls.cert.expiring_soon` threshold.
     pub expiry_days: u32,
+    /// The policy profile whose TLS lists the `tls.profile.*` rules judge.
+    pub profile: std::sync::Arc<crate::profile::Profile>,
     /// Every distinct certificate chain the server presented (by leaf), each judged, or why
     /// it could not be; never empty (when no chain was captured: one `Err` with the reason).
     /// The first is what a modern client gets (the rustls handshake).
@@ -702,6 +714,7 @@ pub(crate) mod fixture {
             port: 443,
             now: NOW,
             expiry_days: 30,
+            profile: crate::profile::default_profile(),
             certs: vec![Ok(CertObservation {
                 source: "rustls handshake".into(),
                 chain: vec![
@@ -807,11 +820,24 @@ mod tests {
 
     #[test]
     fn a_good_observation_passes_everything_and_a_failed_one_decides_nothing() {
+        // The tls.profile.* rules are skipped without a profile that sets their lists.
+        let judged = |o: &&Outcome| !o.rule_id.starts_with("tls.profile.");
         let good = evaluate(&fixture::good(), "t");
-        assert!(good.iter().all(|o| o.status == Status::Pass), "{good:#?}");
+        assert!(
+            good.iter().filter(judged).all(|o| o.status == Status::Pass),
+            "{good:#?}"
+        );
+        assert!(
+            good.iter()
+                .filter(|o| !judged(o))
+                .all(|o| o.status == Status::Skipped)
+        );
         let failed = evaluate(&fixture::failed(), "t");
         assert!(
-            failed.iter().all(|o| o.status == Status::Inconclusive),
+            failed
+                .iter()
+                .filter(judged)
+                .all(|o| o.status == Status::Inconclusive),
             "{failed:#?}"
         );
     }
@@ -908,7 +934,12 @@ mod tests {
         rsa.chain[0].sha256 = "11".repeat(32);
         o.certs.push(Ok(rsa));
         let all = evaluate(&o, "t");
-        assert!(all.iter().all(|r| r.status == Status::Pass), "{all:#?}");
+        assert!(
+            all.iter()
+                .filter(|r| !r.rule_id.starts_with("tls.profile."))
+                .all(|r| r.status == Status::Pass),
+            "{all:#?}"
+        );
         let key = all
             .iter()
             .find(|r| r.rule_id == strength::WEAK_KEY)

@@ -630,6 +630,7 @@ pub async fn observe(cx: &Cx<'_>, port: u16, now: i64) -> TlsObservation {
         port,
         now,
         expiry_days: cx.options::<super::options::TlsOptions>().cert_expiry_days,
+        profile: cx.settings().profile.clone(),
         certs,
         protocols,
         protocols_error,
