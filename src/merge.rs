@@ -15,6 +15,15 @@
 //!
 //! Anything else is exit 3 with one line naming the file (or the missing shard): a merge never
 //! passes on a partial scan.
+//!
+//! **Streaming.** The first pass holds one file in memory at a time: its head is kept, each
+//! result is checked, tallied for the summary ([`crate::summarise::Tally`]) and dropped, and
+//! only an [`Entry`] (file, offset, length, hash of its bytes, target, rule) stays. The
+//! cross-file checks then run on the heads and entries. When only JSON reports are asked
+//! for (and no terminal report), each is written while a second thread reads every result
+//! again from its file in report order, checks its bytes hash as in the first pass (a file
+//! changed in between is exit 3), and escapes it; memory does not grow with the results.
+//! Other writers get the results read back into memory.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -108,6 +117,7 @@ pub fn run(args: &MergeArgs) -> Result<ExitCode> {
         let stream = Streamed {
             reader: std::cell::RefCell::new(Reader::new(&merged, true)),
             len: merged.order.len(),
+            failed: std::cell::RefCell::new(None),
         };
         let report = head.clone().with_results(&stream);
         let mut body = |out: &mut dyn std::io::Write| -> std::io::Result<()> {
@@ -124,7 +134,7 @@ pub fn run(args: &MergeArgs) -> Result<ExitCode> {
         } else {
             crate::report::write_file_with(path, &mut body)
         };
-        if let Some(Rejected(m)) = stream.reader.borrow_mut().failed.take() {
+        if let Some(Rejected(m)) = stream.failed.borrow_mut().take() {
             return Ok(reject(&m));
         }
         written.map_err(|source| Error::Io {
@@ -562,8 +572,6 @@ struct Reader<'m> {
     files: Vec<Option<(std::io::BufReader<std::fs::File>, u64)>>,
     next: usize,
     buf: Vec<u8>,
-    /// Why the stream stopped early, when it did.
-    failed: Option<Rejected>,
 }
 
 impl<'m> Reader<'m> {
@@ -576,7 +584,6 @@ impl<'m> Reader<'m> {
             files: (0..merged.files.len()).map(|_| None).collect(),
             next: 0,
             buf: Vec::new(),
-            failed: None,
         }
     }
 
@@ -649,6 +656,8 @@ impl<'m> Reader<'m> {
 struct Streamed<'m> {
     reader: std::cell::RefCell<Reader<'m>>,
     len: usize,
+    /// Why the stream stopped early, when it did.
+    failed: std::cell::RefCell<Option<Rejected>>,
 }
 
 impl serde::Serialize for Streamed<'_> {
@@ -659,16 +668,36 @@ impl serde::Serialize for Streamed<'_> {
             .try_borrow_mut()
             .map_err(|_| S::Error::custom("the merged results are already being written"))?;
         let mut seq = ser.serialize_seq(Some(self.len))?;
-        while let Some(next) = reader.next() {
-            match next {
-                Ok(o) => seq.serialize_element(&o)?,
-                Err(rejected) => {
-                    let line = rejected.0.clone();
-                    reader.failed = Some(rejected);
-                    return Err(S::Error::custom(line));
+        // Results are read and checked on a second thread while this one writes them.
+        let reader: &mut Reader<'_> = &mut reader;
+        let mut failed = None;
+        let written = std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(256);
+            scope.spawn(move || {
+                while let Some(next) = reader.next() {
+                    let stop = next.is_err();
+                    if tx.send(next).is_err() || stop {
+                        break;
+                    }
+                }
+                reader
+            });
+            for next in rx {
+                match next {
+                    Ok(o) => seq.serialize_element(&o)?,
+                    Err(rejected) => {
+                        let line = rejected.0.clone();
+                        failed = Some(rejected);
+                        return Err(S::Error::custom(line));
+                    }
                 }
             }
+            Ok(())
+        });
+        if let Some(rejected) = failed {
+            self.failed.replace(Some(rejected));
         }
+        written?;
         seq.end()
     }
 }
