@@ -354,6 +354,14 @@ impl FirstPass {
                     s.file, s.plan_id
                 )));
             }
+            // The plan's identity hashes the score and critical limits only; the merge
+            // gates with one policy, so every shard must have been run with it.
+            if s.policy != first.policy {
+                return Err(Rejected(format!(
+                    "{}: {label} was run with another policy than {first_file}",
+                    s.file
+                )));
+            }
             if s.info.count != count || s.info.plan_jobs != plan_jobs {
                 return Err(Rejected(format!(
                     "{}: {label} disagrees with {first_file} on the shard count or the plan's jobs",

@@ -340,6 +340,25 @@ async fn every_bad_merge_input_is_refused_with_one_line() {
         "{line}"
     );
 
+    // Another policy that the plan's identity does not hash: the merge gates with one.
+    let lax = p("lax.json");
+    let run = lab.run(&[
+        "--shard",
+        "2/3",
+        "--max-high",
+        "50",
+        "--json",
+        lax.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (code, line) = merge_err(&[a, &lax, c]);
+    assert_eq!(code, 3);
+    assert!(
+        line.contains("lax.json") && line.contains("another policy"),
+        "{line}"
+    );
+
     // Truncated JSON.
     let text = std::fs::read_to_string(b).unwrap();
     std::fs::write(p("trunc.json"), &text[..text.len() / 2]).unwrap();
