@@ -1019,3 +1019,113 @@ fn convert(text: &str, verify: bool) -> std::result::Result<Outcome, String> {
     }
     Ok(o)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "tests: a failed assumption is a failed test"
+    )]
+
+    use super::*;
+
+    /// A one-shard report of two passed headers results, as `secgate scan --shard 1/1` writes it.
+    fn shard_json(message: &str) -> String {
+        let target = "https://a.test/";
+        let mut e = crate::engine::Emitter::new("headers", target);
+        e.pass("headers.hsts.missing", message, Evidence::none());
+        e.pass("headers.xcto.missing", message, Evidence::none());
+        let now = time::OffsetDateTime::now_utc();
+        let result = ScanResult {
+            started_at: now,
+            finished_at: now,
+            complete: true,
+            targets: Vec::new(),
+            outcomes: e.finish(),
+        };
+        let policy = Policy::default();
+        let summary = crate::summarise::summarise(&result.outcomes, &result.targets, true, &policy);
+        let mut report = ScanReport::of(result, policy, summary);
+        report.plan_id = Some("0123456789abcdef0123456789abcdef".into());
+        report.shard = Some(ShardInfo {
+            index: 1,
+            count: 1,
+            plan_jobs: 1,
+            jobs: vec![JobRecord {
+                index: 0,
+                target: target.into(),
+                family: "headers".into(),
+            }],
+        });
+        serde_json::to_string_pretty(&report).unwrap()
+    }
+
+    fn first_pass(path: &Path) -> Merged {
+        let mut pass = FirstPass::default();
+        pass.read(path, &std::fs::read(path).unwrap()).unwrap();
+        pass.finish().unwrap()
+    }
+
+    #[test]
+    fn the_second_pass_reads_back_what_the_first_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shard-1.json");
+        std::fs::write(&path, shard_json("served over HTTPS")).unwrap();
+        let merged = first_pass(&path);
+        assert_eq!(merged.head.summary.results.pass, 2);
+        let report = merged.report().unwrap();
+        let ids: Vec<&str> = report.results.iter().map(|o| o.rule_id).collect();
+        assert_eq!(ids, ["headers.hsts.missing", "headers.xcto.missing"]);
+        assert_eq!(report.results[0].message, "served over HTTPS");
+    }
+
+    #[test]
+    fn a_file_changed_between_the_passes_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shard-1.json");
+        std::fs::write(&path, shard_json("served over HTTPS")).unwrap();
+        let merged = first_pass(&path);
+        // The same length, another message: offsets still fit, the bytes do not.
+        std::fs::write(&path, shard_json("served over HTTPX")).unwrap();
+        let Err(Rejected(line)) = merged.report() else {
+            panic!("a changed file was read as if it were the one checked")
+        };
+        assert!(
+            line.contains("shard-1.json") && line.contains("changed while it was merged"),
+            "{line}"
+        );
+        // Cut short: the same.
+        std::fs::write(&path, "{}").unwrap();
+        let Err(Rejected(line)) = merged.report() else {
+            panic!("a truncated file was read")
+        };
+        assert!(line.contains("changed while it was merged"), "{line}");
+    }
+
+    #[test]
+    fn evidence_is_read_into_its_types_and_odd_values_are_refused() {
+        let ok: RawObserved = serde_json::from_str(r#"{"bytes": "b2v/"}"#).unwrap();
+        assert_eq!(ok.0, Observed::Bytes(b"ok\xff".to_vec()));
+        let list: RawObserved = serde_json::from_str(r#"["a", 7, true]"#).unwrap();
+        assert_eq!(
+            list.0,
+            Observed::List(vec![
+                Observed::Text("a".into()),
+                Observed::Number(7),
+                Observed::Bool(true)
+            ])
+        );
+        for bad in [
+            "null",
+            "1.5",
+            "18446744073709551615",
+            r#"{"bytes": "!!"}"#,
+            r#"{"bytes": "b2v/", "x": 1}"#,
+            r#"{"text": "a"}"#,
+        ] {
+            assert!(serde_json::from_str::<RawObserved>(bad).is_err(), "{bad}");
+        }
+    }
+}
