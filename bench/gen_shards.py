@@ -25,9 +25,11 @@ plan_id = "0" * 31 + "1"
 for s in range(1, shards + 1):
     mine = [t for t in range(targets) if t % shards == s - 1]
     with open(f"{out}/shard-{s}.json", "w") as f:
-        f.write('{"schema_version":1,"schema_minor":2,"tool":{"name":"secgate","version":"bench"},')
+        f.write('{"schema_version":1,"schema_minor":3,"tool":{"name":"secgate","version":"bench"},')
         f.write('"started_at":"2026-12-03T08:00:00Z","finished_at":"2026-12-03T08:00:01Z",')
-        f.write('"duration_ms":1000,"complete":true,"policy":{"min_score":95.0,"max_critical":0},')
+        f.write('"duration_ms":1000,"complete":true,"policy":{"min_score":95.0,"max_critical":0,"max_high":null,"max_medium":null,'
+                '"max_low":null,"fail_on":null,"gate_on":"all","fail_on_stale":false,'
+                '"allow_permanent_suppressions":false,"max_suppression_days":180},')
         f.write('"families":["headers"],"targets":[')
         f.write(",".join(
             json.dumps({"target": f"https://t{t}.test/", "address": "127.0.0.1:443",

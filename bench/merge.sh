@@ -4,12 +4,19 @@
 # wall time and peak RSS of the merge (writing the merged JSON report) over RUNS runs.
 # Goal (issue 13): under 10 s and under 500 MB.
 #
-# Measured 2026-12-03 at commit 0717c6c, release build, 2 cores shared (load average ~4), the
-# merge alone on the 100 files bench/gen_shards.py writes (364 MB, 1,000,000 results, exit 1):
+# The merge streams (src/merge.rs): one shard file in memory at a time while it is checked
+# and tallied, then each result read again from its file as the JSON report is written, so
+# memory stays flat however many results there are. Wall time on this shared machine is
+# mostly waiting for a core, so the CPU time (user + sys) is printed as well.
+#
+# Measured 2026-12-03, release build, 2 cores shared with other builds (load average 4 to
+# 8.5 during the runs), 100 files of 364 MB, 1,000,000 results, exit 1:
 #   secgate merge --quiet --json merged.json shard-*.json
-#   run 1: wall 21.53 s, peak RSS 867 MB; run 2: wall 17.58 s, peak RSS 867 MB
-# It MISSES the goal: the merge holds every result in memory (about 870 bytes each) before
-# summarising and writing; a streaming merge is not written yet.
+#   before (6e8542b, whole shards parsed into memory): wall 41.4-54.1 s, CPU 14.6 s, peak RSS 1,080 MB
+#   after, `bench/merge.sh 100 1000000 2`:             wall 6.9 s and 25.9 s, CPU 8.9-9.0 s, peak RSS 132 MB
+#   after, the command above, 3 runs by hand:          wall 13.2-15.7 s, CPU 7.7-8.3 s, peak RSS 137 MB
+# Peak RSS meets the goal (under 500 MB). Wall time met it in one run of five: the CPU time
+# is under 10 s (two threads), but a run waits for a core on this shared machine.
 #
 #   bench/merge.sh [SHARDS] [RESULTS] [RUNS]
 set -euo pipefail
@@ -26,9 +33,9 @@ python3 bench/gen_shards.py "$OUT/rules.json" "$OUT" "$SHARDS" "$RESULTS"
 echo "secgate $("$BIN" --version | cut -d' ' -f2), $SHARDS shards, $RESULTS results, $(du -sh "$OUT" | cut -f1) of shard files, $(nproc) cores"
 for i in $(seq 1 "$RUNS"); do
   code=0
-  /usr/bin/time -f "%e %M" -o "$OUT/time" "$BIN" merge --quiet --json "$OUT/merged.json" "$OUT"/shard-*.json || code=$?
-  read -r wall rss < <(tail -n 1 "$OUT/time")  # time prefixes a line on a non-zero exit
+  /usr/bin/time -f "%e %M %U %S" -o "$OUT/time" "$BIN" merge --quiet --json "$OUT/merged.json" "$OUT"/shard-*.json || code=$?
+  read -r wall rss user sys < <(tail -n 1 "$OUT/time")  # time prefixes a line on a non-zero exit
   merged=$(jq '.results | length' "$OUT/merged.json")
-  printf 'run %d: wall %5.2f s  peak RSS %6.1f MB  exit %d  merged results %d\n' \
-    "$i" "$wall" "$(echo "$rss / 1024" | bc -l)" "$code" "$merged"
+  printf 'run %d: wall %5.2f s  CPU %5.2f s  peak RSS %6.1f MB  exit %d  merged results %d  (load %s)\n' \
+    "$i" "$wall" "$(echo "$user + $sys" | bc -l)" "$(echo "$rss / 1024" | bc -l)" "$code" "$merged" "$(cut -d' ' -f1 /proc/loadavg)"
 done

@@ -15,7 +15,17 @@
 //!
 //! Anything else is exit 3 with one line naming the file (or the missing shard): a merge never
 //! passes on a partial scan.
+//!
+//! **Streaming.** The first pass holds one file in memory at a time: its head is kept, each
+//! result is checked, tallied for the summary ([`crate::summarise::Tally`]) and dropped, and
+//! only an [`Entry`] (file, offset, length, hash of its bytes, target, rule) stays. The
+//! cross-file checks then run on the heads and entries. When only JSON reports are asked
+//! for (and no terminal report), each is written while a second thread reads every result
+//! again from its file in report order, checks its bytes hash as in the first pass (a file
+//! changed in between is exit 3), and escapes it; memory does not grow with the results.
+//! Other writers get the results read back into memory.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -73,20 +83,72 @@ pub fn run(args: &MergeArgs) -> Result<ExitCode> {
     let outputs = args
         .output
         .outputs(args.json.clone(), args.sarif.clone(), &args.reports)?;
-    let mut shards = Vec::new();
+    let mut pass = FirstPass::default();
     for path in &args.files {
         let bytes = read_capped(path)?;
-        match parse(path, &bytes) {
-            Ok(s) => shards.push(s),
-            Err(Rejected(m)) => return Ok(reject(&m)),
+        let read = pass.read(path, &bytes);
+        drop(bytes);
+        if let Err(Rejected(m)) = read {
+            return Ok(reject(&m));
         }
     }
-    let report = match merge(shards) {
-        Ok(r) => r,
+    let merged = match pass.finish() {
+        Ok(m) => m,
         Err(Rejected(m)) => return Ok(reject(&m)),
     };
-    let code = crate::render(report, &outputs)?;
-    Ok(ExitCode::from(code))
+    // Only JSON reports and no terminal report: the results are streamed from the shard
+    // files into each report, never all in memory. Any other writer reads them from memory.
+    // The compliance views are computed from every result: in memory too.
+    let streams = outputs.quiet
+        && merged.compliance.is_empty()
+        && outputs.github_summary.is_none()
+        && outputs
+            .reports
+            .iter()
+            .all(|(f, _)| *f == ReportFormat::Json);
+    if !streams {
+        let report = match merged.report() {
+            Ok(r) => r,
+            Err(Rejected(m)) => return Ok(reject(&m)),
+        };
+        return Ok(ExitCode::from(crate::render(report, &outputs)?));
+    }
+    let mut head = merged.head.clone();
+    crate::report::escape::sanitize(&mut head);
+    for (_, path) in &outputs.reports {
+        let stream = Streamed {
+            reader: std::cell::RefCell::new(Reader::new(&merged, true)),
+            len: merged.order.len(),
+            failed: std::cell::RefCell::new(None),
+        };
+        let report = head.clone().with_results(&stream);
+        let mut body = |out: &mut dyn std::io::Write| -> std::io::Result<()> {
+            serde_json::to_writer_pretty(&mut *out, &report)?;
+            writeln!(out)?;
+            out.flush()
+        };
+        let written = if crate::cli::is_stdout(path) {
+            let mut stdout = std::io::stdout().lock();
+            match body(&mut stdout) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                r => r,
+            }
+        } else {
+            crate::report::write_file_with(path, &mut body)
+        };
+        if let Some(Rejected(m)) = stream.failed.borrow_mut().take() {
+            return Ok(reject(&m));
+        }
+        written.map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    if outputs.summary_to_stderr {
+        let (score, gate) = crate::report::summary_lines(&head);
+        eprintln!("{score}\n{gate}");
+    }
+    Ok(ExitCode::from(crate::exit_code(&head)))
 }
 
 fn reject(line: &str) -> ExitCode {
@@ -107,9 +169,11 @@ fn read_capped(path: &Path) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// One shard report, as read.
+/// One shard file as the first pass read it: everything but its results, which stay in the
+/// file ([`Entry`]).
 #[derive(Debug)]
-pub struct Shard {
+struct Head {
+    path: PathBuf,
     file: String,
     plan_id: String,
     info: ShardInfo,
@@ -117,7 +181,8 @@ pub struct Shard {
     finished_at: time::OffsetDateTime,
     policy: Policy,
     targets: Vec<TargetResult>,
-    results: Vec<Outcome>,
+    /// Its results' entries, `entries[results]`.
+    results: std::ops::Range<usize>,
     /// The compliance views the shard carried (every shard of a plan asks for the same).
     compliance: Vec<&'static str>,
 }
@@ -128,8 +193,546 @@ struct RawView {
     framework: String,
 }
 
+/// Where one result is in its file and what it is: all the merge keeps of it in memory.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    /// Byte offset of its JSON text in the file.
+    offset: u64,
+    /// Length of that text.
+    len: u32,
+    /// Index of the file in [`FirstPass::heads`].
+    file: u32,
+    /// Interned target.
+    target: u32,
+    /// Catalogue index of the rule.
+    rule: u16,
+    /// Hash of its bytes: the second read must find the same ones.
+    hash: u64,
+}
+
+fn hash_bytes(b: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    b.hash(&mut h);
+    h.finish()
+}
+
+/// The first pass: each file read, checked and tallied on its own, one at a time.
+#[derive(Default)]
+struct FirstPass {
+    heads: Vec<Head>,
+    entries: Vec<Entry>,
+    targets: HashMap<String, u32>,
+    target_names: Vec<String>,
+    tally: Option<crate::summarise::Tally>,
+}
+
+impl FirstPass {
+    fn intern_target(&mut self, t: &str) -> u32 {
+        if let Some(n) = self.targets.get(t) {
+            return *n;
+        }
+        let n = u32::try_from(self.target_names.len()).unwrap_or(u32::MAX);
+        self.targets.insert(t.to_string(), n);
+        self.target_names.push(t.to_string());
+        n
+    }
+
+    /// Read one shard file: its head, then each result (checked and tallied, then dropped).
+    fn read(&mut self, path: &Path, bytes: &[u8]) -> std::result::Result<(), Rejected> {
+        let file = path.display().to_string();
+        let bad = |m: String| Rejected(format!("{file}: {m}"));
+        if bytes.len() as u64 > MAX_SHARD_BYTES {
+            return Err(bad(format!(
+                "larger than {} MiB; not a shard report",
+                MAX_SHARD_BYTES / (1024 * 1024)
+            )));
+        }
+        let raw: RawReport<'_> = serde_json::from_slice(bytes).map_err(|e| {
+            bad(format!(
+                "not a secgate report ({}): {e}",
+                if e.is_eof() { "truncated" } else { "malformed" }
+            ))
+        })?;
+        if raw.schema_version != SCHEMA_VERSION {
+            return Err(bad(format!(
+                "report schema version {} (this secgate reads {SCHEMA_VERSION})",
+                raw.schema_version
+            )));
+        }
+        let (Some(plan_id), Some(info)) = (raw.plan_id, raw.shard) else {
+            return Err(bad(
+                "not a shard report (no plan_id and shard; write shards with `secgate scan --shard I/N --json FILE`)".into(),
+            ));
+        };
+        crate::shard::ShardSpec::new(info.index, info.count)
+            .map_err(|m| bad(format!("bad shard: {m}")))?;
+        let label = format!("shard {}/{}", info.index, info.count);
+        if !raw.complete {
+            return Err(bad(format!(
+                "{label} is incomplete (the scan was interrupted); run it again"
+            )));
+        }
+        let started_at = time(&raw.started_at, "started_at").map_err(&bad)?;
+        let finished_at = time(&raw.finished_at, "finished_at").map_err(&bad)?;
+        let mut targets = Vec::with_capacity(raw.targets.len());
+        for t in raw.targets {
+            let mut requests = BTreeMap::new();
+            for (f, n) in t.requests {
+                let family = crate::checks::family(&f)
+                    .ok_or_else(|| bad(format!("target {}: unknown family '{f}'", t.target)))?;
+                requests.insert(family.family(), n);
+            }
+            targets.push(TargetResult {
+                target: t.target,
+                address: t.address,
+                status: t.status,
+                error: t.error,
+                requests,
+                backoff: t.backoff,
+            });
+        }
+        let file_no =
+            u32::try_from(self.heads.len()).map_err(|_| bad("too many shard files".into()))?;
+        let mut tally = self
+            .tally
+            .take()
+            .unwrap_or_else(|| crate::summarise::Tally::new(&raw.policy));
+        let first = self.entries.len();
+        let base = bytes.as_ptr() as usize;
+        for (n, r) in raw.results.iter().enumerate() {
+            let at = |m: String| bad(format!("result {}: {m}", n + 1));
+            let text = r.get();
+            let o = convert(text, true).map_err(at)?;
+            tally.add(&o);
+            let offset = (text.as_ptr() as usize).wrapping_sub(base);
+            if bytes.get(offset..offset.saturating_add(text.len())) != Some(text.as_bytes()) {
+                return Err(at("not where the parser read it".into()));
+            }
+            let rule = crate::catalogue::index(o.rule_id)
+                .and_then(|i| u16::try_from(i).ok())
+                .ok_or_else(|| at("unknown rule".into()))?;
+            let target = self.intern_target(&o.target);
+            self.entries.push(Entry {
+                offset: offset as u64,
+                len: u32::try_from(text.len()).map_err(|_| at("over 4 GiB".into()))?,
+                file: file_no,
+                target,
+                rule,
+                hash: hash_bytes(text.as_bytes()),
+            });
+        }
+        self.tally = Some(tally);
+        self.heads.push(Head {
+            path: path.to_path_buf(),
+            file,
+            plan_id,
+            info,
+            started_at,
+            finished_at,
+            policy: raw.policy,
+            targets,
+            results: first..self.entries.len(),
+            compliance: raw
+                .compliance
+                .iter()
+                .filter_map(|v| crate::compliance::get(&v.framework))
+                .map(|f| f.info.id.as_str())
+                .collect(),
+        });
+        Ok(())
+    }
+
+    /// Check that the files make one complete scan, and put its results in report order.
+    fn finish(self) -> std::result::Result<Merged, Rejected> {
+        let FirstPass {
+            heads,
+            entries,
+            target_names,
+            tally,
+            ..
+        } = self;
+        let Some(first) = heads.first() else {
+            return Err(Rejected("no shard given".into()));
+        };
+        let compliance = first.compliance.clone();
+        let (plan_id, count, plan_jobs, first_file) = (
+            first.plan_id.clone(),
+            first.info.count,
+            first.info.plan_jobs,
+            first.file.clone(),
+        );
+        let mut by_index: HashMap<u32, String> = HashMap::new();
+        for s in &heads {
+            let label = format!("shard {}/{}", s.info.index, s.info.count);
+            if s.plan_id != plan_id {
+                return Err(Rejected(format!(
+                    "{}: {label} is of another plan ({}; {first_file} is of {plan_id})",
+                    s.file, s.plan_id
+                )));
+            }
+            // The plan's identity hashes the score and critical limits only; the merge
+            // gates with one policy, so every shard must have been run with it.
+            if s.policy != first.policy {
+                return Err(Rejected(format!(
+                    "{}: {label} was run with another policy than {first_file}",
+                    s.file
+                )));
+            }
+            if s.info.count != count || s.info.plan_jobs != plan_jobs {
+                return Err(Rejected(format!(
+                    "{}: {label} disagrees with {first_file} on the shard count or the plan's jobs",
+                    s.file
+                )));
+            }
+            if let Some(other) = by_index.insert(s.info.index, s.file.clone()) {
+                return Err(Rejected(format!(
+                    "{}: {label} given twice (also {other})",
+                    s.file
+                )));
+            }
+        }
+        if let Some(missing) = (1..=count).find(|i| !by_index.contains_key(i)) {
+            let n_missing = (1..=count).filter(|i| !by_index.contains_key(i)).count();
+            return Err(Rejected(format!(
+                "shard {missing}/{count} is missing ({n_missing} of {count} missing; {} given)",
+                heads.len()
+            )));
+        }
+        let mut in_order: Vec<usize> = (0..heads.len()).collect();
+        in_order.sort_by_key(|n| heads.get(*n).map_or(0, |h| h.info.index));
+
+        // Jobs: disjoint, adding up to the plan's; targets in plan order.
+        let mut owner: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut target_index: HashMap<&str, usize> = HashMap::new();
+        for &n in &in_order {
+            let Some(s) = heads.get(n) else { continue };
+            for j in &s.info.jobs {
+                let JobRecord {
+                    index,
+                    target,
+                    family,
+                } = j;
+                if let Some(other) = owner.insert((target, family), n) {
+                    let other = heads.get(other).map_or("", |h| h.file.as_str());
+                    return Err(Rejected(format!(
+                        "{}: job ({target}, {family}) is also in {other}",
+                        s.file
+                    )));
+                }
+                if *target_index.entry(target).or_insert(*index) != *index {
+                    return Err(Rejected(format!(
+                        "{}: target {target} has another plan position than in another shard",
+                        s.file
+                    )));
+                }
+            }
+        }
+        if owner.len() != plan_jobs {
+            return Err(Rejected(format!(
+                "the shards hold {} of their plan's {plan_jobs} jobs: a shard's job list was cut or altered",
+                owner.len()
+            )));
+        }
+        let name = |t: u32| target_names.get(t as usize).map_or("", String::as_str);
+        let rule_of = |r: u16| crate::catalogue::all().get(usize::from(r));
+        let mut seen: HashMap<u64, usize> = HashMap::with_capacity(entries.len());
+        for &n in &in_order {
+            let Some(s) = heads.get(n) else { continue };
+            for e in entries.get(s.results.clone()).unwrap_or_default() {
+                let Some(rule) = rule_of(e.rule) else {
+                    continue;
+                };
+                let target = name(e.target);
+                if owner.get(&(target, rule.family.as_str())) != Some(&n) {
+                    return Err(Rejected(format!(
+                        "{}: result {} on {target} is not one of the shard's jobs",
+                        s.file, rule.id
+                    )));
+                }
+                let key = (u64::from(e.target) << 16) | u64::from(e.rule);
+                if let Some(other) = seen.insert(key, n) {
+                    let other = heads.get(other).map_or("", |h| h.file.as_str());
+                    return Err(Rejected(format!(
+                        "{}: duplicate result {} on {target} (also in {other})",
+                        s.file, rule.id
+                    )));
+                }
+            }
+            for t in &s.targets {
+                if !target_index.contains_key(t.target.as_str()) {
+                    return Err(Rejected(format!(
+                        "{}: target {} has no job in the shard",
+                        s.file, t.target
+                    )));
+                }
+            }
+        }
+        drop(seen);
+        let position: HashMap<String, usize> = target_index
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), *v))
+            .collect();
+        drop(owner);
+        drop(target_index);
+
+        // Results in report order: by target (plan order), then catalogue order.
+        let target_position: Vec<usize> = target_names
+            .iter()
+            .map(|t| position.get(t).copied().unwrap_or(usize::MAX))
+            .collect();
+        let mut order: Vec<u32> = (0..u32::try_from(entries.len()).unwrap_or(u32::MAX)).collect();
+        order.sort_by_key(|n| {
+            entries
+                .get(*n as usize)
+                .map_or((usize::MAX, u16::MAX), |e| {
+                    (
+                        target_position
+                            .get(e.target as usize)
+                            .copied()
+                            .unwrap_or(usize::MAX),
+                        e.rule,
+                    )
+                })
+        });
+        let mut families: Vec<&'static str> = Vec::new();
+        for n in &order {
+            if let Some(rule) = entries.get(*n as usize).and_then(|e| rule_of(e.rule))
+                && let Some(f) = crate::checks::family(&rule.family)
+                && !families.contains(&f.family())
+            {
+                families.push(f.family());
+            }
+        }
+
+        let policy = heads.first().map(|s| s.policy.clone()).unwrap_or_default();
+        let started_at = heads.iter().map(|s| s.started_at).min();
+        let finished_at = heads.iter().map(|s| s.finished_at).max();
+        let mut targets: BTreeMap<usize, TargetResult> = BTreeMap::new();
+        let mut files = Vec::with_capacity(heads.len());
+        for s in heads {
+            files.push((s.path, s.file));
+            for t in s.targets {
+                let at = position.get(&t.target).copied().unwrap_or(usize::MAX);
+                match targets.get_mut(&at) {
+                    None => {
+                        targets.insert(at, t);
+                    }
+                    Some(m) => {
+                        m.requests.extend(t.requests);
+                        if m.address.is_none() {
+                            m.address = t.address;
+                        }
+                        m.backoff = match (m.backoff, t.backoff) {
+                            (Some(a), Some(b)) => Some(Backoff {
+                                events: a.events.saturating_add(b.events),
+                                waited_ms: a.waited_ms.saturating_add(b.waited_ms),
+                            }),
+                            (a, b) => a.or(b),
+                        };
+                    }
+                }
+            }
+        }
+        let now = time::OffsetDateTime::now_utc();
+        let result = ScanResult {
+            started_at: started_at.unwrap_or(now),
+            finished_at: finished_at.unwrap_or(now),
+            complete: true,
+            targets: targets.into_values().collect(),
+            outcomes: Vec::new(),
+        };
+        // Triage of a merge adds nothing to what each shard's did (see `convert`), and the
+        // summary is the tally of every result the first pass read.
+        let summary = tally
+            .unwrap_or_else(|| crate::summarise::Tally::new(&policy))
+            .finish(
+                &result.targets,
+                result.complete,
+                &policy,
+                &crate::summarise::GateNotes::default(),
+            );
+        let mut head = ScanReport::of(result, policy, summary);
+        head.families = families;
+        head.plan_id = Some(plan_id);
+        Ok(Merged {
+            head,
+            files,
+            entries,
+            order,
+            target_names,
+            compliance,
+        })
+    }
+}
+
+/// The checked shards: the merged report without its results, and where those are.
+struct Merged {
+    head: ScanReport,
+    /// (path, name in messages) of every file.
+    files: Vec<(PathBuf, String)>,
+    entries: Vec<Entry>,
+    /// Indexes into `entries`, in report order.
+    order: Vec<u32>,
+    target_names: Vec<String>,
+    /// The compliance views asked for (the first shard's).
+    compliance: Vec<&'static str>,
+}
+
+impl Merged {
+    /// The whole report in memory (for the writers other than JSON).
+    fn report(&self) -> std::result::Result<ScanReport, Rejected> {
+        let mut reader = Reader::new(self, false);
+        let mut results = Vec::with_capacity(self.order.len());
+        while let Some(o) = reader.next() {
+            results.push(o?);
+        }
+        let mut report = self.head.clone();
+        report.results = results;
+        report.compliance = crate::compliance::views(&self.compliance, &report.results);
+        Ok(report)
+    }
+}
+
+/// The second pass: the results read again from their files, in report order.
+struct Reader<'m> {
+    merged: &'m Merged,
+    sanitize: bool,
+    files: Vec<Option<(std::io::BufReader<std::fs::File>, u64)>>,
+    next: usize,
+    buf: Vec<u8>,
+}
+
+impl<'m> Reader<'m> {
+    fn new(merged: &'m Merged, sanitize: bool) -> Reader<'m> {
+        // One open file per shard while the results are read again.
+        let _ = crate::checks::ports::sweep::raise_fd_limit();
+        Reader {
+            merged,
+            sanitize,
+            files: (0..merged.files.len()).map(|_| None).collect(),
+            next: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    fn next(&mut self) -> Option<std::result::Result<Outcome, Rejected>> {
+        let n = *self.merged.order.get(self.next)?;
+        self.next += 1;
+        let e = *self.merged.entries.get(n as usize)?;
+        Some(self.read(e))
+    }
+
+    fn read(&mut self, e: Entry) -> std::result::Result<Outcome, Rejected> {
+        use std::io::{Seek, SeekFrom};
+        let (path, file) = self
+            .merged
+            .files
+            .get(e.file as usize)
+            .ok_or_else(|| Rejected("internal error: a result of no file".into()))?;
+        let bad = |m: String| Rejected(format!("{file}: {m}"));
+        let slot = self
+            .files
+            .get_mut(e.file as usize)
+            .ok_or_else(|| bad("internal error: no reader".into()))?;
+        if slot.is_none() {
+            let f = std::fs::File::open(path)
+                .map_err(|err| bad(format!("cannot be read again: {err}")))?;
+            *slot = Some((std::io::BufReader::with_capacity(1 << 16, f), 0));
+        }
+        let Some((reader, at)) = slot.as_mut() else {
+            return Err(bad("internal error: no reader".into()));
+        };
+        let io = |err: std::io::Error| bad(format!("cannot be read again: {err}"));
+        match e
+            .offset
+            .checked_sub(*at)
+            .and_then(|d| i64::try_from(d).ok())
+        {
+            Some(ahead) => reader.seek_relative(ahead).map_err(io)?,
+            None => {
+                reader.seek(SeekFrom::Start(e.offset)).map_err(io)?;
+            }
+        }
+        self.buf.resize(e.len as usize, 0);
+        reader.read_exact(&mut self.buf).map_err(|err| {
+            bad(format!(
+                "changed while it was merged (cannot read a result again: {err})"
+            ))
+        })?;
+        *at = e.offset.saturating_add(u64::from(e.len));
+        if hash_bytes(&self.buf) != e.hash {
+            return Err(bad("changed while it was merged".into()));
+        }
+        let text = std::str::from_utf8(&self.buf)
+            .map_err(|_| bad("changed while it was merged".into()))?;
+        let mut o =
+            convert(text, false).map_err(|m| bad(format!("changed while it was merged: {m}")))?;
+        let expected = self.merged.target_names.get(e.target as usize);
+        if expected != Some(&o.target)
+            || crate::catalogue::index(o.rule_id) != Some(usize::from(e.rule))
+        {
+            return Err(bad("changed while it was merged".into()));
+        }
+        if self.sanitize {
+            crate::report::escape::outcome(&mut o);
+        }
+        Ok(o)
+    }
+}
+
+/// The results of a merged JSON report, read from the shard files as they are written.
+struct Streamed<'m> {
+    reader: std::cell::RefCell<Reader<'m>>,
+    len: usize,
+    /// Why the stream stopped early, when it did.
+    failed: std::cell::RefCell<Option<Rejected>>,
+}
+
+impl serde::Serialize for Streamed<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeSeq};
+        let mut reader = self
+            .reader
+            .try_borrow_mut()
+            .map_err(|_| S::Error::custom("the merged results are already being written"))?;
+        let mut seq = ser.serialize_seq(Some(self.len))?;
+        // Results are read and checked on a second thread while this one writes them.
+        let reader: &mut Reader<'_> = &mut reader;
+        let mut failed = None;
+        let written = std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(256);
+            scope.spawn(move || {
+                while let Some(next) = reader.next() {
+                    let stop = next.is_err();
+                    if tx.send(next).is_err() || stop {
+                        break;
+                    }
+                }
+                reader
+            });
+            for next in rx {
+                match next {
+                    Ok(o) => seq.serialize_element(&o)?,
+                    Err(rejected) => {
+                        let line = rejected.0.clone();
+                        failed = Some(rejected);
+                        return Err(S::Error::custom(line));
+                    }
+                }
+            }
+            Ok(())
+        });
+        if let Some(rejected) = failed {
+            self.failed.replace(Some(rejected));
+        }
+        written?;
+        seq.end()
+    }
+}
+
 #[derive(Deserialize)]
-struct RawReport {
+struct RawReport<'a> {
     schema_version: u32,
     #[serde(default)]
     plan_id: Option<String>,
@@ -140,11 +743,13 @@ struct RawReport {
     finished_at: String,
     policy: Policy,
     targets: Vec<RawTarget>,
-    results: Vec<RawOutcome>,
+    /// Each result as its bytes in the file: checked one at a time, then read again from
+    /// the file when the report is written.
+    #[serde(borrow)]
+    results: Vec<&'a serde_json::value::RawValue>,
     #[serde(default)]
     compliance: Vec<RawView>,
 }
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTarget {
@@ -159,13 +764,16 @@ struct RawTarget {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawOutcome {
-    rule_id: String,
-    family: String,
+struct RawOutcome<'a> {
+    #[serde(borrow)]
+    rule_id: Cow<'a, str>,
+    #[serde(borrow)]
+    family: Cow<'a, str>,
     target: String,
     status: Status,
     severity: Severity,
-    title: String,
+    #[serde(borrow)]
+    title: Cow<'a, str>,
     message: String,
     evidence: RawEvidence,
     #[serde(default)]
@@ -207,8 +815,9 @@ struct RawChecked {
     reason: Option<Reason>,
 }
 
-/// Evidence in file order (a JSON object read as a list of entries).
-struct RawEvidence(Vec<(String, serde_json::Value)>);
+/// Evidence in file order (a JSON object read as a list of entries), read straight into
+/// [`Evidence`]: keys interned, values as [`Observed`].
+struct RawEvidence(Evidence);
 
 impl<'de> Deserialize<'de> for RawEvidence {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
@@ -223,13 +832,98 @@ impl<'de> Deserialize<'de> for RawEvidence {
                 mut map: A,
             ) -> std::result::Result<RawEvidence, A::Error> {
                 let mut out = Vec::new();
-                while let Some((k, v)) = map.next_entry::<String, serde_json::Value>()? {
-                    out.push((k, v));
+                while let Some(k) = map.next_key::<Cow<'de, str>>()? {
+                    let key = intern(&k).map_err(serde::de::Error::custom)?;
+                    let RawObserved(v) = map.next_value()?;
+                    out.push((key, v));
                 }
-                Ok(RawEvidence(out))
+                Ok(RawEvidence(Evidence(out)))
             }
         }
         d.deserialize_map(V)
+    }
+}
+
+/// One evidence value: text, an integer, a flag, a list, or `{"bytes": base64}`.
+struct RawObserved(Observed);
+
+impl<'de> Deserialize<'de> for RawObserved {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawObserved;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "an evidence value (text, integer, boolean, list or {\"bytes\": base64})",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(
+                self,
+                v: &str,
+            ) -> std::result::Result<RawObserved, E> {
+                Ok(RawObserved(Observed::Text(v.to_string())))
+            }
+            fn visit_string<E: serde::de::Error>(
+                self,
+                v: String,
+            ) -> std::result::Result<RawObserved, E> {
+                Ok(RawObserved(Observed::Text(v)))
+            }
+            fn visit_bool<E: serde::de::Error>(
+                self,
+                v: bool,
+            ) -> std::result::Result<RawObserved, E> {
+                Ok(RawObserved(Observed::Bool(v)))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<RawObserved, E> {
+                Ok(RawObserved(Observed::Number(v)))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<RawObserved, E> {
+                i64::try_from(v)
+                    .map(|n| RawObserved(Observed::Number(n)))
+                    .map_err(|_| E::custom(format!("evidence number {v} is not a 64-bit integer")))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<RawObserved, E> {
+                Err(E::custom(format!(
+                    "evidence number {v} is not a 64-bit integer"
+                )))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<RawObserved, E> {
+                Err(E::custom("null evidence value"))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<RawObserved, A::Error> {
+                let mut items = Vec::new();
+                while let Some(RawObserved(v)) = seq.next_element()? {
+                    items.push(v);
+                }
+                Ok(RawObserved(Observed::List(items)))
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<RawObserved, A::Error> {
+                let other = || A::Error::custom("evidence object other than {\"bytes\": ...}");
+                let Some(key) = map.next_key::<Cow<'de, str>>()? else {
+                    return Err(other());
+                };
+                if key != "bytes" {
+                    return Err(other());
+                }
+                let b: Cow<'de, str> = map.next_value()?;
+                if map.next_key::<serde::de::IgnoredAny>()?.is_some() {
+                    return Err(other());
+                }
+                base64::engine::general_purpose::STANDARD
+                    .decode(b.as_bytes())
+                    .map(|b| RawObserved(Observed::Bytes(b)))
+                    .map_err(|e| A::Error::custom(format!("evidence bytes are not base64: {e}")))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -257,41 +951,6 @@ fn intern(key: &str) -> std::result::Result<&'static str, String> {
     Ok(leaked)
 }
 
-fn observed(v: serde_json::Value) -> std::result::Result<Observed, String> {
-    use serde_json::Value;
-    Ok(match v {
-        Value::String(s) => Observed::Text(s),
-        Value::Bool(b) => Observed::Bool(b),
-        Value::Number(n) => Observed::Number(
-            n.as_i64()
-                .ok_or_else(|| format!("evidence number {n} is not a 64-bit integer"))?,
-        ),
-        Value::Array(items) => Observed::List(
-            items
-                .into_iter()
-                .map(observed)
-                .collect::<std::result::Result<_, _>>()?,
-        ),
-        Value::Object(m) => match (m.len(), m.get("bytes")) {
-            (1, Some(Value::String(b))) => Observed::Bytes(
-                base64::engine::general_purpose::STANDARD
-                    .decode(b)
-                    .map_err(|e| format!("evidence bytes are not base64: {e}"))?,
-            ),
-            _ => return Err("evidence object other than {\"bytes\": ...}".to_string()),
-        },
-        Value::Null => return Err("null evidence value".to_string()),
-    })
-}
-
-fn evidence(raw: RawEvidence) -> std::result::Result<Evidence, String> {
-    let mut out = Vec::with_capacity(raw.0.len());
-    for (k, v) in raw.0 {
-        out.push((intern(&k)?, observed(v)?));
-    }
-    Ok(Evidence(out))
-}
-
 fn time(s: &str, what: &str) -> std::result::Result<time::OffsetDateTime, String> {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).map_err(|e| {
         format!(
@@ -301,291 +960,195 @@ fn time(s: &str, what: &str) -> std::result::Result<time::OffsetDateTime, String
     })
 }
 
-/// Parse and check one shard file on its own.
-pub fn parse(path: &Path, bytes: &[u8]) -> std::result::Result<Shard, Rejected> {
-    let file = path.display().to_string();
-    let bad = |m: String| Rejected(format!("{file}: {m}"));
-    if bytes.len() as u64 > MAX_SHARD_BYTES {
-        return Err(bad(format!(
-            "larger than {} MiB; not a shard report",
-            MAX_SHARD_BYTES / (1024 * 1024)
-        )));
-    }
-    let raw: RawReport = serde_json::from_slice(bytes).map_err(|e| {
-        bad(format!(
-            "not a secgate report ({}): {e}",
-            if e.is_eof() { "truncated" } else { "malformed" }
-        ))
-    })?;
-    if raw.schema_version != SCHEMA_VERSION {
-        return Err(bad(format!(
-            "report schema version {} (this secgate reads {SCHEMA_VERSION})",
-            raw.schema_version
-        )));
-    }
-    let (Some(plan_id), Some(info)) = (raw.plan_id, raw.shard) else {
-        return Err(bad(
-            "not a shard report (no plan_id and shard; write shards with `secgate scan --shard I/N --json FILE`)".into(),
-        ));
+/// One result of a shard file, checked against this build's catalogue: rule, family,
+/// severity and title must be the catalogue's, and (with `verify`) the result's and its
+/// findings' fingerprints the ones secgate computes. The second pass reads bytes the first
+/// verified (their hash is checked), so it need not hash them again.
+///
+/// A failed result is marked suppressed exactly when all its findings are (what triage does;
+/// a merge reads no suppressions file of its own, so triage adds nothing else).
+fn convert(text: &str, verify: bool) -> std::result::Result<Outcome, String> {
+    let r: RawOutcome<'_> = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let at = |m: &str| {
+        format!(
+            "{} on {}: {m}",
+            crate::model::one_line(&r.rule_id, 80),
+            crate::model::one_line(&r.target, 200)
+        )
     };
-    crate::shard::ShardSpec::new(info.index, info.count)
-        .map_err(|m| bad(format!("bad shard: {m}")))?;
-    let label = format!("shard {}/{}", info.index, info.count);
-    if !raw.complete {
-        return Err(bad(format!(
-            "{label} is incomplete (the scan was interrupted); run it again"
+    let rule = crate::catalogue::get(&r.rule_id)
+        .ok_or_else(|| at("unknown rule (a shard of another secgate version?)"))?;
+    if rule.family != r.family {
+        return Err(at(&format!(
+            "family '{}' is not the rule's",
+            crate::model::one_line(&r.family, 40)
         )));
     }
-    let started_at = time(&raw.started_at, "started_at").map_err(&bad)?;
-    let finished_at = time(&raw.finished_at, "finished_at").map_err(&bad)?;
-    let mut targets = Vec::with_capacity(raw.targets.len());
-    for t in raw.targets {
-        let mut requests = BTreeMap::new();
-        for (f, n) in t.requests {
-            let family = crate::checks::family(&f)
-                .ok_or_else(|| bad(format!("target {}: unknown family '{f}'", t.target)))?;
-            requests.insert(family.family(), n);
+    let family = crate::checks::family(&rule.family)
+        .ok_or_else(|| at("the rule's family is not in this build"))?;
+    if r.severity != rule.severity || r.title != rule.title {
+        return Err(at("severity or title differs from the catalogue"));
+    }
+    if verify && crate::model::fingerprint(rule.id.as_str(), &r.target) != r.fingerprint {
+        return Err(at("fingerprint does not match the rule and target"));
+    }
+    let mut findings = Vec::with_capacity(r.findings.len());
+    for f in r.findings {
+        if verify
+            && crate::model::finding_fingerprint(rule.id.as_str(), &r.target, &f.subject)
+                != f.fingerprint
+        {
+            return Err(at(&format!(
+                "finding on {} has a fingerprint that does not match",
+                crate::model::one_line(&f.subject.key, 200)
+            )));
         }
-        targets.push(TargetResult {
-            target: t.target,
-            address: t.address,
-            status: t.status,
-            error: t.error,
-            requests,
-            backoff: t.backoff,
+        findings.push(Finding {
+            subject: f.subject,
+            message: f.message,
+            evidence: f.evidence.0,
+            fingerprint: f.fingerprint,
+            suppression: f.suppression,
+            baseline_state: f.baseline_state,
         });
     }
-    let mut results = Vec::with_capacity(raw.results.len());
-    for r in raw.results {
-        let at = |m: String| bad(format!("result {} on {}: {m}", r.rule_id, r.target));
-        let rule = crate::catalogue::get(&r.rule_id)
-            .ok_or_else(|| at("unknown rule (a shard of another secgate version?)".into()))?;
-        if rule.family != r.family {
-            return Err(at(format!("family '{}' is not the rule's", r.family)));
-        }
-        let family = crate::checks::family(&rule.family)
-            .ok_or_else(|| at("the rule's family is not in this build".into()))?;
-        if r.severity != rule.severity || r.title != rule.title {
-            return Err(at("severity or title differs from the catalogue".into()));
-        }
-        let mut o = Outcome {
-            rule_id: rule.id.as_str(),
-            family: family.family(),
-            target: r.target.clone(),
-            status: r.status,
-            severity: rule.severity,
-            title: rule.title.as_str(),
-            message: r.message,
-            evidence: evidence(r.evidence).map_err(&at)?,
-            reason: r.reason,
-            fingerprint: crate::model::fingerprint(rule.id.as_str(), &r.target),
-            findings: Vec::with_capacity(r.findings.len()),
-            subjects: Vec::with_capacity(r.subjects.len()),
-            suppressed: r.suppressed,
-            suppression: r.suppression,
-        };
-        if o.fingerprint != r.fingerprint {
-            return Err(at("fingerprint does not match the rule and target".into()));
-        }
-        for f in r.findings {
-            let fp = crate::model::finding_fingerprint(o.rule_id, &o.target, &f.subject);
-            if fp != f.fingerprint {
-                return Err(at(format!(
-                    "finding on {} has a fingerprint that does not match",
-                    f.subject.key
-                )));
-            }
-            o.findings.push(Finding {
-                subject: f.subject,
-                message: f.message,
-                evidence: evidence(f.evidence).map_err(&at)?,
-                fingerprint: fp,
-                suppression: f.suppression,
-                baseline_state: f.baseline_state,
-            });
-        }
-        for c in r.subjects {
-            o.subjects.push(Checked {
+    let mut o = Outcome {
+        rule_id: rule.id.as_str(),
+        family: family.family(),
+        target: r.target,
+        status: r.status,
+        severity: rule.severity,
+        title: rule.title.as_str(),
+        message: r.message,
+        evidence: r.evidence.0,
+        reason: r.reason,
+        fingerprint: r.fingerprint,
+        findings,
+        subjects: r
+            .subjects
+            .into_iter()
+            .map(|c| Checked {
                 subject: c.subject,
                 status: c.status,
                 message: c.message,
                 reason: c.reason,
-            });
-        }
-        results.push(o);
-    }
-    Ok(Shard {
-        file,
-        plan_id,
-        info,
-        started_at,
-        finished_at,
-        policy: raw.policy,
-        targets,
-        results,
-        compliance: raw
-            .compliance
-            .iter()
-            .filter_map(|v| crate::compliance::get(&v.framework))
-            .map(|f| f.info.id.as_str())
+            })
             .collect(),
-    })
+        suppressed: r.suppressed,
+        suppression: r.suppression,
+    };
+    if o.status == Status::Fail {
+        o.suppressed = crate::triage::fully_suppressed(&o);
+    }
+    Ok(o)
 }
 
-/// Check that `shards` make one complete scan and assemble its report (triaged and
-/// summarised; not yet rendered).
-pub fn merge(mut shards: Vec<Shard>) -> std::result::Result<ScanReport, Rejected> {
-    let Some(first) = shards.first() else {
-        return Err(Rejected("no shard given".into()));
-    };
-    let frameworks = first.compliance.clone();
-    let (plan_id, count, plan_jobs, first_file) = (
-        first.plan_id.clone(),
-        first.info.count,
-        first.info.plan_jobs,
-        first.file.clone(),
-    );
-    let mut by_index: HashMap<u32, String> = HashMap::new();
-    for s in &shards {
-        let label = format!("shard {}/{}", s.info.index, s.info.count);
-        if s.plan_id != plan_id {
-            return Err(Rejected(format!(
-                "{}: {label} is of another plan ({}; {first_file} is of {plan_id})",
-                s.file, s.plan_id
-            )));
-        }
-        if s.info.count != count || s.info.plan_jobs != plan_jobs {
-            return Err(Rejected(format!(
-                "{}: {label} disagrees with {first_file} on the shard count or the plan's jobs",
-                s.file
-            )));
-        }
-        if let Some(other) = by_index.insert(s.info.index, s.file.clone()) {
-            return Err(Rejected(format!(
-                "{}: {label} given twice (also {other})",
-                s.file
-            )));
-        }
-    }
-    if let Some(missing) = (1..=count).find(|i| !by_index.contains_key(i)) {
-        let n_missing = (1..=count).filter(|i| !by_index.contains_key(i)).count();
-        return Err(Rejected(format!(
-            "shard {missing}/{count} is missing ({n_missing} of {count} missing; {} given)",
-            shards.len()
-        )));
-    }
-    shards.sort_by_key(|s| s.info.index);
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "tests: a failed assumption is a failed test"
+    )]
 
-    // Jobs: disjoint, adding up to the plan's; targets in plan order.
-    let mut owner: HashMap<(&str, &str), &str> = HashMap::new();
-    let mut target_index: HashMap<&str, usize> = HashMap::new();
-    for s in &shards {
-        for j in &s.info.jobs {
-            let JobRecord {
-                index,
-                target,
-                family,
-            } = j;
-            if let Some(other) = owner.insert((target, family), &s.file) {
-                return Err(Rejected(format!(
-                    "{}: job ({target}, {family}) is also in {other}",
-                    s.file
-                )));
-            }
-            if *target_index.entry(target).or_insert(*index) != *index {
-                return Err(Rejected(format!(
-                    "{}: target {target} has another plan position than in another shard",
-                    s.file
-                )));
-            }
-        }
-    }
-    if owner.len() != plan_jobs {
-        return Err(Rejected(format!(
-            "the shards hold {} of their plan's {plan_jobs} jobs: a shard's job list was cut or altered",
-            owner.len()
-        )));
-    }
-    let mut seen: HashMap<(&str, &str), &str> = HashMap::new();
-    for s in &shards {
-        for o in &s.results {
-            if owner.get(&(o.target.as_str(), o.family)) != Some(&s.file.as_str()) {
-                return Err(Rejected(format!(
-                    "{}: result {} on {} is not one of the shard's jobs",
-                    s.file, o.rule_id, o.target
-                )));
-            }
-            if let Some(other) = seen.insert((o.rule_id, o.target.as_str()), &s.file) {
-                return Err(Rejected(format!(
-                    "{}: duplicate result {} on {} (also in {other})",
-                    s.file, o.rule_id, o.target
-                )));
-            }
-        }
-        for t in &s.targets {
-            if !target_index.contains_key(t.target.as_str()) {
-                return Err(Rejected(format!(
-                    "{}: target {} has no job in the shard",
-                    s.file, t.target
-                )));
-            }
-        }
-    }
-    let position: HashMap<String, usize> = target_index
-        .iter()
-        .map(|(k, v)| ((*k).to_string(), *v))
-        .collect();
-    drop(seen);
-    drop(owner);
+    use super::*;
 
-    let policy = shards.first().map(|s| s.policy.clone()).unwrap_or_default();
-    let started_at = shards.iter().map(|s| s.started_at).min();
-    let finished_at = shards.iter().map(|s| s.finished_at).max();
-    let mut targets: BTreeMap<usize, TargetResult> = BTreeMap::new();
-    let mut outcomes = Vec::with_capacity(shards.iter().map(|s| s.results.len()).sum());
-    for s in shards {
-        for t in s.targets {
-            let at = position.get(&t.target).copied().unwrap_or(usize::MAX);
-            match targets.get_mut(&at) {
-                None => {
-                    targets.insert(at, t);
-                }
-                Some(m) => {
-                    m.requests.extend(t.requests);
-                    if m.address.is_none() {
-                        m.address = t.address;
-                    }
-                    m.backoff = match (m.backoff, t.backoff) {
-                        (Some(a), Some(b)) => Some(Backoff {
-                            events: a.events.saturating_add(b.events),
-                            waited_ms: a.waited_ms.saturating_add(b.waited_ms),
-                        }),
-                        (a, b) => a.or(b),
-                    };
-                }
-            }
-        }
-        outcomes.extend(s.results);
+    /// A one-shard report of two passed headers results, as `secgate scan --shard 1/1` writes it.
+    fn shard_json(message: &str) -> String {
+        let target = "https://a.test/";
+        let mut e = crate::engine::Emitter::new("headers", target);
+        e.pass("headers.hsts.missing", message, Evidence::none());
+        e.pass("headers.xcto.missing", message, Evidence::none());
+        let now = time::OffsetDateTime::now_utc();
+        let result = ScanResult {
+            started_at: now,
+            finished_at: now,
+            complete: true,
+            targets: Vec::new(),
+            outcomes: e.finish(),
+        };
+        let policy = Policy::default();
+        let summary = crate::summarise::summarise(&result.outcomes, &result.targets, true, &policy);
+        let mut report = ScanReport::of(result, policy, summary);
+        report.plan_id = Some("0123456789abcdef0123456789abcdef".into());
+        report.shard = Some(ShardInfo {
+            index: 1,
+            count: 1,
+            plan_jobs: 1,
+            jobs: vec![JobRecord {
+                index: 0,
+                target: target.into(),
+                family: "headers".into(),
+            }],
+        });
+        serde_json::to_string_pretty(&report).unwrap()
     }
-    outcomes.sort_by_cached_key(|o| {
-        (
-            position.get(&o.target).copied().unwrap_or(usize::MAX),
-            crate::catalogue::index(o.rule_id).unwrap_or(usize::MAX),
-        )
-    });
-    let now = time::OffsetDateTime::now_utc();
-    let result = ScanResult {
-        started_at: started_at.unwrap_or(now),
-        finished_at: finished_at.unwrap_or(now),
-        complete: true,
-        targets: targets.into_values().collect(),
-        outcomes,
-    };
-    let triaged = crate::triage::triage(result);
-    let r = &triaged.result;
-    let summary = crate::summarise::summarise(&r.outcomes, &r.targets, r.complete, &policy);
-    let mut report = ScanReport::of(triaged.result, policy, summary);
-    report.plan_id = Some(plan_id);
-    report.compliance = crate::compliance::views(&frameworks, &report.results);
-    Ok(report)
+
+    fn first_pass(path: &Path) -> Merged {
+        let mut pass = FirstPass::default();
+        pass.read(path, &std::fs::read(path).unwrap()).unwrap();
+        pass.finish().unwrap()
+    }
+
+    #[test]
+    fn the_second_pass_reads_back_what_the_first_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shard-1.json");
+        std::fs::write(&path, shard_json("served over HTTPS")).unwrap();
+        let merged = first_pass(&path);
+        assert_eq!(merged.head.summary.results.pass, 2);
+        let report = merged.report().unwrap();
+        let ids: Vec<&str> = report.results.iter().map(|o| o.rule_id).collect();
+        assert_eq!(ids, ["headers.hsts.missing", "headers.xcto.missing"]);
+        assert_eq!(report.results[0].message, "served over HTTPS");
+    }
+
+    #[test]
+    fn a_file_changed_between_the_passes_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shard-1.json");
+        std::fs::write(&path, shard_json("served over HTTPS")).unwrap();
+        let merged = first_pass(&path);
+        // The same length, another message: offsets still fit, the bytes do not.
+        std::fs::write(&path, shard_json("served over HTTPX")).unwrap();
+        let Err(Rejected(line)) = merged.report() else {
+            panic!("a changed file was read as if it were the one checked")
+        };
+        assert!(
+            line.contains("shard-1.json") && line.contains("changed while it was merged"),
+            "{line}"
+        );
+        // Cut short: the same.
+        std::fs::write(&path, "{}").unwrap();
+        let Err(Rejected(line)) = merged.report() else {
+            panic!("a truncated file was read")
+        };
+        assert!(line.contains("changed while it was merged"), "{line}");
+    }
+
+    #[test]
+    fn evidence_is_read_into_its_types_and_odd_values_are_refused() {
+        let ok: RawObserved = serde_json::from_str(r#"{"bytes": "b2v/"}"#).unwrap();
+        assert_eq!(ok.0, Observed::Bytes(b"ok\xff".to_vec()));
+        let list: RawObserved = serde_json::from_str(r#"["a", 7, true]"#).unwrap();
+        assert_eq!(
+            list.0,
+            Observed::List(vec![
+                Observed::Text("a".into()),
+                Observed::Number(7),
+                Observed::Bool(true)
+            ])
+        );
+        for bad in [
+            "null",
+            "1.5",
+            "18446744073709551615",
+            r#"{"bytes": "!!"}"#,
+            r#"{"bytes": "b2v/", "x": 1}"#,
+            r#"{"text": "a"}"#,
+        ] {
+            assert!(serde_json::from_str::<RawObserved>(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -688,12 +688,13 @@ fn digest(parts: &[&[u8]]) -> String {
         }
         ctx.update(p);
     }
-    ctx.finish()
-        .as_ref()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let mut out = String::with_capacity(32);
+    for b in ctx.finish().as_ref().iter().take(16) {
+        for nibble in [b >> 4, b & 0xf] {
+            out.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+        }
+    }
+    out
 }
 
 /// What happened to a target as a whole.

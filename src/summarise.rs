@@ -239,8 +239,8 @@ pub fn summarise(
 /// Whether a result counts toward the severity limits under `gate_on`: with `new`, only a
 /// result with an unsuppressed finding that is new or updated against the baseline (or has
 /// no baseline state: no baseline was given).
-fn gated(o: &Outcome, policy: &Policy) -> bool {
-    match policy.gate_on {
+fn gated(o: &Outcome, gate_on: GateOn) -> bool {
+    match gate_on {
         GateOn::All => true,
         GateOn::New => o.findings.iter().any(|f| {
             f.suppression.is_none()
@@ -258,68 +258,203 @@ pub fn summarise_with(
     policy: &Policy,
     notes: &GateNotes,
 ) -> Summary {
-    // A suppressed result (all its findings, or an inconclusive by fingerprint) is out of
-    // the score and the counts.
-    let outcomes: Vec<&Outcome> = all.iter().filter(|o| !o.suppressed).collect();
-    let mut counts = Counts::default();
-    let mut gate_counts = Counts::default();
-    let mut results = StatusCounts {
-        suppressed: u32::try_from(all.len() - outcomes.len()).unwrap_or(u32::MAX),
-        ..StatusCounts::default()
-    };
-    for o in &outcomes {
+    let mut tally = Tally::new(policy);
+    all.iter().for_each(|o| tally.add(o));
+    tally.finish(targets, complete, policy, notes)
+}
+
+/// Weights of results by status, for a score.
+#[derive(Clone, Copy, Debug, Default)]
+struct Weights {
+    passed: u64,
+    inconclusive: u64,
+    evaluated: u64,
+}
+
+impl Weights {
+    fn add(&mut self, o: &Outcome) {
+        let w = u64::from(o.severity.weight());
         match o.status {
-            Status::Pass => results.pass += 1,
+            Status::Pass => {
+                self.passed += w;
+                self.evaluated += w;
+            }
+            Status::Inconclusive => {
+                self.inconclusive += w;
+                self.evaluated += w;
+            }
+            Status::Fail => self.evaluated += w,
+            Status::Skipped => {}
+        }
+    }
+
+    /// [`score_exact`] of the results added.
+    fn exact(self, inconclusive_passes: bool) -> Option<f64> {
+        let passed = self.passed
+            + if inconclusive_passes {
+                self.inconclusive
+            } else {
+                0
+            };
+        #[allow(clippy::cast_precision_loss, reason = "weights are small integers")]
+        (self.evaluated > 0).then(|| 100.0 * passed as f64 / self.evaluated as f64)
+    }
+}
+
+/// What the score and the gate need of the results, added one result at a time: the summary
+/// of results that are never all in memory at once (a merge of shards streams them), equal to
+/// [`summarise_with`] of them all, which is this tally.
+#[derive(Debug)]
+pub struct Tally {
+    gate_on: GateOn,
+    counts: Counts,
+    gate_counts: Counts,
+    results: StatusCounts,
+    overall: Weights,
+    by_family: BTreeMap<&'static str, Weights>,
+    judged: std::collections::HashSet<String>,
+    critical_undecided: usize,
+    /// Hosts where nothing answered (ports family), in the order first seen.
+    no_service: Vec<String>,
+}
+
+impl Tally {
+    /// An empty tally for `policy`.
+    pub fn new(policy: &Policy) -> Tally {
+        Tally {
+            gate_on: policy.gate_on,
+            counts: Counts::default(),
+            gate_counts: Counts::default(),
+            results: StatusCounts::default(),
+            overall: Weights::default(),
+            by_family: BTreeMap::new(),
+            judged: std::collections::HashSet::new(),
+            critical_undecided: 0,
+            no_service: Vec::new(),
+        }
+    }
+
+    /// Count one (triaged) result.
+    pub fn add(&mut self, o: &Outcome) {
+        // A target that was reached but that no family evaluated tells nothing about itself.
+        if o.status != Status::Skipped && !self.judged.contains(o.target.as_str()) {
+            self.judged.insert(o.target.clone());
+        }
+        // A suppressed result (all its findings, or an inconclusive by fingerprint) is out of
+        // the score and the counts.
+        if o.suppressed {
+            self.results.suppressed = self.results.suppressed.saturating_add(1);
+            return;
+        }
+        match o.status {
+            Status::Pass => self.results.pass += 1,
             Status::Fail => {
-                results.fail += 1;
-                counts.add(o.severity);
-                if gated(o, policy) {
-                    gate_counts.add(o.severity);
+                self.results.fail += 1;
+                self.counts.add(o.severity);
+                if gated(o, self.gate_on) {
+                    self.gate_counts.add(o.severity);
                 }
             }
-            Status::Inconclusive => results.inconclusive += 1,
-            Status::Skipped => results.skipped += 1,
+            Status::Inconclusive => {
+                self.results.inconclusive += 1;
+                if o.severity == Severity::Critical {
+                    self.critical_undecided += 1;
+                }
+                // A host where nothing answered: a mistyped address must not ship.
+                let none = o
+                    .reason
+                    .as_ref()
+                    .is_some_and(|r| r.kind == ReasonKind::NoService);
+                if none && !self.no_service.contains(&o.target) {
+                    self.no_service.push(o.target.clone());
+                }
+            }
+            Status::Skipped => self.results.skipped += 1,
         }
+        self.overall.add(o);
+        self.by_family.entry(o.family).or_default().add(o);
     }
-    let mut by_family: BTreeMap<&str, Vec<&Outcome>> = BTreeMap::new();
-    for o in &outcomes {
-        by_family.entry(o.family).or_default().push(o);
+
+    /// The score and the gate of the results added, on `targets`.
+    pub fn finish(
+        self,
+        targets: &[TargetResult],
+        complete: bool,
+        policy: &Policy,
+        notes: &GateNotes,
+    ) -> Summary {
+        let Tally {
+            counts,
+            gate_counts,
+            results,
+            overall,
+            by_family,
+            judged,
+            critical_undecided,
+            no_service,
+            ..
+        } = self;
+        let family_scores: BTreeMap<String, Option<f64>> = by_family
+            .into_iter()
+            .map(|(f, w)| (f.to_string(), w.exact(false).map(round2)))
+            .collect();
+        let actual = overall.exact(false);
+        let optimistic = overall.exact(true);
+        let unreachable: Vec<&TargetResult> = targets
+            .iter()
+            .filter(|t| t.status == TargetStatus::Unreachable)
+            .collect();
+        let unjudged: Vec<&TargetResult> = targets
+            .iter()
+            .filter(|t| t.status == TargetStatus::Scanned && !judged.contains(t.target.as_str()))
+            .collect();
+        gate(
+            Facts {
+                counts,
+                gate_counts,
+                results,
+                family_scores,
+                actual,
+                optimistic,
+                unreachable,
+                unjudged,
+                critical_undecided,
+                no_service,
+            },
+            complete,
+            policy,
+            notes,
+        )
     }
-    let family_scores: BTreeMap<String, Option<f64>> = by_family
-        .into_iter()
-        .map(|(f, list)| (f.to_string(), score(list, false)))
-        .collect();
-    let actual = score_exact(outcomes.iter().copied(), false);
-    let optimistic = score_exact(outcomes.iter().copied(), true);
-    let unreachable: Vec<&TargetResult> = targets
-        .iter()
-        .filter(|t| t.status == TargetStatus::Unreachable)
-        .collect();
-    // A target that was reached but that no family evaluated tells nothing about itself.
-    let judged: std::collections::HashSet<&str> = all
-        .iter()
-        .filter(|o| o.status != Status::Skipped)
-        .map(|o| o.target.as_str())
-        .collect();
-    let unjudged: Vec<&TargetResult> = targets
-        .iter()
-        .filter(|t| t.status == TargetStatus::Scanned && !judged.contains(t.target.as_str()))
-        .collect();
-    // A host where nothing answered: a mistyped address must not ship (ports family).
-    let mut no_service: Vec<&str> = Vec::new();
-    for o in &outcomes {
-        let none = o.status == Status::Inconclusive
-            && o.reason
-                .as_ref()
-                .is_some_and(|r| r.kind == ReasonKind::NoService);
-        if none && !no_service.contains(&o.target.as_str()) {
-            no_service.push(&o.target);
-        }
-    }
-    let critical_undecided = outcomes
-        .iter()
-        .filter(|o| o.status == Status::Inconclusive && o.severity == Severity::Critical)
-        .count();
+}
+
+/// What the gate is decided on.
+struct Facts<'t> {
+    counts: Counts,
+    gate_counts: Counts,
+    results: StatusCounts,
+    family_scores: BTreeMap<String, Option<f64>>,
+    actual: Option<f64>,
+    optimistic: Option<f64>,
+    unreachable: Vec<&'t TargetResult>,
+    unjudged: Vec<&'t TargetResult>,
+    critical_undecided: usize,
+    no_service: Vec<String>,
+}
+
+fn gate(facts: Facts<'_>, complete: bool, policy: &Policy, notes: &GateNotes) -> Summary {
+    let Facts {
+        counts,
+        gate_counts,
+        results,
+        family_scores,
+        actual,
+        optimistic,
+        unreachable,
+        unjudged,
+        critical_undecided,
+        no_service,
+    } = facts;
     let mut failing = Vec::new();
     let mut undecided = Vec::new();
     let mut fine = Vec::new();

@@ -57,6 +57,12 @@ pub struct Triaged {
     pub baseline: Option<BaselineReport>,
 }
 
+/// Whether every finding of a failed result is suppressed (the result is then out of the score
+/// and the counts).
+pub fn fully_suppressed(o: &crate::model::Outcome) -> bool {
+    !o.findings.is_empty() && o.findings.iter().all(|f| f.suppression.is_some())
+}
+
 /// Triage a scan's results without suppressions or baseline.
 pub fn triage(result: ScanResult) -> Triaged {
     triage_with(result, &Suppressions::default(), None)
@@ -105,8 +111,7 @@ pub fn triage_with(
                         }
                     }
                 }
-                o.suppressed =
-                    !o.findings.is_empty() && o.findings.iter().all(|f| f.suppression.is_some());
+                o.suppressed = fully_suppressed(o);
             }
             Status::Inconclusive => {
                 for (i, e) in entries.iter().enumerate() {

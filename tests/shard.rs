@@ -340,6 +340,25 @@ async fn every_bad_merge_input_is_refused_with_one_line() {
         "{line}"
     );
 
+    // Another policy that the plan's identity does not hash: the merge gates with one.
+    let lax = p("lax.json");
+    let run = lab.run(&[
+        "--shard",
+        "2/3",
+        "--max-high",
+        "50",
+        "--json",
+        lax.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let (code, line) = merge_err(&[a, &lax, c]);
+    assert_eq!(code, 3);
+    assert!(
+        line.contains("lax.json") && line.contains("another policy"),
+        "{line}"
+    );
+
     // Truncated JSON.
     let text = std::fs::read_to_string(b).unwrap();
     std::fs::write(p("trunc.json"), &text[..text.len() / 2]).unwrap();
@@ -419,6 +438,35 @@ async fn every_bad_merge_input_is_refused_with_one_line() {
     // And the good set still merges (the gate fails on the lab's findings).
     let out = p("merged.json");
     assert_eq!(merge(&files, &out).code, 1);
+    // The JSON report streamed from the shard files (only JSON asked for) is byte for byte
+    // the one written from the results in memory (another format asked for too).
+    let (both, junit) = (p("both.json"), p("merged.xml"));
+    let run = bin()
+        .args(["merge", "-q", "--json", both.to_str().unwrap()])
+        .arg(format!("--report=junit={}", junit.to_str().unwrap()))
+        .args(&files)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(&both).unwrap(),
+        "streamed and in-memory merged reports differ"
+    );
+    assert!(
+        std::fs::read_to_string(&junit)
+            .unwrap()
+            .contains("<testsuite")
+    );
+    // To standard output as well, with the verdict on standard error.
+    let run = bin()
+        .args(["merge", "--json", "-"])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    assert_eq!(run.stdout, std::fs::read(&out).unwrap());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("Gate FAILED"));
     // A file that does not exist is a usage error.
     let (code, line) = merge_err(&[a, &p("nope.json"), c]);
     assert_eq!(code, 2, "{line}");

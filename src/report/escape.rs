@@ -6,7 +6,7 @@
 //! bidirectional and invisible formatting characters that reorder or hide text. Format-
 //! specific escaping (JSON by serde, XML, HTML, Markdown) then happens in each writer.
 
-use crate::model::{Evidence, Observed, Reason, escape_unsafe};
+use crate::model::{Evidence, Observed, Outcome, Reason, escape_unsafe};
 
 use super::ScanReport;
 
@@ -42,22 +42,7 @@ pub fn sanitize(report: &mut ScanReport) {
         text(&mut t.target);
         reason(&mut t.error);
     }
-    for o in &mut report.results {
-        text(&mut o.target);
-        text(&mut o.message);
-        evidence(&mut o.evidence);
-        reason(&mut o.reason);
-        for f in &mut o.findings {
-            text(&mut f.message);
-            text(&mut f.subject.key);
-            evidence(&mut f.evidence);
-        }
-        for c in &mut o.subjects {
-            text(&mut c.message);
-            text(&mut c.subject.key);
-            reason(&mut c.reason);
-        }
-    }
+    report.results.iter_mut().for_each(outcome);
     for r in &mut report.summary.gate.reasons {
         text(r);
     }
@@ -93,18 +78,36 @@ pub fn sanitize(report: &mut ScanReport) {
             text(x);
         }
     }
-    for o in &mut report.results {
-        let sups = o
-            .findings
-            .iter_mut()
-            .filter_map(|f| f.suppression.as_mut())
-            .chain(o.suppression.as_mut());
-        for sup in sups {
-            text(&mut sup.reason);
-            text(&mut sup.source);
-            if let Some(owner) = &mut sup.owner {
-                text(owner);
-            }
+}
+
+/// Escape every target-controlled string of one result (what [`sanitize`] does to each; the
+/// merge's streaming writer calls it on each result as it goes out).
+pub fn outcome(o: &mut Outcome) {
+    text(&mut o.target);
+    text(&mut o.message);
+    evidence(&mut o.evidence);
+    reason(&mut o.reason);
+    for f in &mut o.findings {
+        text(&mut f.message);
+        text(&mut f.subject.key);
+        evidence(&mut f.evidence);
+    }
+    for c in &mut o.subjects {
+        text(&mut c.message);
+        text(&mut c.subject.key);
+        reason(&mut c.reason);
+    }
+    // Suppression entries are the user's (or a shard's), but their text reaches terminals too.
+    let sups = o
+        .findings
+        .iter_mut()
+        .filter_map(|f| f.suppression.as_mut())
+        .chain(o.suppression.as_mut());
+    for sup in sups {
+        text(&mut sup.reason);
+        text(&mut sup.source);
+        if let Some(owner) = &mut sup.owner {
+            text(owner);
         }
     }
 }

@@ -45,9 +45,14 @@ pub struct Tool {
     pub version: &'static str,
 }
 
-/// Everything every writer needs.
+/// Everything every writer needs: a [`Report`] whose results are in memory.
+pub type ScanReport = Report<Vec<Outcome>>;
+
+/// A report, generic over how its results are held: in memory ([`ScanReport`], what every
+/// writer reads), or produced one at a time while the JSON report is written (the merge's
+/// streaming writer, [`crate::merge`]). One definition, so both serialise alike.
 #[derive(Clone, Debug, Serialize)]
-pub struct ScanReport {
+pub struct Report<R = Vec<Outcome>> {
     /// [`SCHEMA_VERSION`].
     pub schema_version: u32,
     /// [`SCHEMA_MINOR`] (absent in reports of version 1.0).
@@ -69,7 +74,7 @@ pub struct ScanReport {
     /// One entry per target.
     pub targets: Vec<TargetResult>,
     /// One entry per (rule, target) evaluated.
-    pub results: Vec<Outcome>,
+    pub results: R,
     /// Scores, counts and the gate.
     pub summary: Summary,
     /// What the suppressions did (since 1.2).
@@ -180,7 +185,32 @@ pub fn open_rows(o: &Outcome) -> usize {
     open_of(o).count().max(1)
 }
 
-impl ScanReport {}
+impl<R> Report<R> {
+    /// The same report with other results (every other field moved as is).
+    pub fn with_results<T>(self, results: T) -> Report<T> {
+        Report {
+            schema_version: self.schema_version,
+            schema_minor: self.schema_minor,
+            tool: self.tool,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            duration_ms: self.duration_ms,
+            complete: self.complete,
+            policy: self.policy,
+            families: self.families,
+            targets: self.targets,
+            results,
+            summary: self.summary,
+            suppressions: self.suppressions,
+            baseline: self.baseline,
+            plan_id: self.plan_id,
+            shard: self.shard,
+            origins: self.origins,
+            sarif_include_suppressed: self.sarif_include_suppressed,
+            settings: self.settings,
+        }
+    }
+}
 
 /// The engine settings a reader needs to judge a report (no secrets, no option values that
 /// a family keeps to itself).
@@ -351,6 +381,16 @@ pub fn write_file(
     report: &ScanReport,
     path: &std::path::Path,
 ) -> io::Result<()> {
+    write_file_with(path, &mut |out| write(format, report, out))
+}
+
+/// [`write_file`] with any writer: `body` writes the whole file to `out` (the same rules: a
+/// device is written in place, anything else atomically, and nothing is left behind when
+/// `body` fails).
+pub fn write_file_with(
+    path: &std::path::Path,
+    body: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_dir() => Err(io::Error::new(
             io::ErrorKind::IsADirectory,
@@ -358,7 +398,7 @@ pub fn write_file(
         )),
         Ok(meta) if !meta.is_file() => {
             let mut f = io::BufWriter::new(std::fs::OpenOptions::new().write(true).open(path)?);
-            write(format, report, &mut f)?;
+            body(&mut f)?;
             f.flush()
         }
         found => {
@@ -381,8 +421,8 @@ pub fn write_file(
                 .suffix(".tmp")
                 .tempfile_in(dir)?;
             {
-                let mut f = io::BufWriter::new(tmp.as_file_mut());
-                write(format, report, &mut f)?;
+                let mut f = io::BufWriter::with_capacity(1 << 16, tmp.as_file_mut());
+                body(&mut f)?;
                 f.flush()?;
             }
             if let Some(perms) = keep {
