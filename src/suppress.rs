@@ -265,6 +265,7 @@ pub fn parse(path: &Path, text: &str, policy: &Policy, today: time::Date) -> Res
         }
     })?;
     let mut entries = Vec::new();
+    let lines = crate::config::Lines::new(text);
     for (n, spanned) in raw.suppress.iter().enumerate() {
         let key = format!("suppress[{n}]");
         let e = spanned.get_ref();
@@ -356,7 +357,7 @@ pub fn parse(path: &Path, text: &str, policy: &Policy, today: time::Date) -> Res
                 ));
             }
         };
-        let line = crate::config::line_col(text, spanned.span().start).0;
+        let line = lines.line(spanned.span().start);
         entries.push(Entry {
             rule,
             target,

@@ -205,6 +205,7 @@ impl<R> Report<R> {
             baseline: self.baseline,
             plan_id: self.plan_id,
             shard: self.shard,
+            compliance: self.compliance,
             origins: self.origins,
             sarif_include_suppressed: self.sarif_include_suppressed,
             settings: self.settings,
