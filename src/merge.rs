@@ -145,6 +145,10 @@ struct RawTarget {
     requests: BTreeMap<String, u32>,
     #[serde(default)]
     backoff: Option<Backoff>,
+    #[serde(default)]
+    parent: Option<String>,
+    #[serde(default)]
+    chain: Option<crate::model::ChainReport>,
 }
 
 #[derive(Deserialize)]
@@ -343,6 +347,8 @@ pub fn parse(path: &Path, bytes: &[u8]) -> std::result::Result<Shard, Rejected> 
             error: t.error,
             requests,
             backoff: t.backoff,
+            parent: t.parent,
+            chain: t.chain,
         });
     }
     let mut results = Vec::with_capacity(raw.results.len());
@@ -489,10 +495,35 @@ pub fn merge(mut shards: Vec<Shard>) -> std::result::Result<ScanReport, Rejected
             owner.len()
         )));
     }
+    // A derived target (found by a port sweep) belongs to the shard that ran its parent's
+    // sweep, which lists it with its parent; its results are that shard's.
+    let mut derived: HashMap<&str, (&str, &str)> = HashMap::new();
+    for s in &shards {
+        for t in &s.targets {
+            if let Some(parent) = &t.parent {
+                if owner.get(&(parent.as_str(), "ports")) != Some(&s.file.as_str()) {
+                    return Err(Rejected(format!(
+                        "{}: target {} is derived from {parent}, whose port sweep is not this shard's",
+                        s.file, t.target
+                    )));
+                }
+                if let Some((other, _)) = derived.insert(&t.target, (&s.file, parent)) {
+                    return Err(Rejected(format!(
+                        "{}: derived target {} is also in {other}",
+                        s.file, t.target
+                    )));
+                }
+            }
+        }
+    }
     let mut seen: HashMap<(&str, &str), &str> = HashMap::new();
     for s in &shards {
         for o in &s.results {
-            if owner.get(&(o.target.as_str(), o.family)) != Some(&s.file.as_str()) {
+            let derived_here = derived
+                .get(o.target.as_str())
+                .is_some_and(|(file, _)| *file == s.file.as_str());
+            if !derived_here && owner.get(&(o.target.as_str(), o.family)) != Some(&s.file.as_str())
+            {
                 return Err(Rejected(format!(
                     "{}: result {} on {} is not one of the shard's jobs",
                     s.file, o.rule_id, o.target
@@ -506,7 +537,7 @@ pub fn merge(mut shards: Vec<Shard>) -> std::result::Result<ScanReport, Rejected
             }
         }
         for t in &s.targets {
-            if !target_index.contains_key(t.target.as_str()) {
+            if t.parent.is_none() && !target_index.contains_key(t.target.as_str()) {
                 return Err(Rejected(format!(
                     "{}: target {} has no job in the shard",
                     s.file, t.target
@@ -514,21 +545,37 @@ pub fn merge(mut shards: Vec<Shard>) -> std::result::Result<ScanReport, Rejected
             }
         }
     }
-    let position: HashMap<String, usize> = target_index
+    // Report order: plan order, each derived target after its parent in its shard's order.
+    let mut position: HashMap<String, (usize, usize)> = target_index
         .iter()
-        .map(|(k, v)| ((*k).to_string(), *v))
+        .map(|(k, v)| ((*k).to_string(), (*v, 0)))
         .collect();
+    for s in &shards {
+        for (n, t) in s.targets.iter().enumerate() {
+            if let Some(parent) = &t.parent {
+                let at = target_index
+                    .get(parent.as_str())
+                    .copied()
+                    .unwrap_or(usize::MAX);
+                position.insert(t.target.clone(), (at, n + 1));
+            }
+        }
+    }
+    drop(derived);
     drop(seen);
     drop(owner);
 
     let policy = shards.first().map(|s| s.policy.clone()).unwrap_or_default();
     let started_at = shards.iter().map(|s| s.started_at).min();
     let finished_at = shards.iter().map(|s| s.finished_at).max();
-    let mut targets: BTreeMap<usize, TargetResult> = BTreeMap::new();
+    let mut targets: BTreeMap<(usize, usize), TargetResult> = BTreeMap::new();
     let mut outcomes = Vec::with_capacity(shards.iter().map(|s| s.results.len()).sum());
     for s in shards {
         for t in s.targets {
-            let at = position.get(&t.target).copied().unwrap_or(usize::MAX);
+            let at = position
+                .get(&t.target)
+                .copied()
+                .unwrap_or((usize::MAX, usize::MAX));
             match targets.get_mut(&at) {
                 None => {
                     targets.insert(at, t);
@@ -537,6 +584,9 @@ pub fn merge(mut shards: Vec<Shard>) -> std::result::Result<ScanReport, Rejected
                     m.requests.extend(t.requests);
                     if m.address.is_none() {
                         m.address = t.address;
+                    }
+                    if m.chain.is_none() {
+                        m.chain = t.chain;
                     }
                     m.backoff = match (m.backoff, t.backoff) {
                         (Some(a), Some(b)) => Some(Backoff {
@@ -552,7 +602,10 @@ pub fn merge(mut shards: Vec<Shard>) -> std::result::Result<ScanReport, Rejected
     }
     outcomes.sort_by_cached_key(|o| {
         (
-            position.get(&o.target).copied().unwrap_or(usize::MAX),
+            position
+                .get(&o.target)
+                .copied()
+                .unwrap_or((usize::MAX, usize::MAX)),
             crate::catalogue::index(o.rule_id).unwrap_or(usize::MAX),
         )
     });

@@ -45,6 +45,9 @@ pub struct Settings {
     pub dns_server: Option<std::net::SocketAddr>,
     /// Where the scan reports its progress (`--progress`; hidden by default).
     pub progress: crate::progress::Progress,
+    /// The families that audit the TLS and HTTP services the port sweep discovers, as derived
+    /// targets (`scan.chain`; none with `--no-chain`).
+    pub chain: Vec<&'static str>,
 }
 
 impl Default for Settings {
@@ -61,6 +64,7 @@ impl Default for Settings {
             max_requests: None,
             dns_server: None,
             progress: crate::progress::Progress::hidden(),
+            chain: crate::engine::chain::DEFAULT.to_vec(),
         }
     }
 }
@@ -322,6 +326,11 @@ pub fn build(args: &ScanArgs, families: &[&dyn FamilyOptions]) -> Result<ScanPla
     settings.max_requests = int_flag(args.max_requests, "--max-requests", 1, 100_000_000)?
         .and_then(|v| u32::try_from(v).ok())
         .or(cfg.max_requests);
+    if args.no_chain {
+        settings.chain = Vec::new();
+    } else if let Some(chain) = &cfg.chain {
+        settings.chain = chain.clone();
+    }
 
     let mut policy = Policy::default();
     if let Some(s) = args.min_score {
@@ -355,6 +364,20 @@ pub fn build(args: &ScanArgs, families: &[&dyn FamilyOptions]) -> Result<ScanPla
         })
         .collect::<Result<_>>()?;
 
+    // Chaining audits with the families asked for only: `--checks ports` sweeps and no more.
+    for t in &mut targets {
+        let asked = t.families.as_deref().unwrap_or(&families_asked);
+        if !asked.is_empty() {
+            t.chain = Some(
+                settings
+                    .chain
+                    .iter()
+                    .copied()
+                    .filter(|f| asked.contains(f))
+                    .collect(),
+            );
+        }
+    }
     let secrets = load_secrets(&mut targets, &families_asked)?;
     Ok(ScanPlan {
         targets,

@@ -33,8 +33,8 @@ pub mod terminal;
 pub const SCHEMA_VERSION: u32 = 1;
 /// Minor version: bumped on additive changes (1: `findings[]`, `subjects[]`, `requests`;
 /// 2: suppressions, baseline states, the gate's new policy keys; 3: `plan_id` and `shard` in
-/// shard and merged reports).
-pub const SCHEMA_MINOR: u32 = 3;
+/// shard and merged reports; 4: `parent` and `chain` of targets, from discovery chaining).
+pub const SCHEMA_MINOR: u32 = 4;
 
 /// The tool that wrote a report.
 #[derive(Clone, Debug, Serialize)]
