@@ -83,6 +83,8 @@ pub struct Discovered {
 pub struct Audited {
     /// Normalised host.
     pub host: String,
+    /// Where it was reached.
+    pub addrs: Vec<IpAddr>,
     /// The port its TLS and HTTP families talk to.
     pub port: u16,
     /// The families that run on it.
@@ -90,8 +92,8 @@ pub struct Audited {
 }
 
 impl Audited {
-    /// `target` as chaining sees it, running `families`.
-    pub fn of(target: &Target, families: Vec<&'static str>) -> Audited {
+    /// `target` (reached at `addrs`) as chaining sees it, running `families`.
+    pub fn of(target: &Target, addrs: &[SocketAddr], families: Vec<&'static str>) -> Audited {
         let port = match &target.kind {
             TargetKind::Url(u) => u.port_or_known_default().unwrap_or(443),
             TargetKind::Host { port, .. } => port.unwrap_or(443),
@@ -99,6 +101,7 @@ impl Audited {
         };
         Audited {
             host: super::normalise_host(&target.host()),
+            addrs: addrs.iter().map(SocketAddr::ip).collect(),
             port,
             families,
         }
@@ -330,7 +333,11 @@ mod tests {
     fn does_not_audit_twice_or_past_the_chain_list() {
         let parent = Target::parse("127.0.0.1:443").unwrap();
         let addrs = ["127.0.0.1:443".parse().unwrap()];
-        let audited = [Audited::of(&parent, vec!["tls", "headers", "ports"])];
+        let audited = [Audited::of(
+            &parent,
+            &addrs,
+            vec!["tls", "headers", "ports"],
+        )];
         let (targets, report) = derive(
             &parent,
             &addrs,

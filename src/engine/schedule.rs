@@ -158,7 +158,8 @@ pub async fn run(
                 .filter(|(_, applies)| *applies)
                 .map(|(f, _)| f.family())
                 .collect();
-            audited.push(super::chain::Audited::of(target, running));
+            let addrs = st.as_ref().map(|s| s.addrs.as_slice()).unwrap_or_default();
+            audited.push(super::chain::Audited::of(target, addrs, running));
         }
         // A name that did not resolve still gets the families that need no address.
         let unresolved = match (st, targets.get(i), plan.targets.get(i)) {
