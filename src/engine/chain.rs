@@ -152,8 +152,12 @@ pub fn derive(
         let mut families: Vec<&'static str> = Vec::new();
         let mut already: Vec<&str> = Vec::new();
         for f in chain.iter().copied().filter(|f| wanted.contains(f)) {
+            // The same service under another name of the plan counts too (its certificate is
+            // judged there, under the name it serves).
             let done = audited.iter().any(|a| {
-                a.host == super::normalise_host(&host) && a.port == port && a.families.contains(&f)
+                (a.host == super::normalise_host(&host) || a.addrs.contains(&d.addr.ip()))
+                    && a.port == port
+                    && a.families.contains(&f)
             });
             if done {
                 already.push(f);
@@ -369,6 +373,23 @@ mod tests {
         assert!(report.not_chained[0].reason.contains("chaining is off"));
         assert!(parse(&["ports".into()]).is_err());
         assert_eq!(parse(&[]).unwrap(), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn a_service_audited_under_another_name_is_not_chained() {
+        let api = Target::parse("https://api.test:8443/").unwrap();
+        let reached = ["127.0.0.9:8443".parse().unwrap()];
+        let audited = [Audited::of(&api, &reached, vec!["tls", "headers"])];
+        let (targets, report) = derive(
+            &Target::parse("db.test").unwrap(),
+            &["127.0.0.9:0".parse().unwrap()],
+            vec![d("127.0.0.9:8443", Found::Https)],
+            DEFAULT,
+            &audited,
+            &HashSet::new(),
+        );
+        assert!(targets.is_empty());
+        assert!(report.not_chained[0].reason.starts_with("already audited"));
     }
 
     #[test]
