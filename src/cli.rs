@@ -119,6 +119,10 @@ pub struct ScanArgs {
     /// Accept CIDR targets of more than 65,536 addresses (up to 2^24).
     #[arg(long)]
     pub allow_large_range: bool,
+    /// Do not audit what the port sweep discovers: no TLS and headers checks on the TLS and
+    /// HTTP services it finds (scan.chain = [] in a config file).
+    #[arg(long)]
+    pub no_chain: bool,
     /// DNS server for every lookup, ADDR:PORT [default: the system's resolver].
     #[arg(long, value_name = "ADDR:PORT")]
     pub dns_server: Option<String>,

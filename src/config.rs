@@ -124,6 +124,7 @@ struct ScanSection {
     allow_large_range: Option<bool>,
     max_requests: Option<Spanned<i64>>,
     suppressions: Option<Spanned<String>>,
+    chain: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -222,6 +223,8 @@ pub struct Config {
     pub allow_large_range: Option<bool>,
     /// `scan.max_requests`.
     pub max_requests: Option<u32>,
+    /// `scan.chain`: the families that audit what the port sweep discovers (empty: none).
+    pub chain: Option<Vec<&'static str>>,
     /// `scan.suppressions`, relative to the config file's directory (with its position).
     pub suppressions: Option<(PathBuf, usize, usize)>,
     /// The other gate keys of `[policy]`.
@@ -514,6 +517,12 @@ pub fn parse(path: &Path, text: &str, owners: &[&dyn FamilyOptions]) -> Result<C
     config.allow_large_range = scan.allow_large_range;
     if let Some(v) = &scan.max_requests {
         config.max_requests = u32::try_from(int(v, "scan.max_requests", 1, 100_000_000)?).ok();
+    }
+    if let Some(list) = &scan.chain {
+        config.chain = Some(
+            crate::engine::chain::parse(list.get_ref())
+                .map_err(|m| err(list.span(), format!("scan.chain: {m}")))?,
+        );
     }
 
     if let Some(v) = &file.policy.min_score {

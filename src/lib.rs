@@ -18,6 +18,9 @@
 //!    back-off, pacing, timeouts, byte caps, request budgets, counting).
 //! 4. [`engine::collect`]: exactly one result per rule and target ([`model::Outcome`]), each
 //!    failed result with its per-subject [`model::Finding`]s.
+//!    [`engine::chain`] feeds collect back into schedule: the TLS and HTTP services a finished
+//!    port sweep discovered become derived targets (with their parent) whose jobs start at
+//!    once.
 //! 5. [`triage`]: what the gate makes of each finding: [`suppress`]ions (with expiry and
 //!    stale entries) and a [`baseline`] of an earlier report (new, updated, fixed).
 //! 6. [`summarise`]: the score and the gate, a pure function of the triaged results and the

@@ -290,6 +290,8 @@ impl FirstPass {
                 error: t.error,
                 requests,
                 backoff: t.backoff,
+                parent: t.parent,
+                chain: t.chain,
             });
         }
         let file_no =
@@ -434,6 +436,29 @@ impl FirstPass {
                 owner.len()
             )));
         }
+        // A derived target (found by a port sweep) belongs to the shard that ran its parent's
+        // sweep, which lists it with its parent; its results are that shard's.
+        let mut derived: HashMap<&str, (usize, &str)> = HashMap::new();
+        for &n in &in_order {
+            let Some(s) = heads.get(n) else { continue };
+            for t in &s.targets {
+                if let Some(parent) = &t.parent {
+                    if owner.get(&(parent.as_str(), "ports")) != Some(&n) {
+                        return Err(Rejected(format!(
+                            "{}: target {} is derived from {parent}, whose port sweep is not this shard's",
+                            s.file, t.target
+                        )));
+                    }
+                    if let Some((other, _)) = derived.insert(&t.target, (n, parent)) {
+                        let other = heads.get(other).map_or("", |h| h.file.as_str());
+                        return Err(Rejected(format!(
+                            "{}: derived target {} is also in {other}",
+                            s.file, t.target
+                        )));
+                    }
+                }
+            }
+        }
         let name = |t: u32| target_names.get(t as usize).map_or("", String::as_str);
         let rule_of = |r: u16| crate::catalogue::all().get(usize::from(r));
         let mut seen: HashMap<u64, usize> = HashMap::with_capacity(entries.len());
@@ -444,7 +469,8 @@ impl FirstPass {
                     continue;
                 };
                 let target = name(e.target);
-                if owner.get(&(target, rule.family.as_str())) != Some(&n) {
+                let derived_here = derived.get(target).is_some_and(|(file, _)| *file == n);
+                if !derived_here && owner.get(&(target, rule.family.as_str())) != Some(&n) {
                     return Err(Rejected(format!(
                         "{}: result {} on {target} is not one of the shard's jobs",
                         s.file, rule.id
@@ -460,7 +486,7 @@ impl FirstPass {
                 }
             }
             for t in &s.targets {
-                if !target_index.contains_key(t.target.as_str()) {
+                if t.parent.is_none() && !target_index.contains_key(t.target.as_str()) {
                     return Err(Rejected(format!(
                         "{}: target {} has no job in the shard",
                         s.file, t.target
@@ -469,28 +495,42 @@ impl FirstPass {
             }
         }
         drop(seen);
-        let position: HashMap<String, usize> = target_index
+        // Report order: plan order, each derived target after its parent in its shard's order.
+        let mut position: HashMap<String, (usize, usize)> = target_index
             .iter()
-            .map(|(k, v)| ((*k).to_string(), *v))
+            .map(|(k, v)| ((*k).to_string(), (*v, 0)))
             .collect();
+        for s in &heads {
+            for (n, t) in s.targets.iter().enumerate() {
+                if let Some(parent) = &t.parent {
+                    let at = target_index
+                        .get(parent.as_str())
+                        .copied()
+                        .unwrap_or(usize::MAX);
+                    position.insert(t.target.clone(), (at, n + 1));
+                }
+            }
+        }
+        drop(derived);
         drop(owner);
         drop(target_index);
 
         // Results in report order: by target (plan order), then catalogue order.
-        let target_position: Vec<usize> = target_names
+        const LAST: (usize, usize) = (usize::MAX, usize::MAX);
+        let target_position: Vec<(usize, usize)> = target_names
             .iter()
-            .map(|t| position.get(t).copied().unwrap_or(usize::MAX))
+            .map(|t| position.get(t).copied().unwrap_or(LAST))
             .collect();
         let mut order: Vec<u32> = (0..u32::try_from(entries.len()).unwrap_or(u32::MAX)).collect();
         order.sort_by_key(|n| {
             entries
                 .get(*n as usize)
-                .map_or((usize::MAX, u16::MAX), |e| {
+                .map_or((LAST, u16::MAX), |e| {
                     (
                         target_position
                             .get(e.target as usize)
                             .copied()
-                            .unwrap_or(usize::MAX),
+                            .unwrap_or(LAST),
                         e.rule,
                     )
                 })
@@ -508,12 +548,12 @@ impl FirstPass {
         let policy = heads.first().map(|s| s.policy.clone()).unwrap_or_default();
         let started_at = heads.iter().map(|s| s.started_at).min();
         let finished_at = heads.iter().map(|s| s.finished_at).max();
-        let mut targets: BTreeMap<usize, TargetResult> = BTreeMap::new();
+        let mut targets: BTreeMap<(usize, usize), TargetResult> = BTreeMap::new();
         let mut files = Vec::with_capacity(heads.len());
         for s in heads {
             files.push((s.path, s.file));
             for t in s.targets {
-                let at = position.get(&t.target).copied().unwrap_or(usize::MAX);
+                let at = position.get(&t.target).copied().unwrap_or(LAST);
                 match targets.get_mut(&at) {
                     None => {
                         targets.insert(at, t);
@@ -522,6 +562,9 @@ impl FirstPass {
                         m.requests.extend(t.requests);
                         if m.address.is_none() {
                             m.address = t.address;
+                        }
+                        if m.chain.is_none() {
+                            m.chain = t.chain;
                         }
                         m.backoff = match (m.backoff, t.backoff) {
                             (Some(a), Some(b)) => Some(Backoff {
@@ -760,6 +803,10 @@ struct RawTarget {
     requests: BTreeMap<String, u32>,
     #[serde(default)]
     backoff: Option<Backoff>,
+    #[serde(default)]
+    parent: Option<String>,
+    #[serde(default)]
+    chain: Option<crate::model::ChainReport>,
 }
 
 #[derive(Deserialize)]

@@ -725,6 +725,49 @@ pub struct TargetResult {
     /// Host-wide back-off: how often the target asked secgate to slow down, and the wait.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backoff: Option<Backoff>,
+    /// A derived target: the id of the target whose port sweep discovered it (since 1.4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// What the port sweep of this target discovered and what became of it: the derived
+    /// targets audited, and the open ports not chained, with why (since 1.4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain: Option<ChainReport>,
+}
+
+/// What chaining made of one target's discovered services.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainReport {
+    /// Derived targets audited, in report order.
+    pub chained: Vec<Chained>,
+    /// Open ports that were not chained, with the reason.
+    pub not_chained: Vec<NotChained>,
+}
+
+/// One derived target.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Chained {
+    /// The derived target's id (`https://10.0.0.5:8443/`).
+    pub target: String,
+    /// Where the service answered (`10.0.0.5:8443`).
+    pub address: String,
+    /// The service as the sweep identified it (`tls`, `http`, `tls (likely redis)`).
+    pub service: String,
+    /// The families that audit it.
+    pub families: Vec<String>,
+}
+
+/// One open port that was not chained.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotChained {
+    /// Where it answered (`10.0.0.5:9999`).
+    pub address: String,
+    /// The service as identified (`unknown` when it was not).
+    pub service: String,
+    /// Why it was not chained.
+    pub reason: String,
 }
 
 /// The back-off a target asked for (429 or 503 answers, Retry-After).

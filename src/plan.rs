@@ -50,6 +50,9 @@ pub struct Settings {
     pub proxy: Option<Proxy>,
     /// The policy profile (`--profile`): its rule parameters, read by the families.
     pub profile: std::sync::Arc<crate::profile::Profile>,
+    /// The families that audit the TLS and HTTP services the port sweep discovers, as derived
+    /// targets (`scan.chain`; none with `--no-chain`).
+    pub chain: Vec<&'static str>,
 }
 
 /// The proxy of the HTTP families: an HTTP proxy, reached at an address (its name was looked
@@ -201,6 +204,7 @@ impl Default for Settings {
             progress: crate::progress::Progress::hidden(),
             proxy: None,
             profile: crate::profile::default_profile(),
+            chain: crate::engine::chain::DEFAULT.to_vec(),
         }
     }
 }
@@ -469,6 +473,11 @@ pub fn build(args: &ScanArgs, families: &[&dyn FamilyOptions]) -> Result<ScanPla
     settings.max_requests = int_flag(args.max_requests, "--max-requests", 1, 100_000_000)?
         .and_then(|v| u32::try_from(v).ok())
         .or(cfg.max_requests);
+    if args.no_chain {
+        settings.chain = Vec::new();
+    } else if let Some(chain) = &cfg.chain {
+        settings.chain = chain.clone();
+    }
 
     let mut policy = Policy::default();
     if let Some(s) = args.min_score {
@@ -521,6 +530,20 @@ pub fn build(args: &ScanArgs, families: &[&dyn FamilyOptions]) -> Result<ScanPla
         crate::compliance::parse_names(&args.compliance)
             .map_err(|m| Error::usage("--compliance", m))?
     };
+    // Chaining audits with the families asked for only: `--checks ports` sweeps and no more.
+    for t in &mut targets {
+        let asked = t.families.as_deref().unwrap_or(&families_asked);
+        if !asked.is_empty() {
+            t.chain = Some(
+                settings
+                    .chain
+                    .iter()
+                    .copied()
+                    .filter(|f| asked.contains(f))
+                    .collect(),
+            );
+        }
+    }
     let secrets = load_secrets(&mut targets, &families_asked, families)?;
     Ok(ScanPlan {
         targets,

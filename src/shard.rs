@@ -323,14 +323,15 @@ pub fn plan_id(plan: &ScanPlan) -> String {
     let st = &plan.settings;
     let _ = writeln!(
         s,
-        "settings timeout={:?} redirects={} insecure={} rps={:?} max_requests={:?} dns={:?} resolve={:?}",
+        "settings timeout={:?} redirects={} insecure={} rps={:?} max_requests={:?} dns={:?} resolve={:?} chain={:?}",
         st.timeout,
         st.max_redirects,
         st.insecure,
         st.max_rps,
         st.max_requests,
         st.dns_server,
-        st.resolve.iter().collect::<Vec<_>>()
+        st.resolve.iter().collect::<Vec<_>>(),
+        st.chain
     );
     for c in &st.ca_certs {
         let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, c.as_ref());

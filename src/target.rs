@@ -66,6 +66,14 @@ pub struct Target {
     pub endpoints: Vec<crate::endpoint::Endpoint>,
     /// Family options for this target (its own keys over the scan's), by family.
     pub options: crate::options::OptionSet,
+    /// A derived target: the id of the target whose port sweep discovered it.
+    pub parent: Option<String>,
+    /// PostgreSQL offering TLS after an SSLRequest: the TLS family sends one on every
+    /// connection before its ClientHello (a derived target of a PostgreSQL port).
+    pub postgres_tls: bool,
+    /// The families that audit what this target's port sweep discovers, when the plan narrowed
+    /// them (`scan.chain` within the families asked for); `None`: the scan's `scan.chain`.
+    pub chain: Option<Vec<&'static str>>,
 }
 
 impl Target {
@@ -81,6 +89,9 @@ impl Target {
             resolve: Vec::new(),
             endpoints: Vec::new(),
             options: crate::options::OptionSet::default(),
+            parent: None,
+            postgres_tls: false,
+            chain: None,
         })
     }
 

@@ -53,6 +53,8 @@ pub async fn run(
             error: None,
             requests: std::collections::BTreeMap::new(),
             backoff: None,
+            parent: None,
+            chain: None,
         })
         .collect();
     let mut reached: Vec<Option<ScanTarget>> = vec![None; plan.targets.len()];

@@ -57,12 +57,25 @@ pub fn normalise_host(host: &str) -> String {
 pub struct Scope {
     hosts: HashSet<String>,
     addrs: HashMap<String, IpAddr>,
+    ranges: Vec<(IpAddr, u8)>,
 }
 
 impl Scope {
-    /// Whether redirects may go to `host` (it is the host of one of the scan's targets).
+    /// Whether redirects may go to `host`: it is the host of one of the scan's targets, or an
+    /// address inside one of its ranges (the addresses the plan covers).
     pub fn allows(&self, host: &str) -> bool {
-        self.hosts.contains(&normalise_host(host))
+        let host = normalise_host(host);
+        self.hosts.contains(&host)
+            || host.parse::<IpAddr>().is_ok_and(|ip| {
+                self.ranges
+                    .iter()
+                    .any(|(n, p)| super::chain::contains(*n, *p, ip))
+            })
+    }
+
+    /// Add a range target's addresses.
+    pub fn add_range(&mut self, network: IpAddr, prefix: u8) {
+        self.ranges.push((network, prefix));
     }
 
     /// Add a target's host, and where it was reached (the first target to reach a name wins).
@@ -96,11 +109,18 @@ pub struct ScanTarget {
 pub struct Counters {
     total: AtomicU32,
     by_family: Mutex<BTreeMap<&'static str, u32>>,
+    /// A derived target's: its parent's counters, whose `--max-requests` it shares.
+    parent: Option<Arc<Counters>>,
 }
 
 impl Counters {
     fn add(&self, family: &'static str) {
         self.add_n(family, 1);
+    }
+
+    /// The counters `--max-requests` is judged on: the parent's for a derived target.
+    fn budget(&self) -> &Counters {
+        self.parent.as_deref().unwrap_or(self)
     }
 
     /// Count `n` requests of `family` (negative: give back reserved requests never sent).
@@ -113,10 +133,16 @@ impl Counters {
         let entry = m.entry(family).or_default();
         if n >= 0 {
             self.total.fetch_add(by, Ordering::Relaxed);
+            if let Some(p) = &self.parent {
+                p.total.fetch_add(by, Ordering::Relaxed);
+            }
             *entry = entry.saturating_add(by);
         } else {
             let by = by.min(*entry);
             self.total.fetch_sub(by, Ordering::Relaxed);
+            if let Some(p) = &self.parent {
+                p.total.fetch_sub(by, Ordering::Relaxed);
+            }
             *entry -= by;
         }
     }
@@ -147,7 +173,8 @@ pub struct ScanCx {
     /// The scan's resolver.
     pub dns: Dns,
     http: HttpPool,
-    counters: Vec<Counters>,
+    /// By target index: the plan's targets, then derived targets as they are added.
+    counters: std::sync::RwLock<Vec<Arc<Counters>>>,
     sweeps: tokio::sync::Semaphore,
     /// Scan-level family options (a target's own are on the target).
     pub options: OptionSet,
@@ -181,7 +208,11 @@ impl ScanCx {
             cert_failures,
             dns,
             http,
-            counters: (0..targets).map(|_| Counters::default()).collect(),
+            counters: std::sync::RwLock::new(
+                (0..targets)
+                    .map(|_| Arc::new(Counters::default()))
+                    .collect(),
+            ),
             sweeps: tokio::sync::Semaphore::new(1),
             options,
         })
@@ -189,10 +220,33 @@ impl ScanCx {
 
     /// Requests sent to target `index`, by family.
     pub fn requests(&self, index: usize) -> BTreeMap<&'static str, u32> {
-        self.counters
-            .get(index)
-            .map(Counters::snapshot)
+        self.counter(index)
+            .map(|c| c.snapshot())
             .unwrap_or_default()
+    }
+
+    /// The request counters of target `index`.
+    fn counter(&self, index: usize) -> Option<Arc<Counters>> {
+        let list = match self.counters.read() {
+            Ok(l) => l,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        list.get(index).cloned()
+    }
+
+    /// Add a derived target of target `parent` (its requests count toward the parent's
+    /// `--max-requests` too); returns its index.
+    pub fn add_target(&self, parent: usize) -> usize {
+        let parent = self.counter(parent).map(|p| p.parent.clone().unwrap_or(p));
+        let mut list = match self.counters.write() {
+            Ok(l) => l,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        list.push(Arc::new(Counters {
+            parent,
+            ..Counters::default()
+        }));
+        list.len() - 1
     }
 
     /// The key under which connections to `host` are limited: its address, else its name.
@@ -275,10 +329,11 @@ pub struct Cx<'a> {
     /// The family.
     pub family: &'static str,
     target: &'a ScanTarget,
-    index: usize,
+    counter: Option<Arc<Counters>>,
     budget: u32,
     used: AtomicU32,
     secrets: Vec<String>,
+    discovered: Mutex<Vec<super::chain::Discovered>>,
 }
 
 impl<'a> Cx<'a> {
@@ -301,10 +356,28 @@ impl<'a> Cx<'a> {
             scan,
             family,
             target,
-            index,
+            counter: scan.counter(index),
             budget,
             used: AtomicU32::new(0),
             secrets,
+            discovered: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Report a service found on an open port, for the chain stage to audit
+    /// ([`super::chain`]).
+    pub fn discovered(&self, found: super::chain::Discovered) {
+        match self.discovered.lock() {
+            Ok(mut l) => l.push(found),
+            Err(poisoned) => poisoned.into_inner().push(found),
+        }
+    }
+
+    /// The services reported with [`Cx::discovered`].
+    pub fn take_discovered(&self) -> Vec<super::chain::Discovered> {
+        match self.discovered.lock() {
+            Ok(mut l) => std::mem::take(&mut *l),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
         }
     }
 
@@ -358,10 +431,8 @@ impl<'a> Cx<'a> {
                 ),
             ));
         }
-        if let (Some(cap), Some(c)) = (
-            self.scan.settings.max_requests,
-            self.scan.counters.get(self.index),
-        ) && c.total.load(Ordering::Relaxed) >= cap
+        if let (Some(cap), Some(c)) = (self.scan.settings.max_requests, &self.counter)
+            && c.budget().total.load(Ordering::Relaxed) >= cap
         {
             self.used.fetch_sub(1, Ordering::Relaxed);
             return Err(Reason::new(
@@ -369,7 +440,7 @@ impl<'a> Cx<'a> {
                 format!("--max-requests {cap} for this target is reached"),
             ));
         }
-        if let Some(c) = self.scan.counters.get(self.index) {
+        if let Some(c) = &self.counter {
             c.add(self.family);
         }
         Ok(())
@@ -491,10 +562,12 @@ impl<'a> Cx<'a> {
                 ),
             ));
         }
-        if let (Some(cap), Some(c)) = (
-            self.scan.settings.max_requests,
-            self.scan.counters.get(self.index),
-        ) && c.total.load(Ordering::Relaxed).saturating_add(requests) > cap
+        if let (Some(cap), Some(c)) = (self.scan.settings.max_requests, &self.counter)
+            && c.budget()
+                .total
+                .load(Ordering::Relaxed)
+                .saturating_add(requests)
+                > cap
         {
             return Err(Reason::new(
                 ReasonKind::Budget,
@@ -502,7 +575,7 @@ impl<'a> Cx<'a> {
             ));
         }
         self.used.fetch_add(requests, Ordering::Relaxed);
-        if let Some(c) = self.scan.counters.get(self.index) {
+        if let Some(c) = &self.counter {
             c.add_n(self.family, i64::from(requests));
         }
         Ok(Reservation {
@@ -517,7 +590,7 @@ impl<'a> Cx<'a> {
         let unsent = reservation.requests.saturating_sub(sent);
         self.used
             .fetch_sub(unsent.min(self.sent()), Ordering::Relaxed);
-        if let Some(c) = self.scan.counters.get(self.index) {
+        if let Some(c) = &self.counter {
             c.add_n(self.family, -i64::from(unsent));
         }
     }

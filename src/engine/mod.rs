@@ -15,6 +15,7 @@
 //! rules are recorded as `inconclusive` (reason `interrupted`) and the result is marked
 //! incomplete, so reports can still be written.
 
+pub mod chain;
 pub mod collect;
 pub mod connectivity;
 pub mod cx;
@@ -35,7 +36,7 @@ pub use cx::{
 };
 pub use family::{Emitter, Family, MAX_BACKOFF_WAIT, Rule, Verdict, deadline_for, evaluate_rules};
 
-use crate::model::{ReasonKind, ScanResult, TargetStatus};
+use crate::model::{ReasonKind, ScanResult, TargetResult, TargetStatus};
 use crate::plan::ScanPlan;
 
 /// Run `plan` with `families` until done or until `interrupt` completes.
@@ -55,6 +56,10 @@ pub async fn run(
 
     let mut scope = Scope::default();
     for (t, st) in plan.targets.iter().zip(&reached.reached) {
+        if let crate::target::TargetKind::Cidr { network, prefix } = t.kind {
+            scope.add_range(network, prefix);
+            continue;
+        }
         scope.add(
             &t.host(),
             st.as_ref().and_then(|s| s.addrs.first()).map(|a| a.ip()),
@@ -86,7 +91,7 @@ pub async fn run(
         }
     };
 
-    let (mut outcomes, interrupted) = schedule::run(
+    let (mut outcomes, interrupted, derived) = schedule::run(
         plan,
         families,
         &cx,
@@ -96,6 +101,20 @@ pub async fn run(
         &mut interrupt,
     )
     .await;
+
+    // Derived targets join the list; each parent records what it chained.
+    let mut order: Vec<(usize, usize)> = (0..targets.len()).map(|i| (i, 0)).collect();
+    for (n, (index, parent, result)) in derived.targets.into_iter().enumerate() {
+        // Indexes are handed out in order, after the plan's targets.
+        debug_assert_eq!(index, targets.len(), "derived target index out of order");
+        targets.push(result);
+        order.push((parent, n + 1));
+    }
+    for (parent, report) in derived.reports {
+        if let Some(t) = targets.get_mut(parent) {
+            t.chain = Some(report);
+        }
+    }
 
     // Which targets the interrupt left unfinished.
     let mut cut: std::collections::HashSet<usize> = std::collections::HashSet::new();
@@ -120,7 +139,17 @@ pub async fn run(
     for (_, o) in &mut outcomes {
         o.redact(&plan.secrets);
     }
-    outcomes.sort_by_key(|(i, o)| (*i, crate::catalogue::index(o.rule_id).unwrap_or(usize::MAX)));
+    // Report order: plan order, each derived target right after its parent.
+    let key = |i: usize| order.get(i).copied().unwrap_or((usize::MAX, i));
+    outcomes.sort_by_key(|(i, o)| {
+        (
+            key(*i),
+            crate::catalogue::index(o.rule_id).unwrap_or(usize::MAX),
+        )
+    });
+    let mut ranked: Vec<(usize, TargetResult)> = targets.into_iter().enumerate().collect();
+    ranked.sort_by_key(|(i, _)| key(*i));
+    let targets: Vec<TargetResult> = ranked.into_iter().map(|(_, t)| t).collect();
     ScanResult {
         started_at,
         finished_at: OffsetDateTime::now_utc(),

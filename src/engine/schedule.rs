@@ -91,8 +91,94 @@ pub fn notes(plan: &ScanPlan, families: &[&'static dyn Family]) -> Vec<String> {
     out
 }
 
+/// Derived targets added while the scan ran ([`super::chain`]), and what each parent chained.
+#[derive(Debug, Default)]
+pub struct Derived {
+    /// `(index, parent index, result)` of every derived target, in the order they were added.
+    pub targets: Vec<(usize, usize, TargetResult)>,
+    /// What chaining made of each parent's discoveries, by parent index.
+    pub reports: HashMap<usize, crate::model::ChainReport>,
+}
+
+type Group = Vec<&'static dyn Family>;
+type JobOut = (usize, Vec<Outcome>, Vec<super::chain::Discovered>);
+
+/// Spawn one job: `group`'s families one after another on `st` (target `i`).
+fn spawn(
+    set: &mut JoinSet<JobOut>,
+    pending: &mut HashMap<tokio::task::Id, (usize, String, Group)>,
+    cx: &Arc<ScanCx>,
+    i: usize,
+    st: &ScanTarget,
+    group: Group,
+) {
+    let cx = cx.clone();
+    let st = st.clone();
+    let id = st.target.id.clone();
+    let jobs = group.clone();
+    let handle = set.spawn(async move {
+        let _permit = cx.limits.task().await;
+        // At most `per_host` families run on one host at once, and a family's deadline
+        // starts only once it holds its slot, so queueing never looks like a timeout.
+        let _host = cx.limits.host_task(&cx.host_key(&st.target.host())).await;
+        let mut all = Vec::new();
+        let mut found = Vec::new();
+        for family in jobs {
+            cx.settings.progress.family(&st.target.id, family.family());
+            let budget = family.budget(&st.target, &cx.settings);
+            let fcx = Cx::new(&cx, family.family(), &st, i, budget);
+            all.extend(collect::run_family(family, &fcx).await);
+            found.extend(fcx.take_discovered());
+        }
+        (i, all, found)
+    });
+    pending.insert(handle.id(), (i, id, group));
+}
+
+/// Split the families of `target` that apply into job groups (exclusive ones together), and
+/// record the results of those that do not apply (or that the interrupt left undone).
+fn groups(
+    plan: &ScanPlan,
+    families: &[&'static dyn Family],
+    i: usize,
+    target: &Target,
+    unresolved: bool,
+    interrupted: bool,
+    outcomes: &mut Vec<(usize, Outcome)>,
+) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::new();
+    let mut exclusive: Group = Vec::new();
+    for (family, applies) in selected(plan, families, target) {
+        if unresolved && (!applies || !family.runs_without_address()) {
+            continue;
+        }
+        if !applies {
+            outcomes.extend(
+                collect::not_applicable(family, &target.id)
+                    .into_iter()
+                    .map(|o| (i, o)),
+            );
+        } else if interrupted {
+            outcomes.extend(
+                collect::unfinished(family, &target.id, &collect::interrupted_reason())
+                    .into_iter()
+                    .map(|o| (i, o)),
+            );
+        } else if family.exclusive(target) {
+            exclusive.push(family);
+        } else {
+            groups.push(vec![family]);
+        }
+    }
+    if !exclusive.is_empty() {
+        groups.push(exclusive);
+    }
+    groups
+}
+
 /// Run every job of the plan until done or interrupted; returns `(target index, result)`
-/// pairs and whether the interrupt came.
+/// pairs, whether the interrupt came, and the derived targets chaining added (their jobs run
+/// in the same set as soon as the job that discovered them ends).
 pub async fn run(
     plan: &ScanPlan,
     families: &[&'static dyn Family],
@@ -101,14 +187,27 @@ pub async fn run(
     reached: &[Option<ScanTarget>],
     mut interrupted: bool,
     interrupt: &mut Pin<&mut impl Future<Output = ()>>,
-) -> (Vec<(usize, Outcome)>, bool) {
-    type Group = Vec<&'static dyn Family>;
+) -> (Vec<(usize, Outcome)>, bool, Derived) {
     let mut outcomes: Vec<(usize, Outcome)> = Vec::new();
-    let mut pending: HashMap<tokio::task::Id, (usize, Group)> = HashMap::new();
-    let mut set: JoinSet<(usize, Vec<Outcome>)> = JoinSet::new();
+    let mut pending: HashMap<tokio::task::Id, (usize, String, Group)> = HashMap::new();
+    let mut set: JoinSet<JobOut> = JoinSet::new();
+    let mut derived = Derived::default();
+    // What the plan's targets audit themselves, and the ids in the scan (chaining skips both).
+    let mut audited: Vec<super::chain::Audited> = Vec::new();
+    let mut ids: std::collections::HashSet<String> = std::collections::HashSet::new();
     // Jobs left per target, for the progress line (targets done / total).
     let mut left: HashMap<usize, usize> = HashMap::new();
     for (i, st) in reached.iter().enumerate() {
+        if let Some(target) = plan.targets.get(i) {
+            ids.insert(target.id.clone());
+            let running = selected(plan, families, target)
+                .into_iter()
+                .filter(|(_, applies)| *applies)
+                .map(|(f, _)| f.family())
+                .collect();
+            let addrs = st.as_ref().map(|s| s.addrs.as_slice()).unwrap_or_default();
+            audited.push(super::chain::Audited::of(target, addrs, running));
+        }
         // A name that did not resolve still gets the families that need no address.
         let unresolved = match (st, targets.get(i), plan.targets.get(i)) {
             (None, Some(t), Some(target))
@@ -125,55 +224,20 @@ pub async fn run(
         let Some(st) = st.as_ref().or(unresolved.as_ref()) else {
             continue;
         };
-        let mut groups: Vec<Group> = Vec::new();
-        let mut exclusive: Group = Vec::new();
-        for (family, applies) in selected(plan, families, &st.target) {
-            if unresolved.is_some() && (!applies || !family.runs_without_address()) {
-                continue;
-            }
-            if !applies {
-                outcomes.extend(
-                    collect::not_applicable(family, &st.target.id)
-                        .into_iter()
-                        .map(|o| (i, o)),
-                );
-            } else if interrupted {
-                outcomes.extend(
-                    collect::unfinished(family, &st.target.id, &collect::interrupted_reason())
-                        .into_iter()
-                        .map(|o| (i, o)),
-                );
-            } else if family.exclusive(&st.target) {
-                exclusive.push(family);
-            } else {
-                groups.push(vec![family]);
-            }
-        }
-        if !exclusive.is_empty() {
-            groups.push(exclusive);
-        }
+        let groups = groups(
+            plan,
+            families,
+            i,
+            &st.target,
+            unresolved.is_some(),
+            interrupted,
+            &mut outcomes,
+        );
         if !groups.is_empty() {
             left.insert(i, groups.len());
         }
         for group in groups {
-            let cx = cx.clone();
-            let st = st.clone();
-            let jobs = group.clone();
-            let handle = set.spawn(async move {
-                let _permit = cx.limits.task().await;
-                // At most `per_host` families run on one host at once, and a family's deadline
-                // starts only once it holds its slot, so queueing never looks like a timeout.
-                let _host = cx.limits.host_task(&cx.host_key(&st.target.host())).await;
-                let mut all = Vec::new();
-                for family in jobs {
-                    cx.settings.progress.family(&st.target.id, family.family());
-                    let budget = family.budget(&st.target, &cx.settings);
-                    let fcx = Cx::new(&cx, family.family(), &st, i, budget);
-                    all.extend(collect::run_family(family, &fcx).await);
-                }
-                (i, all)
-            });
-            pending.insert(handle.id(), (i, group));
+            spawn(&mut set, &mut pending, cx, i, st, group);
         }
     }
     let progress = &cx.settings.progress;
@@ -195,15 +259,51 @@ pub async fn run(
             }
             next = set.join_next_with_id() => match next {
                 None => break,
-                Some(Ok((id, (i, list)))) => {
+                Some(Ok((id, (i, list, found)))) => {
                     pending.remove(&id);
                     job_done(i);
                     outcomes.extend(list.into_iter().map(|o| (i, o)));
+                    if found.is_empty() || interrupted {
+                        continue;
+                    }
+                    // Chain: what the job discovered becomes derived targets, run at once.
+                    let Some(parent) = reached.get(i).and_then(Option::as_ref) else { continue };
+                    let (new, report) = super::chain::derive(
+                        &parent.target,
+                        &parent.addrs,
+                        found,
+                        parent.target.chain.as_deref().unwrap_or(&cx.settings.chain),
+                        &audited,
+                        &ids,
+                    );
+                    let entry = derived.reports.entry(i).or_default();
+                    entry.chained.extend(report.chained.iter().cloned());
+                    entry.not_chained.extend(report.not_chained);
+                    for (target, chained) in new.into_iter().zip(report.chained) {
+                        let Ok(addr) = chained.address.parse::<std::net::SocketAddr>() else { continue };
+                        let index = cx.add_target(i);
+                        ids.insert(target.id.clone());
+                        let result = TargetResult {
+                            target: target.id.clone(),
+                            address: Some(addr.to_string()),
+                            status: TargetStatus::Scanned,
+                            error: None,
+                            requests: std::collections::BTreeMap::new(),
+                            backoff: None,
+                            parent: Some(parent.target.id.clone()),
+                            chain: None,
+                        };
+                        derived.targets.push((index, i, result));
+                        let st = ScanTarget { target, addrs: vec![addr] };
+                        let groups = groups(plan, families, index, &st.target, false, false, &mut outcomes);
+                        for group in groups {
+                            spawn(&mut set, &mut pending, cx, index, &st, group);
+                        }
+                    }
                 }
                 Some(Err(err)) => {
-                    let Some((i, group)) = pending.remove(&err.id()) else { continue };
+                    let Some((i, target_id, group)) = pending.remove(&err.id()) else { continue };
                     job_done(i);
-                    let target_id = plan.targets.get(i).map(|t| t.id.clone()).unwrap_or_default();
                     let names: Vec<&str> = group.iter().map(|c| c.family()).collect();
                     let reason = if err.is_panic() {
                         crate::model::Reason::new(ReasonKind::Bug, format!("the {} checks panicked: {}", names.join("/"), collect::panic_message(err)))
@@ -217,5 +317,5 @@ pub async fn run(
             },
         }
     }
-    (outcomes, interrupted)
+    (outcomes, interrupted, derived)
 }

@@ -41,6 +41,15 @@ pub fn sanitize(report: &mut ScanReport) {
     for t in &mut report.targets {
         text(&mut t.target);
         reason(&mut t.error);
+        if let Some(chain) = &mut t.chain {
+            for c in &mut chain.chained {
+                text(&mut c.service);
+            }
+            for n in &mut chain.not_chained {
+                text(&mut n.service);
+                text(&mut n.reason);
+            }
+        }
     }
     report.results.iter_mut().for_each(outcome);
     for r in &mut report.summary.gate.reasons {

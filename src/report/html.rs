@@ -93,6 +93,11 @@ pub fn page(report: &ScanReport) -> Markup {
     let families: BTreeSet<&str> = findings.iter().map(|o| o.family).collect();
     let targets: BTreeSet<&str> = findings.iter().map(|o| o.target.as_str()).collect();
     let rows: usize = findings.iter().map(|o| super::open_rows(o)).sum();
+    let parents: BTreeMap<&str, &str> = report
+        .targets
+        .iter()
+        .filter_map(|t| Some((t.target.as_str(), t.parent.as_deref()?)))
+        .collect();
     let mut per_target: BTreeMap<&str, [u32; 4]> = BTreeMap::new();
     for o in &report.results {
         let slot = per_target.entry(o.target.as_str()).or_default();
@@ -182,7 +187,10 @@ pub fn page(report: &ScanReport) -> Markup {
                                             td class={ "sev sev-" (o.severity.as_str()) } { (o.severity.as_str()) }
                                             td { a.rule-id href={ "#" (rule_anchor(o.rule_id)) } { code { (o.rule_id) } } }
                                             td { (o.family) }
-                                            td { code { (o.target) } }
+                                            td {
+                                                code { (o.target) }
+                                                @if let Some(p) = parents.get(o.target.as_str()) { br; small { "found through " code { (p) } } }
+                                            }
                                             td {
                                                 (message)
                                                 @if !evidence.is_empty() {
@@ -225,7 +233,14 @@ pub fn page(report: &ScanReport) -> Markup {
                             @for t in &report.targets {
                                 @let c = per_target.get(t.target.as_str()).copied().unwrap_or_default();
                                 tr {
-                                    td { code { (t.target) } }
+                                    td {
+                                        code { (t.target) }
+                                        @if let Some(parent) = &t.parent { br; small { "found through " code { (parent) } } }
+                                        @if let Some(chain) = &t.chain {
+                                            @for c in &chain.chained { br; small { "chained: " code { (c.target) } " (" (c.families.join(", ")) ")" } }
+                                            @for n in &chain.not_chained { br; small { "not chained: " (n.address) " " (n.service) ": " (n.reason) } }
+                                        }
+                                    }
                                     td { (t.address.as_deref().unwrap_or("")) }
                                     td {
                                         (target_status(t.status))

@@ -49,6 +49,9 @@ pub fn report(report: &ScanReport) -> Report {
         if let Some(addr) = &t.address {
             suite.add_property(Property::new("address", addr.as_str()));
         }
+        if let Some(parent) = &t.parent {
+            suite.add_property(Property::new("parent", parent.as_str()));
+        }
         let status = match t.status {
             TargetStatus::Scanned => "scanned",
             TargetStatus::Unreachable => "unreachable",

@@ -149,6 +149,12 @@ pub fn render(report: &ScanReport) -> String {
     }
 
     let mut shown_rules: BTreeSet<&'static str> = BTreeSet::new();
+    // Derived targets name the target whose port sweep found them.
+    let parents: std::collections::HashMap<&str, &str> = report
+        .targets
+        .iter()
+        .filter_map(|t| Some((t.target.as_str(), t.parent.as_deref()?)))
+        .collect();
     let mut findings: Vec<&Outcome> = report.open_findings().collect();
     // The documentation of the failing rules comes last but is kept room for (up to a
     // quarter of the page), so a long list of findings cannot crowd it out.
@@ -188,8 +194,12 @@ pub fn render(report: &ScanReport) -> String {
             };
             for row in rows {
                 let line = format!(
-                    "| {} | [`{}`](#{}) | {row} |",
+                    "| {}{} | [`{}`](#{}) | {row} |",
                     text(&o.target),
+                    parents
+                        .get(o.target.as_str())
+                        .map(|p| format!(" (found through {})", text(p)))
+                        .unwrap_or_default(),
                     o.rule_id,
                     anchor(o.rule_id)
                 );
@@ -243,6 +253,43 @@ pub fn render(report: &ScanReport) -> String {
                 "_{left} more inconclusive result{} not shown here; the JSON report has them all._",
                 if left == 1 { " is" } else { "s are" }
             ));
+        }
+    }
+
+    let mut chain_lines: Vec<String> = Vec::new();
+    for t in &report.targets {
+        let Some(chain) = &t.chain else { continue };
+        for c in &chain.chained {
+            chain_lines.push(format!(
+                "- {} → {} ({}: {})",
+                text(&t.target),
+                text(&c.target),
+                text(&c.service),
+                c.families.join(", ")
+            ));
+        }
+        for n in &chain.not_chained {
+            chain_lines.push(format!(
+                "- {} → {} {}: not chained, {}",
+                text(&t.target),
+                text(&n.address),
+                text(&n.service),
+                text(&n.reason)
+            ));
+        }
+    }
+    if !chain_lines.is_empty() {
+        page.force("");
+        page.force("### Discovered services");
+        page.force("");
+        let mut cut = 0usize;
+        for line in &chain_lines {
+            if !page.push(line) {
+                cut += 1;
+            }
+        }
+        if cut > 0 {
+            page.force(&format!("_{cut} more are in the JSON report._"));
         }
     }
 

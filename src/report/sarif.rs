@@ -71,13 +71,23 @@ pub fn log(report: &ScanReport) -> sarif::Sarif {
         .iter()
         .map(|o| (o.rule_id, o.severity))
         .collect();
+    // A derived target is located where its parent was declared, and names its parent.
+    let parents: BTreeMap<&str, &str> = report
+        .targets
+        .iter()
+        .filter_map(|t| Some((t.target.as_str(), t.parent.as_deref()?)))
+        .collect();
     let results: Vec<sarif::Result> = report
         .findings()
         .flat_map(|o| {
-            let origin = report.origins.get(&o.target);
+            let parent = parents.get(o.target.as_str()).copied();
+            let origin = report
+                .origins
+                .get(&o.target)
+                .or_else(|| parent.and_then(|p| report.origins.get(p)));
             let rules = &rules;
             o.findings.iter().filter(kept).map(move |f| {
-                let mut r = result(o, f, rules, origin);
+                let mut r = result(o, f, rules, origin, parent);
                 // §3.27.23: when one result carries `suppressions`, every result does.
                 if mark_suppressions {
                     r.suppressions = Some(
@@ -272,7 +282,13 @@ fn descriptor(
         .build()
 }
 
-fn result(o: &Outcome, f: &Finding, rules: &[&RuleDoc], origin: Option<&Origin>) -> sarif::Result {
+fn result(
+    o: &Outcome,
+    f: &Finding,
+    rules: &[&RuleDoc],
+    origin: Option<&Origin>,
+    parent: Option<&str>,
+) -> sarif::Result {
     let location = match origin {
         Some(origin) => sarif::Location::builder()
             .physical_location(
@@ -317,9 +333,12 @@ fn result(o: &Outcome, f: &Finding, rules: &[&RuleDoc], origin: Option<&Origin>)
         .rule_id(o.rule_id)
         .level(sarif_level(o))
         .message(text(format!(
-            "{} ({}): {}.",
+            "{} ({}{}): {}.",
             o.title,
             o.target,
+            parent
+                .map(|p| format!(", found through {p}"))
+                .unwrap_or_default(),
             f.message.trim_end_matches('.')
         )))
         .locations(vec![location])
@@ -328,13 +347,17 @@ fn result(o: &Outcome, f: &Finding, rules: &[&RuleDoc], origin: Option<&Origin>)
             f.fingerprint.clone(),
         )]))
         .build();
+    let mut props = BTreeMap::new();
     if !f.subject.is_target() {
+        props.insert("subject".to_string(), serde_json::json!(f.subject));
+    }
+    if let Some(p) = parent {
+        props.insert("parent".to_string(), serde_json::json!(p));
+    }
+    if !props.is_empty() {
         builder_result.properties = Some(
             sarif::PropertyBag::builder()
-                .additional_properties(BTreeMap::from([(
-                    "subject".to_string(),
-                    serde_json::json!(f.subject),
-                )]))
+                .additional_properties(props)
                 .build(),
         );
     }

@@ -92,7 +92,20 @@ pub fn write(report: &ScanReport, out: &mut dyn Write, opts: Options) -> io::Res
             .as_deref()
             .map(|a| format!("  ({a})"))
             .unwrap_or_default();
-        writeln!(out, "{}{addr}", p.paint("1", &t.target))?;
+        let via = t
+            .parent
+            .as_deref()
+            .map(|parent| format!("  found through {parent}"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{}{addr}{}",
+            p.paint("1", &t.target),
+            p.paint("2", &via)
+        )?;
+        if let Some(chain) = &t.chain {
+            write_chain(chain, out, &p)?;
+        }
         match t.status {
             TargetStatus::Unreachable => {
                 let why = t
@@ -326,6 +339,33 @@ fn suppressed_line(
 }
 
 /// The suppressions and the baseline, after the score line.
+/// What a target's sweep chained, and the open ports it did not, with why.
+fn write_chain(
+    chain: &crate::model::ChainReport,
+    out: &mut dyn Write,
+    p: &Paint,
+) -> io::Result<()> {
+    if !chain.chained.is_empty() {
+        let list: Vec<String> = chain
+            .chained
+            .iter()
+            .map(|c| format!("{} ({})", c.target, c.families.join(", ")))
+            .collect();
+        writeln!(out, "  {}  {}", p.paint("1;36", "CHAINED"), list.join(", "))?;
+    }
+    for n in &chain.not_chained {
+        writeln!(
+            out,
+            "  {}  {} {}: {}",
+            p.paint("2", "NOT CHAINED"),
+            n.address,
+            n.service,
+            n.reason
+        )?;
+    }
+    Ok(())
+}
+
 fn write_triage(report: &ScanReport, out: &mut dyn Write, p: &Paint) -> io::Result<()> {
     let s = &report.suppressions;
     if let Some(file) = &s.file {

@@ -374,8 +374,9 @@ impl FamilyOptions for Ports {
     }
 }
 
-/// Identification connections per open port, at most: one banner read and six probes.
-pub const CONNECTIONS_PER_PORT: u32 = 7;
+/// Identification connections per open port, at most: one banner read and six probes, and
+/// one HTTP request inside TLS on a TLS port.
+pub const CONNECTIONS_PER_PORT: u32 = 8;
 
 impl Family for Ports {
     fn summary(&self) -> &'static str {
@@ -422,6 +423,9 @@ impl Family for Ports {
     fn run<'a>(&'a self, cx: &'a Cx<'a>) -> BoxFuture<'a, Vec<Outcome>> {
         Box::pin(async move {
             let obs = probe(cx).await;
+            for found in discoveries(&obs) {
+                cx.discovered(found);
+            }
             evaluate(&obs, &cx.target().target.id)
         })
     }
@@ -438,6 +442,51 @@ pub fn evaluate(obs: &PortsObservation, target_id: &str) -> Vec<Outcome> {
     }
     crate::engine::evaluate_rules(RULES, obs, &mut out);
     out.finish()
+}
+
+/// The ports allowed open on `target`: its `allowed_ports`, plus the port a `host:port` target
+/// names (the service under test is allowed by definition).
+pub fn allowed_ports(options: &PortsOptions, target: &Target) -> Vec<u16> {
+    let mut allowed = options.allowed_ports.clone();
+    if let TargetKind::Host {
+        port: Some(port), ..
+    } = target.kind
+        && !allowed.contains(&port)
+    {
+        allowed.push(port);
+    }
+    allowed
+}
+
+/// What the sweep found for the chain stage: every TLS and HTTP(S) service (and PostgreSQL
+/// offering TLS), and every open port left unidentified.
+pub fn discoveries(obs: &PortsObservation) -> Vec<crate::engine::chain::Discovered> {
+    use crate::engine::chain::{Discovered, Found};
+    obs.open
+        .iter()
+        .filter_map(|p| {
+            let found = match p.id.service {
+                Service::Tls if p.id.https == Some(true) => Found::Https,
+                Service::Tls => Found::Tls,
+                Service::Http => Found::Http,
+                Service::Postgresql if service::offers_tls(&p.id) => Found::PostgresTls,
+                Service::Unknown => Found::Unidentified,
+                _ if p.id.incomplete => Found::Unidentified,
+                _ => return None,
+            };
+            let label = p.label();
+            let service = label
+                .split_once(' ')
+                .map_or(label.as_str(), |(_, s)| s)
+                .to_string();
+            Some(Discovered {
+                addr: p.addr,
+                found,
+                service,
+                note: p.id.note.clone(),
+            })
+        })
+        .collect()
 }
 
 /// The ports to sweep on `target`: its own list, else the scan's (`--ports`), else its explicit
@@ -518,7 +567,7 @@ async fn probe(cx: &Cx<'_>) -> PortsObservation {
     let mut obs = PortsObservation {
         port_list: spec.text.clone(),
         ports_scanned: spec.ports.len(),
-        allowed: opts.allowed_ports.clone(),
+        allowed: allowed_ports(&opts, &target.target),
         range: matches!(target.target.kind, TargetKind::Cidr { .. }),
         expect_closed: opts.expect_closed,
         host: matches!(target.target.kind, TargetKind::Host { .. }),
@@ -551,7 +600,7 @@ async fn probe(cx: &Cx<'_>) -> PortsObservation {
         return obs;
     }
 
-    // Sweep, one target at a time.
+    // Sweep, one target at a time; identify each open port as soon as the sweep finds it.
     let permit = cx.sweep_turn().await;
     let in_flight = in_flight_budget(settings, opts.port_concurrency);
     let threads = std::thread::available_parallelism()
@@ -573,29 +622,46 @@ async fn probe(cx: &Cx<'_>) -> PortsObservation {
     let budget = sweep_budget(settings, jobs_len, in_flight);
     let live = Arc::new(sweep::Live::default());
     let counted = settings.progress.is_shown().then(|| live.clone());
+    // Open ports go from the sweep threads to identification through this channel (at most
+    // one message per swept pair); it closes when the sweep ends.
+    let (found_tx, found_rx) = tokio::sync::mpsc::unbounded_channel::<SocketAddr>();
     let task = tokio::task::spawn_blocking(move || {
         let jobs = sweep::Jobs {
             addrs: &sweep_addrs,
             ports: &sweep_ports,
         };
-        sweep::run_counted(jobs, &cfg, &flag, counted)
+        let on_open = |j: u64| {
+            if let Some(addr) = jobs.addr(j) {
+                let _ = found_tx.send(addr);
+            }
+        };
+        sweep::run_with(jobs, &cfg, &flag, counted, &on_open)
     });
     // The progress line shows the sweep's pairs done and open so far, four times a second.
-    let mut task = std::pin::pin!(tokio::time::timeout(budget, task));
     let show = |live: &sweep::Live| {
         settings
             .progress
             .sweep(&target.target.id, live.done(), jobs_len, live.open());
     };
-    let outcome = loop {
-        tokio::select! {
-            r = &mut task => break r,
-            () = tokio::time::sleep(Duration::from_millis(250)), if settings.progress.is_shown() => show(&live),
+    let sweep = async {
+        let mut task = std::pin::pin!(tokio::time::timeout(budget, task));
+        let out = loop {
+            tokio::select! {
+                r = &mut task => break r,
+                () = tokio::time::sleep(Duration::from_millis(250)), if settings.progress.is_shown() => show(&live),
+            }
+        };
+        show(&live);
+        if out.is_err() {
+            cancel.store(true, Ordering::Relaxed);
         }
+        out
     };
-    show(&live);
-    let Ok(result) = outcome else {
-        cancel.store(true, Ordering::Relaxed);
+    let deadline = Instant::now() + budget + identify_budget(settings);
+    let identify = identify_all(cx, found_rx, deadline);
+    let (swept, mut identified) = tokio::join!(sweep, identify);
+    drop(permit);
+    let Ok(result) = swept else {
         obs.failure = Some(Reason::new(
             ReasonKind::Timeout,
             format!(
@@ -605,7 +671,6 @@ async fn probe(cx: &Cx<'_>) -> PortsObservation {
         ));
         return obs;
     };
-    drop(permit);
     let result = match result {
         Ok(r) if !r.cancelled => r,
         Ok(_) => {
@@ -638,78 +703,91 @@ async fn probe(cx: &Cx<'_>) -> PortsObservation {
             .map(|(ip, _)| *ip)
             .collect();
     }
-    let jobs = sweep::Jobs {
-        addrs: &addrs,
-        ports: &ports,
-    };
-    let mut open: Vec<SocketAddr> = result.open.iter().filter_map(|j| jobs.addr(*j)).collect();
-    open.sort_unstable_by_key(|a| (a.ip(), a.port()));
+    identified.sort_unstable_by_key(|(p, _)| (p.addr.ip(), p.addr.port()));
+    obs.unidentified = identified.iter().filter(|(_, cut)| *cut).count();
+    obs.open = identified.into_iter().map(|(p, _)| p).collect();
+    obs
+}
 
-    // Identify, under the per-host connection limit and a time budget.
+/// Identify every open port the sweep reports on `found`, as it reports it: under the
+/// per-host connection limit, at most [`MAX_IDENTIFIED`] per address, until `deadline`.
+/// Returns each port with whether its identification was cut short.
+async fn identify_all(
+    cx: &Cx<'_>,
+    found: tokio::sync::mpsc::UnboundedReceiver<SocketAddr>,
+    deadline: Instant,
+) -> Vec<(OpenPort, bool)> {
+    let target = cx.target();
+    let settings = cx.settings();
     let timeouts = service::Timeouts {
         connect: settings.timeout,
         banner: settings.timeout.min(Duration::from_millis(1500)),
         answer: settings.timeout,
     };
-    let deadline = Instant::now() + identify_budget(settings);
-    let mut per_addr: HashMap<IpAddr, usize> = HashMap::new();
+    let addresses = match target.target.kind {
+        TargetKind::Cidr { .. } => usize::try_from(target.target.address_count()).unwrap_or(64),
+        _ => target.addrs.len(),
+    };
     let parallel = settings
         .per_host
         .max(1)
-        .saturating_mul(addrs.len().min(64))
+        .saturating_mul(addresses.clamp(1, 64))
         .min(256);
     // The per-host key the other families use: the target's host for the addresses of a name,
     // each address for a range.
     let is_range = matches!(target.target.kind, TargetKind::Cidr { .. });
     let name = target.target.host();
-    let identified: Vec<(OpenPort, bool)> = futures::stream::iter(open.into_iter().map(|addr| {
-        let n = per_addr.entry(addr.ip()).or_default();
-        *n += 1;
-        let over_cap = *n > MAX_IDENTIFIED;
-        let host = if is_range {
-            addr.ip().to_string()
-        } else {
-            name.clone()
-        };
-        async move {
-            let unidentified = |note: String| Identified {
-                service: Service::Unknown,
-                banner: None,
-                unauthenticated: None,
-                note,
-                likely: None,
-                incomplete: true,
-            };
-            let (id, cut) = if over_cap {
-                (
-                    unidentified(format!(
-                        "not identified: more than {MAX_IDENTIFIED} open ports on this address"
-                    )),
-                    true,
-                )
+    let mut per_addr: HashMap<IpAddr, usize> = HashMap::new();
+    let ports = futures::stream::unfold(found, |mut rx| async move {
+        rx.recv().await.map(|addr| (addr, rx))
+    });
+    ports
+        .map(|addr| {
+            let n = per_addr.entry(addr.ip()).or_default();
+            *n += 1;
+            let over_cap = *n > MAX_IDENTIFIED;
+            let host = if is_range {
+                addr.ip().to_string()
             } else {
-                let left = deadline.saturating_duration_since(Instant::now());
-                let via = service::Via { cx, host: &host };
-                match tokio::time::timeout(left, service::identify(via, addr, timeouts)).await {
-                    Ok(id) => {
-                        let cut = id.incomplete;
-                        (id, cut)
-                    }
-                    Err(_) => (
-                        unidentified("not identified within the time budget".into()),
-                        true,
-                    ),
-                }
+                name.clone()
             };
-            (OpenPort { addr, id }, cut)
-        }
-    }))
-    .buffered(parallel)
-    .collect()
-    .await;
-    obs.unidentified = identified.iter().filter(|(_, cut)| *cut).count();
-    obs.open = identified.into_iter().map(|(p, _)| p).collect();
-    obs
+            async move {
+                let unidentified = |note: String| Identified {
+                    service: Service::Unknown,
+                    banner: None,
+                    unauthenticated: None,
+                    note,
+                    likely: None,
+                    incomplete: true,
+                    https: None,
+                };
+                let (id, cut) = if over_cap {
+                    (
+                        unidentified(format!(
+                            "not identified: more than {MAX_IDENTIFIED} open ports on this address"
+                        )),
+                        true,
+                    )
+                } else {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let via = service::Via { cx, host: &host };
+                    match tokio::time::timeout(left, service::identify(via, addr, timeouts)).await {
+                        Ok(id) => {
+                            let cut = id.incomplete;
+                            (id, cut)
+                        }
+                        Err(_) => (
+                            unidentified("not identified within the time budget".into()),
+                            true,
+                        ),
+                    }
+                };
+                (OpenPort { addr, id }, cut)
+            }
+        })
+        .buffer_unordered(parallel)
+        .collect()
+        .await
 }
 
 #[cfg(test)]
@@ -727,6 +805,7 @@ pub(crate) mod fixture {
                 note: String::new(),
                 likely: None,
                 incomplete: false,
+                https: None,
             },
         }
     }

@@ -107,6 +107,9 @@ pub struct Identified {
     pub likely: Option<Service>,
     /// Identification could not run to its end (a connect failed): nothing is known.
     pub incomplete: bool,
+    /// On a TLS port: whether HTTP answered inside the TLS session (`Some(true)`: HTTPS),
+    /// did not (`Some(false)`), or was not asked (`None`: a datastore's default port).
+    pub https: Option<bool>,
 }
 
 impl Identified {
@@ -118,6 +121,7 @@ impl Identified {
             note: note.into(),
             likely: None,
             incomplete: false,
+            https: None,
         }
     }
 }
@@ -163,20 +167,27 @@ pub enum Probe {
     Mongodb,
 }
 
-/// The probes for a silent port, most likely first for its number.
-pub fn probe_order(port: u16) -> Vec<Probe> {
-    let hint = match port {
+/// The probe a well-known port's number suggests: the service registered there speaks second,
+/// so identification sends this at once instead of waiting for a banner. `None` for ports whose
+/// service speaks first (SSH, FTP, SMTP, Telnet, MySQL: their banner comes at once) and for
+/// ports that suggest nothing (the full banner wait applies).
+pub fn hint(port: u16) -> Option<Probe> {
+    match port {
         6379 | 6380 | 26379 => Some(Probe::Redis),
         11211 => Some(Probe::Memcached),
         5432 | 5433 | 6432 => Some(Probe::Postgresql),
         27017..=27019 => Some(Probe::Mongodb),
-        9200 => Some(Probe::Http),
+        80 | 8080 | 8000 | 8008 | 8888 | 9200 => Some(Probe::Http),
         443 | 8443 | 9443 | 4443 | 7443 | 10443 | 993 | 995 | 636 | 990 | 465 | 6443 => {
             Some(Probe::Tls)
         }
         _ => None,
-    };
-    let mut order: Vec<Probe> = hint.into_iter().collect();
+    }
+}
+
+/// The probes for a silent port, most likely first for its number.
+pub fn probe_order(port: u16) -> Vec<Probe> {
+    let mut order: Vec<Probe> = hint(port).into_iter().collect();
     // The line probes first: harmless, and Redis closes the connection on an HTTP request.
     for p in [
         Probe::Redis,
@@ -446,11 +457,7 @@ pub fn classify_answer(probe: Probe, answer: &[u8]) -> Option<Identified> {
             ))
         }
         Probe::Postgresql => match answer {
-            [b'S'] => Some(Identified::new(
-                Service::Postgresql,
-                &[],
-                "SSLRequest answered S (TLS offered)",
-            )),
+            [b'S'] => Some(Identified::new(Service::Postgresql, &[], POSTGRES_TLS)),
             [b'N'] => Some(Identified::new(
                 Service::Postgresql,
                 &[],
@@ -480,6 +487,14 @@ pub fn classify_answer(probe: Probe, answer: &[u8]) -> Option<Identified> {
             }
         }
     }
+}
+
+/// The note of a PostgreSQL server that offers TLS.
+const POSTGRES_TLS: &str = "SSLRequest answered S (TLS offered)";
+
+/// Whether a PostgreSQL port answered SSLRequest with `S` (it speaks TLS after it).
+pub fn offers_tls(id: &Identified) -> bool {
+    id.service == Service::Postgresql && id.note == POSTGRES_TLS
 }
 
 /// Whether the answer to `stats` lists statistics (memcached without authentication).
@@ -600,7 +615,11 @@ const TRICKLE_LIMIT: Duration = Duration::from_millis(500);
 /// Read until `cap` bytes, the end of the stream, or a pause: the first chunk may take up to
 /// `first`, later ones up to a short pause (so a multi-packet banner is read whole), and all
 /// of them together at most [`TRICKLE_LIMIT`] after the first.
-async fn read_some(stream: &mut TcpStream, first: Duration, cap: usize) -> Read {
+async fn read_some<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+    first: Duration,
+    cap: usize,
+) -> Read {
     let mut buf = vec![0u8; cap];
     let mut got = 0usize;
     let mut wait = first;
@@ -676,8 +695,10 @@ fn probe_wait(answer: Duration) -> Duration {
 }
 
 /// Identify the service on an open port: at most one banner read and six probes, each on its
-/// own connection. A silent probe does not stop the search; silent waits together take at most
-/// `t.answer`.
+/// own connection (and, on a TLS port, one HTTP request inside TLS). On a well-known port the
+/// probe its number suggests ([`hint`]) goes first, at once; only a port that suggests nothing
+/// waits for a banner first. A silent probe does not stop the search; silent waits together
+/// take at most `t.answer`.
 pub async fn identify(via: Via<'_>, addr: SocketAddr, t: Timeouts) -> Identified {
     let mut id = identify_inner(via, addr, t).await;
     if id.service == Service::Tls {
@@ -688,9 +709,144 @@ pub async fn identify(via: Via<'_>, addr: SocketAddr, t: Timeouts) -> Identified
                 id.note,
                 likely.name()
             );
+        } else {
+            let status = http_inside_tls(via, addr, t).await;
+            id.https = Some(status.is_some());
+            if let Some(line) = status {
+                id.note = format!("{}; HTTP inside TLS answered {line}", id.note);
+            }
         }
     }
     id
+}
+
+/// One `GET /` inside a TLS session (certificates not verified: this only asks whether the
+/// service is HTTPS): the status line of the answer, or `None` when no HTTP answer came.
+async fn http_inside_tls(via: Via<'_>, addr: SocketAddr, t: Timeouts) -> Option<String> {
+    use rustls::pki_types::ServerName;
+    let failures = std::sync::Arc::new(crate::engine::net::CertFailures::default());
+    let config = crate::engine::net::tls_config(&[], true, failures);
+    let name = match via.host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ServerName::IpAddress(ip.into()),
+        Err(_) => ServerName::try_from(via.host.to_string()).ok()?,
+    };
+    let (stream, _permit) = connect(via, addr).await.ok()?;
+    let connector = tokio_rustls::TlsConnector::from(config);
+    let mut tls = tokio::time::timeout(t.answer, connector.connect(name, stream))
+        .await
+        .ok()?
+        .ok()?;
+    let host = match addr.ip() {
+        std::net::IpAddr::V6(ip) if via.host.parse::<std::net::IpAddr>().is_ok() => {
+            format!("[{ip}]")
+        }
+        _ => via.host.to_string(),
+    };
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {}\r\nAccept: */*\r\nConnection: close\r\n\r\n",
+        crate::engine::net::USER_AGENT
+    );
+    tokio::time::timeout(t.answer, tls.write_all(request.as_bytes()))
+        .await
+        .ok()?
+        .ok()?;
+    match read_some(&mut tls, probe_wait(t.answer), READ_CAP).await {
+        Read::Data(answer) if answer.starts_with(b"HTTP/") => {
+            Some(first_line(&answer).chars().take(80).collect())
+        }
+        _ => None,
+    }
+}
+
+/// What one probe on its own connection got.
+enum Tried {
+    /// Identified.
+    Found(Identified),
+    /// An answer neither the probe's classifier nor the banner classifier recognises.
+    Unrecognised,
+    /// Nothing within the wait (how long it waited).
+    Silent(Duration),
+    /// The connection was closed or refused the data.
+    Closed(&'static str),
+    /// The connect failed: identification cannot go on.
+    Failed(String),
+}
+
+/// Send `probe` on a new connection and classify the answer: as the probe's, else as a
+/// banner (a service that speaks first answers any probe with its banner).
+async fn try_probe(
+    via: Via<'_>,
+    addr: SocketAddr,
+    probe: Probe,
+    wait: Duration,
+    t: Timeouts,
+) -> Tried {
+    let (mut stream, _permit) = match connect(via, addr).await {
+        Ok(s) => s,
+        Err(e) => return Tried::Failed(e),
+    };
+    let host = addr.ip().to_string();
+    if tokio::time::timeout(wait, stream.write_all(&probe_bytes(probe, &host)))
+        .await
+        .map_or(true, |r| r.is_err())
+    {
+        return Tried::Closed("does not accept data");
+    }
+    let started = tokio::time::Instant::now();
+    match read_some(&mut stream, wait, READ_CAP).await {
+        Read::Data(answer) => {
+            if let Some(mut id) = classify_answer(probe, &answer) {
+                if probe == Probe::Memcached {
+                    id.unauthenticated = Some(memcached_stats(&mut stream, t.answer).await);
+                    if id.unauthenticated == Some(true) {
+                        id.note = format!("{}; stats answered without authentication", id.note);
+                    }
+                }
+                return Tried::Found(id);
+            }
+            // An HTTP error to a line probe is left to the HTTP probe, which tells
+            // Elasticsearch and MongoDB from a web server.
+            match classify_banner(addr.port(), &answer) {
+                Some(id) if !matches!(id.service, Service::Unknown | Service::Http) => {
+                    Tried::Found(id)
+                }
+                _ => Tried::Unrecognised,
+            }
+        }
+        Read::Silent => Tried::Silent(started.elapsed()),
+        Read::Closed(why) => Tried::Closed(why),
+    }
+}
+
+/// What the probes of one port got so far.
+struct Search {
+    /// Silent waits left.
+    silence_left: Duration,
+    silent: usize,
+    unrecognised: usize,
+    closed_note: Option<&'static str>,
+}
+
+impl Search {
+    /// Count what a probe got; the identification when it ends the search.
+    fn tally(&mut self, tried: Tried) -> Option<Identified> {
+        match tried {
+            Tried::Found(id) => return Some(id),
+            Tried::Failed(e) => {
+                return Some(Identified {
+                    incomplete: true,
+                    ..Identified::new(Service::Unknown, &[], e)
+                });
+            }
+            Tried::Unrecognised => self.unrecognised += 1,
+            Tried::Silent(waited) => {
+                self.silent += 1;
+                self.silence_left = self.silence_left.saturating_sub(waited);
+            }
+            Tried::Closed(why) => self.closed_note = Some(why),
+        }
+        None
+    }
 }
 
 async fn identify_inner(via: Via<'_>, addr: SocketAddr, t: Timeouts) -> Identified {
@@ -700,63 +856,54 @@ async fn identify_inner(via: Via<'_>, addr: SocketAddr, t: Timeouts) -> Identifi
         incomplete: true,
         ..Identified::new(Service::Unknown, &[], note)
     };
-    let (mut stream, permit) = match connect(via, addr).await {
-        Ok(s) => s,
-        Err(e) => return failed(e),
-    };
-    let mut closed_note = None;
-    match read_some(&mut stream, t.banner, READ_CAP).await {
-        Read::Data(banner) => {
-            return classify_banner(port, &banner).unwrap_or_else(|| {
-                unknown("sends a banner secgate does not recognise".into(), &banner)
-            });
-        }
-        Read::Silent => {}
-        Read::Closed(why) => closed_note = Some(why),
-    }
-    drop((stream, permit));
-    let host = addr.ip().to_string();
     let wait = probe_wait(t.answer);
-    let mut silence_left = t.answer;
-    let mut silent = 0usize;
-    let mut unrecognised = 0usize;
-    for probe in probe_order(port) {
-        if silence_left.is_zero() {
-            break;
+    let mut search = Search {
+        silence_left: t.answer,
+        silent: 0,
+        unrecognised: 0,
+        closed_note: None,
+    };
+    // A well-known port whose service speaks second: its probe at once, no banner wait.
+    let hinted = hint(port);
+    if let Some(probe) = hinted {
+        let tried = try_probe(via, addr, probe, wait.min(search.silence_left), t).await;
+        if let Some(id) = search.tally(tried) {
+            return id;
         }
-        let (mut stream, _permit) = match connect(via, addr).await {
+    } else {
+        let (mut stream, permit) = match connect(via, addr).await {
             Ok(s) => s,
             Err(e) => return failed(e),
         };
-        let this_wait = wait.min(silence_left);
-        if tokio::time::timeout(this_wait, stream.write_all(&probe_bytes(probe, &host)))
-            .await
-            .map_or(true, |r| r.is_err())
-        {
-            closed_note = Some("does not accept data");
+        match read_some(&mut stream, t.banner, READ_CAP).await {
+            Read::Data(banner) => {
+                return classify_banner(port, &banner).unwrap_or_else(|| {
+                    unknown("sends a banner secgate does not recognise".into(), &banner)
+                });
+            }
+            Read::Silent => {}
+            Read::Closed(why) => search.closed_note = Some(why),
+        }
+        drop((stream, permit));
+    }
+    for probe in probe_order(port) {
+        if search.silence_left.is_zero() {
+            break;
+        }
+        if Some(probe) == hinted {
             continue;
         }
-        let started = tokio::time::Instant::now();
-        match read_some(&mut stream, this_wait, READ_CAP).await {
-            Read::Data(answer) => {
-                if let Some(mut id) = classify_answer(probe, &answer) {
-                    if probe == Probe::Memcached {
-                        id.unauthenticated = Some(memcached_stats(&mut stream, t.answer).await);
-                        if id.unauthenticated == Some(true) {
-                            id.note = format!("{}; stats answered without authentication", id.note);
-                        }
-                    }
-                    return id;
-                }
-                unrecognised += 1;
-            }
-            Read::Silent => {
-                silent += 1;
-                silence_left = silence_left.saturating_sub(started.elapsed());
-            }
-            Read::Closed(why) => closed_note = Some(why),
+        let tried = try_probe(via, addr, probe, wait.min(search.silence_left), t).await;
+        if let Some(id) = search.tally(tried) {
+            return id;
         }
     }
+    let Search {
+        silent,
+        unrecognised,
+        closed_note,
+        ..
+    } = search;
     let each = crate::engine::net::secs(wait);
     let probes = |n: usize| format!("{n} probe{}", if n == 1 { "" } else { "s" });
     let note = match (silent, closed_note) {

@@ -161,9 +161,18 @@ struct Shared<'a> {
     exhausted: AtomicBool,
     /// Counters for the progress line, if anyone watches.
     live: Option<std::sync::Arc<Live>>,
+    /// Told of each open job as soon as it is found.
+    on_open: &'a (dyn Fn(u64) + Sync),
 }
 
 impl Shared<'_> {
+    /// A job was settled: tell `on_open` at once when it is open.
+    fn found(&self, job: u64, state: PortState) {
+        if state == PortState::Open {
+            (self.on_open)(job);
+        }
+    }
+
     fn now_ms(&self) -> u64 {
         u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
@@ -183,7 +192,7 @@ impl Shared<'_> {
 
 /// Run a sweep to the end, or until `cancel` is set. Blocking: call it from a blocking thread.
 pub fn run(jobs: Jobs<'_>, cfg: &SweepConfig, cancel: &AtomicBool) -> SweepResult {
-    run_counted(jobs, cfg, cancel, None)
+    run_with(jobs, cfg, cancel, None, &|_| {})
 }
 
 /// Live counters of a running sweep, for the progress line: (address, port) pairs settled and
@@ -206,12 +215,15 @@ impl Live {
     }
 }
 
-/// [`run`], counting into `live` as it goes.
-pub fn run_counted(
+/// [`run`], counting into `live` as it goes (for the progress line) and calling `on_open`
+/// with each open job the moment a sweep thread finds it (from that thread), so that
+/// identification can start while the sweep goes on.
+pub fn run_with(
     jobs: Jobs<'_>,
     cfg: &SweepConfig,
     cancel: &AtomicBool,
     live: Option<std::sync::Arc<Live>>,
+    on_open: &(dyn Fn(u64) + Sync),
 ) -> SweepResult {
     let threads = cfg.threads.clamp(1, 64);
     let per_thread = (cfg.in_flight / threads).max(1);
@@ -224,6 +236,7 @@ pub fn run_counted(
         progress_ms: AtomicU64::new(0),
         exhausted: AtomicBool::new(false),
         live,
+        on_open,
     };
     let parts: Vec<Option<ThreadResult>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
@@ -613,6 +626,7 @@ fn worker(shared: &Shared<'_>, mut limit: usize) -> ThreadResult {
                 Connect::Settled(state, reusable) => {
                     rtt.sample(started.elapsed());
                     out.settle(job, state);
+                    shared.found(job, state);
                     shared.progressed();
                     if reusable {
                         *spare = socket;
@@ -705,6 +719,7 @@ fn worker(shared: &Shared<'_>, mut limit: usize) -> ThreadResult {
             if let Some(slot) = entry.take() {
                 rtt.sample(now.saturating_duration_since(slot.started));
                 out.settle(slot.job, state);
+                shared.found(slot.job, state);
                 shared.progressed();
                 if let Some(g) = generation.get_mut(idx) {
                     *g = g.wrapping_add(1);

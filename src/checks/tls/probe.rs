@@ -101,6 +101,48 @@ pub enum End {
     Silent,
 }
 
+/// PostgreSQL's SSLRequest (protocol 1234.5679): the server answers one byte, `S` when a TLS
+/// handshake may follow on the same connection.
+pub const POSTGRES_SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+
+/// Ask a PostgreSQL server to start TLS; an error unless it answers `S` within `timeout`.
+async fn postgres_ssl_request(
+    stream: &mut tokio::net::TcpStream,
+    timeout: Duration,
+) -> Result<(), Reason> {
+    let doing = "PostgreSQL SSLRequest";
+    match tokio::time::timeout(timeout, stream.write_all(&POSTGRES_SSL_REQUEST)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(net::io_reason(&e, doing)),
+        Err(_) => {
+            return Err(Reason::new(
+                ReasonKind::Timeout,
+                format!("{doing}: timed out after {}", net::secs(timeout)),
+            ));
+        }
+    }
+    let mut answer = [0u8; 1];
+    match tokio::time::timeout(timeout, stream.read(&mut answer)).await {
+        Ok(Ok(1)) if answer == *b"S" => Ok(()),
+        Ok(Ok(1)) => Err(Reason::new(
+            ReasonKind::Tls,
+            format!(
+                "{doing}: the server answered {:?} instead of S (no TLS)",
+                char::from(answer[0])
+            ),
+        )),
+        Ok(Ok(_)) => Err(Reason::new(
+            ReasonKind::Reset,
+            format!("{doing}: the server closed the connection"),
+        )),
+        Ok(Err(e)) => Err(net::io_reason(&e, doing)),
+        Err(_) => Err(Reason::new(
+            ReasonKind::Timeout,
+            format!("{doing}: no answer within {}", net::secs(timeout)),
+        )),
+    }
+}
+
 /// Groups of candidates enumerated side by side for one TLS ≤ 1.2 version.
 const CHUNKS: usize = 4;
 
@@ -111,6 +153,9 @@ pub struct Prober<'a> {
     host: String,
     sni: Option<String>,
     timeout: Duration,
+    /// Send PostgreSQL's SSLRequest first on every connection (a derived target of a
+    /// PostgreSQL port that answered `S`).
+    postgres: bool,
     handshakes: AtomicU32,
     connected: AtomicU32,
     /// Versions refused with extensions and accepted without (set by the survey).
@@ -133,6 +178,7 @@ impl<'a> Prober<'a> {
             host,
             sni,
             timeout: cx.settings().timeout,
+            postgres: target.target.postgres_tls,
             handshakes: AtomicU32::new(0),
             connected: AtomicU32::new(0),
             intolerant: std::sync::Mutex::new(Vec::new()),
@@ -150,7 +196,11 @@ impl<'a> Prober<'a> {
         ),
         Reason,
     > {
-        self.cx.connect(&self.host, &self.addrs).await
+        let (mut stream, permit) = self.cx.connect(&self.host, &self.addrs).await?;
+        if self.postgres {
+            postgres_ssl_request(&mut stream, self.timeout).await?;
+        }
+        Ok((stream, permit))
     }
 
     fn intolerant(&self, version: Version) -> bool {
