@@ -1198,7 +1198,11 @@ mod tests {
         let text = "a\nbb\n\nccc\n";
         let lines = Lines::new(text);
         for offset in 0..=text.len() + 2 {
-            assert_eq!(lines.line(offset), line_col(text, offset).0, "offset {offset}");
+            assert_eq!(
+                lines.line(offset),
+                line_col(text, offset).0,
+                "offset {offset}"
+            );
         }
     }
 

@@ -523,17 +523,15 @@ impl FirstPass {
             .collect();
         let mut order: Vec<u32> = (0..u32::try_from(entries.len()).unwrap_or(u32::MAX)).collect();
         order.sort_by_key(|n| {
-            entries
-                .get(*n as usize)
-                .map_or((LAST, u16::MAX), |e| {
-                    (
-                        target_position
-                            .get(e.target as usize)
-                            .copied()
-                            .unwrap_or(LAST),
-                        e.rule,
-                    )
-                })
+            entries.get(*n as usize).map_or((LAST, u16::MAX), |e| {
+                (
+                    target_position
+                        .get(e.target as usize)
+                        .copied()
+                        .unwrap_or(LAST),
+                    e.rule,
+                )
+            })
         });
         let mut families: Vec<&'static str> = Vec::new();
         for n in &order {

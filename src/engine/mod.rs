@@ -141,7 +141,8 @@ pub async fn run(
     }
     // Report order: plan order, each derived target right after its parent.
     let key = |i: usize| order.get(i).copied().unwrap_or((usize::MAX, i));
-    outcomes.sort_by_key(|(i, o)| {
+    // Keys computed once per result (a catalogue lookup each), not once per comparison.
+    outcomes.sort_by_cached_key(|(i, o)| {
         (
             key(*i),
             crate::catalogue::index(o.rule_id).unwrap_or(usize::MAX),
