@@ -302,10 +302,20 @@ impl FirstPass {
             .unwrap_or_else(|| crate::summarise::Tally::new(&raw.policy));
         let first = self.entries.len();
         let base = bytes.as_ptr() as usize;
+        // A profile gives rules other severities: a shipped one is checked against, a team's
+        // own (which the merge cannot read) is taken as the shards say.
+        let id = &raw.policy.profile;
+        let spec = match &id.version {
+            Some(v) => format!("{}@{v}", id.name),
+            None => id.name.clone(),
+        };
+        let profile = crate::profile::resolve(&spec)
+            .ok()
+            .filter(|p| p.id() == *id);
         for (n, r) in raw.results.iter().enumerate() {
             let at = |m: String| bad(format!("result {}: {m}", n + 1));
             let text = r.get();
-            let o = convert(text, true).map_err(at)?;
+            let o = convert(text, Some(profile.as_deref())).map_err(at)?;
             tally.add(&o);
             let offset = (text.as_ptr() as usize).wrapping_sub(base);
             if bytes.get(offset..offset.saturating_add(text.len())) != Some(text.as_bytes()) {
@@ -381,6 +391,12 @@ impl FirstPass {
                     s.file
                 )));
             }
+            if s.compliance != first.compliance {
+                return Err(Rejected(format!(
+                    "{}: {label} was run with other compliance views than {first_file}",
+                    s.file
+                )));
+            }
             if s.info.count != count || s.info.plan_jobs != plan_jobs {
                 return Err(Rejected(format!(
                     "{}: {label} disagrees with {first_file} on the shard count or the plan's jobs",
@@ -443,6 +459,12 @@ impl FirstPass {
             let Some(s) = heads.get(n) else { continue };
             for t in &s.targets {
                 if let Some(parent) = &t.parent {
+                    if target_index.contains_key(t.target.as_str()) {
+                        return Err(Rejected(format!(
+                            "{}: derived target {} is also a target of the plan",
+                            s.file, t.target
+                        )));
+                    }
                     if owner.get(&(parent.as_str(), "ports")) != Some(&n) {
                         return Err(Rejected(format!(
                             "{}: target {} is derived from {parent}, whose port sweep is not this shard's",
@@ -708,7 +730,7 @@ impl<'m> Reader<'m> {
         let text = std::str::from_utf8(&self.buf)
             .map_err(|_| bad("changed while it was merged".into()))?;
         let mut o =
-            convert(text, false).map_err(|m| bad(format!("changed while it was merged: {m}")))?;
+            convert(text, None).map_err(|m| bad(format!("changed while it was merged: {m}")))?;
         let expected = self.merged.target_names.get(e.target as usize);
         if expected != Some(&o.target)
             || crate::catalogue::index(o.rule_id) != Some(usize::from(e.rule))
@@ -1012,7 +1034,14 @@ fn time(s: &str, what: &str) -> std::result::Result<time::OffsetDateTime, String
 ///
 /// A failed result is marked suppressed exactly when all its findings are (what triage does;
 /// a merge reads no suppressions file of its own, so triage adds nothing else).
-fn convert(text: &str, verify: bool) -> std::result::Result<Outcome, String> {
+fn convert(
+    text: &str,
+    verify: Option<Option<&crate::profile::Profile>>,
+) -> std::result::Result<Outcome, String> {
+    // `verify`: check everything (pass 1), with the shards' profile when it is a shipped one;
+    // `None`: bytes already checked (pass 2).
+    let profile = verify.flatten();
+    let verify = verify.is_some();
     let r: RawOutcome<'_> = serde_json::from_str(text).map_err(|e| e.to_string())?;
     let at = |m: &str| {
         format!(
@@ -1031,8 +1060,11 @@ fn convert(text: &str, verify: bool) -> std::result::Result<Outcome, String> {
     }
     let family = crate::checks::family(&rule.family)
         .ok_or_else(|| at("the rule's family is not in this build"))?;
-    if r.severity != rule.severity || r.title != rule.title {
-        return Err(at("severity or title differs from the catalogue"));
+    let expected = profile.map_or(r.severity, |p| p.severity(rule.id.as_str(), rule.severity));
+    if (verify && r.severity != expected) || r.title != rule.title {
+        return Err(at(
+            "severity or title differs from the catalogue and the profile",
+        ));
     }
     if verify && crate::model::fingerprint(rule.id.as_str(), &r.target) != r.fingerprint {
         return Err(at("fingerprint does not match the rule and target"));
@@ -1062,7 +1094,7 @@ fn convert(text: &str, verify: bool) -> std::result::Result<Outcome, String> {
         family: family.family(),
         target: r.target,
         status: r.status,
-        severity: rule.severity,
+        severity: r.severity,
         title: rule.title.as_str(),
         message: r.message,
         evidence: r.evidence.0,

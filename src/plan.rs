@@ -238,6 +238,10 @@ pub struct ScanPlan {
     /// Compliance views every report carries (`--compliance`, `policy.compliance`): framework
     /// names known to [`crate::compliance`].
     pub compliance: Vec<&'static str>,
+    /// In a shard ([`crate::shard::restrict`]): the targets and families of the plan's jobs
+    /// other shards run. Chaining counts them as audited, so that a shard derives what the
+    /// whole scan would, and no more.
+    pub elsewhere: Vec<(Target, Vec<&'static str>)>,
 }
 
 impl ScanPlan {
@@ -260,6 +264,7 @@ impl ScanPlan {
             baseline: None,
             sarif_include_suppressed: false,
             compliance: Vec::new(),
+            elsewhere: Vec::new(),
         }
     }
 }
@@ -557,6 +562,7 @@ pub fn build(args: &ScanArgs, families: &[&dyn FamilyOptions]) -> Result<ScanPla
         baseline,
         sarif_include_suppressed: args.triage.sarif_suppressed.as_deref() == Some("include"),
         compliance,
+        elsewhere: Vec::new(),
     })
 }
 

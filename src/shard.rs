@@ -286,6 +286,15 @@ pub fn restrict(
     let mut sub = plan.clone();
     sub.targets = Vec::new();
     for (i, t) in plan.targets.iter().enumerate() {
+        let theirs: Vec<&'static str> = all
+            .iter()
+            .zip(&shards)
+            .filter(|(j, s)| j.target == i && **s != spec.index)
+            .map(|(j, _)| j.family)
+            .collect();
+        if !theirs.is_empty() {
+            sub.elsewhere.push((t.clone(), theirs));
+        }
         let fams: Vec<&'static str> = mine
             .iter()
             .filter(|j| j.target == i)

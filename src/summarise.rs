@@ -408,6 +408,10 @@ impl Tally {
             .iter()
             .filter(|t| t.status == TargetStatus::Scanned && !judged.contains(t.target.as_str()))
             .collect();
+        // In report order, whatever order the results were tallied in (a merge reads its
+        // files in the order given).
+        let mut no_service = no_service;
+        no_service.sort_by_key(|t| targets.iter().position(|r| r.target == *t));
         gate(
             Facts {
                 counts,

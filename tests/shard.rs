@@ -518,3 +518,36 @@ async fn suppressions_survive_the_merge() {
         "merged: every unexpected_open result stays suppressed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_under_a_profile_merge_like_one_scan_and_views_must_agree() {
+    let lab = lab("127.0.76").await;
+    // `strict` raises severities: the merge checks them against the profile, not the catalogue.
+    let whole = lab.run(&["--profile", "strict", "--compliance", "pci-dss"]);
+    assert_eq!(whole.code, 1, "{}", whole.stderr);
+    let whole_json = whole.json().clone();
+    assert_eq!(whole_json["policy"]["profile"]["name"], "strict");
+    let dir = tempfile::tempdir().unwrap();
+    let files = lab.shards_with(
+        3,
+        dir.path(),
+        &["--profile", "strict", "--compliance", "pci-dss"],
+    );
+    let out = dir.path().join("merged.json");
+    let merged = merge(&files, &out);
+    assert_eq!(merged.code, whole.code, "{}", merged.stderr);
+    assert_eq!(essence(merged.json()), essence(&whole_json));
+
+    // One shard run without the compliance view: refused, in one line, whatever the order.
+    let odd = dir.path().join("odd");
+    std::fs::create_dir(&odd).unwrap();
+    let plain = lab.shards_with(3, &odd, &["--profile", "strict"]);
+    let mixed = [plain[0].clone(), files[1].clone(), files[2].clone()];
+    let run = merge(&mixed, &dir.path().join("mixed.json"));
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("other compliance views") && run.stderr.lines().count() == 1,
+        "{}",
+        run.stderr
+    );
+}

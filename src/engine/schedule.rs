@@ -195,6 +195,12 @@ pub async fn run(
     // What the plan's targets audit themselves, and the ids in the scan (chaining skips both).
     let mut audited: Vec<super::chain::Audited> = Vec::new();
     let mut ids: std::collections::HashSet<String> = std::collections::HashSet::new();
+    // In a shard, what the other shards audit counts too (by name: their addresses were not
+    // resolved here), so the shards together derive what one scan would.
+    for (target, running) in &plan.elsewhere {
+        ids.insert(target.id.clone());
+        audited.push(super::chain::Audited::of(target, &[], running.clone()));
+    }
     // Jobs left per target, for the progress line (targets done / total).
     let mut left: HashMap<usize, usize> = HashMap::new();
     for (i, st) in reached.iter().enumerate() {

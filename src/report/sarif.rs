@@ -113,9 +113,13 @@ pub fn log(report: &ScanReport) -> sarif::Sarif {
             })
         })
         .collect();
-    let uses_srcroot = report
-        .findings()
-        .any(|o| report.origins.contains_key(&o.target));
+    // A derived target's findings are located at its parent's line (as above).
+    let uses_srcroot = report.findings().any(|o| {
+        report.origins.contains_key(&o.target)
+            || parents
+                .get(o.target.as_str())
+                .is_some_and(|p| report.origins.contains_key(*p))
+    });
 
     let driver = sarif::ToolComponent::builder()
         .name("secgate")
