@@ -281,6 +281,19 @@ fn groups(obs: &TlsObservation, out: &mut Emitter) {
 }
 
 fn eval_certs(obs: &TlsObservation, out: &mut Emitter) {
+    let t = &obs.profile.tls;
+    // A profile that sets none of these (the default) leaves them skipped, whatever the
+    // certificate handshake gave (a timed-out server too).
+    if !t.judges_keys() && t.certificate_signatures.is_none() && t.max_cert_lifetime_days.is_none()
+    {
+        out.skipped(KEY_TYPE, unset(obs, "certificate key types"));
+        out.skipped(
+            CERT_SIGNATURE,
+            unset(obs, "certificate signature algorithms"),
+        );
+        out.skipped(CERT_LIFETIME, unset(obs, "certificate lifetime"));
+        return;
+    }
     per_certificate(obs, out, CERT_IDS, judge_cert);
 }
 
