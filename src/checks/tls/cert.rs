@@ -76,6 +76,20 @@ impl CertSummary {
         }
     }
 
+    /// Whole days between notBefore and notAfter.
+    pub fn lifetime_days(&self) -> i64 {
+        self.not_after
+            .saturating_sub(self.not_before)
+            .div_euclid(86_400)
+    }
+
+    /// Whether the validity period is longer than `max_days` days. RFC 5280 §4.1.2.5: the
+    /// period includes both ends, so notAfter - notBefore of exactly `max_days` days is one
+    /// second over.
+    pub fn lifetime_over(&self, max_days: i64) -> bool {
+        self.not_after.saturating_sub(self.not_before) >= max_days.saturating_mul(86_400)
+    }
+
     /// One line for the chain evidence.
     pub fn chain_line(&self) -> String {
         format!("{} (issuer: {})", self.subject, self.issuer)

@@ -22,13 +22,10 @@ fn judge(obs: &TlsObservation, c: &CertObservation, out: &mut Emitter) {
     let Some(leaf) = c.leaf() else {
         return out.skipped(LIFETIME, "no certificate");
     };
-    // RFC 5280 §4.1.2.5: the period includes both ends, so the limit is exceeded from
-    // notAfter - notBefore = 398 days on.
-    let span = leaf.not_after.saturating_sub(leaf.not_before);
-    let days = span.div_euclid(86_400);
-    let over = span >= MAX_DAYS * 86_400;
+    // The limit is exceeded from notAfter - notBefore = 398 days on (both ends count).
+    let days = leaf.lifetime_days();
     let ev = ev().with("lifetime_days", Observed::Number(days));
-    if over {
+    if leaf.lifetime_over(MAX_DAYS) {
         out.fail(
             LIFETIME,
             format!(

@@ -392,12 +392,10 @@ fn judge_cert(obs: &TlsObservation, c: &CertObservation, out: &mut Emitter) {
     match t.max_cert_lifetime_days {
         None => out.skipped(CERT_LIFETIME, unset(obs, "certificate lifetime")),
         Some(max) => {
-            // RFC 5280 §4.1.2.5: both ends are included, so a validity of exactly `max`
-            // days between notBefore and notAfter is one second over.
-            let span = leaf.not_after.saturating_sub(leaf.not_before);
-            let days = span.div_euclid(86_400);
+            // Both ends count: exactly `max` days between notBefore and notAfter is over.
+            let days = leaf.lifetime_days();
             let ev = ev().with("lifetime_days", Observed::Number(days));
-            if span >= i64::from(max) * 86_400 {
+            if leaf.lifetime_over(i64::from(max)) {
                 out.fail(
                     CERT_LIFETIME,
                     format!(
