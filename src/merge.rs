@@ -305,11 +305,7 @@ impl FirstPass {
         // A profile gives rules other severities: a shipped one is checked against, a team's
         // own (which the merge cannot read) is taken as the shards say.
         let id = &raw.policy.profile;
-        let spec = match &id.version {
-            Some(v) => format!("{}@{v}", id.name),
-            None => id.name.clone(),
-        };
-        let profile = crate::profile::resolve(&spec)
+        let profile = crate::profile::resolve(&id.spec())
             .ok()
             .filter(|p| p.id() == *id);
         for (n, r) in raw.results.iter().enumerate() {

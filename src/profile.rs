@@ -303,6 +303,14 @@ impl Default for ProfileId {
 }
 
 impl ProfileId {
+    /// `mozilla-intermediate@6.0`: the name that picks exactly this profile.
+    pub fn spec(&self) -> String {
+        match &self.version {
+            Some(v) => format!("{}@{v}", self.name),
+            None => self.name.clone(),
+        }
+    }
+
     /// `mozilla-intermediate 6.0`.
     pub fn label(&self) -> String {
         match &self.version {
@@ -328,10 +336,7 @@ impl Profile {
 
     /// `mozilla-intermediate@6.0`: the name that picks exactly this profile.
     pub fn spec(&self) -> String {
-        match &self.version {
-            Some(v) => format!("{}@{v}", self.name),
-            None => self.name.clone(),
-        }
+        self.id().spec()
     }
 
     /// Whether `rule_id` runs under this profile.
