@@ -123,27 +123,18 @@ pub fn tls_config(
 /// well, whose key generation and decapsulation cost more than the rest of the client's side of
 /// the handshake: at a few thousand targets that was a tenth of the scan's CPU.
 fn http_provider() -> rustls::crypto::CryptoProvider {
-    use rustls::crypto::aws_lc_rs::{cipher_suite, kx_group};
+    use rustls::NamedGroup;
+    use rustls::crypto::aws_lc_rs::cipher_suite::TLS13_AES_128_GCM_SHA256;
     let mut provider = rustls::crypto::aws_lc_rs::default_provider();
-    let cheap_first = |name: rustls::NamedGroup| match name {
-        rustls::NamedGroup::X25519 => 0,
-        rustls::NamedGroup::secp256r1 => 1,
+    // Stable sorts: the rest keep the provider's order.
+    provider.kx_groups.sort_by_key(|g| match g.name() {
+        NamedGroup::X25519 => 0,
+        NamedGroup::secp256r1 => 1,
         _ => 2,
-    };
-    provider.kx_groups.sort_by_key(|g| cheap_first(g.name()));
-    debug_assert_eq!(
-        provider.kx_groups.first().map(|g| g.name()),
-        Some(kx_group::X25519.name())
-    );
-    let suite_rank = |s: &rustls::SupportedCipherSuite| {
-        let id = s.suite();
-        if id == cipher_suite::TLS13_AES_128_GCM_SHA256.suite() {
-            0
-        } else {
-            1
-        }
-    };
-    provider.cipher_suites.sort_by_key(suite_rank);
+    });
+    provider
+        .cipher_suites
+        .sort_by_key(|s| s.suite() != TLS13_AES_128_GCM_SHA256.suite());
     provider
 }
 
@@ -583,6 +574,29 @@ fn replace_bytes(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod exchange_tests {
     use super::*;
+
+    #[test]
+    fn the_http_clients_offer_x25519_and_aes_128_first_and_keep_every_group() {
+        let p = http_provider();
+        let names: Vec<rustls::NamedGroup> = p.kx_groups.iter().map(|g| g.name()).collect();
+        assert_eq!(names.first(), Some(&rustls::NamedGroup::X25519));
+        assert!(
+            names.contains(&rustls::NamedGroup::X25519MLKEM768),
+            "{names:?}"
+        );
+        assert_eq!(
+            p.kx_groups.len(),
+            rustls::crypto::aws_lc_rs::default_provider()
+                .kx_groups
+                .len()
+        );
+        assert_eq!(
+            p.cipher_suites
+                .first()
+                .map(rustls::SupportedCipherSuite::suite),
+            Some(rustls::CipherSuite::TLS13_AES_128_GCM_SHA256)
+        );
+    }
 
     #[test]
     fn scrubs_secrets_from_bodies_and_headers() {
