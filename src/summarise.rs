@@ -391,7 +391,7 @@ impl Tally {
             by_family,
             judged,
             critical_undecided,
-            no_service,
+            mut no_service,
             ..
         } = self;
         let family_scores: BTreeMap<String, Option<f64>> = by_family
@@ -410,7 +410,6 @@ impl Tally {
             .collect();
         // In report order, whatever order the results were tallied in (a merge reads its
         // files in the order given).
-        let mut no_service = no_service;
         no_service.sort_by_key(|t| targets.iter().position(|r| r.target == *t));
         gate(
             Facts {
