@@ -36,6 +36,7 @@ pub mod cli;
 pub mod compliance;
 pub mod config;
 pub mod demo;
+pub mod dryrun;
 pub mod endpoint;
 pub mod engine;
 pub mod error;
@@ -116,6 +117,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 esay!(
                     "secgate: note: --proxy env: none of HTTPS_PROXY, HTTP_PROXY, ALL_PROXY is set; the HTTP families connect directly"
                 );
+            }
+            if args.dry_run {
+                if !args.output.quiet {
+                    let text = dryrun::describe(&plan, checks::FAMILIES);
+                    ignore_broken_pipe(std::io::stdout().lock().write_all(text.as_bytes()))?;
+                }
+                return Ok(ExitCode::SUCCESS);
             }
             let outputs = args
                 .output

@@ -612,3 +612,250 @@ async fn the_ramp_finds_the_breaking_point() {
     let broke_first = message.starts_with("breaks at 141.4/s");
     assert_eq!(steps.len(), if broke_first { 1 } else { 2 }, "{r}");
 }
+
+/// A listener that only counts the connections it is offered (and closes them).
+async fn counting_listener() -> (std::net::SocketAddr, Arc<AtomicU64>, Abort) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(AtomicU64::new(0));
+    let s = seen.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((conn, _)) = listener.accept().await {
+            s.fetch_add(1, Ordering::Relaxed);
+            drop(conn);
+        }
+    });
+    (addr, seen, Abort(task))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_prints_the_plan_and_sends_nothing() {
+    let (addr, seen, _task) = counting_listener().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("secgate.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[checks.load]\nrate = 200\nduration = 10\nramp_to = 400\nramp_steps = 2\n\n\
+             [[target]]\nurl = \"http://{addr}/\"\n\
+             load = {{ connections = 8, hold_connections = 100, requests = [ {{ path = \"/a\", weight = 3 }}, {{ name = \"search\", path = \"/s\", method = \"POST\", body = \"{{}}\", weight = 1 }} ] }}\n\n\
+             [[target.endpoint]]\nname = \"status\"\nrole = \"api\"\npath = \"/status\"\nweight = 1\n"
+        ),
+    )
+    .unwrap();
+    let report = dir.path().join("never.json");
+    let (c, r) = (cfg.clone(), report.clone());
+    let run = tokio::task::spawn_blocking(move || {
+        secgate(&[
+            "scan",
+            &format!("http://{addr}/other"),
+            "--config",
+            c.to_str().unwrap(),
+            "--dry-run",
+            "--json",
+            r.to_str().unwrap(),
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = &run.stdout;
+    for line in [
+        "secgate dry run: the plan for 2 targets; nothing is sent and no report is written.",
+        "phase warmup  200/s for 5 s on 8 connections: 1000 requests (warm-up, not judged)",
+        "phase idle    20/s for 10 s on 1 connection: 200 requests (idle baseline for load.degradation)",
+        "phase steady  200/s for 10 s on 8 connections: 2000 requests (judged by every load rule)",
+        "phase ramp    282.8/s for 10 s on 8 connections: 2828 requests",
+        "phase ramp    400/s for 10 s on 8 connections: 4000 requests",
+        "phase hold    100 connections held for 10 s: 400 requests",
+        "3600 requests over 35 s, and up to 6828 more in 2 ramp steps of 10 s",
+        "request GET /a weight 3 (60.00 %): 1200 of the steady phase's 2000",
+        "request POST /s (search) weight 1 (20.00 %): 400 of the steady phase's 2000",
+        "request GET /status (status) weight 1 (20.00 %): 400 of the steady phase's 2000",
+        "thresholds: p95 ≤ 50.0 ms, error rate ≤ 0.100 %",
+        "ceilings: rate ≤ 20000/s, all phases ≤ 600 s, connections ≤ 50000, requests ≤ 5000000 per target",
+        "  headers: ",
+        "  ratelimit: ",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in\n{out}");
+    }
+    // The command-line target did not opt in: no load there.
+    let other = out
+        .split(&format!("http://{addr}/other"))
+        .nth(1)
+        .unwrap()
+        .split("\n\n")
+        .next()
+        .unwrap();
+    assert!(other.contains("headers:"), "{out}");
+    assert!(!other.contains("load:"), "{out}");
+    assert!(!report.exists(), "a dry run writes no report");
+    // A bad plan is refused as a scan would refuse it, with one line naming the field.
+    for (toml, field) in [
+        ("load = { rate = 30000 }", "target[0].load"),
+        (
+            "load = { requests = [ { path = \"/a\", weight = 0 } ] }",
+            "requests[0].weight",
+        ),
+        (
+            "load = { requests = [ { path = \"/a\", weight = -2 } ] }",
+            "requests[0].weight",
+        ),
+        (
+            "load = { requests = [ { path = \"/a\", wieght = 2 } ] }",
+            "wieght",
+        ),
+        ("load = { requests = [ { weight = 2 } ] }", "path"),
+        ("load = { requests = [] }", "requests"),
+    ] {
+        std::fs::write(
+            &cfg,
+            format!("[[target]]\nurl = \"http://{addr}/\"\n{toml}\n"),
+        )
+        .unwrap();
+        let c = cfg.clone();
+        let run = tokio::task::spawn_blocking(move || {
+            secgate(&["scan", "--config", c.to_str().unwrap(), "--dry-run"])
+        })
+        .await
+        .unwrap();
+        assert_eq!(run.code, 2, "{toml}: {}", run.stderr);
+        let line = run.stderr.trim();
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(line.contains(field), "{toml}: {line}");
+    }
+    for (endpoint, field) in [
+        ("role = \"api\"\npath = \"/x\"\nweight = 0", "weight"),
+        (
+            "role = \"login\"\npath = \"/login\"\nusername = \"u\"\npassword_env = \"P\"\nweight = 1",
+            "weight",
+        ),
+    ] {
+        std::fs::write(
+            &cfg,
+            format!("[[target]]\nurl = \"http://{addr}/\"\nload = true\n[[target.endpoint]]\n{endpoint}\n"),
+        )
+        .unwrap();
+        let c = cfg.clone();
+        let run = tokio::task::spawn_blocking(move || {
+            secgate(&["scan", "--config", c.to_str().unwrap(), "--dry-run"])
+        })
+        .await
+        .unwrap();
+        assert_eq!(run.code, 2, "{endpoint}: {}", run.stderr);
+        assert!(run.stderr.contains(field), "{}", run.stderr);
+    }
+    // `weight` on a target that did not opt in is a mistake, not an option.
+    std::fs::write(
+        &cfg,
+        format!("[[target]]\nurl = \"http://{addr}/\"\n[[target.endpoint]]\nrole = \"api\"\npath = \"/x\"\nweight = 2\n"),
+    )
+    .unwrap();
+    let c = cfg.clone();
+    let run = tokio::task::spawn_blocking(move || {
+        secgate(&["scan", "--config", c.to_str().unwrap(), "--dry-run"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("weight") && run.stderr.contains("load = true"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        seen.load(Ordering::Relaxed),
+        0,
+        "a dry run connected to the target"
+    );
+    drop(dir);
+}
+
+/// A server that counts its requests per path (every path answers 200).
+async fn serve_paths() -> (
+    Server,
+    Arc<std::sync::Mutex<std::collections::BTreeMap<String, u64>>>,
+) {
+    let by_path: Arc<std::sync::Mutex<std::collections::BTreeMap<String, u64>>> = Arc::default();
+    let hits = Arc::new(AtomicU64::new(0));
+    let (b, h) = (by_path.clone(), hits.clone());
+    let router = Router::new().fallback(move |req: axum::extract::Request| {
+        let (b, h) = (b.clone(), h.clone());
+        async move {
+            h.fetch_add(1, Ordering::Relaxed);
+            let key = format!("{} {}", req.method(), req.uri().path());
+            *b.lock().unwrap().entry(key).or_default() += 1;
+            (StatusCode::OK, "ok")
+        }
+    });
+    let server = lab::serve(lab::bind("127.0.0.1:0").await.unwrap(), router, None);
+    (
+        Server {
+            addr: server.addr,
+            hits,
+            _lab: Some(server),
+            _task: None,
+        },
+        by_path,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weighted_mix_sends_each_template_its_share() {
+    let _one = SERIAL.lock().await;
+    let (s, by_path) = serve_paths().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("secgate.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[target]]\nurl = \"{}\"\n\
+             load = {{ rate = 200, duration = 2.5, warmup = 0, idle = 0, connections = 8, requests = [ {{ path = \"/a\", weight = 5 }}, {{ name = \"post-b\", path = \"/b\", method = \"POST\", body = \"x=1\", weight = 3 }} ] }}\n\
+             [[target.endpoint]]\nname = \"c\"\nrole = \"api\"\npath = \"/c\"\nweight = 2\n",
+            s.url()
+        ),
+    )
+    .unwrap();
+    let c = cfg.clone();
+    let run = tokio::task::spawn_blocking(move || {
+        secgate(&["scan", "--config", c.to_str().unwrap(), "--checks", "load"])
+    })
+    .await
+    .unwrap();
+    // 500 requests, 50 cycles of the 10-request mix: each template's count is its share of
+    // what was sent, within one weight (the cycle is laid out by smooth weighted round-robin).
+    let sent = s.hits.load(Ordering::Relaxed);
+    assert_eq!(sent, 500, "{}", run.stderr);
+    let counts = by_path.lock().unwrap().clone();
+    for (key, weight) in [("GET /a", 5u64), ("POST /b", 3), ("GET /c", 2)] {
+        let got = counts.get(key).copied().unwrap_or(0);
+        let want = sent * weight / 10;
+        assert!(
+            got.abs_diff(want) <= weight,
+            "{key}: {got} of {sent}, want {want}: {counts:?}"
+        );
+    }
+    assert_eq!(counts.len(), 3, "{counts:?}");
+    // The evidence breaks the figures down per template, in the mix's order.
+    let r = run.result("load.latency_p95");
+    let columns: Vec<&str> = r["evidence"]["template_columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        columns[..5],
+        ["template", "weight", "requests", "ok", "errors"]
+    );
+    let rows = r["evidence"]["template_rows"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r[0].as_str().unwrap()).collect();
+    assert_eq!(names, ["/a", "post-b", "c"]);
+    for (row, key) in rows.iter().zip(["GET /a", "POST /b", "GET /c"]) {
+        assert_eq!(row[2].as_u64().unwrap(), counts[key], "{row}");
+        assert_eq!(row[4].as_u64().unwrap(), 0, "{row}");
+        assert!(row[6].as_u64().unwrap() > 0, "a p95: {row}");
+    }
+    assert!(run.result("load.error_rate")["evidence"]["template_rows"].is_array());
+    drop(dir);
+}

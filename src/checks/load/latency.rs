@@ -15,7 +15,9 @@ fn eval(obs: &LoadObservation, out: &mut Emitter) {
         Err(r) => return out.inconclusive(P95, &r),
     };
     let o = &obs.options;
-    let evidence = phase_evidence(st).text("threshold_p95", stats::ms(o.p95));
+    let evidence = super::report_evidence(super::template_evidence(phase_evidence(st), st, o), obs)
+        .text("threshold_p95", stats::ms(o.p95))
+        .with("threshold_p95_us", super::us(o.p95));
     let mut checks = vec![("p95", 0.95, o.p95)];
     if let Some(t) = o.p99 {
         checks.push(("p99", 0.99, t));
