@@ -707,6 +707,11 @@ async fn dry_run_prints_the_plan_and_sends_nothing() {
         ),
         ("load = { requests = [ { weight = 2 } ] }", "path"),
         ("load = { requests = [] }", "requests"),
+        (
+            "load = { requests = [ { path = \"/a<b>\" } ] }",
+            "requests[0].path",
+        ),
+        ("load = { path = \"/x y\" }", "target[0].load"),
     ] {
         std::fs::write(
             &cfg,
@@ -857,5 +862,256 @@ async fn a_weighted_mix_sends_each_template_its_share() {
         assert!(row[6].as_u64().unwrap() > 0, "a p95: {row}");
     }
     assert!(run.result("load.error_rate")["evidence"]["template_rows"].is_array());
+    // The terminal shows the same breakdown under the latency table.
+    let out = &run.stdout;
+    let head = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("template "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(
+        head.split_whitespace().collect::<Vec<_>>(),
+        [
+            "template", "weight", "requests", "errors", "p50", "p95", "p99", "errors", "by", "kind"
+        ]
+    );
+    for (name, key, weight) in [
+        ("/a", "GET /a", "5"),
+        ("post-b", "POST /b", "3"),
+        ("c", "GET /c", "2"),
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in {out}"));
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(cells[1], weight, "{line}");
+        assert_eq!(cells[2], counts[key].to_string(), "{line}");
+    }
+    drop(dir);
+}
+
+/// Headless Chromium's DOM of `page` (Debian's `chromium`; the HTML tests need it).
+fn dump_dom(page: &std::path::Path) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("timeout")
+        .arg("120")
+        .arg("/usr/bin/chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-extensions",
+            "--disable-background-networking",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("file://{}", page.display()))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("Debian's chromium is needed for the HTML report test");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_show_a_latency_table_a_series_and_a_chart() {
+    let _one = SERIAL.lock().await;
+    let s = serve(|n, _| {
+        if n % 50 == 7 {
+            Behave::Fail
+        } else {
+            Behave::Ok
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("report.html");
+    let md = dir.path().join("report.md");
+    let arg = format!("html={}", html.display());
+    let md_arg = format!("markdown={}", md.display());
+    let run = load_scan(
+        &s.url(),
+        "rate = 200, duration = 4, warmup = 1, idle = 0, connections = 4, abort_on_fail = false",
+        &["--report", &arg, "--report", &md_arg],
+    )
+    .await;
+    let markdown = std::fs::read_to_string(&md).unwrap();
+    assert!(markdown.contains("### Load"), "{markdown}");
+    assert!(
+        markdown.contains("| phase | rate/s | sent | errors | p50 | p90 | p95 | p99 | p99.9 | max | errors by kind |"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("| steady | 200 | 800 |"), "{markdown}");
+    // The terminal: one table, a row per phase, latencies in ms and errors by kind.
+    let out = &run.stdout;
+    assert!(
+        out.contains("load: latency by phase (ms, from each request's scheduled send time)"),
+        "{out}"
+    );
+    let head = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("phase "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let cols: Vec<&str> = head.split_whitespace().collect();
+    assert_eq!(
+        cols,
+        [
+            "phase", "rate/s", "sent", "errors", "p50", "p90", "p95", "p99", "p99.9", "max",
+            "errors", "by", "kind"
+        ]
+    );
+    let row = |name: &str| -> Vec<String> {
+        out.lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} row in {out}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    let warmup = row("warmup");
+    assert_eq!(warmup[1..3], ["200", "200"], "{warmup:?}");
+    let steady = row("steady");
+    assert_eq!(steady[1..3], ["200", "800"], "{steady:?}");
+    // Every 50th request fails: 16 of the 800 steady ones, give or take where the phase
+    // boundary falls in the server's count.
+    let errors: u64 = steady[3].parse().unwrap();
+    assert!((15..=17).contains(&errors), "{steady:?}");
+    assert!(steady[10].starts_with("status_5xx="), "{steady:?}");
+    for v in &steady[4..10] {
+        assert!(v.parse::<f64>().unwrap() > 0.0, "{steady:?}");
+    }
+    // JSON: the steady phase's series, one row per second, adding up to the phase.
+    let r = run.result("load.latency_p95");
+    let columns = r["evidence"]["steady_series_columns"].as_array().unwrap();
+    assert_eq!(columns.len(), 4);
+    assert_eq!(columns[0], "second");
+    assert_eq!(columns[3], "p95_us");
+    let series = r["evidence"]["steady_series"].as_array().unwrap();
+    assert_eq!(series.len(), 4, "{series:?}");
+    let mut sum = (0, 0);
+    for (i, p) in series.iter().enumerate() {
+        let p = p.as_array().unwrap();
+        assert_eq!(p.len(), 4);
+        assert_eq!(p[0].as_u64().unwrap(), i as u64);
+        assert_eq!(p[1].as_u64().unwrap(), 200, "{series:?}");
+        assert!(p[3].as_u64().unwrap() > 0, "{series:?}");
+        sum.0 += p[1].as_u64().unwrap();
+        sum.1 += p[2].as_u64().unwrap();
+    }
+    assert_eq!(sum, (800, errors));
+    let rows = r["evidence"]["phase_rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(r["evidence"]["phase_columns"][0], "phase");
+    // The report still validates against the schema (the new evidence is additive).
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/reports/schema/secgate-report.v1.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let problems: Vec<String> = validator
+        .iter_errors(run.json())
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(problems.is_empty(), "{problems:?}");
+    // HTML: the table and an inline SVG chart with one point per second, in a real browser.
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("<h2 id=\"load\">Load</h2>"),
+        "no load section"
+    );
+    assert_eq!(page.matches("<circle class=\"pt").count(), 4);
+    assert_eq!(
+        page.matches("<circle class=\"pt err\"").count(),
+        4,
+        "errors in every second"
+    );
+    let points = page
+        .split("<polyline class=\"p95\" points=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    assert_eq!(points.split(' ').count(), 4, "{points}");
+    assert!(
+        !page.contains("http://") || !page.contains("<script src"),
+        "no external script"
+    );
+    let dom = dump_dom(&html);
+    assert_eq!(dom.matches("<circle class=\"pt").count(), 4, "rendered");
+    assert!(
+        dom.contains("p95 latency per second of the steady phase"),
+        "rendered"
+    );
+    drop(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_line_shows_on_a_terminal_and_never_on_a_pipe() {
+    let _one = SERIAL.lock().await;
+    let s = serve(|_, _| Behave::Ok).await;
+    let keys = "rate = 100, duration = 2, warmup = 0, idle = 0, connections = 2";
+    // A pipe (the runner's stderr): no progress at all.
+    let run = load_scan(&s.url(), keys, &[]).await;
+    assert!(run.json.is_some(), "{}", run.stderr);
+    assert!(!run.stderr.contains("load on"), "{}", run.stderr);
+    // A terminal (util-linux `script` gives the run a pseudo-terminal): the live line.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("secgate.toml");
+    std::fs::write(
+        &cfg,
+        format!("[[target]]\nurl = \"{}\"\nload = {{ {keys} }}\n", s.url()),
+    )
+    .unwrap();
+    let command = format!(
+        "{} scan --config {} --checks load --quiet",
+        env!("CARGO_BIN_EXE_secgate"),
+        cfg.display()
+    );
+    let c = command.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("timeout")
+            .args(["60", "script", "-qec", &c, "/dev/null"])
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let tty = String::from_utf8_lossy(&out.stdout);
+    // --quiet hides it; without it, the line shows the phase, rate, p95 and errors.
+    assert!(!tty.contains("load on"), "{tty}");
+    let c = command.replace(" --quiet", "");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("timeout")
+            .args(["60", "script", "-qec", &c, "/dev/null"])
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let tty = String::from_utf8_lossy(&out.stdout);
+    let target = s.url();
+    assert!(
+        tty.contains(&format!("load on {target}: steady at 100/s")),
+        "{tty}"
+    );
+    assert!(
+        tty.contains("req/s · p95 ") && tty.contains(" errors of "),
+        "{tty}"
+    );
     drop(dir);
 }

@@ -101,11 +101,12 @@ pub fn path(v: &Spanned<String>, field: &str) -> Result<String, OptionError> {
         || p.starts_with("//")
         || p.chars()
             .any(|c| c.is_whitespace() || c.is_control() || c == '#')
+        || p.parse::<hyper::Uri>().is_err()
     {
         return Err(OptionError::at(
             v.span(),
             format!(
-                "{field}'{p}' is not a path on the target (it must start with a single '/', without spaces)"
+                "{field}'{p}' is not a path on the target (it must start with a single '/', without spaces or characters a URL cannot hold: percent-encode them)"
             ),
         ));
     }

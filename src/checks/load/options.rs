@@ -333,16 +333,7 @@ impl LoadOptions {
             o.method = mix::method(v, "")?;
         }
         if let Some(v) = &keys.path {
-            let p = v.get_ref();
-            if !p.starts_with('/') || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return Err(OptionError::at(
-                    v.span(),
-                    format!(
-                        "'{p}' is not a path on the target (it must start with '/', without spaces)"
-                    ),
-                ));
-            }
-            o.path = Some(p.clone());
+            o.path = Some(mix::path(v, "")?);
         }
         if let Some(h) = &keys.headers {
             o.headers.clear();
