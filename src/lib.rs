@@ -118,9 +118,23 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     "secgate: note: --proxy env: none of HTTPS_PROXY, HTTP_PROXY, ALL_PROXY is set; the HTTP families connect directly"
                 );
             }
+            let source = shard::ShardSource {
+                flag: args.shard.shard.clone(),
+                from_env: args.shard.shard_from_env,
+                shards: args.shard.shards,
+            };
+            let shard = shard::resolve(&source, &|k| std::env::var(k).ok())?;
             if args.dry_run {
                 if !args.output.quiet {
-                    let text = dryrun::describe(&plan, checks::FAMILIES);
+                    let text = match shard {
+                        Some(spec) => format!(
+                            "shard {} of {}: only its jobs are shown\n{}",
+                            spec.index,
+                            spec.count,
+                            dryrun::describe(&shard::restrict(&plan, checks::FAMILIES, spec).0, checks::FAMILIES)
+                        ),
+                        None => dryrun::describe(&plan, checks::FAMILIES),
+                    };
                     ignore_broken_pipe(std::io::stdout().lock().write_all(text.as_bytes()))?;
                 }
                 return Ok(ExitCode::SUCCESS);
@@ -128,12 +142,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let outputs = args
                 .output
                 .outputs(args.json.clone(), args.sarif.clone(), &args.reports)?;
-            let source = shard::ShardSource {
-                flag: args.shard.shard.clone(),
-                from_env: args.shard.shard_from_env,
-                shards: args.shard.shards,
-            };
-            let code = match shard::resolve(&source, &|k| std::env::var(k).ok())? {
+            let code = match shard {
                 Some(spec) => runtime()?.block_on(shard::scan(plan, spec, args.shard.gate, outputs))?,
                 None if args.shard.gate => {
                     return Err(Error::usage("--gate", "only means something with a shard (--shard, --shard-from-env or SECGATE_SHARD)"));

@@ -1115,3 +1115,44 @@ async fn the_live_line_shows_on_a_terminal_and_never_on_a_pipe() {
     );
     drop(dir);
 }
+
+#[test]
+fn a_dry_run_of_a_shard_shows_only_its_jobs() {
+    let targets = [
+        "http://127.0.0.1:9/",
+        "http://127.0.0.2:9/",
+        "http://127.0.0.3:9/",
+    ];
+    let mut shown = Vec::new();
+    for i in 1..=3 {
+        let shard = format!("{i}/3");
+        let mut args = vec![
+            "scan",
+            "--checks",
+            "headers,load",
+            "--dry-run",
+            "--shard",
+            &shard,
+        ];
+        args.extend(targets);
+        let run = secgate(&args);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(
+            run.stdout.starts_with(&format!("shard {i} of 3")),
+            "{}",
+            run.stdout
+        );
+        for t in targets {
+            if run.stdout.lines().any(|l| l == t) {
+                shown.push(t);
+            }
+        }
+    }
+    // Together the shards' plans cover every target (a job is a target and a family).
+    shown.sort_unstable();
+    shown.dedup();
+    assert_eq!(shown.len(), 3, "{shown:?}");
+    let run = secgate(&["scan", targets[0], "--dry-run", "--shard", "4/3"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--shard"), "{}", run.stderr);
+}
