@@ -16,6 +16,9 @@
 //! requests are reserved from the budget up front ([`crate::engine::Cx::reserve`]): the
 //! generator keeps its own schedule instead of the facade's per-request permits and pacing.
 //! It stops early when the error rate stays over 10× its threshold for 5 s (`abort_on_fail`).
+//! The requests follow one template or a weighted mix of several ([`mix`]); figures per
+//! template and per second of the schedule ([`series`]) go into the evidence, from which the
+//! reports draw their latency tables and chart. [`dryrun`] prints the plan without sending.
 //!
 //! **Judging**: a result needs enough samples (see [`stats`]); when the generator could not
 //! keep its schedule (schedule lag, dropped iterations), latency results are never a pass.
