@@ -167,6 +167,11 @@ pub struct ScanArgs {
     /// A profile of your own (TOML, the shape of checks/profiles/*.toml).
     #[arg(long, value_name = "FILE")]
     pub profile_file: Option<PathBuf>,
+    /// Print the plan (per target: the families that would run and what each would do; the
+    /// load family's phases, rates, durations, connections, totals and ceilings) and exit,
+    /// sending nothing and writing no report.
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub triage: TriageArgs,
     #[command(flatten)]

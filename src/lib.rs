@@ -36,6 +36,7 @@ pub mod cli;
 pub mod compliance;
 pub mod config;
 pub mod demo;
+pub mod dryrun;
 pub mod endpoint;
 pub mod engine;
 pub mod error;
@@ -117,15 +118,31 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     "secgate: note: --proxy env: none of HTTPS_PROXY, HTTP_PROXY, ALL_PROXY is set; the HTTP families connect directly"
                 );
             }
-            let outputs = args
-                .output
-                .outputs(args.json.clone(), args.sarif.clone(), &args.reports)?;
             let source = shard::ShardSource {
                 flag: args.shard.shard.clone(),
                 from_env: args.shard.shard_from_env,
                 shards: args.shard.shards,
             };
-            let code = match shard::resolve(&source, &|k| std::env::var(k).ok())? {
+            let shard = shard::resolve(&source, &|k| std::env::var(k).ok())?;
+            if args.dry_run {
+                if !args.output.quiet {
+                    let text = match shard {
+                        Some(spec) => format!(
+                            "shard {} of {}: only its jobs are shown\n{}",
+                            spec.index,
+                            spec.count,
+                            dryrun::describe(&shard::restrict(&plan, checks::FAMILIES, spec).0, checks::FAMILIES)
+                        ),
+                        None => dryrun::describe(&plan, checks::FAMILIES),
+                    };
+                    ignore_broken_pipe(std::io::stdout().lock().write_all(text.as_bytes()))?;
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let outputs = args
+                .output
+                .outputs(args.json.clone(), args.sarif.clone(), &args.reports)?;
+            let code = match shard {
                 Some(spec) => runtime()?.block_on(shard::scan(plan, spec, args.shard.gate, outputs))?,
                 None if args.shard.gate => {
                     return Err(Error::usage("--gate", "only means something with a shard (--shard, --shard-from-env or SECGATE_SHARD)"));

@@ -1,6 +1,7 @@
 //! Progress on standard error while a scan runs: targets done out of the total, and the
 //! family that started last with its target (`indicatif`); during a port sweep, its
-//! (address, port) pairs swept and found open so far. Drawn only on a terminal unless
+//! (address, port) pairs swept and found open so far; during a load run, its phase, rate,
+//! p95 and errors. Drawn only on a terminal unless
 //! `--progress always`, never with `--quiet`, and cleared before the report is written.
 
 use std::sync::Arc;
@@ -67,6 +68,13 @@ impl Progress {
     pub fn sweep(&self, target: &str, done: u64, total: u64, open: u64) {
         if let Some(b) = &self.0 {
             b.set_message(sweep_message(target, done, total, open));
+        }
+    }
+
+    /// A family's own live line (the load family: its phase, rate, p95 and errors).
+    pub fn message(&self, message: String) {
+        if let Some(b) = &self.0 {
+            b.set_message(message);
         }
     }
 

@@ -612,3 +612,547 @@ async fn the_ramp_finds_the_breaking_point() {
     let broke_first = message.starts_with("breaks at 141.4/s");
     assert_eq!(steps.len(), if broke_first { 1 } else { 2 }, "{r}");
 }
+
+/// A listener that only counts the connections it is offered (and closes them).
+async fn counting_listener() -> (std::net::SocketAddr, Arc<AtomicU64>, Abort) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(AtomicU64::new(0));
+    let s = seen.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((conn, _)) = listener.accept().await {
+            s.fetch_add(1, Ordering::Relaxed);
+            drop(conn);
+        }
+    });
+    (addr, seen, Abort(task))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_prints_the_plan_and_sends_nothing() {
+    let (addr, seen, _task) = counting_listener().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("secgate.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[checks.load]\nrate = 200\nduration = 10\nramp_to = 400\nramp_steps = 2\n\n\
+             [[target]]\nurl = \"http://{addr}/\"\n\
+             load = {{ connections = 8, hold_connections = 100, requests = [ {{ path = \"/a\", weight = 3 }}, {{ name = \"search\", path = \"/s\", method = \"POST\", body = \"{{}}\", weight = 1 }} ] }}\n\n\
+             [[target.endpoint]]\nname = \"status\"\nrole = \"api\"\npath = \"/status\"\nweight = 1\n"
+        ),
+    )
+    .unwrap();
+    let report = dir.path().join("never.json");
+    let (c, r) = (cfg.clone(), report.clone());
+    let run = tokio::task::spawn_blocking(move || {
+        secgate(&[
+            "scan",
+            &format!("http://{addr}/other"),
+            "--config",
+            c.to_str().unwrap(),
+            "--dry-run",
+            "--json",
+            r.to_str().unwrap(),
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = &run.stdout;
+    for line in [
+        "secgate dry run: the plan for 2 targets; nothing is sent and no report is written.",
+        "phase warmup  200/s for 5 s on 8 connections: 1000 requests (warm-up, not judged)",
+        "phase idle    20/s for 10 s on 1 connection: 200 requests (idle baseline for load.degradation)",
+        "phase steady  200/s for 10 s on 8 connections: 2000 requests (judged by every load rule)",
+        "phase ramp    282.8/s for 10 s on 8 connections: 2828 requests",
+        "phase ramp    400/s for 10 s on 8 connections: 4000 requests",
+        "phase hold    100 connections held for 10 s: 400 requests",
+        "3600 requests over 35 s, and up to 6828 more in 2 ramp steps of 10 s",
+        "request GET /a weight 3 (60.00 %): 1200 of the steady phase's 2000",
+        "request POST /s (search) weight 1 (20.00 %): 400 of the steady phase's 2000",
+        "request GET /status (status) weight 1 (20.00 %): 400 of the steady phase's 2000",
+        "thresholds: p95 ≤ 50.0 ms, error rate ≤ 0.100 %",
+        "ceilings: rate ≤ 20000/s, all phases ≤ 600 s, connections ≤ 50000, requests ≤ 5000000 per target",
+        "  headers: ",
+        "  ratelimit: ",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in\n{out}");
+    }
+    // The command-line target did not opt in: no load there.
+    let other = out
+        .split(&format!("http://{addr}/other"))
+        .nth(1)
+        .unwrap()
+        .split("\n\n")
+        .next()
+        .unwrap();
+    assert!(other.contains("headers:"), "{out}");
+    assert!(!other.contains("load:"), "{out}");
+    assert!(!report.exists(), "a dry run writes no report");
+    // A bad plan is refused as a scan would refuse it, with one line naming the field.
+    for (toml, field) in [
+        ("load = { rate = 30000 }", "target[0].load"),
+        (
+            "load = { requests = [ { path = \"/a\", weight = 0 } ] }",
+            "requests[0].weight",
+        ),
+        (
+            "load = { requests = [ { path = \"/a\", weight = -2 } ] }",
+            "requests[0].weight",
+        ),
+        (
+            "load = { requests = [ { path = \"/a\", wieght = 2 } ] }",
+            "wieght",
+        ),
+        ("load = { requests = [ { weight = 2 } ] }", "path"),
+        ("load = { requests = [] }", "requests"),
+        (
+            "load = { requests = [ { path = \"/a<b>\" } ] }",
+            "requests[0].path",
+        ),
+        ("load = { path = \"/x y\" }", "target[0].load"),
+    ] {
+        std::fs::write(
+            &cfg,
+            format!("[[target]]\nurl = \"http://{addr}/\"\n{toml}\n"),
+        )
+        .unwrap();
+        let c = cfg.clone();
+        let run = tokio::task::spawn_blocking(move || {
+            secgate(&["scan", "--config", c.to_str().unwrap(), "--dry-run"])
+        })
+        .await
+        .unwrap();
+        assert_eq!(run.code, 2, "{toml}: {}", run.stderr);
+        let line = run.stderr.trim();
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(line.contains(field), "{toml}: {line}");
+    }
+    for (endpoint, field) in [
+        ("role = \"api\"\npath = \"/x\"\nweight = 0", "weight"),
+        (
+            "role = \"login\"\npath = \"/login\"\nusername = \"u\"\npassword_env = \"P\"\nweight = 1",
+            "weight",
+        ),
+    ] {
+        std::fs::write(
+            &cfg,
+            format!("[[target]]\nurl = \"http://{addr}/\"\nload = true\n[[target.endpoint]]\n{endpoint}\n"),
+        )
+        .unwrap();
+        let c = cfg.clone();
+        let run = tokio::task::spawn_blocking(move || {
+            secgate(&["scan", "--config", c.to_str().unwrap(), "--dry-run"])
+        })
+        .await
+        .unwrap();
+        assert_eq!(run.code, 2, "{endpoint}: {}", run.stderr);
+        assert!(run.stderr.contains(field), "{}", run.stderr);
+    }
+    // `weight` on a target that did not opt in is a mistake, not an option.
+    std::fs::write(
+        &cfg,
+        format!("[[target]]\nurl = \"http://{addr}/\"\n[[target.endpoint]]\nrole = \"api\"\npath = \"/x\"\nweight = 2\n"),
+    )
+    .unwrap();
+    let c = cfg.clone();
+    let run = tokio::task::spawn_blocking(move || {
+        secgate(&["scan", "--config", c.to_str().unwrap(), "--dry-run"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("weight") && run.stderr.contains("load = true"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        seen.load(Ordering::Relaxed),
+        0,
+        "a dry run connected to the target"
+    );
+    drop(dir);
+}
+
+/// A server that counts its requests per path (every path answers 200).
+async fn serve_paths() -> (
+    Server,
+    Arc<std::sync::Mutex<std::collections::BTreeMap<String, u64>>>,
+) {
+    let by_path: Arc<std::sync::Mutex<std::collections::BTreeMap<String, u64>>> = Arc::default();
+    let hits = Arc::new(AtomicU64::new(0));
+    let (b, h) = (by_path.clone(), hits.clone());
+    let router = Router::new().fallback(move |req: axum::extract::Request| {
+        let (b, h) = (b.clone(), h.clone());
+        async move {
+            h.fetch_add(1, Ordering::Relaxed);
+            let key = format!("{} {}", req.method(), req.uri().path());
+            *b.lock().unwrap().entry(key).or_default() += 1;
+            (StatusCode::OK, "ok")
+        }
+    });
+    let server = lab::serve(lab::bind("127.0.0.1:0").await.unwrap(), router, None);
+    (
+        Server {
+            addr: server.addr,
+            hits,
+            _lab: Some(server),
+            _task: None,
+        },
+        by_path,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weighted_mix_sends_each_template_its_share() {
+    let _one = SERIAL.lock().await;
+    let (s, by_path) = serve_paths().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("secgate.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[target]]\nurl = \"{}\"\n\
+             load = {{ rate = 200, duration = 2.5, warmup = 0, idle = 0, connections = 8, requests = [ {{ path = \"/a\", weight = 5 }}, {{ name = \"post-b\", path = \"/b\", method = \"POST\", body = \"x=1\", weight = 3 }} ] }}\n\
+             [[target.endpoint]]\nname = \"c\"\nrole = \"api\"\npath = \"/c\"\nweight = 2\n",
+            s.url()
+        ),
+    )
+    .unwrap();
+    let c = cfg.clone();
+    let run = tokio::task::spawn_blocking(move || {
+        secgate(&["scan", "--config", c.to_str().unwrap(), "--checks", "load"])
+    })
+    .await
+    .unwrap();
+    // 500 requests, 50 cycles of the 10-request mix: each template's count is its share of
+    // what was sent, within one weight (the cycle is laid out by smooth weighted round-robin).
+    let sent = s.hits.load(Ordering::Relaxed);
+    assert_eq!(sent, 500, "{}", run.stderr);
+    let counts = by_path.lock().unwrap().clone();
+    for (key, weight) in [("GET /a", 5u64), ("POST /b", 3), ("GET /c", 2)] {
+        let got = counts.get(key).copied().unwrap_or(0);
+        let want = sent * weight / 10;
+        assert!(
+            got.abs_diff(want) <= weight,
+            "{key}: {got} of {sent}, want {want}: {counts:?}"
+        );
+    }
+    assert_eq!(counts.len(), 3, "{counts:?}");
+    // The evidence breaks the figures down per template, in the mix's order.
+    let r = run.result("load.latency_p95");
+    let columns: Vec<&str> = r["evidence"]["template_columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        columns[..5],
+        ["template", "weight", "requests", "ok", "errors"]
+    );
+    let rows = r["evidence"]["template_rows"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r[0].as_str().unwrap()).collect();
+    assert_eq!(names, ["/a", "post-b", "c"]);
+    for (row, key) in rows.iter().zip(["GET /a", "POST /b", "GET /c"]) {
+        assert_eq!(row[2].as_u64().unwrap(), counts[key], "{row}");
+        assert_eq!(row[4].as_u64().unwrap(), 0, "{row}");
+        assert!(row[6].as_u64().unwrap() > 0, "a p95: {row}");
+    }
+    assert!(run.result("load.error_rate")["evidence"]["template_rows"].is_array());
+    // The terminal shows the same breakdown under the latency table.
+    let out = &run.stdout;
+    let head = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("template "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(
+        head.split_whitespace().collect::<Vec<_>>(),
+        [
+            "template", "weight", "requests", "errors", "p50", "p95", "p99", "errors", "by", "kind"
+        ]
+    );
+    for (name, key, weight) in [
+        ("/a", "GET /a", "5"),
+        ("post-b", "POST /b", "3"),
+        ("c", "GET /c", "2"),
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in {out}"));
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(cells[1], weight, "{line}");
+        assert_eq!(cells[2], counts[key].to_string(), "{line}");
+    }
+    drop(dir);
+}
+
+/// Headless Chromium's DOM of `page` (Debian's `chromium`; the HTML tests need it).
+fn dump_dom(page: &std::path::Path) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("timeout")
+        .arg("120")
+        .arg("/usr/bin/chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-extensions",
+            "--disable-background-networking",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("file://{}", page.display()))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("Debian's chromium is needed for the HTML report test");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_show_a_latency_table_a_series_and_a_chart() {
+    let _one = SERIAL.lock().await;
+    let s = serve(|n, _| {
+        if n % 50 == 7 {
+            Behave::Fail
+        } else {
+            Behave::Ok
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("report.html");
+    let md = dir.path().join("report.md");
+    let arg = format!("html={}", html.display());
+    let md_arg = format!("markdown={}", md.display());
+    let run = load_scan(
+        &s.url(),
+        "rate = 200, duration = 4, warmup = 1, idle = 0, connections = 4, abort_on_fail = false",
+        &["--report", &arg, "--report", &md_arg],
+    )
+    .await;
+    let markdown = std::fs::read_to_string(&md).unwrap();
+    assert!(markdown.contains("### Load"), "{markdown}");
+    assert!(
+        markdown.contains("| phase | rate/s | sent | errors | p50 | p90 | p95 | p99 | p99.9 | max | errors by kind |"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("| steady | 200 | 800 |"), "{markdown}");
+    // The terminal: one table, a row per phase, latencies in ms and errors by kind.
+    let out = &run.stdout;
+    assert!(
+        out.contains("load: latency by phase (ms, from each request's scheduled send time)"),
+        "{out}"
+    );
+    let head = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("phase "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let cols: Vec<&str> = head.split_whitespace().collect();
+    assert_eq!(
+        cols,
+        [
+            "phase", "rate/s", "sent", "errors", "p50", "p90", "p95", "p99", "p99.9", "max",
+            "errors", "by", "kind"
+        ]
+    );
+    let row = |name: &str| -> Vec<String> {
+        out.lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} row in {out}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    let warmup = row("warmup");
+    assert_eq!(warmup[1..3], ["200", "200"], "{warmup:?}");
+    let steady = row("steady");
+    assert_eq!(steady[1..3], ["200", "800"], "{steady:?}");
+    // Every 50th request fails: 16 of the 800 steady ones, give or take where the phase
+    // boundary falls in the server's count.
+    let errors: u64 = steady[3].parse().unwrap();
+    assert!((15..=17).contains(&errors), "{steady:?}");
+    assert!(steady[10].starts_with("status_5xx="), "{steady:?}");
+    for v in &steady[4..10] {
+        assert!(v.parse::<f64>().unwrap() > 0.0, "{steady:?}");
+    }
+    // JSON: the steady phase's series, one row per second, adding up to the phase.
+    let r = run.result("load.latency_p95");
+    let columns = r["evidence"]["steady_series_columns"].as_array().unwrap();
+    assert_eq!(columns.len(), 4);
+    assert_eq!(columns[0], "second");
+    assert_eq!(columns[3], "p95_us");
+    let series = r["evidence"]["steady_series"].as_array().unwrap();
+    assert_eq!(series.len(), 4, "{series:?}");
+    let mut sum = (0, 0);
+    for (i, p) in series.iter().enumerate() {
+        let p = p.as_array().unwrap();
+        assert_eq!(p.len(), 4);
+        assert_eq!(p[0].as_u64().unwrap(), i as u64);
+        assert_eq!(p[1].as_u64().unwrap(), 200, "{series:?}");
+        assert!(p[3].as_u64().unwrap() > 0, "{series:?}");
+        sum.0 += p[1].as_u64().unwrap();
+        sum.1 += p[2].as_u64().unwrap();
+    }
+    assert_eq!(sum, (800, errors));
+    let rows = r["evidence"]["phase_rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(r["evidence"]["phase_columns"][0], "phase");
+    // The report still validates against the schema (the new evidence is additive).
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/reports/schema/secgate-report.v1.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let problems: Vec<String> = validator
+        .iter_errors(run.json())
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(problems.is_empty(), "{problems:?}");
+    // HTML: the table and an inline SVG chart with one point per second, in a real browser.
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("<h2 id=\"load\">Load</h2>"),
+        "no load section"
+    );
+    assert_eq!(page.matches("<circle class=\"pt").count(), 4);
+    assert_eq!(
+        page.matches("<circle class=\"pt err\"").count(),
+        4,
+        "errors in every second"
+    );
+    let points = page
+        .split("<polyline class=\"p95\" points=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    assert_eq!(points.split(' ').count(), 4, "{points}");
+    assert!(
+        !page.contains("http://") || !page.contains("<script src"),
+        "no external script"
+    );
+    let dom = dump_dom(&html);
+    assert_eq!(dom.matches("<circle class=\"pt").count(), 4, "rendered");
+    assert!(
+        dom.contains("p95 latency per second of the steady phase"),
+        "rendered"
+    );
+    drop(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_line_shows_on_a_terminal_and_never_on_a_pipe() {
+    let _one = SERIAL.lock().await;
+    let s = serve(|_, _| Behave::Ok).await;
+    let keys = "rate = 100, duration = 2, warmup = 0, idle = 0, connections = 2";
+    // A pipe (the runner's stderr): no progress at all.
+    let run = load_scan(&s.url(), keys, &[]).await;
+    assert!(run.json.is_some(), "{}", run.stderr);
+    assert!(!run.stderr.contains("load on"), "{}", run.stderr);
+    // A terminal (util-linux `script` gives the run a pseudo-terminal): the live line.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("secgate.toml");
+    std::fs::write(
+        &cfg,
+        format!("[[target]]\nurl = \"{}\"\nload = {{ {keys} }}\n", s.url()),
+    )
+    .unwrap();
+    let command = format!(
+        "{} scan --config {} --checks load --quiet",
+        env!("CARGO_BIN_EXE_secgate"),
+        cfg.display()
+    );
+    let c = command.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("timeout")
+            .args(["60", "script", "-qec", &c, "/dev/null"])
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let tty = String::from_utf8_lossy(&out.stdout);
+    // --quiet hides it; without it, the line shows the phase, rate, p95 and errors.
+    assert!(!tty.contains("load on"), "{tty}");
+    let c = command.replace(" --quiet", "");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("timeout")
+            .args(["60", "script", "-qec", &c, "/dev/null"])
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let tty = String::from_utf8_lossy(&out.stdout);
+    let target = s.url();
+    assert!(
+        tty.contains(&format!("load on {target}: steady at 100/s")),
+        "{tty}"
+    );
+    assert!(
+        tty.contains("req/s · p95 ") && tty.contains(" errors of "),
+        "{tty}"
+    );
+    drop(dir);
+}
+
+#[test]
+fn a_dry_run_of_a_shard_shows_only_its_jobs() {
+    let targets = [
+        "http://127.0.0.1:9/",
+        "http://127.0.0.2:9/",
+        "http://127.0.0.3:9/",
+    ];
+    let mut shown = Vec::new();
+    for i in 1..=3 {
+        let shard = format!("{i}/3");
+        let mut args = vec![
+            "scan",
+            "--checks",
+            "headers,load",
+            "--dry-run",
+            "--shard",
+            &shard,
+        ];
+        args.extend(targets);
+        let run = secgate(&args);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(
+            run.stdout.starts_with(&format!("shard {i} of 3")),
+            "{}",
+            run.stdout
+        );
+        for t in targets {
+            if run.stdout.lines().any(|l| l == t) {
+                shown.push(t);
+            }
+        }
+    }
+    // Together the shards' plans cover every target (a job is a target and a family).
+    shown.sort_unstable();
+    shown.dedup();
+    assert_eq!(shown.len(), 3, "{shown:?}");
+    let run = secgate(&["scan", targets[0], "--dry-run", "--shard", "4/3"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--shard"), "{}", run.stderr);
+}

@@ -76,6 +76,16 @@ pub trait Family: FamilyOptions {
             self.parallelism(settings),
         )
     }
+    /// What the family would do on `target`, for `secgate scan --dry-run`: lines of plain
+    /// text, computed from the plan alone (nothing is sent or resolved). Defaults to the
+    /// family's summary and its request budget there.
+    fn dry_run(&self, target: &Target, settings: &Settings) -> Vec<String> {
+        vec![format!(
+            "{}; at most {} requests",
+            self.summary(),
+            self.budget(target, settings)
+        )]
+    }
     /// Probe the target and evaluate every rule: one result per rule id.
     fn run<'a>(&'a self, cx: &'a Cx<'a>) -> BoxFuture<'a, Vec<Outcome>>;
 }

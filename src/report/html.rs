@@ -251,6 +251,7 @@ pub fn page(report: &ScanReport) -> Markup {
                             }
                         }
                     }
+                    (load_section(report))
                     @for view in &report.compliance {
                         h2 id={ "compliance-" (view.framework) } {
                             "Compliance: " (view.name) " " (view.version)
@@ -309,6 +310,166 @@ pub fn page(report: &ScanReport) -> Markup {
     }
 }
 
+/// Milliseconds from microseconds, with the unit.
+fn ms(us: i64) -> String {
+    format!("{} ms", super::ms(us))
+}
+
+/// The smallest 1, 2 or 5 × 10^k at or above `v` (at least 1).
+fn nice_ceiling(v: i64) -> i64 {
+    let mut step: i64 = 1;
+    loop {
+        for m in [1, 2, 5] {
+            let c = step.saturating_mul(m);
+            if c >= v || c == i64::MAX {
+                return c;
+            }
+        }
+        step = step.saturating_mul(10);
+    }
+}
+
+/// Width, height and margins of the latency chart (SVG user units).
+const CHART: (f64, f64) = (720.0, 220.0);
+const MARGIN: (f64, f64, f64, f64) = (56.0, 12.0, 14.0, 30.0); // left, right, top, bottom
+
+/// The load section: per result that carries a load run's figures ([`super::LoadFigures`]),
+/// its latency table by phase (and per request template of a mix) and a chart of the steady
+/// phase's p95 per second (inline SVG: no script, no external resource, styled by the page's
+/// own sheet; every text escaped by maud).
+fn load_section(report: &ScanReport) -> Markup {
+    let runs: Vec<(&Outcome, super::LoadFigures<'_>)> = report
+        .results
+        .iter()
+        .filter_map(|o| Some((o, super::LoadFigures::of(o)?)))
+        .collect();
+    html! {
+        @if !runs.is_empty() {
+            h2 #load { "Load" }
+            @for (o, figures) in &runs {
+                h3 { "Latency of " code { (o.target) } }
+                (phase_table(figures))
+                (latency_chart(o, figures))
+            }
+        }
+    }
+}
+
+fn phase_table(f: &super::LoadFigures<'_>) -> Markup {
+    use super::LATENCY_COLUMNS;
+    html! {
+        @if !f.phases.is_empty() {
+            table.load-phases {
+                thead { tr {
+                    th { "phase" } th.num { "rate/s" } th.num { "sent" } th.num { "errors" }
+                    @for (label, _) in LATENCY_COLUMNS { th.num { (label) } }
+                    th { "errors by kind" }
+                } }
+                tbody {
+                    @for r in &f.phases {
+                        tr {
+                            td { (r.text("phase")) } td.num { (r.text("rate_per_s")) }
+                            td.num { (r.number("sent")) } td.num { (r.number("errors")) }
+                            @for (_, key) in LATENCY_COLUMNS { td.num { (ms(r.number(key))) } }
+                            td { (r.text("errors_by_kind")) }
+                        }
+                    }
+                }
+            }
+        }
+        @if !f.templates.is_empty() {
+            table.load-phases {
+                thead { tr {
+                    th { "request template" } th.num { "weight" } th.num { "requests" } th.num { "errors" }
+                    th.num { "p50" } th.num { "p95" } th.num { "p99" } th { "errors by kind" }
+                } }
+                tbody {
+                    @for r in &f.templates {
+                        tr {
+                            td { code { (r.text("template")) } } td.num { (r.number("weight")) }
+                            td.num { (r.number("requests")) } td.num { (r.number("errors")) }
+                            td.num { (ms(r.number("p50_us"))) } td.num { (ms(r.number("p95_us"))) }
+                            td.num { (ms(r.number("p99_us"))) } td { (r.text("errors_by_kind")) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn latency_chart(o: &Outcome, f: &super::LoadFigures<'_>) -> Markup {
+    let points = &f.series;
+    if points.is_empty() {
+        return html! {};
+    }
+    let (w, h) = CHART;
+    let (left, right, top, bottom) = MARGIN;
+    let (plot_w, plot_h) = (w - left - right, h - top - bottom);
+    let p95: Vec<i64> = points.iter().map(|p| p.number("p95_us").max(0)).collect();
+    let highest = p95.iter().copied().max().unwrap_or(0);
+    let top_us = nice_ceiling(highest.max(1));
+    let threshold = f.threshold_p95_us;
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "at most 600 points of at most 60 s"
+    )]
+    let xy = |i: usize, v: i64| {
+        let x = left + plot_w * i as f64 / (points.len().max(2) - 1) as f64;
+        let y = top + plot_h - plot_h * (v.clamp(0, top_us) as f64) / top_us as f64;
+        (format!("{x:.1}"), format!("{y:.1}"))
+    };
+    let line: Vec<String> = p95
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let (x, y) = xy(i, *v);
+            format!("{x},{y}")
+        })
+        .collect();
+    let label = format!(
+        "p95 latency per second of the steady phase on {}: {} points, highest {}",
+        o.target,
+        points.len(),
+        ms(highest)
+    );
+    let (x0, y0) = (left, top + plot_h);
+    html! {
+        figure.load-chart {
+            svg.chart viewBox=(format!("0 0 {w} {h}")) role="img" aria-label=(label) {
+                title { (label) }
+                line.axis x1=(x0) y1=(y0) x2=(w - right) y2=(y0) {}
+                line.axis x1=(x0) y1=(top) x2=(x0) y2=(y0) {}
+                text.tick x=(x0 - 6.0) y=(y0) text-anchor="end" { "0" }
+                text.tick x=(x0 - 6.0) y=(top + 8.0) text-anchor="end" { (ms(top_us)) }
+                text.tick x=(x0) y=(h - 10.0) { "0 s" }
+                text.tick x=(w - right) y=(h - 10.0) text-anchor="end" { (points.len().saturating_sub(1)) " s" }
+                @if let Some(t) = threshold.filter(|t| *t <= top_us) {
+                    @let (_, ty) = xy(0, t);
+                    line.threshold x1=(x0) y1=(ty) x2=(w - right) y2=(ty) {}
+                    text.tick x=(w - right) y=(y0 - 4.0) text-anchor="end" { "dashed: threshold " (ms(t)) }
+                }
+                polyline.p95 points=(line.join(" ")) {}
+                @for (i, p) in points.iter().enumerate() {
+                    @let (x, y) = xy(i, p.number("p95_us"));
+                    @let errors = p.number("errors");
+                    circle class=(if errors > 0 { "pt err" } else { "pt" }) cx=(x) cy=(y) r="2.5" {
+                        title {
+                            "second " (p.number("second")) ": " (p.number("requests")) " requests, "
+                            (errors) " errors, p95 " (ms(p.number("p95_us")))
+                        }
+                    }
+                }
+            }
+            figcaption.meta {
+                "p95 latency per second of the steady phase, from each request's scheduled send time"
+                @if let Some(t) = threshold.filter(|t| *t > top_us) { " (threshold " (ms(t)) ", above the chart)" }
+                "; red points: seconds with errors."
+            }
+        }
+    }
+}
+
 fn req_class(s: crate::compliance::ReqStatus) -> &'static str {
     match s {
         crate::compliance::ReqStatus::Met => "met",
@@ -340,7 +501,7 @@ fn finding_rows(o: &Outcome) -> Vec<(&str, &Evidence)> {
 fn evidence_list(e: &Evidence) -> Markup {
     html! {
         dl.evidence {
-            @for (k, v) in &e.0 { dt { (k) } dd { code { (v.display()) } } }
+            @for (k, v) in &e.0 { dt { (k) } dd { code { (super::evidence_shown(v)) } } }
         }
     }
 }

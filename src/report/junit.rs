@@ -158,6 +158,6 @@ fn failure_body(o: &Outcome) -> String {
 
 fn evidence(body: &mut String, e: &Evidence) {
     for (k, v) in &e.0 {
-        let _ = writeln!(body, "    {k}: {}", v.display());
+        let _ = writeln!(body, "    {k}: {}", super::evidence_shown(v));
     }
 }

@@ -256,6 +256,46 @@ pub fn render(report: &ScanReport) -> String {
         }
     }
 
+    let runs: Vec<(&Outcome, super::LoadFigures<'_>)> = report
+        .results
+        .iter()
+        .filter_map(|o| Some((o, super::LoadFigures::of(o)?)))
+        .filter(|(_, f)| !f.phases.is_empty())
+        .collect();
+    if !runs.is_empty() {
+        page.force("");
+        page.force("### Load");
+        for (o, f) in &runs {
+            page.force("");
+            page.force(&format!(
+                "Latency of {} by phase (ms, from each request's scheduled send time):",
+                text(&o.target)
+            ));
+            page.force("");
+            let labels: Vec<&str> = super::LATENCY_COLUMNS.iter().map(|(l, _)| *l).collect();
+            page.force(&format!(
+                "| phase | rate/s | sent | errors | {} | errors by kind |",
+                labels.join(" | ")
+            ));
+            page.force(&format!("|---|{}---|", "---:|".repeat(3 + labels.len())));
+            for r in &f.phases {
+                let lat: Vec<String> = super::LATENCY_COLUMNS
+                    .iter()
+                    .map(|(_, k)| super::ms(r.number(k)))
+                    .collect();
+                page.push(&format!(
+                    "| {} | {} | {} | {} | {} | {} |",
+                    text(&r.text("phase")),
+                    text(&r.text("rate_per_s")),
+                    r.number("sent"),
+                    r.number("errors"),
+                    lat.join(" | "),
+                    text(&r.text("errors_by_kind"))
+                ));
+            }
+        }
+    }
+
     let mut chain_lines: Vec<String> = Vec::new();
     for t in &report.targets {
         let Some(chain) = &t.chain else { continue };

@@ -180,6 +180,126 @@ pub fn open_of(o: &Outcome) -> impl Iterator<Item = &crate::model::Finding> {
     o.findings.iter().filter(|f| f.suppression.is_none())
 }
 
+/// The figures of a load run as a result's evidence carries them (the load family's
+/// `phase_rows`, `template_rows` and `steady_series`, each with its `*_columns`), read by
+/// column name so that a report of another version shows what it has. The terminal,
+/// Markdown and HTML writers draw their latency tables and chart from this.
+#[derive(Debug, Default)]
+pub struct LoadFigures<'a> {
+    /// One row per phase that ran.
+    pub phases: Vec<Row<'a>>,
+    /// One row per request template of a mix.
+    pub templates: Vec<Row<'a>>,
+    /// One row per second of the steady phase.
+    pub series: Vec<Row<'a>>,
+    /// The p95 threshold, µs.
+    pub threshold_p95_us: Option<i64>,
+}
+
+/// One row of a [`LoadFigures`] table: column name → value.
+#[derive(Debug, Default)]
+pub struct Row<'a>(BTreeMap<&'a str, &'a crate::model::Observed>);
+
+impl Row<'_> {
+    /// A number column (0 when absent).
+    pub fn number(&self, column: &str) -> i64 {
+        match self.0.get(column) {
+            Some(crate::model::Observed::Number(n)) => *n,
+            _ => 0,
+        }
+    }
+
+    /// A column as text (empty when absent).
+    pub fn text(&self, column: &str) -> String {
+        self.0.get(column).map(|v| v.display()).unwrap_or_default()
+    }
+}
+
+/// The latency columns of a phase row, with their labels.
+pub const LATENCY_COLUMNS: [(&str, &str); 6] = [
+    ("p50", "p50_us"),
+    ("p90", "p90_us"),
+    ("p95", "p95_us"),
+    ("p99", "p99_us"),
+    ("p99.9", "p99.9_us"),
+    ("max", "max_us"),
+];
+
+impl<'a> LoadFigures<'a> {
+    /// The figures `o` carries, if any.
+    pub fn of(o: &'a Outcome) -> Option<LoadFigures<'a>> {
+        use crate::model::Observed;
+        let get = |key: &str| o.evidence.0.iter().find(|(k, _)| *k == key).map(|(_, v)| v);
+        let table = |columns: &str, rows: &str| -> Vec<Row<'a>> {
+            let (Some(Observed::List(cols)), Some(Observed::List(rows))) =
+                (get(columns), get(rows))
+            else {
+                return Vec::new();
+            };
+            let names: Vec<&'a str> = cols
+                .iter()
+                .map(|c| match c {
+                    Observed::Text(t) => t.as_str(),
+                    _ => "",
+                })
+                .collect();
+            rows.iter()
+                .filter_map(|r| match r {
+                    Observed::List(cells) => Some(Row(names.iter().copied().zip(cells).collect())),
+                    _ => None,
+                })
+                .collect()
+        };
+        let figures = LoadFigures {
+            phases: table("phase_columns", "phase_rows"),
+            templates: table("template_columns", "template_rows"),
+            series: table("steady_series_columns", "steady_series"),
+            threshold_p95_us: match get("threshold_p95_us") {
+                Some(Observed::Number(n)) => Some(*n),
+                _ => None,
+            },
+        };
+        (!figures.phases.is_empty() || !figures.series.is_empty()).then_some(figures)
+    }
+}
+
+/// Milliseconds from microseconds for the latency tables: `0.41`, `12.3`, `1003`.
+pub fn ms(us: i64) -> String {
+    #[allow(clippy::cast_precision_loss, reason = "latencies are at most 60 s")]
+    let v = us as f64 / 1000.0;
+    if v < 10.0 {
+        format!("{v:.2}")
+    } else if v < 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+/// Items of an evidence list shown in the terminal, HTML and JUnit reports; a longer list (a
+/// load run's per-second series) is cut there, and the JSON report has all of it.
+pub const EVIDENCE_ITEMS_SHOWN: usize = 12;
+
+/// An evidence value as the human-facing reports show it: [`crate::model::Observed::display`],
+/// with a list longer than [`EVIDENCE_ITEMS_SHOWN`] cut and counted.
+pub fn evidence_shown(v: &crate::model::Observed) -> String {
+    match v {
+        crate::model::Observed::List(items) if items.len() > EVIDENCE_ITEMS_SHOWN => {
+            let head: Vec<String> = items
+                .iter()
+                .take(EVIDENCE_ITEMS_SHOWN)
+                .map(crate::model::Observed::display)
+                .collect();
+            format!(
+                "{}, … ({} in all; the JSON report has every one)",
+                head.join(", "),
+                items.len()
+            )
+        }
+        other => other.display(),
+    }
+}
+
 /// How many rows a failed result makes in a list of findings: its open findings, or one for
 /// the result itself when it has none.
 pub fn open_rows(o: &Outcome) -> usize {

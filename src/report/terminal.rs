@@ -232,12 +232,20 @@ pub fn write(report: &ScanReport, out: &mut dyn Write, opts: Options) -> io::Res
             }
             if o.status == Status::Fail && opts.verbose {
                 for (k, v) in &o.evidence.0 {
-                    writeln!(out, "        {}: {}", p.paint("2", k), v.display())?;
+                    writeln!(
+                        out,
+                        "        {}: {}",
+                        p.paint("2", k),
+                        super::evidence_shown(v)
+                    )?;
                 }
             }
         }
         for line in &suppressed {
             writeln!(out, "{line}")?;
+        }
+        for o in results {
+            write_latency_table(o, out, &p)?;
         }
         if !opts.verbose && passed + skipped > 0 {
             writeln!(
@@ -284,6 +292,91 @@ pub fn write(report: &ScanReport, out: &mut dyn Write, opts: Options) -> io::Res
         Verdict::Undecided => p.paint("1;33", "UNDECIDED"),
     };
     writeln!(out, "Gate {verdict}: {}", s.gate.reasons.join("; "))?;
+    Ok(())
+}
+
+/// The latency tables of a result whose evidence has them (the load family's, see
+/// [`super::LoadFigures`]): phase × p50 … max in ms, the rate, requests sent, errors and their
+/// kinds; and with a request mix, the same per template.
+fn write_latency_table(o: &Outcome, out: &mut dyn Write, p: &Paint) -> io::Result<()> {
+    use super::{LATENCY_COLUMNS, ms};
+    let Some(figures) = super::LoadFigures::of(o) else {
+        return Ok(());
+    };
+    if figures.phases.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "  {}",
+        p.paint(
+            "1",
+            "load: latency by phase (ms, from each request's scheduled send time)"
+        )
+    )?;
+    let mut head = format!(
+        "    {:<8} {:>8} {:>8} {:>7}",
+        "phase", "rate/s", "sent", "errors"
+    );
+    for (label, _) in LATENCY_COLUMNS {
+        head.push_str(&format!(" {label:>7}"));
+    }
+    head.push_str("  errors by kind");
+    writeln!(out, "{}", p.paint("2", &head))?;
+    for row in &figures.phases {
+        let mut line = format!(
+            "    {:<8} {:>8} {:>8} {:>7}",
+            row.text("phase"),
+            row.text("rate_per_s"),
+            row.number("sent"),
+            row.number("errors")
+        );
+        for (_, key) in LATENCY_COLUMNS {
+            line.push_str(&format!(" {:>7}", ms(row.number(key))));
+        }
+        let kinds = row.text("errors_by_kind");
+        line.push_str(&format!(
+            "  {}",
+            if kinds.is_empty() { "-" } else { &kinds }
+        ));
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    if figures.templates.is_empty() {
+        return Ok(());
+    }
+    let width = figures
+        .templates
+        .iter()
+        .map(|r| r.text("template").chars().count())
+        .max()
+        .unwrap_or(8)
+        .clamp(8, 40);
+    writeln!(
+        out,
+        "{}",
+        p.paint(
+            "2",
+            &format!(
+                "    {:<width$} {:>6} {:>8} {:>7} {:>7} {:>7} {:>7}  errors by kind",
+                "template", "weight", "requests", "errors", "p50", "p95", "p99"
+            )
+        )
+    )?;
+    for row in &figures.templates {
+        let kinds = row.text("errors_by_kind");
+        let name: String = row.text("template").chars().take(40).collect();
+        writeln!(
+            out,
+            "    {name:<width$} {:>6} {:>8} {:>7} {:>7} {:>7} {:>7}  {}",
+            row.number("weight"),
+            row.number("requests"),
+            row.number("errors"),
+            ms(row.number("p50_us")),
+            ms(row.number("p95_us")),
+            ms(row.number("p99_us")),
+            if kinds.is_empty() { "-" } else { &kinds }
+        )?;
+    }
     Ok(())
 }
 

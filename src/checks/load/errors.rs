@@ -34,7 +34,7 @@ fn eval(obs: &LoadObservation, out: &mut Emitter) {
         .iter()
         .map(|(kind, v)| format!("{v} {}", kind.as_str()))
         .collect();
-    let evidence = phase_evidence(st)
+    let evidence = super::template_evidence(phase_evidence(st), st, o)
         .text("error_rate", stats::pct(rate))
         .text(
             "error_rate_bounds_95",

@@ -125,6 +125,20 @@ pub struct Endpoint {
     pub request: RequestSpec,
     /// `--proxy`: every connection is a CONNECT tunnel through it.
     pub proxy: Option<Tunnel>,
+    /// Several weighted templates in place of `request` ([`super::mix`]).
+    pub mix: Option<Arc<super::mix::Mix>>,
+    /// Counters for the progress line, when it is shown.
+    pub live: Option<Arc<super::series::Live>>,
+}
+
+impl Endpoint {
+    /// The template of request `i` of a phase, and its index in the mix.
+    pub fn pick(&self, i: u64) -> (usize, &RequestSpec) {
+        self.mix
+            .as_ref()
+            .and_then(|m| m.pick(i))
+            .unwrap_or((0, &self.request))
+    }
 }
 
 /// An HTTP CONNECT tunnel: the proxy's address, the `host:port` asked for, and the
@@ -279,6 +293,11 @@ pub struct PhaseStats {
     pub seconds: Vec<(u32, u32)>,
     /// Connections opened.
     pub connects: u64,
+    /// Per template of the mix, in order (empty for a single template).
+    pub by_template: Vec<super::mix::TemplateStats>,
+    /// Per second of the schedule: the p95 latency from the scheduled send time, µs (0 when
+    /// nothing was answered in that second).
+    pub second_p95_us: Vec<u64>,
     /// Wall time of the phase.
     pub elapsed: Duration,
     /// Why the phase stopped early, if it did.
@@ -301,6 +320,8 @@ impl PhaseStats {
             heartbeat: histogram(),
             seconds: Vec::new(),
             connects: 0,
+            by_template: Vec::new(),
+            second_p95_us: Vec::new(),
             elapsed: Duration::ZERO,
             stopped: None,
         }
@@ -485,6 +506,9 @@ struct Shared {
     /// Per second of the schedule: successes and failures (read by the abort monitor).
     ok_by_second: Vec<AtomicU32>,
     err_by_second: Vec<AtomicU32>,
+    /// Per template and per second figures ([`super::mix`], [`super::series`]).
+    templates: super::mix::Recorder,
+    latency_by_second: super::series::Seconds,
 }
 
 fn lock(m: &Mutex<PhaseStats>) -> std::sync::MutexGuard<'_, PhaseStats> {
@@ -499,6 +523,29 @@ impl Shared {
         #[allow(clippy::cast_precision_loss, reason = "i is at most 5 million")]
         let offset = Duration::from_secs_f64(i as f64 / self.rate);
         self.t0 + offset
+    }
+
+    /// The per-template, per-second and live figures of request `i` (a latency only for an
+    /// answer or a timeout, as the phase's histograms).
+    fn detail(
+        &self,
+        i: u64,
+        at: Instant,
+        latency: Option<Duration>,
+        outcome: Result<u16, ErrorKind>,
+    ) {
+        let latency =
+            latency.filter(|_| !matches!(outcome, Err(ErrorKind::Reset | ErrorKind::Malformed)));
+        self.templates
+            .record(self.ep.pick(i).0, latency, outcome.map(|_| ()));
+        if let Some(l) = latency {
+            let s = usize::try_from(at.saturating_duration_since(self.t0).as_secs())
+                .unwrap_or(usize::MAX);
+            self.latency_by_second.record(s, l);
+        }
+        if let Some(live) = &self.ep.live {
+            live.count(outcome.is_ok());
+        }
     }
 
     fn note_second(&self, at: Instant, ok: bool) {
@@ -565,7 +612,7 @@ async fn worker(shared: Arc<Shared>, shard: usize, mut conn: Option<Conn>) -> Op
                 conn = Some(connect_from(&shared.ep, None).await?);
             }
             let c = conn.as_mut().ok_or(ErrorKind::Connect)?;
-            let req = shared.ep.request.build().ok_or(ErrorKind::Malformed)?;
+            let req = shared.ep.pick(i).1.build().ok_or(ErrorKind::Malformed)?;
             let sent = Instant::now();
             let r = tokio::time::timeout(timeout, exchange(c, req))
                 .await
@@ -587,6 +634,7 @@ async fn worker(shared: Arc<Shared>, shard: usize, mut conn: Option<Conn>) -> Op
             conn = None;
         }
         shared.note_second(scheduled, outcome.is_ok());
+        shared.detail(i, scheduled, sent.map(|_| done - origin), outcome);
         let Some(slot) = shared.shards.get(shard % SHARDS) else {
             continue;
         };
@@ -685,7 +733,12 @@ async fn run_phase(
             .collect(),
         ok_by_second: (0..seconds).map(|_| AtomicU32::new(0)).collect(),
         err_by_second: (0..seconds).map(|_| AtomicU32::new(0)).collect(),
+        templates: super::mix::Recorder::new(ep.mix.as_ref().map_or(1, |m| m.templates.len())),
+        latency_by_second: super::series::Seconds::new(seconds),
     });
+    if let Some(live) = &ep.live {
+        live.start(spec.name, spec.rate);
+    }
     let started = Instant::now();
     let mut set = JoinSet::new();
     let workers = u64::from(spec.connections.max(1)).min(n.max(1));
@@ -714,6 +767,9 @@ async fn run_phase(
                 None => break,
             },
             _ = tick.tick() => {
+                if let Some(live) = &ep.live {
+                    live_second(&shared, live);
+                }
                 if let Some(rule) = abort
                     && stopped.is_none()
                     && let Some(why) = over_threshold(&shared, rule)
@@ -736,12 +792,34 @@ async fn run_phase(
         .zip(&shared.err_by_second)
         .map(|(o, e)| (o.load(Ordering::Relaxed), e.load(Ordering::Relaxed)))
         .collect();
+    stats.by_template = shared.templates.finish();
+    stats.second_p95_us = shared.latency_by_second.finish();
     stats.elapsed = started.elapsed();
     stats.stopped = stopped.or_else(|| {
         (stop.load(Ordering::Relaxed) && stats.scheduled < n)
             .then(|| "the scan was interrupted".to_string())
     });
     (stats, back)
+}
+
+/// The live line's figures of the last complete second of the schedule.
+fn live_second(shared: &Shared, live: &super::series::Live) {
+    let elapsed = Instant::now()
+        .saturating_duration_since(shared.t0)
+        .as_secs();
+    let Some(last) = usize::try_from(elapsed).ok().and_then(|s| s.checked_sub(1)) else {
+        return;
+    };
+    let count = |v: &[AtomicU32]| {
+        v.get(last)
+            .map_or(0, |c| u64::from(c.load(Ordering::Relaxed)))
+    };
+    live.last_second.store(
+        count(&shared.ok_by_second) + count(&shared.err_by_second),
+        Ordering::Relaxed,
+    );
+    live.p95_us
+        .store(shared.latency_by_second.p95(last), Ordering::Relaxed);
 }
 
 /// Whether the last [`ABORT_SECONDS`] complete seconds each had an error rate over 10× the

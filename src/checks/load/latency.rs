@@ -3,7 +3,7 @@
 
 use super::{LoadObservation, Rule, generator_limit, phase_evidence, stats};
 use crate::engine::Emitter;
-use crate::model::{Reason, ReasonKind, Status};
+use crate::model::{Evidence, Reason, ReasonKind, Status};
 
 pub(super) const P95: &str = "load.latency_p95";
 
@@ -12,10 +12,22 @@ pub(super) const RULE: Rule = Rule { ids: &[P95], eval };
 fn eval(obs: &LoadObservation, out: &mut Emitter) {
     let st = match obs.steady() {
         Ok(st) => st,
-        Err(r) => return out.inconclusive(P95, &r),
+        Err(r) => {
+            // An interrupted or stopped run still shows what its phases measured.
+            let evidence = super::report_evidence(Evidence::none(), obs);
+            return out.emit(
+                P95,
+                Status::Inconclusive,
+                format!("could not decide: {}", r.detail),
+                evidence,
+                Some(r),
+            );
+        }
     };
     let o = &obs.options;
-    let evidence = phase_evidence(st).text("threshold_p95", stats::ms(o.p95));
+    let evidence = super::report_evidence(super::template_evidence(phase_evidence(st), st, o), obs)
+        .text("threshold_p95", stats::ms(o.p95))
+        .with("threshold_p95_us", super::us(o.p95));
     let mut checks = vec![("p95", 0.95, o.p95)];
     if let Some(t) = o.p99 {
         checks.push(("p99", 0.99, t));
@@ -122,6 +134,39 @@ fn eval(obs: &LoadObservation, out: &mut Emitter) {
 mod tests {
     use super::super::fixture::{obs, phase, status};
     use super::*;
+
+    #[test]
+    fn the_table_and_series_come_with_every_verdict() {
+        let evidence = |o: &LoadObservation| {
+            let mut out = Emitter::new(super::super::FAMILY, "t");
+            (RULE.eval)(o, &mut out);
+            out.finish().remove(0).evidence
+        };
+        let keys =
+            |e: &crate::model::Evidence| -> Vec<&str> { e.0.iter().map(|(k, _)| *k).collect() };
+        let done = evidence(&obs(phase("steady", 100.0, 30, 2_000)));
+        for key in ["phase_rows", "steady_series", "threshold_p95_us"] {
+            assert!(keys(&done).contains(&key), "{key}");
+        }
+        let Some((_, crate::model::Observed::List(series))) =
+            done.0.iter().find(|(k, _)| *k == "steady_series")
+        else {
+            panic!("no series")
+        };
+        assert_eq!(series.len(), 30);
+        // Interrupted: inconclusive, and the phases that ran are still shown.
+        let mut st = phase("steady", 100.0, 30, 2_000);
+        st.stopped = Some("the scan was interrupted".into());
+        let o = obs(st);
+        assert_eq!(status(&RULE, &o, P95), Status::Inconclusive);
+        let e = evidence(&o);
+        let Some((_, crate::model::Observed::List(rows))) =
+            e.0.iter().find(|(k, _)| *k == "phase_rows")
+        else {
+            panic!("no rows: {e:?}")
+        };
+        assert_eq!(rows.len(), 2, "idle and steady");
+    }
 
     #[test]
     fn p95_is_judged_on_enough_samples() {

@@ -16,6 +16,9 @@
 //! requests are reserved from the budget up front ([`crate::engine::Cx::reserve`]): the
 //! generator keeps its own schedule instead of the facade's per-request permits and pacing.
 //! It stops early when the error rate stays over 10× its threshold for 5 s (`abort_on_fail`).
+//! The requests follow one template or a weighted mix of several ([`mix`]); figures per
+//! template and per second of the schedule ([`series`]) go into the evidence, from which the
+//! reports draw their latency tables and chart. [`dryrun`] prints the plan without sending.
 //!
 //! **Judging**: a result needs enough samples (see [`stats`]); when the generator could not
 //! keep its schedule (schedule lag, dropped iterations), latency results are never a pass.
@@ -24,11 +27,14 @@ mod availability;
 mod breaking;
 mod concurrency;
 mod degradation;
+pub mod dryrun;
 mod errors;
 pub mod generator;
 pub mod hold;
 mod latency;
+pub mod mix;
 pub mod options;
+pub mod series;
 pub mod stats;
 mod throughput;
 
@@ -271,6 +277,144 @@ pub fn phase_evidence(st: &PhaseStats) -> Evidence {
         .with("connections_opened", count(st.connects))
 }
 
+/// Columns of the `phase_rows` evidence (one row per phase that ran; latencies in µs from
+/// the scheduled send time).
+pub const PHASE_COLUMNS: &[&str] = &[
+    "phase",
+    "rate_per_s",
+    "duration_ms",
+    "connections",
+    "sent",
+    "ok",
+    "errors",
+    "dropped",
+    "p50_us",
+    "p90_us",
+    "p95_us",
+    "p99_us",
+    "p99.9_us",
+    "max_us",
+    "errors_by_kind",
+];
+
+/// Columns of the `steady_series` evidence: one row per second of the steady phase's
+/// schedule (requests scheduled in that second with an outcome, of them failed, their p95).
+pub const SERIES_COLUMNS: &[&str] = &["second", "requests", "errors", "p95_us"];
+
+/// Columns of the `template_rows` evidence (one row per request template of a mix).
+pub const TEMPLATE_COLUMNS: &[&str] = &[
+    "template",
+    "weight",
+    "requests",
+    "ok",
+    "errors",
+    "p50_us",
+    "p95_us",
+    "p99_us",
+    "errors_by_kind",
+];
+
+fn kinds(errors: &std::collections::BTreeMap<generator::ErrorKind, u64>) -> Observed {
+    Observed::text(
+        errors
+            .iter()
+            .map(|(k, v)| format!("{}={v}", k.as_str()))
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
+}
+
+/// The figures behind the latency table and chart: every phase that ran (`phase_rows`) and
+/// the steady phase's per-second series (`steady_series`), each with its columns.
+pub fn report_evidence(e: Evidence, obs: &LoadObservation) -> Evidence {
+    let Ok(phases) = &obs.phases else {
+        return e;
+    };
+    let rows = phases.iter().map(|st| {
+        let mut row = vec![
+            Observed::text(st.spec.name),
+            Observed::text(format!("{}", st.spec.rate)),
+            count(u64::try_from(st.spec.duration.as_millis()).unwrap_or(u64::MAX)),
+            count(u64::from(st.spec.connections)),
+            count(st.sent),
+            count(st.ok),
+            count(st.error_count()),
+            count(st.dropped),
+        ];
+        row.extend(
+            QUANTILES
+                .iter()
+                .map(|(_, q)| us(stats::at_quantile(&st.corrected, *q))),
+        );
+        row.push(kinds(&st.errors));
+        Observed::List(row)
+    });
+    let mut e = e
+        .with(
+            "phase_columns",
+            Observed::texts(PHASE_COLUMNS.iter().copied()),
+        )
+        .with("phase_rows", Observed::List(rows.collect()));
+    if let Some(st) = phases.iter().find(|p| p.spec.name == "steady") {
+        // Seconds of the schedule only (a last, partial second counts).
+        let secs = usize::try_from(st.spec.duration.as_secs()).unwrap_or(0)
+            + usize::from(st.spec.duration.subsec_nanos() > 0);
+        let series = st
+            .seconds
+            .iter()
+            .zip(st.second_p95_us.iter().chain(std::iter::repeat(&0)))
+            .take(secs.max(1))
+            .enumerate()
+            .map(|(i, ((ok, err), p95))| {
+                Observed::List(vec![
+                    count(u64::try_from(i).unwrap_or(u64::MAX)),
+                    count(u64::from(*ok) + u64::from(*err)),
+                    count(u64::from(*err)),
+                    count(*p95),
+                ])
+            });
+        e = e
+            .with(
+                "steady_series_columns",
+                Observed::texts(SERIES_COLUMNS.iter().copied()),
+            )
+            .with("steady_series", Observed::List(series.collect()));
+    }
+    e
+}
+
+/// Per-template figures of `st` (`template_rows`, with its columns), when it mixed several.
+pub fn template_evidence(e: Evidence, st: &PhaseStats, o: &LoadOptions) -> Evidence {
+    if st.by_template.is_empty() {
+        return e;
+    }
+    let rows = st.by_template.iter().zip(&o.mix).map(|(t, entry)| {
+        let q = |x: f64| {
+            if t.latency.is_empty() {
+                count(0)
+            } else {
+                count(t.latency.value_at_quantile(x))
+            }
+        };
+        Observed::List(vec![
+            Observed::text(entry.name.clone()),
+            count(u64::from(entry.weight)),
+            count(t.completed()),
+            count(t.ok),
+            count(t.completed() - t.ok),
+            q(0.50),
+            q(0.95),
+            q(0.99),
+            kinds(&t.errors),
+        ])
+    });
+    e.with(
+        "template_columns",
+        Observed::texts(TEMPLATE_COLUMNS.iter().copied()),
+    )
+    .with("template_rows", Observed::List(rows.collect()))
+}
+
 static OPTIONS: Spec<LoadOptions> = Spec::new();
 
 impl FamilyOptions for Load {
@@ -320,6 +464,12 @@ impl Family for Load {
     /// at the same time (the auth and ratelimit families take turns with it).
     fn exclusive(&self, _target: &Target) -> bool {
         true
+    }
+
+    fn dry_run(&self, target: &Target, _settings: &Settings) -> Vec<String> {
+        let mut out = vec![self.summary().to_string()];
+        out.extend(dryrun::lines(&target_options(target), target));
+        out
     }
 
     fn budget(&self, target: &Target, _settings: &Settings) -> u32 {
@@ -403,14 +553,8 @@ async fn probe(
         .ok_or_else(|| Reason::new(ReasonKind::Malformed, "the target URL has no host"))?
         .to_string();
     let port = url.port_or_known_default().unwrap_or(80);
-    let path = o.path.clone().unwrap_or_else(|| {
-        let mut p = url.path().to_string();
-        if let Some(q) = url.query() {
-            p.push('?');
-            p.push_str(q);
-        }
-        p
-    });
+    let templates = mix::resolve(o, &target.endpoints, &target_path(&url))
+        .map_err(|m| Reason::new(ReasonKind::Bug, m))?;
     let tls = if url.scheme() == "https" {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let name = ServerName::try_from(bare.to_string()).map_err(|_| {
@@ -423,26 +567,24 @@ async fn probe(
     } else {
         None
     };
-    let mut headers = Vec::new();
-    for (k, v) in &o.headers {
-        // Validated with the options.
-        if let (Ok(k), Ok(v)) = (
-            hyper::header::HeaderName::from_bytes(k.as_bytes()),
-            hyper::header::HeaderValue::from_str(v),
-        ) {
-            headers.push((k, v));
-        }
-    }
-    let request = generator::RequestSpec {
-        method: o.method.as_method(),
-        path,
-        host: match url.port() {
-            Some(p) => format!("{host}:{p}"),
-            None => host.clone(),
-        },
-        headers,
-        body: o.body.clone().map(bytes::Bytes::from).unwrap_or_default(),
+    let host_header = match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.clone(),
     };
+    let specs: Vec<(String, u32, generator::RequestSpec)> = templates
+        .iter()
+        .map(|t| (t.name.clone(), t.weight, t.spec(&host_header)))
+        .collect();
+    let request = specs
+        .first()
+        .map(|s| s.2.clone())
+        .ok_or_else(|| Reason::new(ReasonKind::Bug, "the load run has no request template"))?;
+    let mix = (specs.len() > 1).then(|| Arc::new(mix::Mix::new(specs)));
+    let live = cx
+        .settings()
+        .progress
+        .is_shown()
+        .then(|| Arc::new(series::Live::default()));
     let total = u32::try_from(o.total_requests()).unwrap_or(u32::MAX);
     let reservation = cx.reserve(total, o.rate).await?;
     let addrs = reservation
@@ -456,6 +598,8 @@ async fn probe(
         timeout: cx.settings().timeout,
         request,
         proxy: tunnel(cx.settings().proxy.as_ref(), &url, &host, port),
+        mix,
+        live: live.clone(),
     };
     let abort = o.abort_on_fail.then_some(generator::AbortRule {
         error_rate: o.error_rate,
@@ -465,7 +609,23 @@ async fn probe(
     let go_on = |st: &PhaseStats| {
         st.spec.name != "ramp" || (broken(st, o).is_none() && generator_limit(st, o).is_none())
     };
-    let phases = generator::run_until(&ep, &plan(o), stop.clone(), abort, go_on).await;
+    let phases = plan(o);
+    let run = generator::run_until(&ep, &phases, stop.clone(), abort, go_on);
+    // The progress line shows the running phase's rate, p95 and errors, four times a second.
+    let phases = match &live {
+        Some(live) => {
+            let mut run = std::pin::pin!(run);
+            loop {
+                tokio::select! {
+                    p = &mut run => break p,
+                    () = tokio::time::sleep(Duration::from_millis(250)) => {
+                        cx.settings().progress.message(live.message(&target.id));
+                    }
+                }
+            }
+        }
+        None => run.await,
+    };
     let mut sent: u64 = phases.iter().map(|p| p.sent).sum();
     let finished = phases
         .iter()
@@ -479,6 +639,16 @@ async fn probe(
     };
     cx.settle(reservation, u32::try_from(sent).unwrap_or(u32::MAX));
     Ok((phases, held))
+}
+
+/// The path and query of `url`, the load requests' default.
+pub fn target_path(url: &url::Url) -> String {
+    let mut p = url.path().to_string();
+    if let Some(q) = url.query() {
+        p.push('?');
+        p.push_str(q);
+    }
+    p
 }
 
 /// Run every rule on an observation.
@@ -587,6 +757,8 @@ mod fixture {
                 usize::try_from(secs).unwrap_or(0)
             ],
             connects: 8,
+            by_template: Vec::new(),
+            second_p95_us: vec![latency_us; usize::try_from(secs).unwrap_or(0) + 1],
             elapsed: spec.duration,
             stopped: None,
             spec,

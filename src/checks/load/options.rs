@@ -8,7 +8,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::options::{EndpointOptions, Flag, FlagKind, NoKeys, OptionError, Options, value};
+use super::mix;
+use crate::endpoint::Role;
+use crate::options::{EndpointOptions, Flag, FlagKind, OptionError, Options, value};
 
 /// Requests per second, at most (hard ceiling).
 pub const MAX_RATE: f64 = 20_000.0;
@@ -90,6 +92,8 @@ pub struct LoadOptions {
     pub headers: Vec<(String, String)>,
     /// Request body (POST).
     pub body: Option<String>,
+    /// Several request templates mixed by weight ([`mix`]); empty: the single request above.
+    pub mix: Vec<mix::Entry>,
     /// Stop early when the error rate stays over 10× its threshold for 5 s in a row.
     pub abort_on_fail: bool,
     /// Connections the concurrency phase holds (0: no concurrency phase, and
@@ -123,6 +127,7 @@ impl Default for LoadOptions {
             path: None,
             headers: Vec::new(),
             body: None,
+            mix: Vec::new(),
             abort_on_fail: true,
             hold_connections: 0,
             hold: Duration::from_secs_f64(DEFAULT_HOLD),
@@ -211,6 +216,7 @@ pub struct Keys {
     path: Option<Spanned<String>>,
     headers: Option<std::collections::BTreeMap<String, Spanned<String>>>,
     body: Option<Spanned<String>>,
+    requests: Option<Spanned<Vec<Spanned<mix::RequestKeys>>>>,
     abort_on_fail: Option<bool>,
     hold_connections: Option<Spanned<i64>>,
     hold: Option<Spanned<value::Number>>,
@@ -324,29 +330,10 @@ impl LoadOptions {
             o.degradation = number(v, 1.0, 1000.0, "")?;
         }
         if let Some(v) = &keys.method {
-            o.method = match v.get_ref().to_ascii_uppercase().as_str() {
-                "GET" => LoadMethod::Get,
-                "HEAD" => LoadMethod::Head,
-                "POST" => LoadMethod::Post,
-                other => {
-                    return Err(OptionError::at(
-                        v.span(),
-                        format!("'{other}' is not a load method (GET, HEAD or POST)"),
-                    ));
-                }
-            };
+            o.method = mix::method(v, "")?;
         }
         if let Some(v) = &keys.path {
-            let p = v.get_ref();
-            if !p.starts_with('/') || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return Err(OptionError::at(
-                    v.span(),
-                    format!(
-                        "'{p}' is not a path on the target (it must start with '/', without spaces)"
-                    ),
-                ));
-            }
-            o.path = Some(p.clone());
+            o.path = Some(mix::path(v, "")?);
         }
         if let Some(h) = &keys.headers {
             o.headers.clear();
@@ -364,6 +351,10 @@ impl LoadOptions {
         }
         if let Some(v) = &keys.body {
             o.body = Some(v.get_ref().clone());
+        }
+        if let Some(list) = &keys.requests {
+            o.mix = mix::entries(list.get_ref(), list.span())?;
+            mix::check(&o.mix, list.span())?;
         }
         if let Some(b) = keys.abort_on_fail {
             o.abort_on_fail = b;
@@ -419,8 +410,9 @@ impl LoadOptions {
 impl Options for LoadOptions {
     type Scan = Scan;
     type Target = Target;
-    type Endpoint = NoKeys;
+    type Endpoint = mix::EndpointKeys;
     const TARGET_KEYS: &'static [&'static str] = &["load"];
+    const ENDPOINT_KEYS: &'static [&'static str] = &["weight"];
     const FLAGS: &'static [Flag] = &[
         Flag {
             long: "load-rate",
@@ -452,20 +444,47 @@ impl Options for LoadOptions {
     fn target(
         &self,
         raw: Target,
-        _: Vec<EndpointOptions<NoKeys>>,
+        endpoints: Vec<EndpointOptions<mix::EndpointKeys>>,
     ) -> Result<LoadOptions, OptionError> {
-        match raw.load {
-            TargetLoad::Unset => Ok(self.clone()),
-            TargetLoad::Flag(on) => Ok(LoadOptions {
+        let mut o = match raw.load {
+            TargetLoad::Unset => self.clone(),
+            TargetLoad::Flag(on) => LoadOptions {
                 opt_in: on,
                 ..self.clone()
-            }),
+            },
             TargetLoad::Table(keys) => {
                 let mut o = self.apply(*keys, 0..0)?;
                 o.opt_in = true;
-                Ok(o)
+                o
             }
+        };
+        let mut last = 0..0;
+        for e in endpoints {
+            let Some(w) = &e.raw.weight else { continue };
+            if !o.opt_in {
+                return Err(OptionError::at(
+                    w.span(),
+                    "only means something on a target with `load = true` (or `load = { ... }`)",
+                ));
+            }
+            if matches!(e.role, Role::Login | Role::Jwt) {
+                return Err(OptionError::at(
+                    w.span(),
+                    format!(
+                        "a {} endpoint cannot join the load mix: the load family sends no credentials (use an api or protected endpoint)",
+                        e.role.as_str()
+                    ),
+                ));
+            }
+            o.mix.push(mix::Entry {
+                name: e.name.clone(),
+                source: mix::Source::Endpoint,
+                weight: mix::weight(w, "")?,
+            });
+            last = w.span();
         }
+        mix::check(&o.mix, last)?;
+        Ok(o)
     }
 }
 
