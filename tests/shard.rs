@@ -635,12 +635,19 @@ impl RangeLab {
     }
 }
 
-/// The slice jobs of a set of shard files: (shard, slice object).
+/// The slice jobs of a set of shard files: (shard, slice object), of every target.
 fn slice_jobs(files: &[PathBuf]) -> Vec<(usize, Value)> {
+    slice_jobs_of(files, None)
+}
+
+/// The slice jobs of one target (every target: `None`).
+fn slice_jobs_of(files: &[PathBuf], target: Option<&str>) -> Vec<(usize, Value)> {
     let mut out = Vec::new();
     for (n, f) in files.iter().enumerate() {
         for j in read(f)["shard"]["jobs"].as_array().unwrap() {
-            if let Some(s) = j.get("slice") {
+            if let Some(s) = j.get("slice")
+                && target.is_none_or(|t| j["target"] == t)
+            {
                 out.push((n, s.clone()));
             }
         }
@@ -901,4 +908,83 @@ async fn bad_slices_are_refused_with_one_line() {
 
     // The good set still merges.
     assert_eq!(merge(&files, &p("merged.json")).code, lab.run(&[]).code);
+}
+
+/// A single host swept over a long port list (over 1,024 ports, as `--ports all` is): with
+/// shards, its port list is cut into runs, each swept by one shard, and the merge judges the
+/// joined runs once. (Not `all` itself: on a shared machine, other processes listen on the
+/// wildcard address somewhere in 1-65535; this list stays below the ephemeral ports.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_port_list_is_cut_into_port_runs_and_merges_like_one_scan() {
+    let ip = "127.0.136.1";
+    let mut servers = Vec::new();
+    for port in [21001u16, 23311] {
+        servers.push(lab::serve_fake(
+            lab::bind(&format!("{ip}:{port}")).await.unwrap(),
+            Fake::Banner(b"SSH-2.0-OpenSSH_9.2p1\r\n".to_vec()),
+        ));
+    }
+    let site = lab::serve(
+        lab::bind("127.0.136.2:0").await.unwrap(),
+        Site::with_headers(&[]).router(),
+        None,
+    );
+    let url = format!("http://{}/", site.addr);
+    servers.push(site);
+    let lab = RangeLab {
+        _servers: servers,
+        args: [
+            "scan",
+            ip,
+            &url,
+            "--checks",
+            "ports,headers",
+            "--timeout",
+            "2",
+            "--ports",
+            "21000-23400",
+            "--http-port",
+            "9",
+        ]
+        .map(String::from)
+        .to_vec(),
+    };
+    let whole = lab.run(&[]);
+    let whole_json = whole.json().clone();
+    let open = whole_json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["target"] == ip && r["rule_id"] == "ports.unexpected_open")
+        .unwrap();
+    assert_eq!(open["findings"].as_array().unwrap().len(), 2, "{open}");
+    let dir = tempfile::tempdir().unwrap();
+    let files = lab.shards(3, dir.path(), &[]);
+    // The URL's host is swept too (a ports job of its own, sliced alike).
+    let slices = slice_jobs_of(&files, Some(ip));
+    assert!(slices.len() >= 6, "{} port runs", slices.len());
+    let mut runs: Vec<(u64, u64)> = slices
+        .iter()
+        .map(|(_, s)| {
+            assert_eq!(
+                s["addresses"],
+                serde_json::json!([0, 1]),
+                "every address of the host"
+            );
+            (
+                s["ports"][0].as_u64().unwrap(),
+                s["ports"][1].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    runs.sort_unstable();
+    assert_eq!(runs.first().unwrap().0, 0);
+    assert_eq!(runs.last().unwrap().1, 2401);
+    assert!(
+        runs.windows(2).all(|w| w[0].1 == w[1].0),
+        "runs tile the list: {runs:?}"
+    );
+    let merged = merge(&files, &dir.path().join("merged.json"));
+    assert_eq!(merged.code, whole.code, "{}", merged.stderr);
+    assert_eq!(essence(merged.json()), essence(&whole_json));
 }
