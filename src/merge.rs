@@ -797,6 +797,10 @@ fn check_slices(heads: &[Head]) -> std::result::Result<Sliced, Rejected> {
         }
         for j in &h.info.jobs {
             let Some(s) = j.slice else { continue };
+            // A target this shard could not reach ran no check: nothing to record.
+            if unreachable_in(h, &j.target) {
+                continue;
+            }
             if !h
                 .slices
                 .iter()
@@ -812,8 +816,16 @@ fn check_slices(heads: &[Head]) -> std::result::Result<Sliced, Rejected> {
     Ok(out)
 }
 
+/// Whether the shard could not reach `target` (no check ran there).
+fn unreachable_in(h: &Head, target: &str) -> bool {
+    h.targets
+        .iter()
+        .any(|t| t.target == target && t.status == TargetStatus::Unreachable)
+}
+
 /// Join the slices of every sliced sweep and run the family's rules once over the whole, as
-/// one unsharded sweep would; the results get the marks the shards' triage gave the slices'
+/// one unsharded sweep would (a target no shard reached gets no results, as in one scan; one
+/// that only some reached is inconclusive, naming the first slice that was not swept); the results get the marks the shards' triage gave the slices'
 /// own results ([`apply_marks`]).
 fn join_slices(
     heads: &[Head],
@@ -837,10 +849,15 @@ fn join_slices(
             .map_err(|_| Rejected(format!("sliced {name}: not a target")))?;
         let mut parts = Vec::with_capacity(list.len());
         let mut marks: Vec<&crate::model::Marks> = Vec::new();
+        let mut unswept: Option<crate::model::Slice> = None;
         for &(n, s) in list {
             let h = heads
                 .get(n)
                 .ok_or_else(|| Rejected("internal error: a slice of no file".into()))?;
+            if unreachable_in(h, target) {
+                unswept = unswept.or(Some(s));
+                continue;
+            }
             let at = |m: String| {
                 Rejected(format!(
                     "{}: slice {}/{} of {name}: {m}",
@@ -855,7 +872,19 @@ fn join_slices(
             parts.push((s, ports::slice::read(&t, &s, &r.observation).map_err(at)?));
             marks.extend(&r.marks);
         }
-        let whole = ports::slice::join(parts).map_err(|m| Rejected(format!("{name}: {m}")))?;
+        if parts.is_empty() {
+            continue;
+        }
+        let mut whole = ports::slice::join(parts).map_err(|m| Rejected(format!("{name}: {m}")))?;
+        if let Some(s) = unswept {
+            whole.failure = Some(crate::model::Reason::new(
+                crate::model::ReasonKind::Refused,
+                format!(
+                    "the shard that held slice {}/{} of the sweep could not reach the target",
+                    s.index, s.count
+                ),
+            ));
+        }
         let mut results = ports::evaluate(&whole, target);
         apply_marks(&mut results, &marks, profile.as_deref(), id)
             .map_err(|m| Rejected(format!("{name}: {m}")))?;
