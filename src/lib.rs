@@ -273,7 +273,7 @@ pub async fn scan_report(plan: &plan::ScanPlan) -> ScanReport {
     let (mut result, mut slices) = engine::run_sliced(plan, checks::FAMILIES, interrupted()).await;
     // A shard's slices of a sweep: the results each slice alone gives go through the profile
     // and triage with the others, then leave as the marks the merge gives the results it
-    // judges over the joined slices (`shard::marks`).
+    // judges over the joined slices ([`model::Marks`], `merge::apply_marks`).
     let kept = result.outcomes.len();
     let lens: Vec<usize> = slices.iter().map(|s| s.partial.len()).collect();
     for s in &mut slices {
