@@ -17,6 +17,9 @@
 #   after, the command above, 3 runs by hand:          wall 13.2-15.7 s, CPU 7.7-8.3 s, peak RSS 137 MB
 #   after, `bench/merge.sh 100 1000000 3` on the same machine idle (load average 0.5-0.8):
 #                                                      wall 4.7-5.8 s, CPU 6.0-7.4 s, peak RSS 143 MB
+#   with address slices (7c3d4e3..), `bench/merge.sh 100 1000000 3`, load average 11.9-12.3
+#   (the shard files carry no slices; their format is unchanged):
+#                                                      wall 24.9-26.2 s, CPU 8.2-8.4 s, peak RSS 147 MB
 # Both goals are met on an idle machine (under 10 s, under 500 MB); under load a run waits
 # for a core.
 #

@@ -287,11 +287,30 @@ pub async fn scan(mut plan: plan::ScanPlan, outputs: Outputs) -> Result<u8> {
 
 /// Stages 1 to 6: run `plan` and assemble its report (not yet rendered).
 pub async fn scan_report(plan: &plan::ScanPlan) -> ScanReport {
-    let mut result = engine::run(plan, checks::FAMILIES, interrupted()).await;
+    let (mut result, mut slices) = engine::run_sliced(plan, checks::FAMILIES, interrupted()).await;
+    // A shard's slices of a sweep: the results each slice alone gives go through the profile
+    // and triage with the others, then leave as the marks the merge gives the results it
+    // judges over the joined slices ([`model::Marks`], `merge::apply_marks`).
+    let kept = result.outcomes.len();
+    let lens: Vec<usize> = slices.iter().map(|s| s.partial.len()).collect();
+    for s in &mut slices {
+        result.outcomes.append(&mut s.partial);
+    }
     plan.settings.profile.apply(&mut result.outcomes);
-    let triaged = triage::triage_with(result, &plan.suppressions, plan.baseline.as_ref());
+    let mut triaged = triage::triage_with(result, &plan.suppressions, plan.baseline.as_ref());
+    let mut partial = triaged
+        .result
+        .outcomes
+        .split_off(kept.min(triaged.result.outcomes.len()));
+    for (s, n) in slices.iter_mut().zip(lens) {
+        let rest = partial.split_off(n.min(partial.len()));
+        s.marks = partial.iter().map(model::Marks::of).collect();
+        partial = rest;
+    }
     let summary = summarise::summarise_triaged(&triaged, &plan.policy);
-    ScanReport::build(plan, triaged, summary)
+    let mut report = ScanReport::build(plan, triaged, summary);
+    report.slices = slices;
+    report
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM (what CI systems send when they cancel a job);

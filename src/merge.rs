@@ -11,7 +11,12 @@
 //! - every index 1..=N is present exactly once;
 //! - the shards' jobs are disjoint and add up to the plan's, and every result belongs to a
 //!   job of its shard;
-//! - no (rule, target) result appears twice.
+//! - no (rule, target) result appears twice;
+//! - the slices of a sliced sweep ([`crate::shard`]) are each in exactly one shard, are the
+//!   slices their count names (recomputed with [`crate::shard::slices`]), and each recorded
+//!   its observation; the merge joins them and runs the family's rules once over the whole
+//!   ([`join_slices`]), with the severities and the suppression and baseline marks the
+//!   shards' triage gave the slices' own results.
 //!
 //! Anything else is exit 3 with one line naming the file (or the missing shard): a merge never
 //! passes on a partial scan.
@@ -185,7 +190,23 @@ struct Head {
     results: std::ops::Range<usize>,
     /// The compliance views the shard carried (every shard of a plan asks for the same).
     compliance: Vec<&'static str>,
+    /// What its slices of sliced sweeps observed.
+    slices: Vec<RawSlice>,
 }
+
+/// One slice's record in a shard file ([`crate::model::SliceOutput`]).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSlice {
+    target: String,
+    family: String,
+    slice: crate::model::Slice,
+    observation: serde_json::Value,
+    marks: Vec<crate::model::Marks>,
+}
+
+/// The most slice records one shard file may hold.
+pub const MAX_SHARD_SLICES: usize = 65_536;
 
 /// A compliance view as read: only which framework it is (the merge computes it afresh).
 #[derive(Deserialize)]
@@ -331,6 +352,9 @@ impl FirstPass {
             });
         }
         self.tally = Some(tally);
+        if raw.slices.len() > MAX_SHARD_SLICES {
+            return Err(bad(format!("more than {MAX_SHARD_SLICES} slice records")));
+        }
         self.heads.push(Head {
             path: path.to_path_buf(),
             file,
@@ -347,6 +371,7 @@ impl FirstPass {
                 .filter_map(|v| crate::compliance::get(&v.framework))
                 .map(|f| f.info.id.as_str())
                 .collect(),
+            slices: raw.slices,
         });
         Ok(())
     }
@@ -355,11 +380,12 @@ impl FirstPass {
     fn finish(self) -> std::result::Result<Merged, Rejected> {
         let FirstPass {
             heads,
-            entries,
-            target_names,
+            mut entries,
+            mut targets,
+            mut target_names,
             tally,
-            ..
         } = self;
+        let mut tally = tally;
         let Some(first) = heads.first() else {
             return Err(Rejected("no shard given".into()));
         };
@@ -416,8 +442,9 @@ impl FirstPass {
         let mut in_order: Vec<usize> = (0..heads.len()).collect();
         in_order.sort_by_key(|n| heads.get(*n).map_or(0, |h| h.info.index));
 
-        // Jobs: disjoint, adding up to the plan's; targets in plan order.
-        let mut owner: HashMap<(&str, &str), usize> = HashMap::new();
+        // Jobs: disjoint, adding up to the plan's; targets in plan order. A slice of a sweep
+        // is a job of its own (its index and count in the key).
+        let mut owner: HashMap<JobKey<'_>, usize> = HashMap::new();
         let mut target_index: HashMap<&str, usize> = HashMap::new();
         for &n in &in_order {
             let Some(s) = heads.get(n) else { continue };
@@ -426,11 +453,16 @@ impl FirstPass {
                     index,
                     target,
                     family,
+                    slice,
                 } = j;
-                if let Some(other) = owner.insert((target, family), n) {
+                let part = slice.map(|s| (s.index, s.count));
+                if let Some(other) = owner.insert((target, family, part), n) {
                     let other = heads.get(other).map_or("", |h| h.file.as_str());
+                    let what = slice.map_or(String::new(), |s| {
+                        format!(", slice {}/{}", s.index, s.count)
+                    });
                     return Err(Rejected(format!(
-                        "{}: job ({target}, {family}) is also in {other}",
+                        "{}: job ({target}, {family}{what}) is also in {other}",
                         s.file
                     )));
                 }
@@ -442,6 +474,7 @@ impl FirstPass {
                 }
             }
         }
+        let sliced = check_slices(&heads)?;
         if owner.len() != plan_jobs {
             return Err(Rejected(format!(
                 "the shards hold {} of their plan's {plan_jobs} jobs: a shard's job list was cut or altered",
@@ -461,7 +494,11 @@ impl FirstPass {
                             s.file, t.target
                         )));
                     }
-                    if owner.get(&(parent.as_str(), "ports")) != Some(&n) {
+                    let sweeps_here =
+                        s.info.jobs.iter().any(|j| {
+                            j.target == *parent && j.family == crate::checks::ports::FAMILY
+                        });
+                    if !sweeps_here {
                         return Err(Rejected(format!(
                             "{}: target {} is derived from {parent}, whose port sweep is not this shard's",
                             s.file, t.target
@@ -488,7 +525,7 @@ impl FirstPass {
                 };
                 let target = name(e.target);
                 let derived_here = derived.get(target).is_some_and(|(file, _)| *file == n);
-                if !derived_here && owner.get(&(target, rule.family.as_str())) != Some(&n) {
+                if !derived_here && owner.get(&(target, rule.family.as_str(), None)) != Some(&n) {
                     return Err(Rejected(format!(
                         "{}: result {} on {target} is not one of the shard's jobs",
                         s.file, rule.id
@@ -513,11 +550,42 @@ impl FirstPass {
             }
         }
         drop(seen);
-        // Report order: plan order, each derived target after its parent in its shard's order.
+        // The sliced sweeps, joined and judged once: their results join the others.
+        let policy = heads.first().map(|s| s.policy.clone()).unwrap_or_default();
+        let joined = join_slices(&heads, &sliced, &policy)?;
+        let mut tally = tally
+            .take()
+            .unwrap_or_else(|| crate::summarise::Tally::new(&policy));
+        for (n, o) in joined.iter().enumerate() {
+            tally.add(o);
+            let target = match targets.get(o.target.as_str()) {
+                Some(t) => *t,
+                None => {
+                    let t = u32::try_from(target_names.len()).unwrap_or(u32::MAX);
+                    targets.insert(o.target.clone(), t);
+                    target_names.push(o.target.clone());
+                    t
+                }
+            };
+            entries.push(Entry {
+                offset: n as u64,
+                len: 0,
+                file: JOINED,
+                target,
+                rule: crate::catalogue::index(o.rule_id)
+                    .and_then(|i| u16::try_from(i).ok())
+                    .unwrap_or(u16::MAX),
+                hash: 0,
+            });
+        }
+        drop(targets);
+        // Report order: plan order, each derived target after its parent in the order its
+        // (joined) chain report lists it.
         let mut position: HashMap<String, (usize, usize)> = target_index
             .iter()
             .map(|(k, v)| ((*k).to_string(), (*v, 0)))
             .collect();
+        let chains = joined_chains(&heads);
         for s in &heads {
             for (n, t) in s.targets.iter().enumerate() {
                 if let Some(parent) = &t.parent {
@@ -525,7 +593,11 @@ impl FirstPass {
                         .get(parent.as_str())
                         .copied()
                         .unwrap_or(usize::MAX);
-                    position.insert(t.target.clone(), (at, n + 1));
+                    let rank = chains
+                        .get(parent.as_str())
+                        .and_then(|c| c.chained.iter().position(|c| c.target == t.target))
+                        .map_or(usize::MAX / 2 + n, |r| r + 1);
+                    position.insert(t.target.clone(), (at, rank));
                 }
             }
         }
@@ -561,7 +633,6 @@ impl FirstPass {
             }
         }
 
-        let policy = heads.first().map(|s| s.policy.clone()).unwrap_or_default();
         let started_at = heads.iter().map(|s| s.started_at).min();
         let finished_at = heads.iter().map(|s| s.finished_at).max();
         let mut targets: BTreeMap<(usize, usize), TargetResult> = BTreeMap::new();
@@ -574,23 +645,13 @@ impl FirstPass {
                     None => {
                         targets.insert(at, t);
                     }
-                    Some(m) => {
-                        m.requests.extend(t.requests);
-                        if m.address.is_none() {
-                            m.address = t.address;
-                        }
-                        if m.chain.is_none() {
-                            m.chain = t.chain;
-                        }
-                        m.backoff = match (m.backoff, t.backoff) {
-                            (Some(a), Some(b)) => Some(Backoff {
-                                events: a.events.saturating_add(b.events),
-                                waited_ms: a.waited_ms.saturating_add(b.waited_ms),
-                            }),
-                            (a, b) => a.or(b),
-                        };
-                    }
+                    Some(m) => join_target(m, t),
                 }
+            }
+        }
+        for t in targets.values_mut() {
+            if let Some(c) = chains.get(t.target.as_str()) {
+                t.chain = Some(c.clone());
             }
         }
         let now = time::OffsetDateTime::now_utc();
@@ -601,16 +662,15 @@ impl FirstPass {
             targets: targets.into_values().collect(),
             outcomes: Vec::new(),
         };
-        // Triage of a merge adds nothing to what each shard's did (see `convert`), and the
-        // summary is the tally of every result the first pass read.
-        let summary = tally
-            .unwrap_or_else(|| crate::summarise::Tally::new(&policy))
-            .finish(
-                &result.targets,
-                result.complete,
-                &policy,
-                &crate::summarise::GateNotes::default(),
-            );
+        // Triage of a merge adds nothing to what each shard's did (see `convert`, and
+        // `join_slices` for the marks of sliced sweeps), and the summary is the tally of every
+        // result the first pass read and of the joined ones.
+        let summary = tally.finish(
+            &result.targets,
+            result.complete,
+            &policy,
+            &crate::summarise::GateNotes::default(),
+        );
         let mut head = ScanReport::of(result, policy, summary);
         head.families = families;
         head.plan_id = Some(plan_id);
@@ -621,8 +681,333 @@ impl FirstPass {
             order,
             target_names,
             compliance,
+            joined,
         })
     }
+}
+
+/// A job as the merge tells jobs apart: (target, family, slice index and count).
+type JobKey<'a> = (&'a str, &'a str, Option<(u32, u32)>);
+
+/// The sliced sweeps of the shards, by (target, family): every slice once, in index order,
+/// with the index of the shard file that ran it.
+type Sliced = BTreeMap<(String, String), Vec<(usize, crate::model::Slice)>>;
+
+/// Check the slices of every sliced sweep: each is the slice its count names (so no two
+/// overlap and together they cover the sweep), none is missing, none is also run whole, and
+/// each recorded one observation in the shard that ran it (and no shard records another's).
+/// A slice listed twice is caught with the jobs.
+fn check_slices(heads: &[Head]) -> std::result::Result<Sliced, Rejected> {
+    let file = |n: usize| heads.get(n).map_or("", |h| h.file.as_str());
+    let mut out: Sliced = BTreeMap::new();
+    let mut whole: HashSet<(&str, &str)> = HashSet::new();
+    for (n, h) in heads.iter().enumerate() {
+        for j in &h.info.jobs {
+            match j.slice {
+                Some(s) => out
+                    .entry((j.target.clone(), j.family.clone()))
+                    .or_default()
+                    .push((n, s)),
+                None => {
+                    whole.insert((&j.target, &j.family));
+                }
+            }
+        }
+    }
+    for ((target, family), list) in &mut out {
+        list.sort_by_key(|(_, s)| s.index);
+        let Some(&(n0, first)) = list.first() else {
+            continue;
+        };
+        let name = format!("({target}, {family})");
+        let at = |n: usize, s: &crate::model::Slice| {
+            format!("{}: slice {}/{} of {name}", file(n), s.index, s.count)
+        };
+        if whole.contains(&(target.as_str(), family.as_str())) {
+            return Err(Rejected(format!(
+                "{} is also a whole job in another shard (shards of different plans)",
+                at(n0, &first)
+            )));
+        }
+        if !crate::checks::family(family).is_some_and(|f| f.sliceable()) {
+            return Err(Rejected(format!(
+                "{}: the family is not one whose sweeps are sliced",
+                at(n0, &first)
+            )));
+        }
+        let t = crate::target::Target::parse(target)
+            .map_err(|_| Rejected(format!("{}: not a target", at(n0, &first))))?;
+        let addresses = u64::try_from(t.address_count()).unwrap_or(u64::MAX);
+        let expected = crate::shard::slices(addresses, first.port_count, first.count);
+        if expected.len() != first.count as usize {
+            return Err(Rejected(format!(
+                "{}: {} is not a slice count of this sweep (altered, or of another plan)",
+                at(n0, &first),
+                first.count
+            )));
+        }
+        for &(n, s) in list.iter() {
+            if s.count != first.count || s.port_count != first.port_count {
+                return Err(Rejected(format!(
+                    "{} overlaps slice {}/{} in {} (another slice count or port list: a slice of another plan)",
+                    at(n, &s),
+                    first.index,
+                    first.count,
+                    file(n0)
+                )));
+            }
+            if s.index == 0 || expected.get(s.index as usize - 1) != Some(&s) {
+                return Err(Rejected(format!(
+                    "{} is not the slice its count names (its addresses or ports were altered, or it is of another plan)",
+                    at(n, &s)
+                )));
+            }
+        }
+        if let Some(missing) = (1..=first.count).find(|i| !list.iter().any(|(_, s)| s.index == *i))
+        {
+            let n_missing = (1..=first.count)
+                .filter(|i| !list.iter().any(|(_, s)| s.index == *i))
+                .count();
+            return Err(Rejected(format!(
+                "slice {missing}/{} of {name} is missing ({n_missing} of its {} slices are in no shard's jobs)",
+                first.count, first.count
+            )));
+        }
+    }
+    for (n, h) in heads.iter().enumerate() {
+        let mut seen: HashSet<(&str, &str, u32)> = HashSet::new();
+        for r in &h.slices {
+            let key = (r.target.clone(), r.family.clone());
+            let name = format!(
+                "slice {}/{} of ({}, {})",
+                r.slice.index, r.slice.count, r.target, r.family
+            );
+            let ran_here = out
+                .get(&key)
+                .is_some_and(|l| l.iter().any(|(m, s)| *m == n && *s == r.slice));
+            if !ran_here {
+                return Err(Rejected(format!(
+                    "{}: an observation of {name}, which is not one of the shard's jobs",
+                    h.file
+                )));
+            }
+            if !seen.insert((&r.target, &r.family, r.slice.index)) {
+                return Err(Rejected(format!("{}: {name} is recorded twice", h.file)));
+            }
+        }
+        for j in &h.info.jobs {
+            let Some(s) = j.slice else { continue };
+            // A target this shard could not reach ran no check: nothing to record.
+            if unreachable_in(h, &j.target) {
+                continue;
+            }
+            if !h
+                .slices
+                .iter()
+                .any(|r| r.target == j.target && r.family == j.family && r.slice == s)
+            {
+                return Err(Rejected(format!(
+                    "{}: slice {}/{} of ({}, {}) recorded no observation (its sweep did not run to its end)",
+                    h.file, s.index, s.count, j.target, j.family
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether the shard could not reach `target` (no check ran there).
+fn unreachable_in(h: &Head, target: &str) -> bool {
+    h.targets
+        .iter()
+        .any(|t| t.target == target && t.status == TargetStatus::Unreachable)
+}
+
+/// Join the slices of every sliced sweep and run the family's rules once over the whole, as
+/// one unsharded sweep would (a target no shard reached gets no results, as in one scan; one
+/// that only some reached is inconclusive, naming the first slice that was not swept); the results get the marks the shards' triage gave the slices'
+/// own results ([`apply_marks`]).
+fn join_slices(
+    heads: &[Head],
+    sliced: &Sliced,
+    policy: &Policy,
+) -> std::result::Result<Vec<Outcome>, Rejected> {
+    use crate::checks::ports;
+    let id = &policy.profile;
+    let profile = crate::profile::resolve(&id.spec())
+        .ok()
+        .filter(|p| p.id() == *id);
+    let mut out = Vec::new();
+    for ((target, family), list) in sliced {
+        let name = format!("({target}, {family})");
+        if family != ports::FAMILY {
+            return Err(Rejected(format!(
+                "{name}: the family is not one whose sweeps are sliced"
+            )));
+        }
+        let t = crate::target::Target::parse(target)
+            .map_err(|_| Rejected(format!("sliced {name}: not a target")))?;
+        let mut parts = Vec::with_capacity(list.len());
+        let mut marks: Vec<&crate::model::Marks> = Vec::new();
+        let mut unswept: Option<crate::model::Slice> = None;
+        for &(n, s) in list {
+            let h = heads
+                .get(n)
+                .ok_or_else(|| Rejected("internal error: a slice of no file".into()))?;
+            if unreachable_in(h, target) {
+                unswept = unswept.or(Some(s));
+                continue;
+            }
+            let at = |m: String| {
+                Rejected(format!(
+                    "{}: slice {}/{} of {name}: {m}",
+                    h.file, s.index, s.count
+                ))
+            };
+            let r = h
+                .slices
+                .iter()
+                .find(|r| r.target == *target && r.family == *family && r.slice == s)
+                .ok_or_else(|| at("recorded no observation".into()))?;
+            parts.push((s, ports::slice::read(&t, &s, &r.observation).map_err(at)?));
+            marks.extend(&r.marks);
+        }
+        if parts.is_empty() {
+            continue;
+        }
+        let mut whole = ports::slice::join(parts).map_err(|m| Rejected(format!("{name}: {m}")))?;
+        if let Some(s) = unswept {
+            whole.failure = Some(crate::model::Reason::new(
+                crate::model::ReasonKind::Refused,
+                format!(
+                    "the shard that held slice {}/{} of the sweep could not reach the target",
+                    s.index, s.count
+                ),
+            ));
+        }
+        let mut results = ports::evaluate(&whole, target);
+        apply_marks(&mut results, &marks, profile.as_deref(), id)
+            .map_err(|m| Rejected(format!("{name}: {m}")))?;
+        out.extend(results);
+    }
+    Ok(out)
+}
+
+/// Give the results judged over joined slices what triage gave the slices' own results:
+/// the severity (checked against a shipped profile, as every result is), a finding's
+/// suppression and baseline state by its subject, and an inconclusive result's suppression.
+fn apply_marks(
+    results: &mut [Outcome],
+    marks: &[&crate::model::Marks],
+    profile: Option<&crate::profile::Profile>,
+    id: &crate::profile::ProfileId,
+) -> std::result::Result<(), String> {
+    for o in results {
+        let mine: Vec<&crate::model::Marks> = marks
+            .iter()
+            .copied()
+            .filter(|m| m.rule_id == o.rule_id)
+            .collect();
+        let Some(first) = mine.first() else {
+            return Err(format!("no slice recorded the marks of {}", o.rule_id));
+        };
+        if mine
+            .iter()
+            .any(|m| m.severity != first.severity || m.disabled != first.disabled)
+        {
+            return Err(format!(
+                "the slices disagree on the severity of {}",
+                o.rule_id
+            ));
+        }
+        match profile {
+            Some(p) => {
+                p.apply(std::slice::from_mut(o));
+                if o.severity != first.severity || (o.status == Status::Skipped) != first.disabled {
+                    return Err(format!(
+                        "the slices' severity of {} differs from the catalogue and the profile",
+                        o.rule_id
+                    ));
+                }
+            }
+            // A team's own profile, which the merge cannot read: as the shards say.
+            None => {
+                o.severity = first.severity;
+                if first.disabled {
+                    o.status = Status::Skipped;
+                    o.message = format!("disabled by the profile {}", id.label());
+                    o.evidence = Evidence::none();
+                    o.reason = None;
+                    o.findings.clear();
+                    o.subjects.clear();
+                }
+            }
+        }
+        for f in &mut o.findings {
+            if let Some(m) = mine
+                .iter()
+                .flat_map(|m| &m.findings)
+                .find(|m| m.subject == f.subject.key)
+            {
+                f.suppression = m.suppression.clone();
+                f.baseline_state = m.baseline_state;
+            }
+        }
+        match o.status {
+            Status::Fail => o.suppressed = crate::triage::fully_suppressed(o),
+            Status::Inconclusive => {
+                if let Some(s) = mine.iter().find_map(|m| m.suppression.clone()) {
+                    o.suppression = Some(s);
+                    o.suppressed = true;
+                }
+            }
+            Status::Pass | Status::Skipped => {}
+        }
+    }
+    Ok(())
+}
+
+/// Every target's chain report, joined over the shards (a sliced sweep chains in each shard
+/// that ran a slice), in the order one scan lists them: by address and port.
+fn joined_chains(heads: &[Head]) -> HashMap<String, crate::model::ChainReport> {
+    let mut out: HashMap<String, crate::model::ChainReport> = HashMap::new();
+    for h in heads {
+        for t in &h.targets {
+            if let Some(c) = &t.chain {
+                let e = out.entry(t.target.clone()).or_default();
+                e.chained.extend(c.chained.iter().cloned());
+                e.not_chained.extend(c.not_chained.iter().cloned());
+            }
+        }
+    }
+    let key = |a: &str| {
+        a.parse::<std::net::SocketAddr>()
+            .map_or((1, None), |a| (0, Some((a.ip(), a.port()))))
+    };
+    for c in out.values_mut() {
+        c.chained.sort_by_cached_key(|c| key(&c.address));
+        c.not_chained.sort_by_cached_key(|c| key(&c.address));
+    }
+    out
+}
+
+/// One target as several shards saw it (its families, or its slices, in several): requests
+/// and back-off added up, the first address kept (the chain is [`joined_chains`]'s).
+fn join_target(m: &mut TargetResult, t: TargetResult) {
+    for (f, n) in t.requests {
+        let e = m.requests.entry(f).or_default();
+        *e = e.saturating_add(n);
+    }
+    if m.address.is_none() {
+        m.address = t.address;
+    }
+    m.backoff = match (m.backoff, t.backoff) {
+        (Some(a), Some(b)) => Some(Backoff {
+            events: a.events.saturating_add(b.events),
+            waited_ms: a.waited_ms.saturating_add(b.waited_ms),
+        }),
+        (a, b) => a.or(b),
+    };
 }
 
 /// The checked shards: the merged report without its results, and where those are.
@@ -636,7 +1021,13 @@ struct Merged {
     target_names: Vec<String>,
     /// The compliance views asked for (the first shard's).
     compliance: Vec<&'static str>,
+    /// The results of the sliced sweeps, judged by the merge (entries of file [`JOINED`]).
+    joined: Vec<Outcome>,
 }
+
+/// The `file` of an [`Entry`] that is a result of a joined sliced sweep: its `offset` indexes
+/// [`Merged::joined`].
+const JOINED: u32 = u32::MAX;
 
 impl Merged {
     /// The whole report in memory (for the writers other than JSON).
@@ -684,6 +1075,17 @@ impl<'m> Reader<'m> {
 
     fn read(&mut self, e: Entry) -> std::result::Result<Outcome, Rejected> {
         use std::io::{Seek, SeekFrom};
+        if e.file == JOINED {
+            let mut o = usize::try_from(e.offset)
+                .ok()
+                .and_then(|n| self.merged.joined.get(n))
+                .cloned()
+                .ok_or_else(|| Rejected("internal error: a joined result is missing".into()))?;
+            if self.sanitize {
+                crate::report::escape::outcome(&mut o);
+            }
+            return Ok(o);
+        }
         let (path, file) = self
             .merged
             .files
@@ -808,6 +1210,8 @@ struct RawReport<'a> {
     results: Vec<&'a serde_json::value::RawValue>,
     #[serde(default)]
     compliance: Vec<RawView>,
+    #[serde(default)]
+    slices: Vec<RawSlice>,
 }
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -1153,6 +1557,7 @@ mod tests {
                 index: 0,
                 target: target.into(),
                 family: "headers".into(),
+                slice: None,
             }],
         });
         serde_json::to_string_pretty(&report).unwrap()

@@ -794,6 +794,113 @@ pub struct ScanResult {
     pub outcomes: Vec<Outcome>,
 }
 
+/// One slice of a sliced sweep job (see `crate::shard`): a CIDR sub-block of a range's
+/// addresses and a contiguous run of its port list (for a single host, a run of ports). The
+/// slices of one (target, family) are a pure function of (`addresses` of the whole target,
+/// `port_count`, `count`), so a merge can recompute and check them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slice {
+    /// 1..=count.
+    pub index: u32,
+    /// Slices of the job.
+    pub count: u32,
+    /// Offsets `[first, end)` into the range's addresses (`[0, 1)`: every address of a name).
+    pub addresses: [u64; 2],
+    /// Indexes `[first, end)` into the target's port list.
+    pub ports: [u32; 2],
+    /// Length of the target's whole port list.
+    pub port_count: u32,
+}
+
+impl Slice {
+    /// (address, port) pairs of the slice, counting a name's addresses as one.
+    pub fn size(&self) -> u64 {
+        let [a0, a1] = self.addresses;
+        let [p0, p1] = self.ports;
+        a1.saturating_sub(a0)
+            .saturating_mul(u64::from(p1.saturating_sub(p0)))
+    }
+}
+
+/// What one slice of a sliced sweep recorded in its shard's report, for the merge to join:
+/// the family's raw observation of the slice (its own format, read back by the family) and
+/// the triage marks of the results the slice alone would give (what the shard's
+/// suppressions and baseline made of them), never results of their own.
+#[derive(Clone, Debug, Serialize)]
+pub struct SliceOutput {
+    /// Target id.
+    pub target: String,
+    /// Family name.
+    pub family: &'static str,
+    /// Which slice.
+    pub slice: Slice,
+    /// The family's observation of the slice.
+    pub observation: serde_json::Value,
+    /// Per rule: the marks triage gave the slice's own results.
+    pub marks: Vec<Marks>,
+    /// The slice's own results, until triage turns them into `marks`; never in a report.
+    #[serde(skip)]
+    pub partial: Vec<Outcome>,
+}
+
+/// The triage marks of one rule's result on one slice.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Marks {
+    /// Rule id.
+    pub rule_id: String,
+    /// Severity (after the profile).
+    pub severity: Severity,
+    /// The profile disables the rule (its result is `skipped`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
+    /// The suppression of an inconclusive result (an entry naming its fingerprint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppression: Option<Suppressed>,
+    /// The marks of each finding, by subject key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<FindingMarks>,
+}
+
+/// The triage marks of one finding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FindingMarks {
+    /// Subject key.
+    pub subject: String,
+    /// Its suppression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppression: Option<Suppressed>,
+    /// Its state against the baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_state: Option<BaselineState>,
+}
+
+impl Marks {
+    /// The marks of a triaged result.
+    pub fn of(o: &Outcome) -> Marks {
+        Marks {
+            rule_id: o.rule_id.to_string(),
+            severity: o.severity,
+            disabled: o.status == Status::Skipped,
+            suppression: (o.status == Status::Inconclusive)
+                .then(|| o.suppression.clone())
+                .flatten(),
+            findings: o
+                .findings
+                .iter()
+                .filter(|f| f.suppression.is_some() || f.baseline_state.is_some())
+                .map(|f| FindingMarks {
+                    subject: f.subject.key.clone(),
+                    suppression: f.suppression.clone(),
+                    baseline_state: f.baseline_state,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Characters a target must not get into a report as they are: C0 and C1 controls (ANSI
 /// escapes start with ESC), DEL, and the Unicode bidirectional and invisible formatting
 /// characters that reorder or hide text (U+061C, U+200B–U+200F, U+202A–U+202E,

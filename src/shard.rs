@@ -11,6 +11,16 @@
 //! 2. jobs are taken by decreasing cost, ties by key hash, and each goes to the shard with the
 //!    least cost so far (ties to the lowest index): the longest-processing-time rule.
 //!
+//! **Slices.** A sweep that can be cut ([`Family::sweep_shape`]: the ports family on a range,
+//! or over more than 1,024 ports) costs its (address, port) pairs on top of its budget. With
+//! more than one shard, such a job whose cost exceeds `total / (4 N)` is cut into
+//! `ceil(cost / (total / (4 N)))` slices ([`slices`]: CIDR sub-blocks of the range, a power of
+//! two of them; past one address per block, or on a single host, runs of the port list), each
+//! a job of its own, keyed `target \0 family \0 slice index/count`. Every (address, port) pair
+//! is in exactly one slice, and the slices are a pure function of (addresses, ports, count),
+//! which the merge recomputes to check them. A shard sweeps its slices and records what each
+//! observed; the merge joins them and runs the rules once (see [`crate::merge`]).
+//!
 //! Nothing depends on the machine, the clock or the order of a hash map, so every shard of one
 //! plan computes the same assignment, and every job lands in exactly one shard.
 //!
@@ -26,7 +36,11 @@ use serde::{Deserialize, Serialize};
 use crate::engine::Family;
 use crate::engine::schedule::selected;
 use crate::error::{Error, Result};
+use crate::model::Slice;
 use crate::plan::ScanPlan;
+
+/// The most slices one job is cut into.
+pub const MAX_SLICES: u32 = 4096;
 
 /// The most shards a scan may be split into.
 pub const MAX_SHARDS: u32 = 10_000;
@@ -180,6 +194,8 @@ pub struct Job {
     /// Whether the family applies (a family asked for by name that does not only owes its
     /// `skipped` results).
     pub applies: bool,
+    /// The slice of the sweep, when the job is one.
+    pub slice: Option<Slice>,
 }
 
 /// A job as a shard report lists it.
@@ -192,6 +208,9 @@ pub struct JobRecord {
     pub target: String,
     /// Family name.
     pub family: String,
+    /// The slice of the family's sweep, when the job is one (since 1.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slice: Option<Slice>,
 }
 
 /// The `shard` object of a shard's report.
@@ -214,7 +233,12 @@ pub fn jobs(plan: &ScanPlan, families: &[&'static dyn Family]) -> Vec<Job> {
     for (i, t) in plan.targets.iter().enumerate() {
         for (family, applies) in selected(plan, families, t) {
             let cost = if applies {
-                u64::from(family.budget(t, &plan.settings)).max(1)
+                let sweep = family
+                    .sweep_shape(t, &plan.options)
+                    .map_or(0, |(a, p)| a.saturating_mul(u64::from(p)));
+                u64::from(family.budget(t, &plan.settings))
+                    .saturating_add(sweep)
+                    .max(1)
             } else {
                 1
             };
@@ -224,6 +248,84 @@ pub fn jobs(plan: &ScanPlan, families: &[&'static dyn Family]) -> Vec<Job> {
                 family: family.family(),
                 cost,
                 applies,
+                slice: None,
+            });
+        }
+    }
+    out
+}
+
+/// Every job of `plan` split over `count` shards: [`jobs`], with each sweep that costs more
+/// than `total / (4 count)` cut into slices (none with one shard: nothing to balance).
+pub fn sliced_jobs(plan: &ScanPlan, families: &[&'static dyn Family], count: u32) -> Vec<Job> {
+    let whole = jobs(plan, families);
+    if count <= 1 {
+        return whole;
+    }
+    let total: u64 = whole.iter().map(|j| j.cost).fold(0, u64::saturating_add);
+    let limit = (total / (4 * u64::from(count))).max(1);
+    let mut out = Vec::with_capacity(whole.len());
+    for job in whole {
+        let shape = plan.targets.get(job.target).and_then(|t| {
+            let family = families.iter().find(|f| f.family() == job.family)?;
+            family.sweep_shape(t, &plan.options)
+        });
+        let Some((addresses, ports)) = shape.filter(|_| job.applies && job.cost > limit) else {
+            out.push(job);
+            continue;
+        };
+        let k = u32::try_from(job.cost.div_ceil(limit)).unwrap_or(MAX_SLICES);
+        let parts = slices(addresses, ports, k.min(MAX_SLICES));
+        if parts.len() <= 1 {
+            out.push(job);
+            continue;
+        }
+        let pairs = addresses.saturating_mul(u64::from(ports)).max(1);
+        for s in parts {
+            let share = u128::from(job.cost) * u128::from(s.size()) / u128::from(pairs);
+            out.push(Job {
+                cost: u64::try_from(share).unwrap_or(u64::MAX).max(1),
+                slice: Some(s),
+                ..job.clone()
+            });
+        }
+    }
+    out
+}
+
+/// The slices of a sweep of `addresses` (a power of two for a range; 1 for a name) over
+/// `ports` ports, about `k` of them: `b` CIDR sub-blocks (`b`, a power of two, at most one
+/// address each), each cut into `r` runs of ports when `k` is larger than `b` (or on a
+/// name). Exactly `b * r` slices, every pair in one; `slices(a, p, slices(a, p, k).len())` is
+/// `slices(a, p, k)`, so a count names its geometry.
+pub fn slices(addresses: u64, ports: u32, k: u32) -> Vec<Slice> {
+    let k = k.max(1);
+    let addresses = addresses.max(1);
+    let blocks = if addresses > 1 && addresses.is_power_of_two() {
+        u64::from(k).next_power_of_two().min(addresses)
+    } else {
+        1
+    };
+    let size = addresses / blocks;
+    let runs = u64::from(k).div_ceil(blocks).min(u64::from(ports)).max(1);
+    let (Ok(b32), Ok(r32)) = (u32::try_from(blocks), u32::try_from(runs)) else {
+        return Vec::new();
+    };
+    let Some(count) = b32.checked_mul(r32) else {
+        return Vec::new();
+    };
+    let run = |r: u64| u32::try_from(r * u64::from(ports) / runs).unwrap_or(ports);
+    let mut out = Vec::new();
+    for b in 0..blocks {
+        let first = if addresses > 1 { b * size } else { 0 };
+        let end = if addresses > 1 { first + size } else { 1 };
+        for r in 0..runs {
+            out.push(Slice {
+                index: u32::try_from(b * runs + r + 1).unwrap_or(u32::MAX),
+                count,
+                addresses: [first, end],
+                ports: [run(r), run(r + 1)],
+                port_count: ports,
             });
         }
     }
@@ -235,6 +337,9 @@ fn key_hash(job: &Job) -> [u8; 32] {
     ctx.update(job.target_id.as_bytes());
     ctx.update(b"\0");
     ctx.update(job.family.as_bytes());
+    if let Some(s) = &job.slice {
+        ctx.update(format!("\0{}/{}", s.index, s.count).as_bytes());
+    }
     let d = ctx.finish();
     let mut out = [0u8; 32];
     out.copy_from_slice(d.as_ref());
@@ -275,7 +380,7 @@ pub fn restrict(
     families: &[&'static dyn Family],
     spec: ShardSpec,
 ) -> (ScanPlan, ShardInfo) {
-    let all = jobs(plan, families);
+    let all = sliced_jobs(plan, families, spec.count);
     let shards = assign(&all, spec.count);
     let mut mine: Vec<&Job> = Vec::new();
     for (job, s) in all.iter().zip(&shards) {
@@ -286,25 +391,31 @@ pub fn restrict(
     let mut sub = plan.clone();
     sub.targets = Vec::new();
     for (i, t) in plan.targets.iter().enumerate() {
-        let theirs: Vec<&'static str> = all
-            .iter()
-            .zip(&shards)
-            .filter(|(j, s)| j.target == i && **s != spec.index)
-            .map(|(j, _)| j.family)
-            .collect();
+        let mut theirs: Vec<&'static str> = Vec::new();
+        for (j, s) in all.iter().zip(&shards) {
+            if j.target == i && *s != spec.index && !theirs.contains(&j.family) {
+                theirs.push(j.family);
+            }
+        }
         if !theirs.is_empty() {
             sub.elsewhere.push((t.clone(), theirs));
         }
-        let fams: Vec<&'static str> = mine
-            .iter()
-            .filter(|j| j.target == i)
-            .map(|j| j.family)
-            .collect();
+        let mut fams: Vec<&'static str> = Vec::new();
+        for j in mine.iter().filter(|j| j.target == i) {
+            if !fams.contains(&j.family) {
+                fams.push(j.family);
+            }
+        }
         if fams.is_empty() {
             continue;
         }
         let mut t = t.clone();
         t.families = Some(fams);
+        t.slices = mine
+            .iter()
+            .filter(|j| j.target == i)
+            .filter_map(|j| j.slice)
+            .collect();
         sub.targets.push(t);
     }
     let info = ShardInfo {
@@ -317,6 +428,7 @@ pub fn restrict(
                 index: j.target,
                 target: j.target_id.clone(),
                 family: j.family.to_string(),
+                slice: j.slice,
             })
             .collect(),
     };
@@ -408,6 +520,7 @@ mod tests {
             family: f,
             cost,
             applies: true,
+            slice: None,
         }
     }
 
@@ -485,5 +598,87 @@ mod tests {
         }
         let a = assign(&jobs, 3);
         assert_ne!(a[200], a[201], "the two sweeps go to different shards");
+    }
+
+    #[test]
+    fn slices_tile_the_sweep_and_a_count_names_its_geometry() {
+        for (addresses, ports, k) in [
+            (256u64, 1000u32, 12u32),
+            (256, 4, 1000),
+            (4, 4, 3),
+            (1, 65_535, 7),
+            (1, 3, 10),
+            (64, 4, 28),
+        ] {
+            let s = slices(addresses, ports, k);
+            assert!(!s.is_empty());
+            assert_eq!(s.len() as u32, s[0].count, "{addresses} {ports} {k}");
+            // Every (address, port) pair in exactly one slice.
+            let mut seen = vec![0u8; (addresses * u64::from(ports)) as usize];
+            for (n, x) in s.iter().enumerate() {
+                assert_eq!(x.index as usize, n + 1);
+                for a in x.addresses[0]..x.addresses[1] {
+                    for p in x.ports[0]..x.ports[1] {
+                        seen[(a * u64::from(ports) + u64::from(p)) as usize] += 1;
+                    }
+                }
+                // A range's slice is a CIDR sub-block: aligned, a power of two.
+                let size = x.addresses[1] - x.addresses[0];
+                assert!(size.is_power_of_two() && x.addresses[0] % size == 0);
+            }
+            assert!(seen.iter().all(|c| *c == 1), "{addresses} {ports} {k}");
+            assert_eq!(slices(addresses, ports, s.len() as u32), s);
+        }
+        assert_eq!(slices(256, 1000, 12).len(), 16, "a power of two of blocks");
+        assert_eq!(
+            slices(4, 100, 10).len(),
+            12,
+            "one address each, then port runs"
+        );
+    }
+
+    #[test]
+    fn a_range_among_many_small_jobs_is_cut_into_balanced_slices() {
+        let mut targets: Vec<crate::target::Target> = (0..200)
+            .map(|i| crate::target::Target::parse(&format!("https://h{i}.test/")).unwrap())
+            .collect();
+        targets.push(crate::target::Target::parse("10.9.0.0/24").unwrap());
+        let plan = ScanPlan::new(targets, &crate::family_options());
+        let families = crate::checks::FAMILIES;
+        let range = jobs(&plan, families)
+            .into_iter()
+            .find(|j| j.target == 200 && j.family == "ports")
+            .unwrap();
+        assert_eq!(sliced_jobs(&plan, families, 1), jobs(&plan, families));
+        for n in [3u32, 7] {
+            let all = sliced_jobs(&plan, families, n);
+            let parts: Vec<&Job> = all.iter().filter(|j| j.slice.is_some()).collect();
+            assert!(
+                parts.len() >= 4 * n as usize / 2,
+                "n={n}: {} slices",
+                parts.len()
+            );
+            assert!(parts.iter().all(|j| j.target == 200 && j.family == "ports"));
+            let a = assign(&all, n);
+            assert_eq!(a, assign(&all, n), "deterministic");
+            let biggest = parts.iter().map(|j| j.cost).max().unwrap();
+            let mut range_load = vec![0u64; n as usize];
+            for (j, s) in all.iter().zip(&a) {
+                if j.slice.is_some() {
+                    range_load[(*s - 1) as usize] += j.cost;
+                }
+            }
+            let total: u64 = range_load.iter().sum();
+            assert!(
+                total.abs_diff(range.cost) <= parts.len() as u64,
+                "costs add up"
+            );
+            for l in &range_load {
+                assert!(
+                    *l <= total / u64::from(n) + biggest,
+                    "n={n}: {range_load:?}"
+                );
+            }
+        }
     }
 }

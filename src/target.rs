@@ -74,6 +74,9 @@ pub struct Target {
     /// The families that audit what this target's port sweep discovers, when the plan narrowed
     /// them (`scan.chain` within the families asked for); `None`: the scan's `scan.chain`.
     pub chain: Option<Vec<&'static str>>,
+    /// In a shard (`crate::shard`): the slices of this target's sweep that the shard runs
+    /// (empty: the whole sweep, or none of it when the family is not the shard's).
+    pub slices: Vec<crate::model::Slice>,
 }
 
 impl Target {
@@ -92,6 +95,7 @@ impl Target {
             parent: None,
             postgres_tls: false,
             chain: None,
+            slices: Vec::new(),
         })
     }
 

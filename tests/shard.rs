@@ -551,3 +551,440 @@ async fn shards_under_a_profile_merge_like_one_scan_and_views_must_agree() {
         run.stderr
     );
 }
+
+/// A /26 range (64 addresses, otherwise unused) with real services on three of them, one an
+/// HTTP site the sweep chains to the headers family, and one HTTPS URL beside it: the range's
+/// sweep is by far the biggest job, so a sharded scan cuts it into address slices.
+struct RangeLab {
+    _servers: Vec<LabServer>,
+    args: Vec<String>,
+}
+
+const RANGE_PORTS: &str = "23301-23304";
+
+async fn range_lab(base: &str) -> RangeLab {
+    let mut servers = Vec::new();
+    for (host, port) in [(5, 23301u16), (40, 23302)] {
+        servers.push(lab::serve_fake(
+            lab::bind(&format!("{base}.{host}:{port}")).await.unwrap(),
+            Fake::Banner(b"SSH-2.0-OpenSSH_9.2p1\r\n".to_vec()),
+        ));
+    }
+    servers.push(lab::serve(
+        lab::bind(&format!("{base}.20:23304")).await.unwrap(),
+        Site::with_headers(&[]).router(),
+        None,
+    ));
+    let site = lab::serve(
+        lab::bind(&format!("{base}.70:0")).await.unwrap(),
+        Site::with_headers(&[]).router(),
+        None,
+    );
+    let url = format!("http://{}/", site.addr);
+    servers.push(site);
+    let args = [
+        "scan",
+        &format!("{base}.0/26"),
+        &url,
+        "--timeout",
+        "2",
+        "--ports",
+        RANGE_PORTS,
+        "--http-port",
+        "9",
+    ]
+    .map(String::from)
+    .to_vec();
+    RangeLab {
+        _servers: servers,
+        args,
+    }
+}
+
+impl RangeLab {
+    fn run(&self, extra: &[&str]) -> support::Run {
+        let mut a: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        a.extend(extra);
+        secgate(&a)
+    }
+
+    /// The same lab scanned over another port list: another plan.
+    fn with_ports(&self, ports: &str) -> RangeLab {
+        let mut args = self.args.clone();
+        if let Some(n) = args.iter().position(|a| a == RANGE_PORTS) {
+            args[n] = ports.to_string();
+        }
+        RangeLab {
+            _servers: Vec::new(),
+            args,
+        }
+    }
+
+    fn shards(&self, n: u32, dir: &Path, extra: &[&str]) -> Vec<PathBuf> {
+        (1..=n)
+            .map(|i| {
+                let path = dir.join(format!("shard-{i}.json"));
+                let spec = format!("{i}/{n}");
+                let mut flags = vec!["--shard", &spec, "--json", path.to_str().unwrap(), "-q"];
+                flags.extend(extra);
+                let run = self.run(&flags);
+                assert_eq!(run.code, 0, "shard {spec}: {}", run.stderr);
+                path
+            })
+            .collect()
+    }
+}
+
+/// The slice jobs of a set of shard files: (shard, slice object), of every target.
+fn slice_jobs(files: &[PathBuf]) -> Vec<(usize, Value)> {
+    slice_jobs_of(files, None)
+}
+
+/// The slice jobs of one target (every target: `None`).
+fn slice_jobs_of(files: &[PathBuf], target: Option<&str>) -> Vec<(usize, Value)> {
+    let mut out = Vec::new();
+    for (n, f) in files.iter().enumerate() {
+        for j in read(f)["shard"]["jobs"].as_array().unwrap() {
+            if let Some(s) = j.get("slice")
+                && target.is_none_or(|t| j["target"] == t)
+            {
+                out.push((n, s.clone()));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_range_is_swept_in_address_slices_and_merges_like_one_scan() {
+    let base = "127.0.133";
+    let lab = range_lab(base).await;
+    let whole = lab.run(&[]);
+    let whole_json = whole.json().clone();
+    let range = format!("{base}.0/26");
+    let open: Vec<&str> = whole_json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["target"] == range.as_str() && r["rule_id"] == "ports.unexpected_open")
+        .flat_map(|r| r["findings"].as_array().unwrap())
+        .map(|f| f["subject"]["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(open.len(), 3, "three services in the range: {open:?}");
+    let derived: Vec<&Value> = whole_json["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["parent"] == range.as_str())
+        .collect();
+    assert_eq!(derived.len(), 1, "the HTTP site in the range is chained");
+
+    let dir = tempfile::tempdir().unwrap();
+    for n in [1u32, 3, 7] {
+        let sub = dir.path().join(format!("n{n}"));
+        std::fs::create_dir(&sub).unwrap();
+        let files = lab.shards(n, &sub, &[]);
+        let slices = slice_jobs(&files);
+        if n == 1 {
+            assert!(
+                slices.is_empty(),
+                "one shard: nothing to balance, nothing cut"
+            );
+        } else {
+            // At least 4 slices per shard's share were asked for; each address block once.
+            let count = slices[0].1["count"].as_u64().unwrap();
+            assert!(count >= u64::from(n) * 2, "n={n}: {count} slices");
+            assert_eq!(
+                slices.len() as u64,
+                count,
+                "n={n}: every slice in one shard"
+            );
+            let mut covered = vec![0u32; 64];
+            let mut per_shard = vec![0u64; n as usize];
+            for (shard, s) in &slices {
+                let a = s["addresses"].as_array().unwrap();
+                let (lo, hi) = (a[0].as_u64().unwrap(), a[1].as_u64().unwrap());
+                assert_eq!(s["ports"], serde_json::json!([0, 4]));
+                for x in lo..hi {
+                    covered[x as usize] += 1;
+                }
+                per_shard[*shard] += hi - lo;
+            }
+            assert!(covered.iter().all(|c| *c == 1), "n={n}: {covered:?}");
+            // Balanced: no shard sweeps more than its share of the range plus one slice.
+            let slice_size = 64 / count;
+            for l in &per_shard {
+                assert!(*l <= 64 / u64::from(n) + slice_size, "n={n}: {per_shard:?}");
+            }
+            // The sweeps' own accounting: every (address, port) pair swept once in all.
+            let mut pairs = 0;
+            for f in &files {
+                for s in read(f)["slices"].as_array().into_iter().flatten() {
+                    let o = &s["observation"];
+                    let settled = o["open"].as_array().unwrap().len() as u64
+                        + o["closed"].as_u64().unwrap()
+                        + o["filtered"].as_u64().unwrap();
+                    assert_eq!(settled, o["jobs"].as_u64().unwrap(), "{s}");
+                    pairs += settled;
+                }
+                // A sliced range has no ports results of its own in a shard.
+                let own = read(f)["results"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|r| r["target"] == range.as_str() && r["family"] == "ports");
+                assert!(!own, "n={n}: a shard judged a slice on its own");
+            }
+            assert_eq!(pairs, 64 * 4, "n={n}");
+        }
+        let merged = merge(&files, &sub.join("merged.json"));
+        assert_eq!(merged.code, whole.code, "n={n}: {}", merged.stderr);
+        let m = merged.json();
+        validate_report(m);
+        for f in &files {
+            validate_report(&read(f));
+        }
+        assert_eq!(
+            essence(m),
+            essence(&whole_json),
+            "n={n}: merged report differs from the unsharded scan"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suppressions_of_a_sliced_range_survive_the_merge() {
+    let base = "127.0.134";
+    let lab = range_lab(base).await;
+    let dir = tempfile::tempdir().unwrap();
+    let sup = dir.path().join("suppressions.toml");
+    let expires = (time::OffsetDateTime::now_utc().date() + time::Duration::days(30)).to_string();
+    std::fs::write(
+        &sup,
+        format!(
+            "[[suppress]]\nrule = \"ports.unexpected_open\"\ntarget = \"{base}.0/26\"\nsubject = \"{base}.5/tcp/23301\"\nreason = \"lab bastion\"\nexpires = \"{expires}\"\n"
+        ),
+    )
+    .unwrap();
+    let flags = ["--suppressions", sup.to_str().unwrap()];
+    let whole = lab.run(&flags);
+    let whole_json = whole.json().clone();
+    let files = lab.shards(3, dir.path(), &flags);
+    assert!(!slice_jobs(&files).is_empty());
+    let merged = merge(&files, &dir.path().join("merged.json"));
+    assert_eq!(merged.code, whole.code, "{}", merged.stderr);
+    let m = merged.json();
+    assert_eq!(m["summary"], whole_json["summary"]);
+    assert_eq!(m["results"], whole_json["results"]);
+    let marked = m["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["findings"].as_array().unwrap())
+        .filter(|f| f["suppression"].is_object())
+        .count();
+    assert_eq!(marked, 1, "the one suppressed finding stays suppressed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_slices_are_refused_with_one_line() {
+    let base = "127.0.135";
+    let lab = range_lab(base).await;
+    let dir = tempfile::tempdir().unwrap();
+    let files = lab.shards(3, dir.path(), &[]);
+    let p = |name: &str| dir.path().join(name);
+    let (a, b, c) = (&files[0], &files[1], &files[2]);
+    let text = std::fs::read_to_string(b).unwrap();
+    let sliced = |v: &Value| -> (usize, Value) {
+        let jobs = v["shard"]["jobs"].as_array().unwrap();
+        let n = jobs.iter().position(|j| j.get("slice").is_some()).unwrap();
+        (n, jobs[n].clone())
+    };
+
+    // A missing slice: its job and its observation dropped from the shard.
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    let (n, job) = sliced(&v);
+    v["shard"]["jobs"].as_array_mut().unwrap().remove(n);
+    v["slices"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|s| s["slice"] != job["slice"]);
+    std::fs::write(p("missing.json"), v.to_string()).unwrap();
+    let (code, line) = merge_err(&[a, &p("missing.json"), c]);
+    assert_eq!(code, 3);
+    let label = format!("slice {}/{}", job["slice"]["index"], job["slice"]["count"]);
+    assert!(line.contains(&label) && line.contains("missing"), "{line}");
+
+    // A duplicated slice: shard 1's first slice (job and observation) also in shard 2.
+    let first: Value = read(a);
+    let (_, dup_job) = sliced(&first);
+    let dup_obs = first["slices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["slice"] == dup_job["slice"])
+        .unwrap()
+        .clone();
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    v["shard"]["jobs"]
+        .as_array_mut()
+        .unwrap()
+        .push(dup_job.clone());
+    v["slices"].as_array_mut().unwrap().push(dup_obs.clone());
+    std::fs::write(p("dup.json"), v.to_string()).unwrap();
+    let (code, line) = merge_err(&[a, &p("dup.json"), c]);
+    assert_eq!(code, 3);
+    assert!(
+        line.contains("dup.json") && line.contains("also in"),
+        "{line}"
+    );
+
+    // A slice of another plan (another port list), put in place of one of this plan's.
+    let odir = p("other");
+    std::fs::create_dir(&odir).unwrap();
+    let other = lab.with_ports("23301-23305").shards(3, &odir, &[]);
+    let o2 = read(&other[1]);
+    let (_, foreign_job) = sliced(&o2);
+    let foreign_obs = o2["slices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["slice"] == foreign_job["slice"])
+        .unwrap()
+        .clone();
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    let (n, mine) = sliced(&v);
+    v["shard"]["jobs"][n] = foreign_job;
+    let obs = v["slices"].as_array_mut().unwrap();
+    let at = obs
+        .iter()
+        .position(|s| s["slice"] == mine["slice"])
+        .unwrap();
+    obs[at] = foreign_obs;
+    std::fs::write(p("foreign.json"), v.to_string()).unwrap();
+    let (code, line) = merge_err(&[a, &p("foreign.json"), c]);
+    assert_eq!(code, 3);
+    assert!(
+        line.contains("foreign.json") && line.contains("another plan"),
+        "{line}"
+    );
+
+    // A slice whose addresses were widened to overlap its neighbour's.
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    let (n, _) = sliced(&v);
+    let end = v["shard"]["jobs"][n]["slice"]["addresses"][1]
+        .as_u64()
+        .unwrap();
+    v["shard"]["jobs"][n]["slice"]["addresses"][1] = (end + 1).into();
+    std::fs::write(p("wide.json"), v.to_string()).unwrap();
+    let (code, line) = merge_err(&[a, &p("wide.json"), c]);
+    assert_eq!(code, 3);
+    assert!(line.contains("not the slice its count names"), "{line}");
+
+    // An observation claiming an open port outside its slice.
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    let s0 = &mut v["slices"][0];
+    let lo = s0["slice"]["addresses"][1].as_u64().unwrap();
+    let port = serde_json::json!({
+        "addr": format!("{base}.{}:23301", (lo + 1) % 64),
+        "service": "ssh", "note": "x", "incomplete": false
+    });
+    s0["observation"]["open"].as_array_mut().unwrap().push(port);
+    // One closed pair fewer, so the counts still add up: only the address gives it away.
+    let closed = s0["observation"]["closed"].as_u64().unwrap();
+    s0["observation"]["closed"] = (closed - 1).into();
+    std::fs::write(p("outside.json"), v.to_string()).unwrap();
+    let (code, line) = merge_err(&[a, &p("outside.json"), c]);
+    assert_eq!(code, 3);
+    assert!(line.contains("outside the slice"), "{line}");
+
+    // A slice job whose observation is gone (the sweep did not finish).
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    v["slices"].as_array_mut().unwrap().remove(0);
+    std::fs::write(p("silent.json"), v.to_string()).unwrap();
+    let (code, line) = merge_err(&[a, &p("silent.json"), c]);
+    assert_eq!(code, 3);
+    assert!(line.contains("recorded no observation"), "{line}");
+
+    // The good set still merges.
+    assert_eq!(merge(&files, &p("merged.json")).code, lab.run(&[]).code);
+}
+
+/// A single host swept over a long port list (over 1,024 ports, as `--ports all` is): with
+/// shards, its port list is cut into runs, each swept by one shard, and the merge judges the
+/// joined runs once. (Not `all` itself: on a shared machine, other processes listen on the
+/// wildcard address somewhere in 1-65535; this list stays below the ephemeral ports.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_port_list_is_cut_into_port_runs_and_merges_like_one_scan() {
+    let ip = "127.0.136.1";
+    let mut servers = Vec::new();
+    for port in [21001u16, 23311] {
+        servers.push(lab::serve_fake(
+            lab::bind(&format!("{ip}:{port}")).await.unwrap(),
+            Fake::Banner(b"SSH-2.0-OpenSSH_9.2p1\r\n".to_vec()),
+        ));
+    }
+    let site = lab::serve(
+        lab::bind("127.0.136.2:0").await.unwrap(),
+        Site::with_headers(&[]).router(),
+        None,
+    );
+    let url = format!("http://{}/", site.addr);
+    servers.push(site);
+    let lab = RangeLab {
+        _servers: servers,
+        args: [
+            "scan",
+            ip,
+            &url,
+            "--checks",
+            "ports,headers",
+            "--timeout",
+            "2",
+            "--ports",
+            "21000-23400",
+            "--http-port",
+            "9",
+        ]
+        .map(String::from)
+        .to_vec(),
+    };
+    let whole = lab.run(&[]);
+    let whole_json = whole.json().clone();
+    let open = whole_json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["target"] == ip && r["rule_id"] == "ports.unexpected_open")
+        .unwrap();
+    assert_eq!(open["findings"].as_array().unwrap().len(), 2, "{open}");
+    let dir = tempfile::tempdir().unwrap();
+    let files = lab.shards(3, dir.path(), &[]);
+    // The URL's host is swept too (a ports job of its own, sliced alike).
+    let slices = slice_jobs_of(&files, Some(ip));
+    assert!(slices.len() >= 6, "{} port runs", slices.len());
+    let mut runs: Vec<(u64, u64)> = slices
+        .iter()
+        .map(|(_, s)| {
+            assert_eq!(
+                s["addresses"],
+                serde_json::json!([0, 1]),
+                "every address of the host"
+            );
+            (
+                s["ports"][0].as_u64().unwrap(),
+                s["ports"][1].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    runs.sort_unstable();
+    assert_eq!(runs.first().unwrap().0, 0);
+    assert_eq!(runs.last().unwrap().1, 2401);
+    assert!(
+        runs.windows(2).all(|w| w[0].1 == w[1].0),
+        "runs tile the list: {runs:?}"
+    );
+    let merged = merge(&files, &dir.path().join("merged.json"));
+    assert_eq!(merged.code, whole.code, "{}", merged.stderr);
+    assert_eq!(essence(merged.json()), essence(&whole_json));
+}

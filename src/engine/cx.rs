@@ -334,6 +334,7 @@ pub struct Cx<'a> {
     used: AtomicU32,
     secrets: Vec<String>,
     discovered: Mutex<Vec<super::chain::Discovered>>,
+    slices: Mutex<Vec<crate::model::SliceOutput>>,
 }
 
 impl<'a> Cx<'a> {
@@ -361,6 +362,23 @@ impl<'a> Cx<'a> {
             used: AtomicU32::new(0),
             secrets,
             discovered: Mutex::new(Vec::new()),
+            slices: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Record what one slice of a sliced sweep observed ([`super::Family::sliceable`]).
+    pub fn record_slice(&self, out: crate::model::SliceOutput) {
+        match self.slices.lock() {
+            Ok(mut l) => l.push(out),
+            Err(poisoned) => poisoned.into_inner().push(out),
+        }
+    }
+
+    /// The slices recorded with [`Cx::record_slice`].
+    pub fn take_slices(&self) -> Vec<crate::model::SliceOutput> {
+        match self.slices.lock() {
+            Ok(mut l) => std::mem::take(&mut *l),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
         }
     }
 

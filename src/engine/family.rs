@@ -61,6 +61,22 @@ pub trait Family: FamilyOptions {
     fn budget(&self, _target: &Target, _settings: &Settings) -> u32 {
         catalogue::family(self.family()).map_or(DEFAULT_BUDGET, |f| f.budget.per_target)
     }
+    /// The sweep a job of this family makes on `target`, when sharding may cut it into
+    /// slices ([`crate::model::Slice`]): `(addresses of the range, or 1; length of the port
+    /// list)`. `options`: the plan's (the target's own come first). `None`: never sliced.
+    fn sweep_shape(
+        &self,
+        _target: &Target,
+        _options: &crate::options::OptionSet,
+    ) -> Option<(u64, u32)> {
+        None
+    }
+    /// Whether the family runs the slices a shard gives a target ([`Target::slices`]): it
+    /// then records each slice's observation ([`super::Cx::record_slice`]) and returns no
+    /// results there, the merge judging the joined slices once.
+    fn sliceable(&self) -> bool {
+        false
+    }
     /// Requests the family has in flight at once on one target, at most (its probes' own
     /// parallelism; the per-host limit bounds it too). Used to derive the deadline.
     fn parallelism(&self, settings: &Settings) -> u32 {

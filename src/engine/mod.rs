@@ -45,6 +45,16 @@ pub async fn run(
     families: &[&'static dyn Family],
     interrupt: impl Future<Output = ()>,
 ) -> ScanResult {
+    run_sliced(plan, families, interrupt).await.0
+}
+
+/// [`run`], and what the slices of sliced sweeps recorded (in a shard; see
+/// [`Family::sliceable`]), by target id then slice.
+pub async fn run_sliced(
+    plan: &ScanPlan,
+    families: &[&'static dyn Family],
+    interrupt: impl Future<Output = ()>,
+) -> (ScanResult, Vec<crate::model::SliceOutput>) {
     let started_at = OffsetDateTime::now_utc();
     let settings = plan.settings.clone();
     tokio::pin!(interrupt);
@@ -81,13 +91,14 @@ pub async fn run(
                     t.error = Some(reason.clone());
                 }
             }
-            return ScanResult {
+            let result = ScanResult {
                 started_at,
                 finished_at: OffsetDateTime::now_utc(),
                 complete: true,
                 targets,
                 outcomes: Vec::new(),
             };
+            return (result, Vec::new());
         }
     };
 
@@ -102,6 +113,8 @@ pub async fn run(
     )
     .await;
 
+    let mut slices = derived.slices;
+    slices.sort_by(|a, b| (&a.target, a.slice).cmp(&(&b.target, b.slice)));
     // Derived targets join the list; each parent records what it chained.
     let mut order: Vec<(usize, usize)> = (0..targets.len()).map(|i| (i, 0)).collect();
     for (n, (index, parent, result)) in derived.targets.into_iter().enumerate() {
@@ -151,13 +164,14 @@ pub async fn run(
     let mut ranked: Vec<(usize, TargetResult)> = targets.into_iter().enumerate().collect();
     ranked.sort_by_key(|(i, _)| key(*i));
     let targets: Vec<TargetResult> = ranked.into_iter().map(|(_, t)| t).collect();
-    ScanResult {
+    let result = ScanResult {
         started_at,
         finished_at: OffsetDateTime::now_utc(),
         complete: !interrupted,
         targets,
         outcomes: outcomes.into_iter().map(|(_, o)| o).collect(),
-    }
+    };
+    (result, slices)
 }
 
 #[cfg(test)]

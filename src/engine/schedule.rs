@@ -98,10 +98,17 @@ pub struct Derived {
     pub targets: Vec<(usize, usize, TargetResult)>,
     /// What chaining made of each parent's discoveries, by parent index.
     pub reports: HashMap<usize, crate::model::ChainReport>,
+    /// In a shard: what the slices of sliced sweeps recorded ([`super::Cx::record_slice`]).
+    pub slices: Vec<crate::model::SliceOutput>,
 }
 
 type Group = Vec<&'static dyn Family>;
-type JobOut = (usize, Vec<Outcome>, Vec<super::chain::Discovered>);
+type JobOut = (
+    usize,
+    Vec<Outcome>,
+    Vec<super::chain::Discovered>,
+    Vec<crate::model::SliceOutput>,
+);
 
 /// Spawn one job: `group`'s families one after another on `st` (target `i`).
 fn spawn(
@@ -123,14 +130,16 @@ fn spawn(
         let _host = cx.limits.host_task(&cx.host_key(&st.target.host())).await;
         let mut all = Vec::new();
         let mut found = Vec::new();
+        let mut slices = Vec::new();
         for family in jobs {
             cx.settings.progress.family(&st.target.id, family.family());
             let budget = family.budget(&st.target, &cx.settings);
             let fcx = Cx::new(&cx, family.family(), &st, i, budget);
             all.extend(collect::run_family(family, &fcx).await);
             found.extend(fcx.take_discovered());
+            slices.extend(fcx.take_slices());
         }
-        (i, all, found)
+        (i, all, found, slices)
     });
     pending.insert(handle.id(), (i, id, group));
 }
@@ -265,10 +274,11 @@ pub async fn run(
             }
             next = set.join_next_with_id() => match next {
                 None => break,
-                Some(Ok((id, (i, list, found)))) => {
+                Some(Ok((id, (i, list, found, slices)))) => {
                     pending.remove(&id);
                     job_done(i);
                     outcomes.extend(list.into_iter().map(|o| (i, o)));
+                    derived.slices.extend(slices);
                     if found.is_empty() || interrupted {
                         continue;
                     }

@@ -92,6 +92,10 @@ pub struct Report<R = Vec<Outcome>> {
     /// The compliance views asked for (`--compliance`; since 1.4, absent without one).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub compliance: Vec<crate::compliance::View>,
+    /// In a shard report: what each slice of a sliced sweep observed, for the merge to join
+    /// ([`crate::model::SliceOutput`]; absent otherwise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub slices: Vec<crate::model::SliceOutput>,
     /// Where each target was declared (for SARIF); not part of the JSON report.
     #[serde(skip)]
     pub origins: BTreeMap<String, Origin>,
@@ -158,6 +162,7 @@ impl ScanReport {
             plan_id: None,
             shard: None,
             compliance: Vec::new(),
+            slices: Vec::new(),
             origins: BTreeMap::new(),
             settings: Vec::new(),
         }
@@ -327,6 +332,7 @@ impl<R> Report<R> {
             plan_id: self.plan_id,
             shard: self.shard,
             compliance: self.compliance,
+            slices: self.slices,
             origins: self.origins,
             sarif_include_suppressed: self.sarif_include_suppressed,
             settings: self.settings,

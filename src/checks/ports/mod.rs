@@ -42,6 +42,7 @@ mod cleartext;
 mod datastore;
 pub mod options;
 pub mod service;
+pub mod slice;
 pub mod spec;
 pub mod sweep;
 mod unauthenticated;
@@ -73,6 +74,9 @@ pub const MAX_PAIRS: u64 = 1 << 28;
 pub const MAX_IDENTIFIED: usize = 256;
 /// The most addresses of one name swept; the others are reported as not scanned.
 pub const MAX_NAME_ADDRESSES: usize = 8;
+/// A host's sweep over more ports than this (`--ports all`) may be cut into port slices by
+/// sharding, like a range's into address slices.
+pub const SLICED_PORTS: usize = 1024;
 
 /// A rule of this family (see [`crate::checks::Rule`]).
 pub type Rule = crate::engine::Rule<PortsObservation>;
@@ -420,9 +424,54 @@ impl Family for Ports {
         Duration::from_secs(24 * 3600)
     }
 
+    /// A range of more than one address, or a port list longer than [`SLICED_PORTS`] (on a
+    /// host: its ports are cut into runs, each sweeping every address of the name).
+    fn sweep_shape(
+        &self,
+        target: &Target,
+        options: &crate::options::OptionSet,
+    ) -> Option<(u64, u32)> {
+        let opts = target
+            .options
+            .get::<PortsOptions>(FAMILY)
+            .or_else(|| options.get::<PortsOptions>(FAMILY))
+            .cloned()
+            .unwrap_or_default();
+        let ports = u32::try_from(port_spec(&opts, target).ports.len()).ok()?;
+        let addresses = match target.kind {
+            TargetKind::Cidr { .. } => u64::try_from(target.address_count()).ok()?,
+            _ => 1,
+        };
+        (addresses > 1 || ports as usize > SLICED_PORTS).then_some((addresses, ports))
+    }
+
+    fn sliceable(&self) -> bool {
+        true
+    }
+
     fn run<'a>(&'a self, cx: &'a Cx<'a>) -> BoxFuture<'a, Vec<Outcome>> {
         Box::pin(async move {
-            let obs = probe(cx).await;
+            let target = &cx.target().target;
+            if !target.slices.is_empty() {
+                // A shard's slices: each swept and recorded on its own; the merge judges the
+                // joined slices once ([`slice`]).
+                for s in &target.slices {
+                    let obs = probe(cx, Some(s)).await;
+                    for found in discoveries(&obs) {
+                        cx.discovered(found);
+                    }
+                    cx.record_slice(crate::model::SliceOutput {
+                        target: target.id.clone(),
+                        family: FAMILY,
+                        slice: *s,
+                        observation: slice::record(&obs),
+                        marks: Vec::new(),
+                        partial: evaluate(&obs, &target.id),
+                    });
+                }
+                return Vec::new();
+            }
+            let obs = probe(cx, None).await;
             for found in discoveries(&obs) {
                 cx.discovered(found);
             }
@@ -545,9 +594,15 @@ pub fn in_flight_budget(settings: &Settings, port_concurrency: usize) -> usize {
 
 /// The addresses to sweep: every address of a range, or the distinct resolved addresses of a
 /// name (at most [`MAX_NAME_ADDRESSES`]; the others are returned second, not swept).
-fn sweep_addresses(target: &ScanTarget) -> (Vec<IpAddr>, Vec<IpAddr>) {
+fn sweep_addresses(
+    target: &ScanTarget,
+    part: Option<&crate::model::Slice>,
+) -> (Vec<IpAddr>, Vec<IpAddr>) {
     if let TargetKind::Cidr { .. } = target.target.kind {
-        return (target.target.range_addresses(), Vec::new());
+        return match part {
+            Some(s) => (slice::range_addresses(&target.target, s), Vec::new()),
+            None => (target.target.range_addresses(), Vec::new()),
+        };
     }
     let mut ips: Vec<IpAddr> = Vec::new();
     for a in &target.addrs {
@@ -559,7 +614,7 @@ fn sweep_addresses(target: &ScanTarget) -> (Vec<IpAddr>, Vec<IpAddr>) {
     (ips, rest)
 }
 
-async fn probe(cx: &Cx<'_>) -> PortsObservation {
+async fn probe(cx: &Cx<'_>, part: Option<&crate::model::Slice>) -> PortsObservation {
     let target = cx.target();
     let settings = cx.settings();
     let opts = cx.options::<PortsOptions>();
@@ -588,9 +643,30 @@ async fn probe(cx: &Cx<'_>) -> PortsObservation {
         ));
         return obs;
     }
-    let (addrs, not_scanned) = sweep_addresses(target);
+    let (addrs, not_scanned) = sweep_addresses(target, part);
+    let mut port_list = spec.ports.clone();
+    if let Some(s) = part {
+        let [first, end] = s.ports;
+        match port_list.get(first as usize..end as usize) {
+            Some(run) if s.port_count as usize == port_list.len() => port_list = run.to_vec(),
+            _ => {
+                obs.failure = Some(Reason::new(
+                    ReasonKind::Bug,
+                    format!(
+                        "slice {}/{} names ports {first}..{end} of {}, the port list has {}",
+                        s.index,
+                        s.count,
+                        s.port_count,
+                        port_list.len()
+                    ),
+                ));
+                return obs;
+            }
+        }
+        obs.ports_scanned = port_list.len();
+    }
     let addrs: Arc<[IpAddr]> = Arc::from(addrs);
-    let ports: Arc<[u16]> = Arc::from(spec.ports.clone());
+    let ports: Arc<[u16]> = Arc::from(port_list);
     obs.addresses = addrs.len();
     obs.not_scanned = not_scanned;
     let jobs_len = (addrs.len() as u64).saturating_mul(ports.len() as u64);
