@@ -385,7 +385,7 @@ pub(super) async fn connect(ep: &Endpoint, slot: u32) -> Result<Conn, ErrorKind>
             let stream = tokio::time::timeout(ep.timeout, tls.connect(name.clone(), tcp))
                 .await
                 .map_err(|_| ErrorKind::Timeout)?
-                .map_err(|_| ErrorKind::Tls)?;
+                .map_err(|e| tls_error(&e))?;
             let (_, state) = stream.get_ref();
             let resumed = state.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
             if matches!(ep.protocol, Protocol::Http2 { .. })
@@ -429,6 +429,24 @@ pub(super) async fn connect(ep: &Endpoint, slot: u32) -> Result<Conn, ErrorKind>
         }
     };
     Ok(Conn { link, resumed })
+}
+
+/// A failed TLS handshake: `protocol` when the server refused every protocol offered in ALPN
+/// (asked for h2 alone, a server without it answers `no_application_protocol`), else `tls`.
+fn tls_error(e: &std::io::Error) -> ErrorKind {
+    let alert = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    if matches!(
+        alert,
+        Some(rustls::Error::AlertReceived(
+            rustls::AlertDescription::NoApplicationProtocol
+        ))
+    ) {
+        ErrorKind::Protocol
+    } else {
+        ErrorKind::Tls
+    }
 }
 
 fn classify(e: &hyper::Error) -> ErrorKind {
