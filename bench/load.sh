@@ -8,9 +8,13 @@
 #  2. Accuracy: at a rate both hold (RATE, default 2000/s, 16 connections), wrk paced by a Lua
 #     `delay()` script against secgate's p50/p90/p99; reports secgate / wrk per percentile.
 #  3. secgate's peak RSS (GNU time) in the 256-connection run.
+#  4. Concurrency: HOLD (default 10,000) keep-alive connections held for HOLD_SECS (default
+#     30) against the same nginx over HTTP: how many were held, and secgate's peak RSS (the
+#     goal: all held, under 200 MB).
 #
 #   bench/load.sh                 # needs: nginx, wrk, openssl, jq, /usr/bin/time
 #   RATE=5000 DURATION=10 bench/load.sh
+#   ONLY=hold HOLD=10000 HOLD_SECS=30 BIN=/tmp/secgate bench/load.sh
 # Every socket is on 127.0.0.1. Both tools share the 2 cores with nginx (1 worker).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,8 +23,14 @@ for p in nginx wrk openssl jq /usr/bin/time; do
 done
 RATE=${RATE:-2000}
 DURATION=${DURATION:-10}
-cargo build --release -q
-BIN=$(pwd)/target/release/secgate
+HOLD=${HOLD:-10000}
+HOLD_SECS=${HOLD_SECS:-30}
+ONLY=${ONLY:-all}   # all | throughput | hold
+# BIN=PATH: benchmark that binary (e.g. a copy of an earlier build) instead of building one.
+if [ -z "${BIN:-}" ]; then
+  cargo build --release -q
+  BIN=$(pwd)/target/release/secgate
+fi
 DIR=$(mktemp -d)
 NGINX=
 trap '[ -n "$NGINX" ] && kill "$NGINX" 2>/dev/null; rm -rf "$DIR"' EXIT
@@ -34,7 +44,8 @@ worker_processes 1;
 daemon off;
 pid $DIR/nginx.pid;
 error_log $DIR/error.log;
-events { worker_connections 8192; }
+worker_rlimit_nofile 40000;
+events { worker_connections 20000; }
 http {
   access_log off;
   client_body_temp_path $DIR; proxy_temp_path $DIR; fastcgi_temp_path $DIR; uwsgi_temp_path $DIR; scgi_temp_path $DIR;
@@ -89,7 +100,7 @@ wrk_run() { # URL CONNS [SCRIPT] -> "p50 p90 p95 p99 rps" (µs)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
 echo "secgate load benchmark: nginx on 127.0.0.1 (1 worker), ${DURATION}s runs, $(nproc) cores"
-for scheme in http https; do
+[ "$ONLY" = hold ] || for scheme in http https; do
   if [ $scheme = http ]; then URL="http://127.0.0.1:$HTTP/"; else URL="https://127.0.0.1:$HTTPS/"; fi
   echo
   echo "== $scheme: throughput ceiling (wrk closed loop vs secgate open model at wrk's rate, max 20000/s)"
@@ -108,3 +119,17 @@ for scheme in http https; do
   printf '  ratio secgate/wrk: p50 %s  p90 %s  p95 %s  p99 %s\n' "$(ratio "$s50" "$w50")" "$(ratio "$s90" "$w90")" \
     "$(ratio "$s95" "$w95")" "$(ratio "$s99" "$w99")"
 done
+
+[ "$ONLY" = throughput ] && exit 0
+echo
+echo "== http: $HOLD keep-alive connections held for ${HOLD_SECS}s (one request on each every 4 s at most)"
+cat > "$DIR/hold.toml" <<EOF
+[[target]]
+url = "http://127.0.0.1:$HTTP/"
+load = { rate = 10, duration = 1, warmup = 0, idle = 0, connections = 1, hold_connections = $HOLD, hold = $HOLD_SECS, abort_on_fail = false }
+EOF
+start=$(date +%s.%N)
+/usr/bin/time -f "%M" -o "$DIR/rss" "$BIN" scan --config "$DIR/hold.toml" --checks load --quiet --json "$DIR/h.json" || true
+wall=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
+jq -r --arg rss "$(tail -n 1 "$DIR/rss")" --arg wall "$wall" '.results[] | select(.rule_id == "load.concurrency") | .evidence as $e
+  | "  \(.status): wanted \($e.wanted), opened \($e.opened), held \($e.held) for \($e.hold_ms) ms from \($e.source_addresses) source addresses, errors \($e.errors_by_kind); secgate peak RSS \($rss) KB (\(($rss | tonumber) / 1024 | floor) MB), wall \($wall) s"' "$DIR/h.json"

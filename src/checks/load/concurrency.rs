@@ -37,6 +37,7 @@ fn eval(obs: &LoadObservation, out: &mut Emitter) {
             Observed::Number(i64::try_from(h.hold.as_millis()).unwrap_or(i64::MAX)),
         )
         .with("source_addresses", n(h.sources))
+        .with("tls_resumed", n(h.tls_resumed))
         .with(
             "errors_by_kind",
             Observed::texts(h.errors.iter().map(|(k, v)| format!("{}={v}", k.as_str()))),

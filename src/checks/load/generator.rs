@@ -31,16 +31,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
+use http_body_util::Full;
 use rustls::pki_types::ServerName;
 use tokio::task::JoinSet;
 
 /// The most bytes of one response body read (the rest counts as an error, `too_large`).
 pub const BODY_CAP: usize = 1 << 20;
-/// The largest response head accepted.
-const HEAD_CAP: usize = 64 * 1024;
 /// Period of the generator's heartbeat timer (see [`PhaseStats::heartbeat`]).
 const HEARTBEAT: Duration = Duration::from_millis(10);
 /// Histogram shards per phase (workers share them round-robin).
@@ -93,6 +89,9 @@ pub enum ErrorKind {
     /// This machine ran out of something (file descriptors, source ports): not the target's
     /// failure.
     Local,
+    /// The server did not speak the protocol asked for (`http2 = true`: no `h2` in ALPN, or
+    /// no HTTP/2 handshake).
+    Protocol,
 }
 
 impl ErrorKind {
@@ -108,6 +107,7 @@ impl ErrorKind {
             ErrorKind::Status4xx => "status_4xx",
             ErrorKind::Status5xx => "status_5xx",
             ErrorKind::Local => "local",
+            ErrorKind::Protocol => "protocol",
         }
     }
 }
@@ -129,6 +129,10 @@ pub struct Endpoint {
     pub mix: Option<Arc<super::mix::Mix>>,
     /// Counters for the progress line, when it is shown.
     pub live: Option<Arc<super::series::Live>>,
+    /// HTTP/1.1, or HTTP/2 with its streams per connection.
+    pub protocol: Protocol,
+    /// Source addresses of the connections.
+    pub sources: Sources,
 }
 
 impl Endpoint {
@@ -164,53 +168,6 @@ impl std::fmt::Debug for Tunnel {
             )
             .finish()
     }
-}
-
-/// The longest proxy answer to a CONNECT read.
-const TUNNEL_HEAD_CAP: usize = 8192;
-
-/// Ask the proxy on `tcp` for a tunnel; on `200` the stream is the target's.
-async fn open_tunnel(
-    tcp: &mut tokio::net::TcpStream,
-    t: &Tunnel,
-    timeout: Duration,
-) -> Result<(), ErrorKind> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut req = format!("CONNECT {0} HTTP/1.1\r\nHost: {0}\r\n", t.authority);
-    if let Some(a) = &t.authorization {
-        req.push_str(&format!("Proxy-Authorization: {a}\r\n"));
-    }
-    req.push_str("\r\n");
-    let exchange = async {
-        tcp.write_all(req.as_bytes())
-            .await
-            .map_err(|_| ErrorKind::Connect)?;
-        // Byte by byte, so that nothing of the tunnel is read past the proxy's head.
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            if head.len() >= TUNNEL_HEAD_CAP {
-                return Err(ErrorKind::TooLarge);
-            }
-            match tcp.read(&mut byte).await {
-                Ok(0) | Err(_) => return Err(ErrorKind::Reset),
-                Ok(_) => head.extend_from_slice(&byte),
-            }
-        }
-        let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
-        let status = line.split(|b| *b == b' ').nth(1).unwrap_or_default();
-        if line.starts_with(b"HTTP/1.") && status == b"200" {
-            Ok(())
-        } else if line.starts_with(b"HTTP/1.") {
-            // The proxy refused the tunnel (403, 407, 502...).
-            Err(ErrorKind::Connect)
-        } else {
-            Err(ErrorKind::Malformed)
-        }
-    };
-    tokio::time::timeout(timeout, exchange)
-        .await
-        .map_err(|_| ErrorKind::Timeout)?
 }
 
 /// One request template.
@@ -298,6 +255,8 @@ pub struct PhaseStats {
     /// Per second of the schedule: the p95 latency from the scheduled send time, µs (0 when
     /// nothing was answered in that second).
     pub second_p95_us: Vec<u64>,
+    /// Of those, over TLS: how many resumed a session.
+    pub tls_resumed: u64,
     /// Wall time of the phase.
     pub elapsed: Duration,
     /// Why the phase stopped early, if it did.
@@ -322,6 +281,7 @@ impl PhaseStats {
             connects: 0,
             by_template: Vec::new(),
             second_p95_us: Vec::new(),
+            tls_resumed: 0,
             elapsed: Duration::ZERO,
             stopped: None,
         }
@@ -350,149 +310,12 @@ impl PhaseStats {
         let _ = self.uncorrected.add(&other.uncorrected);
         let _ = self.lag.add(&other.lag);
         self.connects += other.connects;
+        self.tls_resumed += other.tls_resumed;
     }
 }
 
-/// One open connection; its driver task ends with it.
-pub(super) struct Conn {
-    sender: http1::SendRequest<Full<Bytes>>,
-    driver: tokio::task::JoinHandle<()>,
-}
-
-impl Conn {
-    /// Whether the peer closed the connection (as far as hyper has seen).
-    pub(super) fn is_closed(&self) -> bool {
-        self.sender.is_closed()
-    }
-}
-
-impl Drop for Conn {
-    fn drop(&mut self) {
-        self.driver.abort();
-    }
-}
-
-/// Out of file descriptors (EMFILE, ENFILE) or of source addresses and ports
-/// (EADDRNOTAVAIL): this machine's limit, not the target's.
-fn local_or_connect(e: &std::io::Error) -> ErrorKind {
-    if matches!(e.raw_os_error(), Some(23 | 24 | 99))
-        || e.kind() == std::io::ErrorKind::AddrNotAvailable
-    {
-        ErrorKind::Local
-    } else {
-        ErrorKind::Connect
-    }
-}
-
-/// Connect to the first of `addrs` that accepts, from `source` when given (an address of
-/// the same family), each within `timeout`.
-async fn tcp_connect(
-    addrs: &[SocketAddr],
-    source: Option<std::net::IpAddr>,
-    timeout: Duration,
-) -> Result<tokio::net::TcpStream, ErrorKind> {
-    let mut last = ErrorKind::Connect;
-    for addr in addrs {
-        let socket = if addr.is_ipv4() {
-            tokio::net::TcpSocket::new_v4()
-        } else {
-            tokio::net::TcpSocket::new_v6()
-        };
-        let socket = socket.map_err(|e| local_or_connect(&e))?;
-        if let Some(ip) = source.filter(|ip| ip.is_ipv4() == addr.is_ipv4()) {
-            socket
-                .bind(SocketAddr::new(ip, 0))
-                .map_err(|e| local_or_connect(&e))?;
-        }
-        match tokio::time::timeout(timeout, socket.connect(*addr)).await {
-            Ok(Ok(stream)) => return Ok(stream),
-            Ok(Err(e)) => last = local_or_connect(&e),
-            Err(_) => last = ErrorKind::Connect,
-        }
-    }
-    Err(last)
-}
-
-/// Open one connection (TCP, TLS when https, HTTP/1.1 handshake), from `source` if given.
-pub(super) async fn connect_from(
-    ep: &Endpoint,
-    source: Option<std::net::IpAddr>,
-) -> Result<Conn, ErrorKind> {
-    let tcp = match &ep.proxy {
-        Some(t) => {
-            let mut tcp = tcp_connect(std::slice::from_ref(&t.proxy), source, ep.timeout).await?;
-            open_tunnel(&mut tcp, t, ep.timeout).await?;
-            tcp
-        }
-        None => tcp_connect(&ep.addrs, source, ep.timeout).await?,
-    };
-    let _ = tcp.set_nodelay(true);
-    let mut builder = http1::Builder::new();
-    builder.max_buf_size(HEAD_CAP.max(8192));
-    match &ep.tls {
-        Some((config, name)) => {
-            let tls = tokio_rustls::TlsConnector::from(config.clone());
-            let stream = tokio::time::timeout(ep.timeout, tls.connect(name.clone(), tcp))
-                .await
-                .map_err(|_| ErrorKind::Timeout)?
-                .map_err(|_| ErrorKind::Tls)?;
-            handshake(&builder, stream, ep.timeout).await
-        }
-        None => handshake(&builder, tcp, ep.timeout).await,
-    }
-}
-
-async fn handshake<S>(
-    builder: &http1::Builder,
-    stream: S,
-    timeout: Duration,
-) -> Result<Conn, ErrorKind>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (sender, conn) = tokio::time::timeout(timeout, builder.handshake(TokioIo::new(stream)))
-        .await
-        .map_err(|_| ErrorKind::Timeout)?
-        .map_err(|_| ErrorKind::Malformed)?;
-    let driver = tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(Conn { sender, driver })
-}
-
-fn classify(e: &hyper::Error) -> ErrorKind {
-    if e.is_parse() || e.is_parse_status() {
-        ErrorKind::Malformed
-    } else if e.is_timeout() {
-        ErrorKind::Timeout
-    } else {
-        ErrorKind::Reset
-    }
-}
-
-/// One exchange on `conn`: the status, or why it failed.
-pub(super) async fn exchange(
-    conn: &mut Conn,
-    req: hyper::Request<Full<Bytes>>,
-) -> Result<u16, ErrorKind> {
-    conn.sender.ready().await.map_err(|e| classify(&e))?;
-    let resp = conn
-        .sender
-        .send_request(req)
-        .await
-        .map_err(|e| classify(&e))?;
-    let status = resp.status().as_u16();
-    match Limited::new(resp.into_body(), BODY_CAP).collect().await {
-        Ok(_) => Ok(status),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(ErrorKind::TooLarge)
-        }
-        Err(_) => Err(ErrorKind::Reset),
-    }
-}
+pub(super) use super::client::{Conn, exchange};
+use super::client::{Lane, Opened, Protocol, Sources};
 
 /// State the workers of one phase share.
 struct Shared {
@@ -562,7 +385,8 @@ impl Shared {
     }
 }
 
-async fn worker(shared: Arc<Shared>, shard: usize, mut conn: Option<Conn>) -> Option<Conn> {
+/// Worker number `slot` of a phase, sending on `lane`.
+async fn worker(shared: Arc<Shared>, shard: usize, slot: u32, mut lane: Lane) -> Lane {
     let timeout = shared.ep.timeout;
     loop {
         if shared.stop.load(Ordering::Relaxed) {
@@ -598,20 +422,9 @@ async fn worker(shared: Arc<Shared>, shard: usize, mut conn: Option<Conn>) -> Op
             }
             waited = behind > Duration::from_millis(1);
         }
-        let mut connects = 0;
+        let mut opened = Opened::default();
         let result = async {
-            // A kept-alive connection the server closed meanwhile is replaced, not counted
-            // as a failure (as browsers and other load tools do).
-            if let Some(c) = conn.as_mut()
-                && (c.sender.is_closed() || c.sender.ready().await.is_err())
-            {
-                conn = None;
-            }
-            if conn.is_none() {
-                connects += 1;
-                conn = Some(connect_from(&shared.ep, None).await?);
-            }
-            let c = conn.as_mut().ok_or(ErrorKind::Connect)?;
+            let c = lane.get(&shared.ep, slot, &mut opened).await?;
             let req = shared.ep.pick(i).1.build().ok_or(ErrorKind::Malformed)?;
             let sent = Instant::now();
             let r = tokio::time::timeout(timeout, exchange(c, req))
@@ -631,7 +444,7 @@ async fn worker(shared: Arc<Shared>, shard: usize, mut conn: Option<Conn>) -> Op
             other => other,
         };
         if matches!(outcome, Err(k) if !matches!(k, ErrorKind::Status4xx | ErrorKind::Status5xx)) {
-            conn = None;
+            lane.drop_conn();
         }
         shared.note_second(scheduled, outcome.is_ok());
         shared.detail(i, scheduled, sent.map(|_| done - origin), outcome);
@@ -639,7 +452,8 @@ async fn worker(shared: Arc<Shared>, shard: usize, mut conn: Option<Conn>) -> Op
             continue;
         };
         let mut st = lock(slot);
-        st.connects += connects;
+        st.connects += opened.connects;
+        st.tls_resumed += u64::from(opened.resumed);
         if let Some(l) = lag {
             st.lag.saturating_record(micros(l));
         }
@@ -659,7 +473,7 @@ async fn worker(shared: Arc<Shared>, shard: usize, mut conn: Option<Conn>) -> Op
             Err(kind) => *st.errors.entry(kind).or_default() += 1,
         }
     }
-    conn
+    lane
 }
 
 /// How the run stops early.
@@ -741,13 +555,25 @@ async fn run_phase(
     }
     let started = Instant::now();
     let mut set = JoinSet::new();
-    let workers = u64::from(spec.connections.max(1)).min(n.max(1));
+    // Connections of the previous phase are reused; the ones this phase does not need are
+    // kept for the next. Over HTTP/2, `streams` workers share each connection.
+    let streams = ep.protocol.streams();
+    let workers = (u64::from(spec.connections.max(1)) * u64::from(streams)).min(n.max(1));
+    let h2 = matches!(ep.protocol, Protocol::Http2 { .. });
+    let slots: Vec<_> = if h2 {
+        let used = workers.div_ceil(u64::from(streams));
+        (0..used).map(|_| Lane::slot(pool.pop())).collect()
+    } else {
+        Vec::new()
+    };
     for w in 0..workers {
-        // Connections of the previous phase are reused; the ones this phase does not need
-        // are kept for the next.
-        let conn = pool.pop();
         let shard = usize::try_from(w).unwrap_or(0) % SHARDS;
-        set.spawn(worker(shared.clone(), shard, conn));
+        let slot = u32::try_from(w / u64::from(streams)).unwrap_or(u32::MAX);
+        let lane = match slots.get(usize::try_from(slot).unwrap_or(usize::MAX)) {
+            Some(shared) => Lane::shared(shared.clone()),
+            None => Lane::own(pool.pop()),
+        };
+        set.spawn(worker(shared.clone(), shard, slot, lane));
     }
     let mut stopped = None;
     let mut back = pool;
@@ -762,8 +588,8 @@ async fn run_phase(
                 heartbeat.saturating_record(micros(Instant::now().saturating_duration_since(at.into_std())));
             }
             next = set.join_next() => match next {
-                Some(Ok(Some(conn))) => back.push(conn),
-                Some(_) => {}
+                Some(Ok(lane)) => back.extend(lane.into_conn()),
+                Some(Err(_)) => {}
                 None => break,
             },
             _ = tick.tick() => {
@@ -778,6 +604,11 @@ async fn run_phase(
                     stop.store(true, Ordering::Relaxed);
                 }
             }
+        }
+    }
+    for slot in slots {
+        if let Some(conn) = slot.lock().await.take() {
+            back.push(conn);
         }
     }
     let mut stats = PhaseStats::new(spec.clone());

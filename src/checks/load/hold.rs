@@ -6,12 +6,12 @@
 //!
 //! One machine opening tens of thousands of connections runs into its own limits first: the
 //! open-file limit is raised to its hard limit (and the phase is not run when that is still
-//! too low), connections to a loopback target are spread over source addresses 127.0.0.1 to
-//! 127.0.0.64 (ephemeral ports are per source address), and a connect that fails for lack of
-//! descriptors or ports counts as `local`: the machine, not the target, was the limit.
+//! too low), connections are spread over source addresses (127.0.0.1 to 127.0.0.64 for a
+//! loopback target, or `source_range`: ephemeral ports are per source address, see
+//! [`super::client::Sources`]), and a connect that fails for lack of descriptors or ports
+//! counts as `local`: the machine, not the target, was the limit.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::generator::{Conn, Endpoint, ErrorKind, connect_from, exchange};
+use super::client::connect;
+use super::generator::{Conn, Endpoint, ErrorKind, exchange};
 
 /// The most time between two requests on one held connection.
 pub const KEEPALIVE_EVERY: Duration = Duration::from_secs(4);
@@ -45,8 +46,6 @@ pub fn requests(wanted: u32, hold: Duration) -> u64 {
 pub const OPENING: usize = 256;
 /// Descriptors kept free for everything else the process does.
 pub const SPARE_FDS: u64 = 256;
-/// Source addresses used for a loopback IPv4 target with many connections.
-pub const LOOPBACK_SOURCES: u8 = 64;
 
 /// What the concurrency phase saw.
 #[derive(Clone, Debug, Default)]
@@ -63,23 +62,14 @@ pub struct HoldStats {
     pub errors: BTreeMap<ErrorKind, u64>,
     /// Source addresses used.
     pub sources: u32,
+    /// Over TLS: connections whose handshake resumed a session.
+    pub tls_resumed: u32,
     /// Why the machine, not the target, limited the phase (then it is not judged).
     pub machine_limit: Option<String>,
     /// Requests sent.
     pub sent: u64,
     /// Wall time of the phase.
     pub elapsed: Duration,
-}
-
-fn source_for(ep: &Endpoint, i: u32, wanted: u32) -> Option<IpAddr> {
-    let loopback_v4 = ep
-        .addrs
-        .first()
-        .is_some_and(|a| a.ip().is_loopback() && a.is_ipv4());
-    (loopback_v4 && wanted > 1000).then(|| {
-        let n = u8::try_from(i % u32::from(LOOPBACK_SOURCES)).unwrap_or(0);
-        IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + n))
-    })
 }
 
 async fn one_request(conn: &mut Conn, ep: &Endpoint, sent: &AtomicU64) -> Result<(), ErrorKind> {
@@ -111,11 +101,13 @@ pub async fn run(ep: &Endpoint, wanted: u32, hold: Duration, stop: Arc<AtomicBoo
         ));
         return st;
     }
-    st.sources = if source_for(ep, 0, wanted).is_some() {
-        u32::from(LOOPBACK_SOURCES).min(wanted)
-    } else {
-        1
-    };
+    let dest = ep
+        .proxy
+        .as_ref()
+        .map(|t| t.proxy)
+        .or(ep.addrs.first().copied());
+    st.sources =
+        u32::try_from(ep.sources.count(dest).min(u64::from(wanted.max(1)))).unwrap_or(u32::MAX);
     // Open and send the first request, OPENING at a time.
     let gate = Arc::new(Semaphore::new(OPENING));
     let sent = Arc::new(AtomicU64::new(0));
@@ -125,7 +117,7 @@ pub async fn run(ep: &Endpoint, wanted: u32, hold: Duration, stop: Arc<AtomicBoo
         let (gate, ep, sent) = (gate.clone(), ep.clone(), sent.clone());
         set.spawn(async move {
             let _turn = gate.acquire_owned().await.ok();
-            let mut conn = connect_from(&ep, source_for(&ep, i, wanted)).await?;
+            let mut conn = connect(&ep, i).await?;
             one_request(&mut conn, &ep, &sent).await?;
             Ok::<Conn, ErrorKind>(conn)
         });
@@ -133,7 +125,10 @@ pub async fn run(ep: &Endpoint, wanted: u32, hold: Duration, stop: Arc<AtomicBoo
     let mut conns = Vec::new();
     while let Some(r) = set.join_next().await {
         match r {
-            Ok(Ok(conn)) => conns.push(conn),
+            Ok(Ok(conn)) => {
+                st.tls_resumed += u32::from(conn.resumed() == Some(true));
+                conns.push(conn);
+            }
             Ok(Err(kind)) => *st.errors.entry(kind).or_default() += 1,
             Err(_) => *st.errors.entry(ErrorKind::Reset).or_default() += 1,
         }

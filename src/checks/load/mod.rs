@@ -25,6 +25,7 @@
 
 mod availability;
 mod breaking;
+pub mod client;
 mod concurrency;
 mod degradation;
 pub mod dryrun;
@@ -275,6 +276,7 @@ pub fn phase_evidence(st: &PhaseStats) -> Evidence {
             us(stats::at_quantile(&st.heartbeat, 0.95)),
         )
         .with("connections_opened", count(st.connects))
+        .with("tls_resumed", count(st.tls_resumed))
 }
 
 /// Columns of the `phase_rows` evidence (one row per phase that ran; latencies in µs from
@@ -563,7 +565,15 @@ async fn probe(
                 format!("'{host}' is not a TLS server name"),
             )
         })?;
-        Some((cx.scan().tls.clone(), name))
+        let mut config = cx.scan().tls.clone();
+        if o.http2 {
+            // The same configuration (verifier, session store) offering h2 alone: asked for
+            // HTTP/2, a server that does not speak it is an error, not a silent HTTP/1.1 run.
+            let mut h2 = (*config).clone();
+            h2.alpn_protocols = vec![b"h2".to_vec()];
+            config = Arc::new(h2);
+        }
+        Some((config, name))
     } else {
         None
     };
@@ -587,19 +597,44 @@ async fn probe(
         .then(|| Arc::new(series::Live::default()));
     let total = u32::try_from(o.total_requests()).unwrap_or(u32::MAX);
     let reservation = cx.reserve(total, o.rate).await?;
-    let addrs = reservation
+    let addrs: Vec<std::net::SocketAddr> = reservation
         .addrs
         .iter()
         .map(|a| std::net::SocketAddr::new(a.ip(), port))
         .collect();
+    let proxy = tunnel(cx.settings().proxy.as_ref(), &url, &host, port);
+    if let Some(range) = &o.source_range {
+        let dests: Vec<std::net::SocketAddr> = match &proxy {
+            Some(t) => vec![t.proxy],
+            None => addrs.clone(),
+        };
+        if !dests
+            .iter()
+            .any(|d| d.is_ipv4() == matches!(range, ipnet::IpNet::V4(_)))
+        {
+            cx.settle(reservation, 0);
+            return Err(Reason::new(
+                ReasonKind::Io,
+                format!("source_range {range} is not of the address family the connections go to"),
+            ));
+        }
+    }
     let ep = generator::Endpoint {
         addrs,
         tls,
         timeout: cx.settings().timeout,
         request,
-        proxy: tunnel(cx.settings().proxy.as_ref(), &url, &host, port),
+        proxy,
         mix,
         live: live.clone(),
+        protocol: if o.http2 {
+            client::Protocol::Http2 { streams: o.streams }
+        } else {
+            client::Protocol::Http1
+        },
+        sources: client::Sources {
+            range: o.source_range,
+        },
     };
     let abort = o.abort_on_fail.then_some(generator::AbortRule {
         error_rate: o.error_rate,
@@ -759,6 +794,7 @@ mod fixture {
             connects: 8,
             by_template: Vec::new(),
             second_p95_us: vec![latency_us; usize::try_from(secs).unwrap_or(0) + 1],
+            tls_resumed: 0,
             elapsed: spec.duration,
             stopped: None,
             spec,

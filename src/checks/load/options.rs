@@ -35,6 +35,13 @@ pub const DEFAULT_IDLE: f64 = 10.0;
 pub const DEFAULT_HOLD: f64 = 10.0;
 /// Default connections of the steady phase.
 pub const DEFAULT_CONNECTIONS: u32 = 32;
+/// Default concurrent streams per HTTP/2 connection.
+pub const DEFAULT_STREAMS: u32 = 8;
+/// Concurrent streams per HTTP/2 connection, at most (100 is the least a server should
+/// allow, RFC 9113 section 6.5.2).
+pub const MAX_STREAMS: u32 = 100;
+/// Addresses of a `source_range`, at most (a /16).
+pub const MAX_SOURCES: u64 = 65_536;
 
 /// The HTTP method of the load requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,6 +114,14 @@ pub struct LoadOptions {
     pub ramp_steps: u32,
     /// Seconds of each ramp step.
     pub ramp_step: Duration,
+    /// HTTP/2 (ALPN `h2` over TLS, prior knowledge over plain TCP) instead of HTTP/1.1.
+    pub http2: bool,
+    /// HTTP/2: concurrent streams per connection (the workers of a phase are
+    /// `connections × streams`).
+    pub streams: u32,
+    /// The local addresses connections come from, in turn (default: the kernel's choice,
+    /// or 127.0.0.1–127.0.0.64 for a loopback target).
+    pub source_range: Option<ipnet::IpNet>,
 }
 
 impl Default for LoadOptions {
@@ -134,6 +149,9 @@ impl Default for LoadOptions {
             ramp_to: 0.0,
             ramp_steps: 5,
             ramp_step: Duration::from_secs(10),
+            http2: false,
+            streams: DEFAULT_STREAMS,
+            source_range: None,
         }
     }
 }
@@ -223,6 +241,9 @@ pub struct Keys {
     ramp_to: Option<Spanned<value::Number>>,
     ramp_steps: Option<Spanned<i64>>,
     ramp_step: Option<Spanned<value::Number>>,
+    http2: Option<Spanned<bool>>,
+    streams: Option<Spanned<i64>>,
+    source_range: Option<Spanned<String>>,
 }
 
 /// Scan-level keys (`[checks.load]`).
@@ -385,6 +406,35 @@ impl LoadOptions {
         if let Some(v) = &keys.ramp_step {
             o.ramp_step = secs(v, 1.0)?;
         }
+        if let Some(v) = &keys.http2 {
+            o.http2 = *v.get_ref();
+        }
+        if let Some(v) = &keys.streams {
+            o.streams = value::int_as(v, 1, i64::from(MAX_STREAMS), "")?;
+            if !o.http2 {
+                return Err(OptionError::at(
+                    v.span(),
+                    "streams are HTTP/2's: set http2 = true, or drop streams (HTTP/1.1 sends one request at a time per connection)".to_string(),
+                ));
+            }
+        }
+        if o.http2 && u64::from(o.connections) * u64::from(o.streams) > u64::from(MAX_CONNECTIONS) {
+            let at = keys
+                .streams
+                .as_ref()
+                .or(keys.connections.as_ref())
+                .map_or(whole.clone(), Spanned::span);
+            return Err(OptionError::at(
+                at,
+                format!(
+                    "connections × streams is {}, more than {MAX_CONNECTIONS} concurrent requests{CEILING}",
+                    u64::from(o.connections) * u64::from(o.streams)
+                ),
+            ));
+        }
+        if let Some(v) = &keys.source_range {
+            o.source_range = Some(source_range(v)?);
+        }
         if o.total_duration().as_secs_f64() > MAX_DURATION_SECS {
             return Err(OptionError::at(
                 whole,
@@ -405,6 +455,44 @@ impl LoadOptions {
         }
         Ok(o)
     }
+}
+
+/// A `source_range`: a CIDR range of at most [`MAX_SOURCES`] addresses, whose first and last
+/// usable addresses this machine can bind (they are its own).
+fn source_range(v: &Spanned<String>) -> Result<ipnet::IpNet, OptionError> {
+    let text = v.get_ref().trim();
+    let range: ipnet::IpNet = text
+        .parse()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            OptionError::at(
+                v.span(),
+                format!("'{text}' is not a CIDR range (like 10.0.0.0/24 or fd00::/120)"),
+            )
+        })?
+        .trunc();
+    let count = super::client::host_count(&range);
+    if count > MAX_SOURCES {
+        return Err(OptionError::at(
+            v.span(),
+            format!("'{range}' has {count} addresses, more than {MAX_SOURCES} (a /16)"),
+        ));
+    }
+    let last = u32::try_from(count.saturating_sub(1)).unwrap_or(u32::MAX);
+    for slot in [0, last] {
+        let ip = super::client::nth_host(&range, slot);
+        let bound = ip.map(|ip| std::net::UdpSocket::bind((ip, 0)));
+        if !matches!(bound, Some(Ok(_))) {
+            return Err(OptionError::at(
+                v.span(),
+                format!(
+                    "'{range}' is not a range of this machine's addresses: cannot bind {}",
+                    ip.map_or_else(|| "its addresses".to_string(), |ip| ip.to_string())
+                ),
+            ));
+        }
+    }
+    Ok(range)
 }
 
 impl Options for LoadOptions {

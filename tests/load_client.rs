@@ -1,0 +1,303 @@
+//! The load generator's client side against real servers on loopback (hyper in this process,
+//! over tokio-rustls): HTTP/2 over TLS (ALPN h2) and prior-knowledge h2c with multiplexed
+//! streams, TLS session resumption counted by the server, source addresses spread over
+//! 127.0.0.0/8 or taken from `source_range`, and the usage errors of nonsense options.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests: a failed assumption is a failed test"
+)]
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use secgate::lab;
+use support::{Run, secgate};
+
+/// One load run at a time: they measure, and the machine has two cores.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// What a server saw.
+#[derive(Default)]
+struct Seen {
+    /// TCP connections accepted.
+    accepted: AtomicU64,
+    /// TLS handshakes completed, and of those resumed.
+    handshakes: AtomicU64,
+    resumed: AtomicU64,
+    /// Requests by protocol version.
+    h1: AtomicU64,
+    h2: AtomicU64,
+    /// Peer addresses.
+    peers: Mutex<BTreeSet<IpAddr>>,
+}
+
+struct Server {
+    port: u16,
+    seen: Arc<Seen>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A hyper server (HTTP/1.1 and HTTP/2, `auto`) on 127.0.0.1, over TLS offering `alpn` when
+/// given; every 100th request gets a 500 when `fail_some`.
+async fn serve(alpn: Option<&[&[u8]]>, fail_some: bool) -> Server {
+    let listener = lab::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let acceptor = alpn.map(|alpn| {
+        let pki = lab::Pki::new().unwrap();
+        let config = pki.server_config(&["127.0.0.1"]).unwrap();
+        let mut config = (*config).clone();
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    });
+    let seen = Arc::new(Seen::default());
+    let s = seen.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, peer)) = listener.accept().await else {
+                continue;
+            };
+            s.accepted.fetch_add(1, Ordering::Relaxed);
+            s.peers.lock().unwrap().insert(peer.ip());
+            let (s, acceptor) = (s.clone(), acceptor.clone());
+            tokio::spawn(async move {
+                let s2 = s.clone();
+                let n = Arc::new(AtomicU64::new(0));
+                let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
+                    let s = s2.clone();
+                    let k = n.fetch_add(1, Ordering::Relaxed);
+                    async move {
+                        if req.version() == hyper::Version::HTTP_2 {
+                            s.h2.fetch_add(1, Ordering::Relaxed)
+                        } else {
+                            s.h1.fetch_add(1, Ordering::Relaxed)
+                        };
+                        let all = s.h1.load(Ordering::Relaxed) + s.h2.load(Ordering::Relaxed);
+                        let status = if fail_some && all % 100 == 0 && k > 0 {
+                            500
+                        } else {
+                            200
+                        };
+                        Ok::<_, std::convert::Infallible>(
+                            hyper::Response::builder()
+                                .status(status)
+                                .body(Full::new(Bytes::from_static(b"ok")))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let http = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                );
+                match acceptor {
+                    Some(acceptor) => {
+                        let Ok(tls) = acceptor.accept(stream).await else {
+                            return;
+                        };
+                        s.handshakes.fetch_add(1, Ordering::Relaxed);
+                        if tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+                        {
+                            s.resumed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        let _ = http
+                            .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                            .await;
+                    }
+                    None => {
+                        let _ = http
+                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                            .await;
+                    }
+                }
+            });
+        }
+    });
+    Server { port, seen, task }
+}
+
+/// Scan `url` from a config whose target opts in with `load = { KEYS }`.
+async fn load_scan(url: &str, keys: &str) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("secgate.toml");
+    std::fs::write(
+        &cfg,
+        format!("[[target]]\nurl = \"{url}\"\nload = {{ {keys} }}\n"),
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap().to_string();
+    tokio::task::spawn_blocking(move || {
+        let run = secgate(&["scan", "--config", &cfg, "--checks", "load", "--insecure"]);
+        drop(dir);
+        run
+    })
+    .await
+    .unwrap()
+}
+
+fn status(run: &Run, id: &str) -> String {
+    run.result(id)["status"].as_str().unwrap().to_string()
+}
+
+fn busy(run: &Run, id: &str) -> bool {
+    run.result(id)["reason"]["detail"]
+        .as_str()
+        .is_some_and(|d| d.contains("could not keep its schedule"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_over_tls_multiplexes_streams_and_resumes_sessions() {
+    let _one = SERIAL.lock().await;
+    let s = serve(Some(&[b"h2", b"http/1.1"]), false).await;
+    // 4,000 requests on 2 connections × 8 streams, then 60 new connections held for 1 s.
+    let keys = "rate = 1000, duration = 3, warmup = 1, idle = 0, connections = 2, http2 = true, streams = 8, hold_connections = 60, hold = 1";
+    let run = load_scan(&format!("https://127.0.0.1:{}/", s.port), keys).await;
+    let seen = &s.seen;
+    // Every load request went over HTTP/2 (the one HTTP/1.1 request is secgate's
+    // connectivity check, which offers http/1.1 alone).
+    assert_eq!(
+        seen.h2.load(Ordering::Relaxed),
+        4000 + 60 * 2,
+        "{}",
+        run.stdout
+    );
+    assert!(seen.h1.load(Ordering::Relaxed) <= 1);
+    // Multiplexed: the steady phase's 16 workers shared 2 connections.
+    let r = run.result("load.error_rate");
+    assert_eq!(status(&run, "load.error_rate"), "pass", "{r}");
+    assert_eq!(r["evidence"]["connections_opened"], 0, "{r}");
+    let warm = seen.accepted.load(Ordering::Relaxed);
+    assert!(warm <= 1 + 2 + 60, "{warm} connections accepted");
+    if !busy(&run, "load.latency_p95") {
+        assert_eq!(
+            status(&run, "load.latency_p95"),
+            "pass",
+            "{}",
+            run.result("load.latency_p95")
+        );
+    }
+    // Session resumption: the hold phase's new connections resumed what earlier ones got.
+    let c = run.result("load.concurrency");
+    assert_eq!(status(&run, "load.concurrency"), "pass", "{c}");
+    let (handshakes, resumed) = (
+        seen.handshakes.load(Ordering::Relaxed),
+        seen.resumed.load(Ordering::Relaxed),
+    );
+    let reported = c["evidence"]["tls_resumed"].as_u64().unwrap();
+    eprintln!(
+        "TLS handshakes {handshakes}, resumed {resumed}; the hold phase reported {reported} of 60 resumed"
+    );
+    // The steady phase's connections resumed nothing (they were opened at once, before any
+    // ticket came); the hold phase's did, and what secgate reports is what the server counted.
+    assert!(reported > 0, "{c}");
+    assert_eq!(reported, resumed, "{c}");
+    assert!(handshakes >= 60, "{handshakes}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_prior_knowledge_and_the_error_rule() {
+    let _one = SERIAL.lock().await;
+    let s = serve(None, true).await;
+    let keys = "rate = 1000, duration = 3, warmup = 0, idle = 0, connections = 2, http2 = true, streams = 4";
+    let run = load_scan(&format!("http://127.0.0.1:{}/", s.port), keys).await;
+    assert_eq!(s.seen.h2.load(Ordering::Relaxed), 3000);
+    // 1 % of 500s fails a 0.1 % threshold, over HTTP/2 as over HTTP/1.1.
+    let r = run.result("load.error_rate");
+    assert_eq!(status(&run, "load.error_rate"), "fail", "{r}");
+    assert!(
+        r["evidence"]["errors_by_kind"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("status_5xx="),
+        "{r}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_asked_of_a_server_without_it_is_an_error_never_a_pass() {
+    let _one = SERIAL.lock().await;
+    let s = serve(Some(&[b"http/1.1"]), false).await;
+    let keys = "rate = 100, duration = 1, warmup = 0, idle = 0, connections = 1, http2 = true, abort_on_fail = false";
+    let run = load_scan(&format!("https://127.0.0.1:{}/", s.port), keys).await;
+    assert_eq!(s.seen.h2.load(Ordering::Relaxed), 0);
+    let r = run.result("load.error_rate");
+    assert_ne!(status(&run, "load.error_rate"), "pass", "{r}");
+    assert!(
+        r["evidence"]["errors_by_kind"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("protocol="),
+        "{r}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn source_addresses_spread_over_loopback_or_come_from_the_range() {
+    let _one = SERIAL.lock().await;
+    let keys = "rate = 200, duration = 1, warmup = 0, idle = 0, connections = 16";
+    let s = serve(None, false).await;
+    load_scan(&format!("http://127.0.0.1:{}/", s.port), keys).await;
+    let peers = s.seen.peers.lock().unwrap().clone();
+    // 16 connections from 127.0.0.1 to 127.0.0.16 (and the connectivity check's).
+    assert!(peers.len() >= 16, "{peers:?}");
+    assert!(peers.iter().all(|p| p.is_loopback()), "{peers:?}");
+    let s = serve(None, false).await;
+    let keys = format!("{keys}, source_range = \"127.0.0.100/30\"");
+    load_scan(&format!("http://127.0.0.1:{}/", s.port), &keys).await;
+    let peers = s.seen.peers.lock().unwrap().clone();
+    let range: BTreeSet<IpAddr> = ["127.0.0.101", "127.0.0.102"]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+    // The connectivity check's connection comes from the kernel's choice.
+    let from_range: BTreeSet<IpAddr> = peers.intersection(&range).copied().collect();
+    assert_eq!(from_range, range, "{peers:?}");
+    assert!(peers.len() <= 3, "{peers:?}");
+}
+
+#[test]
+fn nonsense_client_options_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("secgate.toml");
+    for (keys, says) in [
+        ("streams = 4", "set http2 = true"),
+        ("http2 = true, streams = 1000", "between"),
+        (
+            "http2 = true, connections = 10000, streams = 10",
+            "connections × streams",
+        ),
+        ("source_range = \"nonsense\"", "not a CIDR range"),
+        ("source_range = \"10.0.0.0/8\"", "more than 65536"),
+        (
+            "source_range = \"192.0.2.0/30\"",
+            "not a range of this machine's addresses",
+        ),
+        ("http2 = \"yes\"", "target[0].load"),
+    ] {
+        std::fs::write(
+            &cfg,
+            format!("[[target]]\nurl = \"http://127.0.0.1:9/\"\nload = {{ {keys} }}\n"),
+        )
+        .unwrap();
+        let run = secgate(&["validate", cfg.to_str().unwrap()]);
+        assert_eq!(run.code, 2, "{keys}: {}", run.stderr);
+        let line = run.stderr.trim();
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(line.contains("target[0].load"), "{keys}: {line}");
+        assert!(line.contains(says), "{keys}: {line}");
+    }
+}
