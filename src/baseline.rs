@@ -450,8 +450,13 @@ pub fn command(args: &crate::cli::DiffArgs) -> Result<std::process::ExitCode> {
         }
         Some(p) => {
             crate::cli::check_writable("--json", p)?;
-            let text = serde_json::to_vec_pretty(&report).map_err(std::io::Error::from);
-            text.and_then(|t| std::fs::write(p, t)).map_err(io(p))?;
+            // Through the report writer, as every other report file: a device or FIFO is
+            // written in place, anything else atomically through an exclusive temp file.
+            crate::report::write_file_with(p, &mut |out| {
+                serde_json::to_writer_pretty(&mut *out, &report)?;
+                std::io::Write::write_all(out, b"\n")
+            })
+            .map_err(io(p))?;
             crate::ignore_broken_pipe(write_text(&mut std::io::stdout().lock(), &report))?;
         }
         None => {

@@ -41,6 +41,12 @@ async fn hardened_site_passes_every_rule_and_the_gate() {
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(run.json()["summary"]["score"], 100.0);
     assert_eq!(run.json()["targets"][0]["status"], "scanned");
+    // Not compressed: nothing for BREACH to measure.
+    let breach = run.result("http.compression.breach");
+    assert_eq!(
+        breach["evidence"]["content-encoding"], "identity",
+        "{breach}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,8 +78,8 @@ async fn bare_site_misses_every_header() {
         "no cookies are set"
     );
     // Weights: hsts 2 + csp 2 + xcto 1 + framing 2 + referrer 0 failed; cors 5 + 1, version 1,
-    // redirect 2 passed: 9 / 16.
-    assert_eq!(run.json()["summary"]["score"], 56.25);
+    // redirect 2, breach 2 passed: 11 / 18.
+    assert_eq!(run.json()["summary"]["score"], 61.11);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,6 +95,8 @@ async fn legacy_site_has_the_classic_findings() {
             ("headers.hsts.no_include_subdomains", SKIP),
             ("headers.csp.missing", PASS),
             ("headers.cors.wildcard_credentials", PASS),
+            // The lab does not compress.
+            ("http.compression.breach", PASS),
         ],
     );
     assert_eq!(run.statuses(None), want);
@@ -437,6 +445,8 @@ async fn plain_http_target_is_judged_itself() {
         assert_eq!(s[id], SKIP, "{id}");
     }
     assert_eq!(s["headers.csp.missing"], PASS);
+    // BREACH attacks TLS: nothing to judge on a plain-HTTP target.
+    assert_eq!(s["http.compression.breach"], SKIP);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -624,4 +634,241 @@ async fn a_bare_host_without_a_web_service_is_skipped_not_undecided() {
         "1",
     ]);
     assert_eq!(run.json()["targets"][0]["status"], "unreachable");
+}
+
+// ---------------------------------------------------------------------------------------------
+// http.compression.breach: real compressing servers (tower-http's gzip layer) and hostile ones.
+
+const BREACH: &str = "http.compression.breach";
+
+/// The hardened site's headers, without its session cookie.
+fn hardened_headers_without_cookie() -> Vec<(String, String)> {
+    hardened_with(&[("set-cookie", None)]).headers
+}
+
+/// A page that echoes the query string's `q` (as a search page does), with every hardened
+/// header but no cookie, served through tower-http's gzip compression.
+fn reflecting_gzip_router() -> axum::Router {
+    use axum::response::IntoResponse;
+    let handler = |req: axum::extract::Request| async move {
+        let q = req
+            .uri()
+            .query()
+            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("q=")))
+            .unwrap_or("")
+            .to_string();
+        let mut resp = axum::response::Html(format!(
+            "<!doctype html><title>search</title><p>You searched for: {q}</p>\n"
+        ))
+        .into_response();
+        for (k, v) in hardened_headers_without_cookie() {
+            resp.headers_mut().append(
+                axum::http::HeaderName::try_from(k).unwrap(),
+                axum::http::HeaderValue::try_from(v).unwrap(),
+            );
+        }
+        resp
+    };
+    axum::Router::new()
+        .fallback(handler)
+        .layer(tower_http::compression::CompressionLayer::new())
+}
+
+fn no_plain_http_run(site: &support::HttpsSite) -> support::Run {
+    site.scan(&args(&no_plain_http()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breach_a_gzip_page_that_reflects_the_query_fails() {
+    let site = support::https_router_at("127.0.0.1", "app.test", reflecting_gzip_router()).await;
+    let run = no_plain_http_run(&site);
+    // No cookie at all: the cookie rules have nothing to judge; everything else passes.
+    let want = all_headers(
+        PASS,
+        &[
+            ("headers.cookie.insecure", SKIP),
+            ("headers.cookie.no_httponly", SKIP),
+            ("headers.cookie.no_samesite", SKIP),
+            (BREACH, FAIL),
+        ],
+    );
+    assert_eq!(run.statuses(None), want, "{}", run.stdout);
+    let r = run.result(BREACH);
+    let ev = &r["evidence"];
+    assert_eq!(ev["content-encoding"], serde_json::json!(["gzip"]), "{r}");
+    assert_eq!(ev["reflects_input"], true);
+    assert_eq!(ev["secret_cookies"], serde_json::json!([]));
+    assert_eq!(r["severity"], "medium");
+    // The marker is random; reports name it MARKER so that scans of one service agree.
+    assert_eq!(ev["url"], format!("{}?q=MARKER", site.url), "{r}");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("reflects the query string"),
+        "{r}"
+    );
+    assert_eq!(run.code, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breach_a_compressed_static_page_passes_unless_it_sets_a_secret() {
+    use tower_http::compression::CompressionLayer;
+    // The hardened site, compressed: its session cookie is a secret in a compressed page.
+    let router = Site::hardened().router().layer(CompressionLayer::new());
+    let site = support::https_router_at("127.0.0.1", "app.test", router).await;
+    let run = no_plain_http_run(&site);
+    assert_eq!(
+        run.statuses(None),
+        all_headers(PASS, &[(BREACH, FAIL)]),
+        "{}",
+        run.stdout
+    );
+    let r = run.result(BREACH);
+    assert_eq!(
+        r["evidence"]["secret_cookies"],
+        serde_json::json!(["__Host-session"])
+    );
+    assert_eq!(r["evidence"]["reflects_input"], false);
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("carries secrets (cookie __Host-session)"),
+        "{r}"
+    );
+    assert!(!run.json().to_string().contains("lab-session-value"));
+
+    // The same page without a cookie: compressed, but nothing to recover.
+    let plain = Site {
+        headers: hardened_headers_without_cookie(),
+        ..Site::default()
+    };
+    let router = plain.router().layer(CompressionLayer::new());
+    let site = support::https_router_at("127.0.0.1", "app.test", router).await;
+    let run = no_plain_http_run(&site);
+    let want = all_headers(
+        PASS,
+        &[
+            ("headers.cookie.insecure", SKIP),
+            ("headers.cookie.no_httponly", SKIP),
+            ("headers.cookie.no_samesite", SKIP),
+        ],
+    );
+    assert_eq!(run.statuses(None), want, "{}", run.stdout);
+    let r = run.result(BREACH);
+    assert_eq!(
+        r["evidence"]["content-encoding"],
+        serde_json::json!(["gzip"])
+    );
+    assert_eq!(r["evidence"]["reflects_input"], false);
+    assert!(
+        r["evidence"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("BREACH needs both"),
+        "{r}"
+    );
+    assert_eq!(run.code, 0);
+}
+
+/// How the hostile server answers the BREACH request (the one with `q=` in the query); every
+/// other request gets the hardened site's page (without its cookie).
+#[derive(Clone, Copy, Debug)]
+enum BreachHostile {
+    /// `Content-Encoding: gzip` on bytes that are not gzip.
+    Garbage,
+    /// A real gzip stream of 16 MiB of zeros (16 KiB on the wire): a bomb past the decode cap.
+    Bomb,
+    /// The head, then silence.
+    Silence,
+    /// Part of a gzip body, then the connection breaks.
+    Truncated,
+}
+
+fn breach_hostile_router(kind: BreachHostile) -> axum::Router {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..16 {
+        e.write_all(&zeros).unwrap();
+    }
+    let bomb = bytes::Bytes::from(e.finish().unwrap());
+    let page = Site {
+        headers: hardened_headers_without_cookie(),
+        ..Site::default()
+    }
+    .router();
+    let handler = move |req: axum::extract::Request| {
+        let bomb = bomb.clone();
+        let page = page.clone();
+        async move {
+            use tower::ServiceExt;
+            let probe = req.uri().query().is_some_and(|q| q.contains("q="));
+            let mut resp = page.oneshot(req).await.unwrap();
+            if !probe {
+                return resp;
+            }
+            let body = match kind {
+                BreachHostile::Garbage => axum::body::Body::from("\x00\x01not gzip at all\x7f"),
+                BreachHostile::Bomb => axum::body::Body::from(bomb),
+                BreachHostile::Silence => {
+                    axum::body::Body::from_stream(futures::stream::pending::<
+                        Result<bytes::Bytes, std::io::Error>,
+                    >())
+                }
+                BreachHostile::Truncated => {
+                    let head = bomb.slice(..1024);
+                    axum::body::Body::from_stream(futures::stream::iter([
+                        Ok(head),
+                        Err(std::io::Error::other("cut")),
+                    ]))
+                }
+            };
+            resp.headers_mut().insert(
+                "content-encoding",
+                axum::http::HeaderValue::from_static("gzip"),
+            );
+            resp.headers_mut().remove("content-length");
+            *resp.body_mut() = body;
+            resp
+        }
+    };
+    axum::Router::new().fallback(handler)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breach_hostile_answers_are_inconclusive_and_bounded() {
+    for (kind, reason, words) in [
+        (BreachHostile::Garbage, "malformed", "not valid gzip data"),
+        (
+            BreachHostile::Bomb,
+            "too_large",
+            "decompresses to more than 4096 KiB",
+        ),
+        (BreachHostile::Silence, "timeout", "timed out"),
+        (BreachHostile::Truncated, "reset", "peer closed connection"),
+    ] {
+        let site =
+            support::https_router_at("127.0.0.1", "app.test", breach_hostile_router(kind)).await;
+        let run = no_plain_http_run(&site);
+        // The other rules judged the normal page; only BREACH is undecided.
+        let want = all_headers(
+            PASS,
+            &[
+                ("headers.cookie.insecure", SKIP),
+                ("headers.cookie.no_httponly", SKIP),
+                ("headers.cookie.no_samesite", SKIP),
+                (BREACH, INCONCLUSIVE),
+            ],
+        );
+        assert_eq!(run.statuses(None), want, "{kind:?}: {}", run.stdout);
+        let r = run.result(BREACH);
+        assert_eq!(r["reason"]["kind"], reason, "{kind:?}: {r}");
+        assert!(
+            r["message"].as_str().unwrap().contains(words),
+            "{kind:?}: {r}"
+        );
+        assert_eq!(run.code, 3, "{kind:?}: {}", run.stdout);
+    }
 }

@@ -582,3 +582,120 @@ async fn reports_never_replace_devices_fifos_or_follow_planted_links() {
     );
     load(&report);
 }
+
+/// `secgate diff --json PATH` goes through the same report writer: `/dev/null` and a FIFO are
+/// written in place; a file hard-linked to another is replaced, never written through (the
+/// other name keeps its bytes); a new file is owner-only like every report; a symlink planted
+/// at the old predictable temp name is never followed; nothing is left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diff_json_uses_the_report_writer() {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+    let site = support::https_site(Site::hardened()).await;
+    let closed = closed_port("127.0.0.1").to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("scan.json");
+    let out = bin()
+        .args(["scan", &site.url])
+        .args(&site.flags)
+        .args([
+            "--checks",
+            "headers",
+            "--http-port",
+            &closed,
+            "-q",
+            "--json",
+        ])
+        .arg(&report)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let diff = |path: &Path| {
+        let out = bin()
+            .arg("diff")
+            .arg(&report)
+            .arg(&report)
+            .arg("--json")
+            .arg(path)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+
+    diff(Path::new("/dev/null"));
+    let meta = std::fs::metadata("/dev/null").unwrap();
+    assert!(meta.file_type().is_char_device(), "/dev/null was replaced");
+
+    let fifo = dir.path().join("diff.fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    diff(&fifo);
+    let json: Value = serde_json::from_str(&reader.join().unwrap()).expect("JSON through the FIFO");
+    assert_eq!(json["failed"], false);
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+
+    // A new file: owner-only, as the other reports.
+    let path = dir.path().join("diff.json");
+    std::os::unix::fs::symlink(dir.path().join("victim"), dir.path().join("diff.json.tmp"))
+        .unwrap();
+    diff(&path);
+    assert_eq!(load(&path)["counts"]["new"], 0);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(
+        !dir.path().join("victim").exists(),
+        "followed the planted link"
+    );
+
+    // An existing name hard-linked to another file: the name is replaced, the other file
+    // keeps its bytes (std::fs::write would have truncated and rewritten both).
+    std::fs::remove_file(&path).unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    std::fs::hard_link(&victim, &path).unwrap();
+    diff(&path);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert_ne!(
+        std::fs::metadata(&victim).unwrap().ino(),
+        std::fs::metadata(&path).unwrap().ino()
+    );
+    load(&path);
+
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "diff.fifo",
+            "diff.json",
+            "diff.json.tmp",
+            "scan.json",
+            "victim"
+        ]
+    );
+}

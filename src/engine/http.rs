@@ -107,7 +107,7 @@ impl HttpPool {
 /// How long an idle connection stays in the pool.
 const POOL_IDLE: Duration = Duration::from_millis(250);
 
-/// An HTTP/1.1 client: no redirects, no decompression, bounded headers, and no proxy but the
+/// An HTTP/1.1 client: no redirects, no decompression (and no Accept-Encoding of its own), bounded headers, and no proxy but the
 /// one `--proxy` names (never one from the environment unless `--proxy env`).
 fn build(
     addrs: &Arc<HashMap<String, IpAddr>>,
@@ -123,6 +123,13 @@ fn build(
         // Clears every proxy, including HTTP_PROXY / HTTPS_PROXY from the environment.
         .no_proxy()
         .http1_only()
+        // Never decode a body: the headers family judges Content-Encoding and the compressed
+        // bytes themselves (BREACH), and a decoder would also undo the body caps. These are
+        // no-ops unless some crate in the tree turns reqwest's decoders on.
+        .no_gzip()
+        .no_brotli()
+        .no_deflate()
+        .no_zstd()
         .http1_max_headers(super::net::MAX_RESPONSE_HEADERS)
         .connect_timeout(timeout)
         .read_timeout(timeout)

@@ -2,9 +2,11 @@
 //!
 //! **Probe** (all network I/O, in this file): fetch the target URL, following redirects by hand
 //! up to `max_redirects` and only to hosts that are themselves targets of the scan, recording
-//! every hop; send the final URL two cross-origin requests (CORS); and, for an https:// target,
-//! fetch the same path over plain HTTP on `http_port`. At most one request is in flight per
-//! target at a time, each under the per-host connection limit.
+//! every hop; send the final URL two cross-origin requests (CORS); when the final page is
+//! HTTPS, fetch it once more with `Accept-Encoding: gzip` and a random marker in the query
+//! (BREACH, its body read up to a cap); and, for an https:// target, fetch the same path over
+//! plain HTTP on `http_port`. At most one request is in flight per target at a time, each
+//! under the per-host connection limit.
 //!
 //! **Rules** (pure, one file each): they read the [`HttpObservation`] and emit one outcome per
 //! rule id. HSTS is judged on the target's own HTTPS response (as browsers do), content headers
@@ -24,6 +26,9 @@ use crate::model::{Outcome, Reason, ReasonKind};
 use crate::options::{FamilyOptions, NoOptions, OptionsSpec, Spec};
 use crate::target::Target;
 
+pub use breach::{BreachProbe, BreachResponse};
+
+mod breach;
 mod cookies;
 mod cors;
 mod csp;
@@ -60,6 +65,7 @@ pub const RULE_IDS: &[&str] = &[
     cors::WILDCARD_CREDENTIALS,
     version::DISCLOSURE,
     redirect::NO_HTTPS_REDIRECT,
+    breach::BREACH,
 ];
 
 /// A rule of this family (see [`crate::checks::Rule`]).
@@ -76,6 +82,7 @@ pub static RULES: &[Rule] = &[
     cors::RULE,
     version::RULE,
     redirect::RULE,
+    breach::RULE,
 ];
 
 /// The family's options: none (the HTTP knobs are the engine's).
@@ -117,9 +124,14 @@ impl Family for Headers {
     }
 
     /// The main chain and the plain-HTTP chain (each up to `max_redirects` + 1 requests), two
-    /// CORS requests, and one real login when a login endpoint is configured.
+    /// CORS requests, the BREACH request for an https:// target, and one real login when a
+    /// login endpoint is configured.
     fn budget(&self, target: &Target, settings: &crate::plan::Settings) -> u32 {
-        2 * (settings.max_redirects + 1) + 2 + u32::from(login_endpoint(target).is_some())
+        let https = target.http_url().is_some_and(|u| u.scheme() == "https");
+        2 * (settings.max_redirects + 1)
+            + 2
+            + u32::from(https)
+            + u32::from(login_endpoint(target).is_some())
     }
 
     /// One request at a time.
@@ -322,6 +334,9 @@ pub struct HttpObservation {
     /// The HSTS max-age `headers.hsts.short` asks for, and the profile that set it (`None`:
     /// the catalogue's 180 days).
     pub hsts_min_max_age: (u64, Option<String>),
+    /// The BREACH probe of the final URL, when the target is https:// and its fetch ended on
+    /// an https:// page.
+    pub breach: Option<BreachProbe>,
 }
 
 impl HttpObservation {
@@ -397,6 +412,12 @@ async fn probe(cx: &Cx<'_>, url: Url) -> HttpObservation {
             cors.push(CorsProbe { origin, response });
         }
     }
+    let breach = match main.as_ref().ok().and_then(|c| c.final_hop().ok()) {
+        Some(hop) if url.scheme() == "https" && hop.url.scheme() == "https" => {
+            Some(breach_probe(cx, &hop.url).await)
+        }
+        _ => None,
+    };
 
     let plain = if url.scheme() == "http" {
         PlainProbe::IsTarget
@@ -445,6 +466,33 @@ async fn probe(cx: &Cx<'_>, url: Url) -> HttpObservation {
         main_before_connect,
         login,
         hsts_min_max_age: hsts_minimum(&cx.settings().profile),
+        breach,
+    }
+}
+
+/// One GET of the final HTTPS URL with `Accept-Encoding: gzip` and a random marker in the
+/// query string, its body read (as sent, still compressed) up to [`breach::BODY_CAP`].
+async fn breach_probe(cx: &Cx<'_>, final_url: &Url) -> BreachProbe {
+    let marker = super::behaviour::random_hex(8);
+    let url = breach::probe_url(final_url, &marker);
+    let mut req = HttpRequest::get(&url);
+    req.headers
+        .insert("accept-encoding", HeaderValue::from_static("gzip"));
+    req.body_cap = breach::BODY_CAP;
+    let response = cx
+        .http(req)
+        .await
+        .map(|ex| BreachResponse {
+            status: ex.status,
+            headers: ex.headers,
+            body: ex.body,
+            truncated: ex.truncated,
+        })
+        .map_err(|e| e.reason);
+    BreachProbe {
+        url,
+        marker,
+        response,
     }
 }
 
@@ -467,6 +515,7 @@ fn failed_observation(url: Url, reason: Reason) -> HttpObservation {
         main_before_connect: false,
         login: None,
         hsts_min_max_age: (hsts::MIN_MAX_AGE, None),
+        breach: None,
     }
 }
 
@@ -591,6 +640,7 @@ pub(crate) mod fixture {
             main_before_connect: false,
             login: None,
             hsts_min_max_age: (hsts::MIN_MAX_AGE, None),
+            breach: None,
         }
     }
 
