@@ -6,6 +6,8 @@
 //!    the global and per-host limits; exclusive families take turns on a target.
 //! 3. **Collect** ([`collect`]): exactly one result per rule and target, whatever a family did
 //!    (a panic or an overrun deadline costs only that family's rules, as `inconclusive`).
+//!    Last, each family may decide rules judged across targets ([`Family::join`], e.g. DROWN)
+//!    from every result of the scan.
 //!
 //! Families reach the network only through [`Cx`], the scan context's facade ([`cx`]): one
 //! HTTP client pool, per-host permits, the host-wide back-off, `--max-rps` pacing, timeouts,
@@ -101,6 +103,11 @@ pub async fn run(
         &mut interrupt,
     )
     .await;
+
+    // Scan-wide rules, decided once every job is done.
+    for family in families {
+        family.join(&mut outcomes, &plan.elsewhere);
+    }
 
     // Derived targets join the list; each parent records what it chained.
     let mut order: Vec<(usize, usize)> = (0..targets.len()).map(|i| (i, 0)).collect();
