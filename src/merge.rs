@@ -225,6 +225,9 @@ struct FirstPass {
     targets: HashMap<String, u32>,
     target_names: Vec<String>,
     tally: Option<crate::summarise::Tally>,
+    /// Results judged across the whole scan (`tls.vuln.drown`), by entry: held back from the
+    /// tally until every shard is read, then joined (see [`crate::checks::tls::drown::join`]).
+    joined: Vec<(u32, Outcome)>,
 }
 
 impl FirstPass {
@@ -312,7 +315,13 @@ impl FirstPass {
             let at = |m: String| bad(format!("result {}: {m}", n + 1));
             let text = r.get();
             let o = convert(text, Some(profile.as_deref())).map_err(at)?;
-            tally.add(&o);
+            if o.rule_id == crate::checks::tls::drown::DROWN {
+                let entry =
+                    u32::try_from(self.entries.len()).map_err(|_| at("too many results".into()))?;
+                self.joined.push((entry, o.clone()));
+            } else {
+                tally.add(&o);
+            }
             let offset = (text.as_ptr() as usize).wrapping_sub(base);
             if bytes.get(offset..offset.saturating_add(text.len())) != Some(text.as_bytes()) {
                 return Err(at("not where the parser read it".into()));
@@ -357,7 +366,8 @@ impl FirstPass {
             heads,
             entries,
             target_names,
-            tally,
+            mut tally,
+            mut joined,
             ..
         } = self;
         let Some(first) = heads.first() else {
@@ -601,6 +611,20 @@ impl FirstPass {
             targets: targets.into_values().collect(),
             outcomes: Vec::new(),
         };
+        // A shard could not see the others' endpoints: the whole scan decides DROWN again,
+        // in report order (as one scan's engine does).
+        let rank: HashMap<u32, usize> = order.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+        joined.sort_by_key(|(n, _)| rank.get(n).copied().unwrap_or(usize::MAX));
+        {
+            let mut refs: Vec<&mut Outcome> = joined.iter_mut().map(|(_, o)| o).collect();
+            crate::checks::tls::drown::join(&mut refs, None);
+        }
+        if let Some(t) = tally.as_mut() {
+            for (_, o) in &joined {
+                t.add(o);
+            }
+        }
+        let joined: HashMap<u32, Outcome> = joined.into_iter().collect();
         // Triage of a merge adds nothing to what each shard's did (see `convert`), and the
         // summary is the tally of every result the first pass read.
         let summary = tally
@@ -621,6 +645,7 @@ impl FirstPass {
             order,
             target_names,
             compliance,
+            joined,
         })
     }
 }
@@ -636,6 +661,8 @@ struct Merged {
     target_names: Vec<String>,
     /// The compliance views asked for (the first shard's).
     compliance: Vec<&'static str>,
+    /// Results decided again across the shards, by entry (they replace what the shard said).
+    joined: HashMap<u32, Outcome>,
 }
 
 impl Merged {
@@ -679,7 +706,17 @@ impl<'m> Reader<'m> {
         let n = *self.merged.order.get(self.next)?;
         self.next += 1;
         let e = *self.merged.entries.get(n as usize)?;
-        Some(self.read(e))
+        let read = self.read(e);
+        Some(match (read, self.merged.joined.get(&n)) {
+            (Ok(_), Some(joined)) => {
+                let mut o = joined.clone();
+                if self.sanitize {
+                    crate::report::escape::outcome(&mut o);
+                }
+                Ok(o)
+            }
+            (read, _) => read,
+        })
     }
 
     fn read(&mut self, e: Entry) -> std::result::Result<Outcome, Rejected> {

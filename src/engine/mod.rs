@@ -104,11 +104,6 @@ pub async fn run(
     )
     .await;
 
-    // Scan-wide rules, decided once every job is done.
-    for family in families {
-        family.join(&mut outcomes, &plan.elsewhere);
-    }
-
     // Derived targets join the list; each parent records what it chained.
     let mut order: Vec<(usize, usize)> = (0..targets.len()).map(|i| (i, 0)).collect();
     for (n, (index, parent, result)) in derived.targets.into_iter().enumerate() {
@@ -155,6 +150,11 @@ pub async fn run(
             crate::catalogue::index(o.rule_id).unwrap_or(usize::MAX),
         )
     });
+    // Scan-wide rules, decided once every job is done (in report order, so that what they
+    // name comes in the order of the report).
+    for family in families {
+        family.join(&mut outcomes, &plan.elsewhere);
+    }
     let mut ranked: Vec<(usize, TargetResult)> = targets.into_iter().enumerate().collect();
     ranked.sort_by_key(|(i, _)| key(*i));
     let targets: Vec<TargetResult> = ranked.into_iter().map(|(_, t)| t).collect();

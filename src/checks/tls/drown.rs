@@ -17,7 +17,7 @@ use super::{ProtocolState, Rule, TlsObservation};
 use crate::engine::Emitter;
 use crate::model::{Evidence, Observed, Outcome, Reason, ReasonKind, Status};
 
-pub(super) const DROWN: &str = "tls.vuln.drown";
+pub const DROWN: &str = "tls.vuln.drown";
 const IDS: &[&str] = &[DROWN];
 
 pub(super) const RULE: Rule = Rule { ids: IDS, eval };
@@ -153,6 +153,11 @@ pub fn join(results: &mut [&mut Outcome], partial: Option<&str>) {
             (o.target.clone(), side)
         })
         .collect();
+    // Endpoints whose SSLv2 answer was recorded (not the targets without a TLS port).
+    let probed = results
+        .iter()
+        .filter(|o| o.rule_id == DROWN && text(o, SSLV2).is_some())
+        .count();
     let mut by_key: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let mut unknown: Vec<String> = Vec::new();
     for (target, side) in &sides {
@@ -207,8 +212,7 @@ pub fn join(results: &mut [&mut Outcome], partial: Option<&str>) {
             o.status = Status::Pass;
             o.reason = None;
             o.message = format!(
-                "no endpoint of the scan ({} in all) serves this server's TLS key over SSLv2",
-                sides.len()
+                "no endpoint of the scan ({probed} in all) serves this server's TLS key over SSLv2"
             );
         }
     }

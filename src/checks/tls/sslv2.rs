@@ -53,6 +53,12 @@ fn eval(obs: &TlsObservation, out: &mut Emitter) {
             }
             out.fail(SSLV2, message, ev);
         }
+        // A server that answered no ClientHello at all says nothing by closing on this one.
+        Ok(Sslv2::Refused(_)) if obs.protocols_error.is_some() => {
+            if let Some(r) = &obs.protocols_error {
+                out.inconclusive(SSLV2, r);
+            }
+        }
         Ok(Sslv2::Refused(how)) => out.pass(
             SSLV2,
             format!("the server refuses SSLv2 ({how})"),

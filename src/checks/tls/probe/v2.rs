@@ -14,8 +14,19 @@ use super::{Prober, is_reset};
 use crate::engine::net;
 use crate::model::{Reason, ReasonKind};
 
-/// Send an SSLv2 CLIENT-HELLO offering every SSLv2 cipher kind and read the answer.
+/// Send an SSLv2 CLIENT-HELLO offering every SSLv2 cipher kind and read the answer. A
+/// connection closed without a byte is tried once more, as [`Prober::exchange`] does: one
+/// dropped connection is not a refusal.
 pub(in super::super) async fn probe_sslv2(p: &Prober<'_>) -> Result<Sslv2, Reason> {
+    match probe_once(p).await {
+        Ok(Sslv2::Refused(how)) if how == CLOSED => probe_once(p).await,
+        other => other,
+    }
+}
+
+const CLOSED: &str = "closed the connection";
+
+async fn probe_once(p: &Prober<'_>) -> Result<Sslv2, Reason> {
     let doing = format!(
         "SSLv2 CLIENT-HELLO to {}",
         p.addrs
@@ -60,7 +71,7 @@ pub(in super::super) async fn probe_sslv2(p: &Prober<'_>) -> Result<Sslv2, Reaso
             Ok(Err(e)) => return Err(net::io_reason(&e, &doing)),
         };
         if eof && buf.is_empty() {
-            return Ok(Sslv2::Refused("closed the connection".into()));
+            return Ok(Sslv2::Refused(CLOSED.into()));
         }
         buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
         let malformed = |e: sslv2_wire::Sslv2Error| {
