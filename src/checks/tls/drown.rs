@@ -8,7 +8,8 @@
 //! result from the evidence of all of them (the engine calls it through
 //! [`crate::engine::Family::join`]). A result passes only when every endpoint's SSLv2 answer is
 //! known and none serves one of its keys; a scan split into shards cannot see the other
-//! shards' endpoints, so a shard never passes it.
+//! shards' endpoints, so a shard never passes it, and `secgate merge` ([`crate::merge`]) runs
+//! the same join over every shard's results.
 
 use std::collections::BTreeMap;
 
