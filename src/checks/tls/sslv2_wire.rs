@@ -178,7 +178,7 @@ pub fn parse_answer(buf: &[u8], at_eof: bool) -> Result<Sslv2Progress, Sslv2Erro
                 }
                 let alert = match (first, buf.get(6)) {
                     (21, Some(d)) => Some(*d),
-                    (21, None) if !at_eof => return Ok(Sslv2Progress::NeedMore),
+                    (21, None) => return need_more(),
                     _ => None,
                 };
                 return Ok(Sslv2Progress::Done(Sslv2Answer::Tls { kind: first, alert }));
@@ -368,6 +368,11 @@ mod tests {
         assert_eq!(
             parse_answer(&[21, 3, 1, 0, 2], false),
             Ok(Sslv2Progress::NeedMore)
+        );
+        // Closed before the alert's description (found by the fuzz target's EOF property).
+        assert_eq!(
+            parse_answer(&[21, 3, 1, 0, 2], true),
+            Err(Sslv2Error::Truncated)
         );
         assert_eq!(
             parse_answer(b"HTTP/1.1 400 Bad Request\r\n", false),
