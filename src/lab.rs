@@ -19,6 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
 pub mod tls;
+pub mod vulns;
 
 /// A running server; dropping it stops the server and its connections.
 #[derive(Debug)]

@@ -246,6 +246,9 @@ struct FirstPass {
     targets: HashMap<String, u32>,
     target_names: Vec<String>,
     tally: Option<crate::summarise::Tally>,
+    /// Results judged across the whole scan (`tls.vuln.drown`), by entry: held back from the
+    /// tally until every shard is read, then joined (see [`crate::checks::tls::drown::join`]).
+    drown: Vec<(u32, Outcome)>,
 }
 
 impl FirstPass {
@@ -333,7 +336,13 @@ impl FirstPass {
             let at = |m: String| bad(format!("result {}: {m}", n + 1));
             let text = r.get();
             let o = convert(text, Some(profile.as_deref())).map_err(at)?;
-            tally.add(&o);
+            if o.rule_id == crate::checks::tls::drown::DROWN {
+                let entry =
+                    u32::try_from(self.entries.len()).map_err(|_| at("too many results".into()))?;
+                self.drown.push((entry, o.clone()));
+            } else {
+                tally.add(&o);
+            }
             let offset = (text.as_ptr() as usize).wrapping_sub(base);
             if bytes.get(offset..offset.saturating_add(text.len())) != Some(text.as_bytes()) {
                 return Err(at("not where the parser read it".into()));
@@ -384,6 +393,7 @@ impl FirstPass {
             mut targets,
             mut target_names,
             tally,
+            mut drown,
         } = self;
         let mut tally = tally;
         let Some(first) = heads.first() else {
@@ -662,6 +672,18 @@ impl FirstPass {
             targets: targets.into_values().collect(),
             outcomes: Vec::new(),
         };
+        // A shard could not see the others' endpoints: the whole scan decides DROWN again,
+        // in report order (as one scan's engine does).
+        let rank: HashMap<u32, usize> = order.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+        drown.sort_by_key(|(n, _)| rank.get(n).copied().unwrap_or(usize::MAX));
+        {
+            let mut refs: Vec<&mut Outcome> = drown.iter_mut().map(|(_, o)| o).collect();
+            crate::checks::tls::drown::join(&mut refs, None);
+        }
+        for (_, o) in &drown {
+            tally.add(o);
+        }
+        let drown: HashMap<u32, Outcome> = drown.into_iter().collect();
         // Triage of a merge adds nothing to what each shard's did (see `convert`, and
         // `join_slices` for the marks of sliced sweeps), and the summary is the tally of every
         // result the first pass read and of the joined ones.
@@ -682,6 +704,7 @@ impl FirstPass {
             target_names,
             compliance,
             joined,
+            drown,
         })
     }
 }
@@ -1023,6 +1046,9 @@ struct Merged {
     compliance: Vec<&'static str>,
     /// The results of the sliced sweeps, judged by the merge (entries of file [`JOINED`]).
     joined: Vec<Outcome>,
+    /// Results decided again across the shards (`tls.vuln.drown`), by entry: they replace what
+    /// the shard said.
+    drown: HashMap<u32, Outcome>,
 }
 
 /// The `file` of an [`Entry`] that is a result of a joined sliced sweep: its `offset` indexes
@@ -1070,7 +1096,17 @@ impl<'m> Reader<'m> {
         let n = *self.merged.order.get(self.next)?;
         self.next += 1;
         let e = *self.merged.entries.get(n as usize)?;
-        Some(self.read(e))
+        let read = self.read(e);
+        Some(match (read, self.merged.drown.get(&n)) {
+            (Ok(_), Some(joined)) => {
+                let mut o = joined.clone();
+                if self.sanitize {
+                    crate::report::escape::outcome(&mut o);
+                }
+                Ok(o)
+            }
+            (read, _) => read,
+        })
     }
 
     fn read(&mut self, e: Entry) -> std::result::Result<Outcome, Rejected> {

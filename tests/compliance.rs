@@ -448,7 +448,7 @@ async fn a_hardened_tls_server_meets_4_2_1_and_what_was_not_run_is_not_assessed(
         r633["reason"]
             .as_str()
             .unwrap()
-            .starts_with("no failure (2 results passed)"),
+            .starts_with("no failure (4 results passed)"),
         "{r633:#}"
     );
     assert!(r633.get("caveat").is_none());

@@ -104,6 +104,13 @@ pub trait Family: FamilyOptions {
     }
     /// Probe the target and evaluate every rule: one result per rule id.
     fn run<'a>(&'a self, cx: &'a Cx<'a>) -> BoxFuture<'a, Vec<Outcome>>;
+    /// The last step of collect, once every job of the scan has finished: a rule judged across
+    /// targets (DROWN: a key served over SSLv2 anywhere) decides its results here from what
+    /// each of them recorded. `outcomes`: every result of the scan (a family changes only its
+    /// own); `elsewhere`: in a shard, the targets and families other shards audit. Default:
+    /// nothing to join.
+    fn join(&self, _outcomes: &mut [(usize, Outcome)], _elsewhere: &[(Target, Vec<&'static str>)]) {
+    }
 }
 
 /// The budget of a family the catalogue says nothing about.

@@ -6,6 +6,8 @@
 //!    the global and per-host limits; exclusive families take turns on a target.
 //! 3. **Collect** ([`collect`]): exactly one result per rule and target, whatever a family did
 //!    (a panic or an overrun deadline costs only that family's rules, as `inconclusive`).
+//!    Last, each family may decide rules judged across targets ([`Family::join`], e.g. DROWN)
+//!    from every result of the scan.
 //!
 //! Families reach the network only through [`Cx`], the scan context's facade ([`cx`]): one
 //! HTTP client pool, per-host permits, the host-wide back-off, `--max-rps` pacing, timeouts,
@@ -161,6 +163,11 @@ pub async fn run_sliced(
             crate::catalogue::index(o.rule_id).unwrap_or(usize::MAX),
         )
     });
+    // Scan-wide rules, decided once every job is done (in report order, so that what they
+    // name comes in the order of the report).
+    for family in families {
+        family.join(&mut outcomes, &plan.elsewhere);
+    }
     let mut ranked: Vec<(usize, TargetResult)> = targets.into_iter().enumerate().collect();
     ranked.sort_by_key(|(i, _)| key(*i));
     let targets: Vec<TargetResult> = ranked.into_iter().map(|(_, t)| t).collect();

@@ -1,6 +1,6 @@
 //! The TLS family (`--checks tls`): certificate and chain, protocol versions, cipher suites,
 //! key exchange, compression and renegotiation, downgrade protection and named vulnerabilities
-//! (Heartbleed, CCS injection), judged from the outside like testssl.sh and sslyze do.
+//! (Heartbleed, CCS injection, SSLv2 and DROWN, Ticketbleed), judged from the outside like testssl.sh and sslyze do.
 //!
 //! **Probe** ([`probe`], all network I/O): hand-built ClientHello messages ([`wire`]) for SSL
 //! 3.0 to TLS 1.3, parsed by a strict, bounded parser; cipher-suite enumeration over the full
@@ -36,12 +36,15 @@ pub mod cert;
 pub mod options;
 pub mod probe;
 pub mod registry;
+pub mod sslv2_wire;
+pub mod ticket_wire;
 pub mod wire;
 
 mod ccs;
 mod ciphers;
 mod client_renegotiation;
 mod compression;
+pub mod drown;
 mod fallback;
 mod heartbleed;
 mod kex;
@@ -50,7 +53,9 @@ mod name;
 mod profile;
 mod protocols;
 mod renegotiation;
+pub mod sslv2;
 mod strength;
+pub mod ticketbleed;
 pub mod tls12;
 mod trust;
 mod validity;
@@ -76,6 +81,7 @@ pub const RULE_IDS: &[&str] = &[
     strength::WEAK_KEY,
     strength::WEAK_SIGNATURE,
     name::NO_SAN,
+    sslv2::SSLV2,
     protocols::SSLV3,
     protocols::TLS10,
     protocols::TLS11,
@@ -90,6 +96,8 @@ pub const RULE_IDS: &[&str] = &[
     fallback::MISSING,
     heartbleed::HEARTBLEED,
     ccs::CCS_INJECTION,
+    drown::DROWN,
+    ticketbleed::TICKETBLEED,
     client_renegotiation::CLIENT_INITIATED,
     lifetime::LIFETIME,
     profile::PROTOCOLS,
@@ -118,6 +126,9 @@ pub static RULES: &[Rule] = &[
     fallback::RULE,
     heartbleed::RULE,
     ccs::RULE,
+    sslv2::RULE,
+    drown::RULE,
+    ticketbleed::RULE,
     client_renegotiation::RULE,
     lifetime::RULE,
     profile::RULE,
@@ -158,7 +169,7 @@ impl FamilyOptions for Tls {
 
 impl Family for Tls {
     fn summary(&self) -> &'static str {
-        "certificate and chain, protocol versions, cipher suites, key exchange, compression, renegotiation, downgrade protection, Heartbleed and CCS injection"
+        "certificate and chain, protocol versions, cipher suites, key exchange, compression, renegotiation, downgrade protection, Heartbleed, CCS injection, SSLv2 and DROWN, Ticketbleed"
     }
 
     fn rule_ids(&self) -> &'static [&'static str] {
@@ -177,6 +188,28 @@ impl Family for Tls {
 
     fn can_run(&self, target: &Target, _settings: &Settings) -> bool {
         tls_port(target).is_some()
+    }
+
+    /// DROWN is decided across the scan's endpoints ([`drown::join`]). In a shard, the
+    /// endpoints that other shards audit with this family or discover with a port sweep are
+    /// unseen, so no DROWN result of the shard passes.
+    fn join(&self, outcomes: &mut [(usize, Outcome)], elsewhere: &[(Target, Vec<&'static str>)]) {
+        let unseen = elsewhere
+            .iter()
+            .filter(|(_, fams)| fams.iter().any(|f| *f == FAMILY || *f == "ports"))
+            .count();
+        let partial = (unseen > 0).then(|| {
+            format!(
+                "this is one shard of a scan: {unseen} target{} audited by other shards may serve it over SSLv2",
+                if unseen == 1 { "" } else { "s" }
+            )
+        });
+        let mut mine: Vec<&mut Outcome> = outcomes
+            .iter_mut()
+            .map(|(_, o)| o)
+            .filter(|o| o.rule_id == drown::DROWN)
+            .collect();
+        drown::join(&mut mine, partial.as_deref());
     }
 
     fn run<'a>(&'a self, cx: &'a Cx<'a>) -> BoxFuture<'a, Vec<Outcome>> {
@@ -367,6 +400,13 @@ pub struct TlsObservation {
     pub early_ccs: Option<Result<EarlyCcs, Reason>>,
     /// What a renegotiation the client asks for got (none: no TLS ≤ 1.2 version).
     pub client_renegotiation: Option<Result<ClientRenegotiation, Reason>>,
+    /// What an SSLv2 CLIENT-HELLO got.
+    pub sslv2: Result<sslv2::Sslv2, Reason>,
+    /// What resuming a session ticket with a 1-byte session id got (none: no TLS ≤ 1.2
+    /// version).
+    pub ticketbleed: Option<Result<ticketbleed::Ticketbleed, Reason>>,
+    /// Hex SHA-256 of the SubjectPublicKeyInfo of every distinct leaf served over TLS (DROWN).
+    pub keys: Vec<String>,
     /// Connections attempted.
     pub handshakes: u32,
     /// TCP connections that were accepted.
@@ -742,6 +782,9 @@ pub(crate) mod fixture {
             client_renegotiation: Some(Ok(ClientRenegotiation::Refused(
                 "warning alert no_renegotiation".into(),
             ))),
+            sslv2: Ok(sslv2::Sslv2::Refused("alert handshake_failure".into())),
+            ticketbleed: Some(Ok(ticketbleed::Ticketbleed::NoTicket)),
+            keys: vec!["cd".repeat(32)],
             handshakes: 12,
             connected: 12,
         }
@@ -749,6 +792,7 @@ pub(crate) mod fixture {
 
     pub fn failed() -> TlsObservation {
         let reason = Reason::new(ReasonKind::Timeout, "t");
+        let reason_copy = reason.clone();
         let mut o = good();
         o.certs = vec![Err(reason.clone())];
         for s in o.protocols.values_mut() {
@@ -763,6 +807,9 @@ pub(crate) mod fixture {
         o.heartbeat = None;
         o.early_ccs = None;
         o.client_renegotiation = None;
+        o.sslv2 = Err(reason_copy);
+        o.ticketbleed = None;
+        o.keys.clear();
         o
     }
 
@@ -820,8 +867,10 @@ mod tests {
 
     #[test]
     fn a_good_observation_passes_everything_and_a_failed_one_decides_nothing() {
-        // The tls.profile.* rules are skipped without a profile that sets their lists.
-        let judged = |o: &&Outcome| !o.rule_id.starts_with("tls.profile.");
+        // The tls.profile.* rules are skipped without a profile that sets their lists; DROWN
+        // waits for the scan-wide join (drown.rs tests it).
+        let judged =
+            |o: &&Outcome| !o.rule_id.starts_with("tls.profile.") && o.rule_id != drown::DROWN;
         let good = evaluate(&fixture::good(), "t");
         assert!(
             good.iter().filter(judged).all(|o| o.status == Status::Pass),
@@ -829,7 +878,7 @@ mod tests {
         );
         assert!(
             good.iter()
-                .filter(|o| !judged(o))
+                .filter(|o| !judged(o) && o.rule_id != drown::DROWN)
                 .all(|o| o.status == Status::Skipped)
         );
         let failed = evaluate(&fixture::failed(), "t");
@@ -936,7 +985,7 @@ mod tests {
         let all = evaluate(&o, "t");
         assert!(
             all.iter()
-                .filter(|r| !r.rule_id.starts_with("tls.profile."))
+                .filter(|r| !r.rule_id.starts_with("tls.profile.") && r.rule_id != drown::DROWN)
                 .all(|r| r.status == Status::Pass),
             "{all:#?}"
         );

@@ -52,6 +52,9 @@ use crate::engine::Cx;
 use crate::engine::net;
 use crate::model::{Reason, ReasonKind};
 
+mod tickets;
+mod v2;
+
 /// What one ClientHello got back.
 #[derive(Clone, Debug)]
 pub enum Exchange {
@@ -615,14 +618,34 @@ pub async fn observe(cx: &Cx<'_>, port: u16, now: i64) -> TlsObservation {
             )),
         })
     };
-    let (enumerations, compression, groups, fallback, heartbeat, early_ccs, client_renegotiation) = futures::join!(
-        enumerations,
-        compression,
-        groups,
-        fallback,
-        heartbeat,
-        early_ccs,
-        client_renegotiation
+    let sslv2 = v2::probe_sslv2(&p);
+    let ticketbleed = async {
+        Some(match legacy_top? {
+            Version::Tls12 => tickets::probe_ticketbleed(&p).await,
+            v => Err(Reason::new(
+                ReasonKind::Tls,
+                format!(
+                    "the Ticketbleed probe speaks TLS 1.2 only, and the server's best version up to TLS 1.2 is {v}"
+                ),
+            )),
+        })
+    };
+    let (
+        (enumerations, compression, groups, fallback, heartbeat, early_ccs, client_renegotiation),
+        (sslv2, ticketbleed),
+    ) = futures::join!(
+        async {
+            futures::join!(
+                enumerations,
+                compression,
+                groups,
+                fallback,
+                heartbeat,
+                early_ccs,
+                client_renegotiation
+            )
+        },
+        async { futures::join!(sslv2, ticketbleed) }
     );
     let mut suites: BTreeMap<Version, Result<Accepted, Reason>> = BTreeMap::new();
     let mut dh_bits: BTreeMap<u16, u32> = BTreeMap::new();
@@ -660,6 +683,18 @@ pub async fn observe(cx: &Cx<'_>, port: u16, now: i64) -> TlsObservation {
         }
         suites.insert(v, result.map(|f| f.accepted));
     }
+    // Every leaf's key (DROWN), or none when one does not parse: a partial list could pass.
+    let keys: Vec<String> = chains
+        .list
+        .iter()
+        .map(|(chain, _)| chain.first().and_then(|l| super::drown::spki_sha256(l)))
+        .collect::<Option<Vec<String>>>()
+        .map(|mut keys| {
+            keys.sort_unstable();
+            keys.dedup();
+            keys
+        })
+        .unwrap_or_default();
     let certs: Vec<Result<CertObservation, Reason>> = if chains.list.is_empty() {
         vec![Err(rustls_error.unwrap_or_else(|| {
             Reason::new(ReasonKind::Bug, "no certificate captured")
@@ -694,6 +729,9 @@ pub async fn observe(cx: &Cx<'_>, port: u16, now: i64) -> TlsObservation {
         heartbeat,
         early_ccs,
         client_renegotiation,
+        sslv2,
+        ticketbleed,
+        keys,
         handshakes: p.handshakes.load(Ordering::Relaxed),
         connected: p.connected.load(Ordering::Relaxed),
     }
