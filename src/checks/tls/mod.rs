@@ -1,6 +1,6 @@
 //! The TLS family (`--checks tls`): certificate and chain, protocol versions, cipher suites,
 //! key exchange, compression and renegotiation, downgrade protection and named vulnerabilities
-//! (Heartbleed, CCS injection), judged from the outside like testssl.sh and sslyze do.
+//! (Heartbleed, CCS injection, ROBOT), judged from the outside like testssl.sh and sslyze do.
 //!
 //! **Probe** ([`probe`], all network I/O): hand-built ClientHello messages ([`wire`]) for SSL
 //! 3.0 to TLS 1.3, parsed by a strict, bounded parser; cipher-suite enumeration over the full
@@ -50,6 +50,7 @@ mod name;
 mod profile;
 mod protocols;
 mod renegotiation;
+pub mod robot;
 mod strength;
 pub mod tls12;
 mod trust;
@@ -91,6 +92,7 @@ pub const RULE_IDS: &[&str] = &[
     heartbleed::HEARTBLEED,
     ccs::CCS_INJECTION,
     client_renegotiation::CLIENT_INITIATED,
+    robot::ROBOT,
     lifetime::LIFETIME,
     profile::PROTOCOLS,
     profile::SUITES,
@@ -119,6 +121,7 @@ pub static RULES: &[Rule] = &[
     heartbleed::RULE,
     ccs::RULE,
     client_renegotiation::RULE,
+    robot::RULE,
     lifetime::RULE,
     profile::RULE,
     profile::CERT_RULE,
@@ -367,6 +370,8 @@ pub struct TlsObservation {
     pub early_ccs: Option<Result<EarlyCcs, Reason>>,
     /// What a renegotiation the client asks for got (none: no TLS ≤ 1.2 version).
     pub client_renegotiation: Option<Result<ClientRenegotiation, Reason>>,
+    /// What the ROBOT probe saw (none: no TLS ≤ 1.2 version).
+    pub robot: Option<Result<robot::Robot, Reason>>,
     /// Connections attempted.
     pub handshakes: u32,
     /// TCP connections that were accepted.
@@ -742,6 +747,27 @@ pub(crate) mod fixture {
             client_renegotiation: Some(Ok(ClientRenegotiation::Refused(
                 "warning alert no_renegotiation".into(),
             ))),
+            robot: Some(Ok(robot::Robot::Probed(robot::Probed {
+                version: Version::Tls12,
+                suites: vec![0x009C],
+                answers: robot::Variant::ALL
+                    .into_iter()
+                    .map(|v| {
+                        (
+                            v,
+                            robot::Reaction {
+                                records: vec![robot::Seen::Alert {
+                                    level: 2,
+                                    description: 20,
+                                }],
+                                end: robot::Ending::Closed,
+                            },
+                        )
+                    })
+                    .collect(),
+                repeats: Vec::new(),
+                scattered: None,
+            }))),
             handshakes: 12,
             connected: 12,
         }
@@ -763,6 +789,7 @@ pub(crate) mod fixture {
         o.heartbeat = None;
         o.early_ccs = None;
         o.client_renegotiation = None;
+        o.robot = None;
         o
     }
 
