@@ -362,10 +362,12 @@ impl Profile {
 
     /// Apply the profile's severities and disabled rules to collected results: a disabled
     /// rule's result becomes `skipped` (nothing it found is kept); every result gets the
-    /// rule's severity under the profile.
+    /// rule's severity under the profile, from the severity it was emitted with: the
+    /// catalogue's, or a lower one where a rule documents it (`tls.vuln.robot` reports a weak
+    /// oracle as high).
     pub fn apply(&self, outcomes: &mut [Outcome]) {
         for o in outcomes {
-            let base = catalogue::get(o.rule_id).map_or(o.severity, |r| r.severity);
+            let base = o.severity;
             o.severity = self.severity(o.rule_id, base);
             if !self.enabled(o.rule_id) {
                 o.status = Status::Skipped;

@@ -1,6 +1,6 @@
 //! The TLS family (`--checks tls`): certificate and chain, protocol versions, cipher suites,
 //! key exchange, compression and renegotiation, downgrade protection and named vulnerabilities
-//! (Heartbleed, CCS injection, SSLv2 and DROWN, Ticketbleed), judged from the outside like testssl.sh and sslyze do.
+//! (Heartbleed, CCS injection, SSLv2 and DROWN, Ticketbleed, ROBOT), judged from the outside like testssl.sh and sslyze do.
 //!
 //! **Probe** ([`probe`], all network I/O): hand-built ClientHello messages ([`wire`]) for SSL
 //! 3.0 to TLS 1.3, parsed by a strict, bounded parser; cipher-suite enumeration over the full
@@ -53,6 +53,7 @@ mod name;
 mod profile;
 mod protocols;
 mod renegotiation;
+pub mod robot;
 pub mod sslv2;
 mod strength;
 pub mod ticketbleed;
@@ -99,6 +100,7 @@ pub const RULE_IDS: &[&str] = &[
     drown::DROWN,
     ticketbleed::TICKETBLEED,
     client_renegotiation::CLIENT_INITIATED,
+    robot::ROBOT,
     lifetime::LIFETIME,
     profile::PROTOCOLS,
     profile::SUITES,
@@ -130,6 +132,7 @@ pub static RULES: &[Rule] = &[
     drown::RULE,
     ticketbleed::RULE,
     client_renegotiation::RULE,
+    robot::RULE,
     lifetime::RULE,
     profile::RULE,
     profile::CERT_RULE,
@@ -407,6 +410,8 @@ pub struct TlsObservation {
     pub ticketbleed: Option<Result<ticketbleed::Ticketbleed, Reason>>,
     /// Hex SHA-256 of the SubjectPublicKeyInfo of every distinct leaf served over TLS (DROWN).
     pub keys: Vec<String>,
+    /// What the ROBOT probe saw (none: no TLS ≤ 1.2 version).
+    pub robot: Option<Result<robot::Robot, Reason>>,
     /// Connections attempted.
     pub handshakes: u32,
     /// TCP connections that were accepted.
@@ -785,6 +790,27 @@ pub(crate) mod fixture {
             sslv2: Ok(sslv2::Sslv2::Refused("alert handshake_failure".into())),
             ticketbleed: Some(Ok(ticketbleed::Ticketbleed::NoTicket)),
             keys: vec!["cd".repeat(32)],
+            robot: Some(Ok(robot::Robot::Probed(robot::Probed {
+                version: Version::Tls12,
+                suites: vec![0x009C],
+                answers: robot::Variant::ALL
+                    .into_iter()
+                    .map(|v| {
+                        (
+                            v,
+                            robot::Reaction {
+                                records: vec![robot::Seen::Alert {
+                                    level: 2,
+                                    description: 20,
+                                }],
+                                end: robot::Ending::Closed,
+                            },
+                        )
+                    })
+                    .collect(),
+                repeats: Vec::new(),
+                scattered: None,
+            }))),
             handshakes: 12,
             connected: 12,
         }
@@ -810,6 +836,7 @@ pub(crate) mod fixture {
         o.sslv2 = Err(reason_copy);
         o.ticketbleed = None;
         o.keys.clear();
+        o.robot = None;
         o
     }
 

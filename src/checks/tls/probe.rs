@@ -25,6 +25,8 @@
 //!    overlong heartbeat and two early ChangeCipherSpecs after the server's flight (read by
 //!    [`wire::parse_replies`]); and, over TLS 1.2, a renegotiation asked for after a handshake
 //!    finished by [`super::tls12`].
+//! 4. **ROBOT** (after the enumeration, which tells the RSA key-exchange suites): at most 7
+//!    connections, see [`super::robot`].
 //!
 //! A connection closed without an answer is tried once more before it counts as a refusal.
 //! Every distinct leaf certificate seen (rustls, survey and enumeration flights) is judged.
@@ -153,9 +155,9 @@ const CHUNKS: usize = 4;
 pub struct Prober<'a> {
     cx: &'a Cx<'a>,
     addrs: Vec<SocketAddr>,
-    host: String,
+    pub(super) host: String,
     sni: Option<String>,
-    timeout: Duration,
+    pub(super) timeout: Duration,
     /// Send PostgreSQL's SSLRequest first on every connection (a derived target of a
     /// PostgreSQL port that answered `S`).
     postgres: bool,
@@ -213,7 +215,12 @@ impl<'a> Prober<'a> {
         }
     }
 
-    fn spec<'s>(&'s self, version: Version, suites: &'s [u16], groups: &'s [u16]) -> HelloSpec<'s> {
+    pub(super) fn spec<'s>(
+        &'s self,
+        version: Version,
+        suites: &'s [u16],
+        groups: &'s [u16],
+    ) -> HelloSpec<'s> {
         HelloSpec {
             version,
             suites,
@@ -248,7 +255,11 @@ impl<'a> Prober<'a> {
     /// Send one ClientHello and read the answer, keeping the connection open for what the
     /// caller sends next (see [`Prober::follow_up`]); the error is what [`Prober::exchange`]
     /// would have returned.
-    async fn hello_kept(&self, spec: &HelloSpec<'_>, full: bool) -> Result<Kept, Exchange> {
+    pub(super) async fn hello_kept(
+        &self,
+        spec: &HelloSpec<'_>,
+        full: bool,
+    ) -> Result<Kept, Exchange> {
         self.handshakes.fetch_add(1, Ordering::Relaxed);
         let mut random = [0u8; 96];
         if aws_lc_rs::rand::fill(&mut random).is_err() {
@@ -463,7 +474,7 @@ fn is_reset(e: &std::io::Error) -> bool {
     )
 }
 
-fn wire_reason(e: &WireError, doing: &str) -> Reason {
+pub(super) fn wire_reason(e: &WireError, doing: &str) -> Reason {
     let kind = match e {
         WireError::RecordTooLarge(_)
         | WireError::MessageTooLarge(_)
@@ -695,6 +706,8 @@ pub async fn observe(cx: &Cx<'_>, port: u16, now: i64) -> TlsObservation {
             keys
         })
         .unwrap_or_default();
+    // 4. ROBOT, once the RSA key-exchange suites are known.
+    let robot = super::robot::probe(&p, &suites, &all_groups).await;
     let certs: Vec<Result<CertObservation, Reason>> = if chains.list.is_empty() {
         vec![Err(rustls_error.unwrap_or_else(|| {
             Reason::new(ReasonKind::Bug, "no certificate captured")
@@ -732,6 +745,7 @@ pub async fn observe(cx: &Cx<'_>, port: u16, now: i64) -> TlsObservation {
         sslv2,
         ticketbleed,
         keys,
+        robot,
         handshakes: p.handshakes.load(Ordering::Relaxed),
         connected: p.connected.load(Ordering::Relaxed),
     }
