@@ -33,6 +33,7 @@ use crate::plan::Settings;
 use crate::target::{Target, TargetKind};
 
 pub mod cert;
+pub mod ocsp;
 pub mod options;
 pub mod probe;
 pub mod registry;
@@ -42,6 +43,7 @@ mod ccs;
 mod ciphers;
 mod client_renegotiation;
 mod compression;
+mod ct;
 mod fallback;
 mod heartbleed;
 mod kex;
@@ -50,6 +52,8 @@ mod name;
 mod profile;
 mod protocols;
 mod renegotiation;
+mod stapling;
+pub mod status;
 mod strength;
 pub mod tls12;
 mod trust;
@@ -92,6 +96,11 @@ pub const RULE_IDS: &[&str] = &[
     ccs::CCS_INJECTION,
     client_renegotiation::CLIENT_INITIATED,
     lifetime::LIFETIME,
+    stapling::REVOKED,
+    stapling::MUST_STAPLE_MISSING,
+    stapling::STAPLED_INVALID,
+    stapling::NO_STAPLING,
+    ct::MISSING,
     profile::PROTOCOLS,
     profile::SUITES,
     profile::SERVER_ORDER,
@@ -120,6 +129,8 @@ pub static RULES: &[Rule] = &[
     ccs::RULE,
     client_renegotiation::RULE,
     lifetime::RULE,
+    stapling::RULE,
+    ct::RULE,
     profile::RULE,
     profile::CERT_RULE,
 ];
@@ -227,6 +238,8 @@ pub struct CertObservation {
     pub trust: Trust,
     /// The name verdict.
     pub name: NameMatch,
+    /// OCSP stapling and Certificate Transparency facts ([`status`]).
+    pub status: status::StatusFacts,
 }
 
 impl CertObservation {
@@ -723,6 +736,22 @@ pub(crate) mod fixture {
                 ],
                 trust: Trust::Trusted,
                 name: NameMatch::Matches,
+                status: status::StatusFacts {
+                    asked_staple: true,
+                    staple: Some(ocsp::Staple::Valid(ocsp::Verified {
+                        status: ocsp::CertStatus::Good,
+                        this_update: NOW - 3600,
+                        next_update: Some(NOW + 86_400),
+                        produced_at: NOW - 3600,
+                        signer: "the issuer (CN=Int)".into(),
+                        scts: 0,
+                    })),
+                    staple_bytes: 500,
+                    must_staple: true,
+                    scts_certificate: 2,
+                    scts_extension: Some(0),
+                    ..status::StatusFacts::default()
+                },
             })],
             protocols,
             protocols_error: None,
