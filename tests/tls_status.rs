@@ -618,3 +618,19 @@ async fn openssl_s_server_staples_openssl_made_responses_and_serves_scts() {
         message(&run, &r, "tls.cert.revoked")
     );
 }
+
+#[test]
+fn ct_private_ca_must_be_a_boolean() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("secgate.toml");
+    std::fs::write(&cfg, "[checks.tls]\nct_private_ca = \"yes\"\n").unwrap();
+    let run = secgate(&["validate", cfg.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("secgate.toml:2:17: checks.tls.ct_private_ca: invalid type: string \"yes\", expected a boolean"),
+        "{}",
+        run.stderr
+    );
+}

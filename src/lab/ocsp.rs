@@ -189,9 +189,19 @@ pub fn response(
     spec: &ResponseSpec,
     responder: Option<&Responder>,
 ) -> Result<Vec<u8>, String> {
+    response_by(&issuer.der(), issuer.key_pair(), leaf, spec, responder)
+}
+
+/// [`response`] for an issuer given as its certificate and key.
+pub fn response_by(
+    issuer_der: &CertificateDer<'_>,
+    issuer_key: &rcgen::KeyPair,
+    leaf: &CertificateDer<'_>,
+    spec: &ResponseSpec,
+    responder: Option<&Responder>,
+) -> Result<Vec<u8>, String> {
     use rcgen::SigningKey;
-    let issuer_der = issuer.der();
-    let (_, ca) = X509Certificate::from_der(&issuer_der).map_err(|e| e.to_string())?;
+    let (_, ca) = X509Certificate::from_der(issuer_der).map_err(|e| e.to_string())?;
     let (_, leaf) = X509Certificate::from_der(leaf).map_err(|e| e.to_string())?;
     let mut serial = leaf.raw_serial().to_vec();
     if spec.other_serial
@@ -241,7 +251,7 @@ pub fn response(
     }
     let (signer_key, signer_der): (&rcgen::KeyPair, Vec<u8>) = match responder {
         Some(r) => (&r.key, r.der.to_vec()),
-        None => (issuer.key_pair(), issuer_der.to_vec()),
+        None => (issuer_key, issuer_der.to_vec()),
     };
     let (_, signer) = X509Certificate::from_der(&signer_der).map_err(|e| e.to_string())?;
     let responder_id = if spec.by_key {

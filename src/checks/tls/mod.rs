@@ -1,6 +1,7 @@
 //! The TLS family (`--checks tls`): certificate and chain, protocol versions, cipher suites,
 //! key exchange, compression and renegotiation, downgrade protection and named vulnerabilities
-//! (Heartbleed, CCS injection), judged from the outside like testssl.sh and sslyze do.
+//! (Heartbleed, CCS injection), OCSP stapling, revocation and Certificate Transparency, judged
+//! from the outside like testssl.sh and sslyze do.
 //!
 //! **Probe** ([`probe`], all network I/O): hand-built ClientHello messages ([`wire`]) for SSL
 //! 3.0 to TLS 1.3, parsed by a strict, bounded parser; cipher-suite enumeration over the full
@@ -8,8 +9,9 @@
 //! rustls handshake whose verifier captures the certificate chain, judged with webpki
 //! ([`cert`]). One connection each asks for a fallback with TLS_FALLBACK_SCSV, sends an
 //! overlong heartbeat, an early ChangeCipherSpec, and a client-initiated renegotiation after a
-//! TLS 1.2 handshake finished by [`tls12`]. Every connection is under the per-host limit and
-//! the timeout.
+//! TLS 1.2 handshake finished by [`tls12`]. The stapled OCSP response and the SCTs come with
+//! handshakes already made ([`status`]): the rustls handshake and the TLS ≤ 1.2 survey hellos
+//! ask for them. Every connection is under the per-host limit and the timeout.
 //!
 //! **Rules** (pure, one file per topic): they read the [`TlsObservation`] and emit one outcome
 //! per rule id. A chain problem is reported once, by its real cause: the trust verdict is taken
@@ -169,7 +171,7 @@ impl FamilyOptions for Tls {
 
 impl Family for Tls {
     fn summary(&self) -> &'static str {
-        "certificate and chain, protocol versions, cipher suites, key exchange, compression, renegotiation, downgrade protection, Heartbleed and CCS injection"
+        "certificate and chain, protocol versions, cipher suites, key exchange, compression, renegotiation, downgrade protection, Heartbleed and CCS injection, OCSP stapling and revocation, Certificate Transparency"
     }
 
     fn rule_ids(&self) -> &'static [&'static str] {
