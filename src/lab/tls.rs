@@ -43,6 +43,9 @@ pub struct LeafSpec {
     pub not_after_days: i64,
     /// Send the intermediate along (false: the chain is incomplete).
     pub send_intermediate: bool,
+    /// Extensions added as they are (e.g. [`super::ocsp::must_staple`],
+    /// [`super::ocsp::embedded_scts`]).
+    pub extensions: Vec<rcgen::CustomExtension>,
 }
 
 impl LeafSpec {
@@ -54,6 +57,7 @@ impl LeafSpec {
             not_before_days: -1,
             not_after_days: 365,
             send_intermediate: true,
+            extensions: Vec::new(),
         }
     }
 }
@@ -143,6 +147,23 @@ impl LabCa {
     /// The CA certificate in PEM.
     pub fn pem(&self) -> &str {
         &self.pem
+    }
+
+    /// The CA's key pair (the lab OCSP signer signs with it).
+    pub fn key_pair(&self) -> &rcgen::KeyPair {
+        self.issuer.key()
+    }
+
+    /// A certificate for `params` and `key`, issued by this CA.
+    pub fn issue(
+        &self,
+        params: &rcgen::CertificateParams,
+        key: &rcgen::KeyPair,
+    ) -> Result<CertificateDer<'static>, String> {
+        params
+            .signed_by(key, &self.issuer)
+            .map(|c| c.der().clone())
+            .map_err(|e| e.to_string())
     }
 
     /// The CA's private key in PEM.
@@ -251,6 +272,9 @@ fn leaf_params(spec: &LeafSpec) -> Result<rcgen::CertificateParams, String> {
     );
     params.not_before = days(spec.not_before_days);
     params.not_after = days(spec.not_after_days);
+    params
+        .custom_extensions
+        .extend(spec.extensions.iter().cloned());
     Ok(params)
 }
 

@@ -387,6 +387,7 @@ pub fn judge_chain(
         chain: summaries,
         trust,
         name,
+        status: super::status::StatusFacts::default(),
     })
 }
 
@@ -537,18 +538,29 @@ pub type Captured = Arc<Mutex<Option<Vec<CertificateDer<'static>>>>>;
 #[derive(Debug)]
 pub struct CapturingVerifier {
     captured: Captured,
+    ocsp: Option<CapturedOcsp>,
     schemes: Vec<SignatureScheme>,
 }
+
+/// Where [`CapturingVerifier::with_ocsp`] puts a stapled OCSP response.
+pub type CapturedOcsp = Arc<Mutex<Option<Vec<u8>>>>;
 
 impl CapturingVerifier {
     /// A verifier writing into `captured`.
     pub fn new(captured: Captured) -> CapturingVerifier {
         CapturingVerifier {
             captured,
+            ocsp: None,
             schemes: rustls::crypto::aws_lc_rs::default_provider()
                 .signature_verification_algorithms
                 .supported_schemes(),
         }
+    }
+
+    /// Also record the stapled OCSP response (rustls always asks for one), if any.
+    pub fn with_ocsp(mut self, slot: CapturedOcsp) -> CapturingVerifier {
+        self.ocsp = Some(slot);
+        self
     }
 }
 
@@ -558,9 +570,16 @@ impl ServerCertVerifier for CapturingVerifier {
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
+        ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        if let (Some(slot), false) = (&self.ocsp, ocsp_response.is_empty()) {
+            let mut slot = match slot.lock() {
+                Ok(s) => s,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            *slot = Some(ocsp_response.to_vec());
+        }
         let chain: Vec<CertificateDer<'static>> = std::iter::once(end_entity)
             .chain(intermediates.iter())
             .take(crate::checks::tls::wire::MAX_CERTS)

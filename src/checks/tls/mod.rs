@@ -1,6 +1,7 @@
 //! The TLS family (`--checks tls`): certificate and chain, protocol versions, cipher suites,
 //! key exchange, compression and renegotiation, downgrade protection and named vulnerabilities
-//! (Heartbleed, CCS injection, SSLv2 and DROWN, Ticketbleed, ROBOT), judged from the outside like testssl.sh and sslyze do.
+//! (Heartbleed, CCS injection, SSLv2 and DROWN, Ticketbleed, ROBOT), OCSP stapling, revocation
+//! and Certificate Transparency, judged from the outside like testssl.sh and sslyze do.
 //!
 //! **Probe** ([`probe`], all network I/O): hand-built ClientHello messages ([`wire`]) for SSL
 //! 3.0 to TLS 1.3, parsed by a strict, bounded parser; cipher-suite enumeration over the full
@@ -8,8 +9,9 @@
 //! rustls handshake whose verifier captures the certificate chain, judged with webpki
 //! ([`cert`]). One connection each asks for a fallback with TLS_FALLBACK_SCSV, sends an
 //! overlong heartbeat, an early ChangeCipherSpec, and a client-initiated renegotiation after a
-//! TLS 1.2 handshake finished by [`tls12`]. Every connection is under the per-host limit and
-//! the timeout.
+//! TLS 1.2 handshake finished by [`tls12`]. The stapled OCSP response and the SCTs come with
+//! handshakes already made ([`status`]): the rustls handshake and the TLS ≤ 1.2 survey hellos
+//! ask for them. Every connection is under the per-host limit and the timeout.
 //!
 //! **Rules** (pure, one file per topic): they read the [`TlsObservation`] and emit one outcome
 //! per rule id. A chain problem is reported once, by its real cause: the trust verdict is taken
@@ -33,6 +35,7 @@ use crate::plan::Settings;
 use crate::target::{Target, TargetKind};
 
 pub mod cert;
+pub mod ocsp;
 pub mod options;
 pub mod probe;
 pub mod registry;
@@ -44,6 +47,7 @@ mod ccs;
 mod ciphers;
 mod client_renegotiation;
 mod compression;
+mod ct;
 pub mod drown;
 mod fallback;
 mod heartbleed;
@@ -55,6 +59,8 @@ mod protocols;
 mod renegotiation;
 pub mod robot;
 pub mod sslv2;
+mod stapling;
+pub mod status;
 mod strength;
 pub mod ticketbleed;
 pub mod tls12;
@@ -102,6 +108,11 @@ pub const RULE_IDS: &[&str] = &[
     client_renegotiation::CLIENT_INITIATED,
     robot::ROBOT,
     lifetime::LIFETIME,
+    stapling::REVOKED,
+    stapling::MUST_STAPLE_MISSING,
+    stapling::STAPLED_INVALID,
+    stapling::NO_STAPLING,
+    ct::MISSING,
     profile::PROTOCOLS,
     profile::SUITES,
     profile::SERVER_ORDER,
@@ -134,6 +145,8 @@ pub static RULES: &[Rule] = &[
     client_renegotiation::RULE,
     robot::RULE,
     lifetime::RULE,
+    stapling::RULE,
+    ct::RULE,
     profile::RULE,
     profile::CERT_RULE,
 ];
@@ -172,7 +185,7 @@ impl FamilyOptions for Tls {
 
 impl Family for Tls {
     fn summary(&self) -> &'static str {
-        "certificate and chain, protocol versions, cipher suites, key exchange, compression, renegotiation, downgrade protection, Heartbleed, CCS injection, SSLv2 and DROWN, Ticketbleed"
+        "certificate and chain, protocol versions, cipher suites, key exchange, compression, renegotiation, downgrade protection, Heartbleed, CCS injection, SSLv2 and DROWN, Ticketbleed, ROBOT, OCSP stapling and revocation, Certificate Transparency"
     }
 
     fn rule_ids(&self) -> &'static [&'static str] {
@@ -263,6 +276,8 @@ pub struct CertObservation {
     pub trust: Trust,
     /// The name verdict.
     pub name: NameMatch,
+    /// OCSP stapling and Certificate Transparency facts ([`status`]).
+    pub status: status::StatusFacts,
 }
 
 impl CertObservation {
@@ -768,6 +783,22 @@ pub(crate) mod fixture {
                 ],
                 trust: Trust::Trusted,
                 name: NameMatch::Matches,
+                status: status::StatusFacts {
+                    asked_staple: true,
+                    staple: Some(ocsp::Staple::Valid(ocsp::Verified {
+                        status: ocsp::CertStatus::Good,
+                        this_update: NOW - 3600,
+                        next_update: Some(NOW + 86_400),
+                        produced_at: NOW - 3600,
+                        signer: "the issuer (CN=Int)".into(),
+                        scts: 0,
+                    })),
+                    staple_bytes: 500,
+                    must_staple: true,
+                    scts_certificate: 2,
+                    scts_extension: Some(0),
+                    ..status::StatusFacts::default()
+                },
             })],
             protocols,
             protocols_error: None,

@@ -14,12 +14,16 @@ pub const MAX_CERT_EXPIRY_DAYS: i64 = 3650;
 pub struct TlsOptions {
     /// `tls.cert.expiring_soon` fails when a certificate expires within this many days.
     pub cert_expiry_days: u32,
+    /// `tls.ct.missing` also judges chains that anchor in a `--ca-file` CA (a private CA that
+    /// logs to a CT log, e.g. a staging CA); off: such chains are skipped.
+    pub ct_private_ca: bool,
 }
 
 impl Default for TlsOptions {
     fn default() -> TlsOptions {
         TlsOptions {
             cert_expiry_days: 30,
+            ct_private_ca: false,
         }
     }
 }
@@ -29,6 +33,7 @@ impl Default for TlsOptions {
 #[serde(deny_unknown_fields)]
 pub struct Scan {
     cert_expiry_days: Option<Spanned<i64>>,
+    ct_private_ca: Option<bool>,
 }
 
 impl Options for TlsOptions {
@@ -48,6 +53,9 @@ impl Options for TlsOptions {
         let mut o = TlsOptions::default();
         if let Some(d) = &raw.cert_expiry_days {
             o.cert_expiry_days = value::int_as(d, 0, MAX_CERT_EXPIRY_DAYS, "")?;
+        }
+        if let Some(b) = raw.ct_private_ca {
+            o.ct_private_ca = b;
         }
         Ok(o)
     }

@@ -41,8 +41,9 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
-use super::cert::{self, Captured, CapturingVerifier};
+use super::cert::{self, Captured, CapturedOcsp, CapturingVerifier};
 use super::registry::{self, GROUPS};
+use super::status::{self, Delivered};
 use super::wire::{
     self, Answer, Flight, HelloSpec, KeyExchange, Progress, Reply, Version, WireError,
 };
@@ -232,6 +233,7 @@ impl<'a> Prober<'a> {
             fallback_scsv: false,
             heartbeat: false,
             renegotiation_info: None,
+            status: false,
         }
     }
 
@@ -427,15 +429,19 @@ impl<'a> Prober<'a> {
         )
     }
 
-    /// One full rustls handshake (TLS 1.2/1.3) that captures the presented chain.
-    async fn rustls_chain(&self) -> Result<Vec<CertificateDer<'static>>, Reason> {
+    /// One full rustls handshake (TLS 1.2/1.3) that captures the presented chain and the
+    /// stapled OCSP response (rustls always asks for one).
+    async fn rustls_chain(&self) -> Result<(Vec<CertificateDer<'static>>, Delivered), Reason> {
         let captured: Captured = Arc::default();
+        let ocsp: CapturedOcsp = Arc::default();
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| Reason::new(ReasonKind::Bug, e.to_string()))?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(CapturingVerifier::new(captured.clone())))
+            .with_custom_certificate_verifier(Arc::new(
+                CapturingVerifier::new(captured.clone()).with_ocsp(ocsp.clone()),
+            ))
             .with_no_client_auth();
         let name = ServerName::try_from(self.host.clone())
             .map_err(|e| Reason::new(ReasonKind::Bug, format!("{}: {e}", self.host)))?;
@@ -449,7 +455,18 @@ impl<'a> Prober<'a> {
             Err(poisoned) => poisoned.into_inner().take(),
         };
         if let Some(chain) = chain {
-            return Ok(chain);
+            let staple = match ocsp.lock() {
+                Ok(mut s) => s.take(),
+                Err(poisoned) => poisoned.into_inner().take(),
+            };
+            return Ok((
+                chain,
+                Delivered {
+                    asked_staple: true,
+                    staple,
+                    sct_extension: None,
+                },
+            ));
         }
         let doing = format!("TLS handshake with {}", self.host);
         Err(match outcome {
@@ -516,7 +533,12 @@ pub async fn observe(cx: &Cx<'_>, port: u16, now: i64) -> TlsObservation {
         let p = &p;
         let suites = candidates.get(&v).map_or(&[][..], Vec::as_slice);
         let groups = &all_groups;
-        async move { (v, p.exchange(&p.spec(v, suites, groups), true).await) }
+        async move {
+            let mut spec = p.spec(v, suites, groups);
+            // A staple and SCTs come in the plaintext flight of TLS 1.0 to 1.2.
+            spec.status = v != Version::Ssl3 && v <= Version::Tls12;
+            (v, p.exchange(&spec, true).await)
+        }
     }));
     let (surveys, rustls_chain) = futures::join!(surveys, p.rustls_chain());
     let mut surveys: BTreeMap<Version, Exchange> = surveys.into_iter().collect();
@@ -664,15 +686,26 @@ pub async fn observe(cx: &Cx<'_>, port: u16, now: i64) -> TlsObservation {
     let mut chains = Chains::default();
     // The certificate a modern client gets first, then those of the TLS ≤ 1.2 flights.
     let rustls_error = match rustls_chain {
-        Ok(c) => {
-            chains.add(c, || "rustls handshake".to_string());
+        Ok((c, delivered)) => {
+            chains.add(c, delivered, || "rustls handshake".to_string());
             None
         }
         Err(r) => Some(r),
     };
     for v in supported.iter().rev() {
         if let Some(Exchange::Answer(Answer::Hello(f))) = surveys.get(v) {
-            chains.add_der(&f.certificates, || format!("{v} handshake"));
+            // The hello asked for a staple and SCTs unless it went without extensions.
+            let asked = *v != Version::Ssl3 && *v <= Version::Tls12 && !p.intolerant(*v);
+            let delivered = if asked {
+                Delivered {
+                    asked_staple: true,
+                    staple: f.certificate_status.as_deref().and_then(stapled_response),
+                    sct_extension: Some(f.hello.sct_list.clone()),
+                }
+            } else {
+                Delivered::default()
+            };
+            chains.add_der(&f.certificates, delivered, || format!("{v} handshake"));
         }
     }
     for (v, result) in enumerations {
@@ -684,7 +717,7 @@ pub async fn observe(cx: &Cx<'_>, port: u16, now: i64) -> TlsObservation {
                 }
             }
             for (suite, der) in &found.chains {
-                chains.add_der(der, || {
+                chains.add_der(der, Delivered::default(), || {
                     format!("{v} handshake ({})", registry::suite_name(*suite))
                 });
             }
@@ -698,7 +731,7 @@ pub async fn observe(cx: &Cx<'_>, port: u16, now: i64) -> TlsObservation {
     let keys: Vec<String> = chains
         .list
         .iter()
-        .map(|(chain, _)| chain.first().and_then(|l| super::drown::spki_sha256(l)))
+        .map(|(chain, ..)| chain.first().and_then(|l| super::drown::spki_sha256(l)))
         .collect::<Option<Vec<String>>>()
         .map(|mut keys| {
             keys.sort_unstable();
@@ -708,6 +741,7 @@ pub async fn observe(cx: &Cx<'_>, port: u16, now: i64) -> TlsObservation {
         .unwrap_or_default();
     // 4. ROBOT, once the RSA key-exchange suites are known.
     let robot = super::robot::probe(&p, &suites, &all_groups).await;
+    let ct_private_ca = cx.options::<super::options::TlsOptions>().ct_private_ca;
     let certs: Vec<Result<CertObservation, Reason>> = if chains.list.is_empty() {
         vec![Err(rustls_error.unwrap_or_else(|| {
             Reason::new(ReasonKind::Bug, "no certificate captured")
@@ -716,8 +750,21 @@ pub async fn observe(cx: &Cx<'_>, port: u16, now: i64) -> TlsObservation {
         chains
             .list
             .into_iter()
-            .map(|(chain, source)| {
-                cert::judge_chain(chain, source, &p.host, now, &cx.settings().ca_certs)
+            .map(|(chain, source, delivered)| {
+                let roots = &cx.settings().ca_certs;
+                let der = chain.clone();
+                cert::judge_chain(chain, source, &p.host, now, roots).map(|mut c| {
+                    c.status = status::gather(
+                        &der,
+                        &c.chain,
+                        &c.trust,
+                        delivered,
+                        roots,
+                        now,
+                        ct_private_ca,
+                    );
+                    c
+                })
             })
             .collect()
     };
@@ -757,24 +804,38 @@ const MAX_CHAINS: usize = 8;
 /// The distinct chains seen, by leaf, in the order they were first seen.
 #[derive(Default)]
 struct Chains {
-    list: Vec<(Vec<CertificateDer<'static>>, String)>,
+    /// Each chain, where it was first seen, and what the handshakes with its leaf delivered
+    /// besides (a staple, SCTs).
+    list: Vec<(Vec<CertificateDer<'static>>, String, Delivered)>,
 }
 
 impl Chains {
-    fn add(&mut self, chain: Vec<CertificateDer<'static>>, source: impl FnOnce() -> String) {
+    fn add(
+        &mut self,
+        chain: Vec<CertificateDer<'static>>,
+        delivered: Delivered,
+        source: impl FnOnce() -> String,
+    ) {
         let Some(leaf) = chain.first() else {
             return;
         };
         let seen = self
             .list
             .iter()
-            .any(|(c, _)| c.first().is_some_and(|l| l.as_ref() == leaf.as_ref()));
-        if !seen && self.list.len() < MAX_CHAINS {
-            self.list.push((chain, source()));
+            .position(|(c, _, _)| c.first().is_some_and(|l| l.as_ref() == leaf.as_ref()));
+        if let Some((_, _, d)) = seen.and_then(|i| self.list.get_mut(i)) {
+            d.merge(delivered);
+        } else if seen.is_none() && self.list.len() < MAX_CHAINS {
+            self.list.push((chain, source(), delivered));
         }
     }
 
-    fn add_der(&mut self, chain: &[Vec<u8>], source: impl FnOnce() -> String) {
+    fn add_der(
+        &mut self,
+        chain: &[Vec<u8>],
+        delivered: Delivered,
+        source: impl FnOnce() -> String,
+    ) {
         if chain.is_empty() {
             return;
         }
@@ -783,8 +844,23 @@ impl Chains {
                 .iter()
                 .map(|d| CertificateDer::from(d.clone()))
                 .collect(),
+            delivered,
             source,
         );
+    }
+}
+
+/// The OCSP response of a CertificateStatus message body (RFC 6066 §8: `status_type` ocsp,
+/// then a u24-length response), kept as sent when the framing is wrong so that the response
+/// judgement reports it (none for an empty response).
+fn stapled_response(body: &[u8]) -> Option<Vec<u8>> {
+    match body {
+        [1, a, b, c, rest @ ..]
+            if usize::from(*a) << 16 | usize::from(*b) << 8 | usize::from(*c) == rest.len() =>
+        {
+            (!rest.is_empty()).then(|| rest.to_vec())
+        }
+        other => Some(other.to_vec()),
     }
 }
 

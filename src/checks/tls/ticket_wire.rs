@@ -334,6 +334,7 @@ mod tests {
             fallback_scsv: false,
             heartbeat: false,
             renegotiation_info: None,
+            status: false,
         };
         client_hello(&spec, &[3; 96])
     }

@@ -90,6 +90,10 @@ pub const FALLBACK_SCSV: u16 = 0x5600;
 pub const X25519: u16 = 29;
 /// The heartbeat extension (RFC 6520).
 pub const HEARTBEAT_EXTENSION: u16 = 0x000f;
+/// `status_request` (RFC 6066 §8).
+pub const STATUS_REQUEST_EXTENSION: u16 = 0x0005;
+/// `signed_certificate_timestamp` (RFC 6962 §3.3.1).
+pub const SCT_EXTENSION: u16 = 0x0012;
 /// The heartbeat record content type (RFC 6520).
 pub const HEARTBEAT_RECORD: u8 = 24;
 
@@ -126,6 +130,9 @@ pub struct HelloSpec<'a> {
     /// A renegotiation hello (RFC 5746 §3.5): `renegotiation_info` carries the client's
     /// verify_data of the handshake being renegotiated, and the signalling suite is left out.
     pub renegotiation_info: Option<&'a [u8]>,
+    /// Ask for a stapled OCSP response (`status_request`, RFC 6066 §8) and for Signed
+    /// Certificate Timestamps (`signed_certificate_timestamp`, RFC 6962 §3.3.1).
+    pub status: bool,
 }
 
 /// ClientHello messages between these sizes hang some F5 load balancers; the padding
@@ -200,6 +207,13 @@ pub fn client_hello(spec: &HelloSpec<'_>, random: &[u8; 96]) -> Vec<u8> {
             extension(ext, 0x0017, |_| {});
             if spec.heartbeat {
                 extension(ext, HEARTBEAT_EXTENSION, |e| e.push(1));
+            }
+            if spec.status {
+                // status_type ocsp, no responder ids, no request extensions.
+                extension(ext, STATUS_REQUEST_EXTENSION, |e| {
+                    e.extend_from_slice(&[1, 0, 0, 0, 0]);
+                });
+                extension(ext, SCT_EXTENSION, |_| {});
             }
             if let Some(verify) = spec.renegotiation_info {
                 extension(ext, 0xff01, |e| {
@@ -367,6 +381,8 @@ pub struct ServerHello {
     pub downgrade_sentinel: bool,
     /// The server random.
     pub random: [u8; 32],
+    /// The body of a `signed_certificate_timestamp` extension (a TLS-encoded SCT list).
+    pub sct_list: Option<Vec<u8>>,
 }
 
 /// A server's answer to a ClientHello.
@@ -394,6 +410,9 @@ pub struct Flight {
     pub server_key_exchange: Option<Vec<u8>>,
     /// Whether ServerHelloDone was seen.
     pub complete: bool,
+    /// The body of a CertificateStatus message (RFC 6066 §8: a stapled OCSP response), as
+    /// sent.
+    pub certificate_status: Option<Vec<u8>>,
 }
 
 /// The parser's verdict on the bytes so far.
@@ -609,6 +628,7 @@ impl AnswerParser {
                         certificates: Vec::new(),
                         server_key_exchange: None,
                         complete: false,
+                        certificate_status: None,
                     };
                     if stop {
                         answer = Some(Answer::Hello(f));
@@ -619,6 +639,7 @@ impl AnswerParser {
                 (None, other) => return Err(WireError::UnexpectedMessage(other)),
                 (Some(f), 11) => f.certificates = parse_certificates(msg)?,
                 (Some(f), 12) => f.server_key_exchange = Some(msg.to_vec()),
+                (Some(f), 22) => f.certificate_status = Some(msg.to_vec()),
                 (Some(f), 14) => {
                     if !msg.is_empty() {
                         return Err(WireError::Invalid("ServerHelloDone"));
@@ -627,7 +648,7 @@ impl AnswerParser {
                     answer = self.flight.take().map(Answer::Hello);
                     break;
                 }
-                (Some(_), _) => {} // CertificateStatus, CertificateRequest...: not needed
+                (Some(_), _) => {} // CertificateRequest...: not needed
             }
         }
         self.pending.drain(..consumed.min(self.pending.len()));
@@ -656,6 +677,7 @@ fn parse_server_hello(msg: &[u8]) -> Result<ServerHello, WireError> {
         group: None,
         extensions: Vec::new(),
         random: random.try_into().unwrap_or([0; 32]),
+        sct_list: None,
         downgrade_sentinel: random
             .get(24..31)
             .is_some_and(|tail| tail == DOWNGRADE_SENTINEL)
@@ -686,6 +708,7 @@ fn parse_server_hello(msg: &[u8]) -> Result<ServerHello, WireError> {
                     hello.renegotiation_info = true;
                 }
                 0x002b => hello.version = d.u16().ok_or(bad("supported_versions"))?,
+                SCT_EXTENSION => hello.sct_list = Some(d.rest().to_vec()),
                 0x0033 => {
                     hello.group = Some(d.u16().ok_or(bad("key_share"))?);
                     d.rest();
@@ -991,6 +1014,7 @@ pub(crate) mod tests {
                 fallback_scsv: false,
                 heartbeat: false,
                 renegotiation_info: None,
+                status: false,
             };
             let rec = client_hello(&spec, &[1; 96]);
             let mut r = Reader::new(&rec);
@@ -1063,6 +1087,7 @@ pub(crate) mod tests {
                     fallback_scsv: false,
                     heartbeat: false,
                     renegotiation_info: None,
+                    status: false,
                 };
                 let rec = client_hello(&spec, &[1; 96]);
                 let (len, padded) = hello_facts(&rec, 0x0015);
@@ -1085,6 +1110,7 @@ pub(crate) mod tests {
             fallback_scsv: false,
             heartbeat: false,
             renegotiation_info: None,
+            status: false,
         };
         let rec = client_hello(&spec, &[1; 96]);
         let (len, _) = hello_facts(&rec, 0x0015);
@@ -1340,6 +1366,7 @@ pub(crate) mod tests {
             fallback_scsv: true,
             heartbeat: true,
             renegotiation_info: None,
+            status: false,
         };
         let rec = client_hello(&spec, &[1; 96]);
         let (_, hb) = hello_facts(&rec, HEARTBEAT_EXTENSION);
