@@ -311,7 +311,7 @@ fn demo_lab_fails_pci_dss_4_2_1_and_8_3_4() {
     );
     let json = load(&json_path);
     validate(&json);
-    assert_eq!(json["schema_minor"], 7);
+    assert_eq!(json["schema_minor"], 8);
     let pci = view(&json, "pci-dss");
     assert_eq!(pci["version"], "4.0.1");
 

@@ -448,7 +448,16 @@ async fn dns_server_resolves_targets_for_every_family() {
                 (id.starts_with("headers.") || id.starts_with("tls."))
                     && !id.starts_with("tls.profile.")
             })
-            .all(|(_, s)| s == "pass"),
+            // Skipped by design on a rustls lab site under a private CA: no RSA key exchange
+            // (ROBOT), no must-staple certificate, a `--ca-file` CA (CT).
+            .all(|(id, s)| s == "pass"
+                || ([
+                    "tls.vuln.robot",
+                    "tls.ocsp.must_staple_missing",
+                    "tls.ct.missing"
+                ]
+                .contains(&id.as_str())
+                    && s == "skipped")),
         "{headers:?}"
     );
     assert_eq!(run.result(DANGLING)["status"], "pass");

@@ -129,6 +129,14 @@ async fn unresolvable_name_is_unreachable() {
     assert_eq!(run.code, 3);
 }
 
+/// TLS rules a rustls lab site under a private CA skips: no RSA key exchange, no must-staple
+/// certificate, a `--ca-file` CA (CT is judged for public CAs).
+const SKIPPED_ON_LAB_TLS: [&str; 3] = [
+    "tls.vuln.robot",
+    "tls.ocsp.must_staple_missing",
+    "tls.ct.missing",
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_bad_target_does_not_stall_the_others() {
     let tarpit = hostile_at("127.0.0.1", Hostile::Tarpit).await;
@@ -152,7 +160,10 @@ async fn one_bad_target_does_not_stall_the_others() {
         good_results
             .iter()
             .filter(|(id, _)| !id.starts_with("tls.profile."))
-            .all(|(_, s)| s == "pass"),
+            // Skipped by design here: no RSA key exchange (ROBOT), no must-staple certificate,
+            // a private CA (CT).
+            .all(|(id, s)| s == "pass"
+                || (SKIPPED_ON_LAB_TLS.contains(&id.as_str()) && s == "skipped")),
         "{good_results:?}"
     );
     assert!(took < HANG);

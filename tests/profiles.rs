@@ -155,7 +155,7 @@ fn mozilla_modern_and_intermediate_against_openssl_s_server() {
         modern.json()["policy"]["profile"],
         serde_json::json!({"name": "mozilla-modern", "version": "6.0"})
     );
-    assert_eq!(modern.json()["schema_minor"], 7);
+    assert_eq!(modern.json()["schema_minor"], 8);
     let header = modern.stdout.lines().next().unwrap_or_default();
     assert!(header.ends_with("· profile mozilla-modern 6.0"), "{header}");
     assert_eq!(modern.code, 1, "{}", modern.stdout);

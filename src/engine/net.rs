@@ -571,6 +571,13 @@ fn replace_bytes(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A `(connection, permit)` pair as `(permit, connection)`, for `let (_permit, stream) = …`:
+/// bindings are dropped in reverse order, so the permit, bound first, is released only after
+/// the connection is closed, and the per-host limit never sees one connection too many.
+pub fn permit_first<S, P>((stream, permit): (S, P)) -> (P, S) {
+    (permit, stream)
+}
+
 #[cfg(test)]
 mod exchange_tests {
     use super::*;

@@ -35,7 +35,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// 2: suppressions, baseline states, the gate's new policy keys; 3: `plan_id` and `shard` in
 /// shard and merged reports; 4: `compliance`; 5: the reason kind `no_service`; 6: `policy.profile`;
 /// 7: `parent` and `chain` of targets, from discovery chaining).
-pub const SCHEMA_MINOR: u32 = 7;
+pub const SCHEMA_MINOR: u32 = 8;
 
 /// The tool that wrote a report.
 #[derive(Clone, Debug, Serialize)]

@@ -730,7 +730,7 @@ async fn http_inside_tls(via: Via<'_>, addr: SocketAddr, t: Timeouts) -> Option<
         Ok(ip) => ServerName::IpAddress(ip.into()),
         Err(_) => ServerName::try_from(via.host.to_string()).ok()?,
     };
-    let (stream, _permit) = connect(via, addr).await.ok()?;
+    let (_permit, stream) = crate::engine::net::permit_first(connect(via, addr).await.ok()?);
     let connector = tokio_rustls::TlsConnector::from(config);
     let mut tls = tokio::time::timeout(t.answer, connector.connect(name, stream))
         .await
@@ -781,8 +781,8 @@ async fn try_probe(
     wait: Duration,
     t: Timeouts,
 ) -> Tried {
-    let (mut stream, _permit) = match connect(via, addr).await {
-        Ok(s) => s,
+    let (_permit, mut stream) = match connect(via, addr).await {
+        Ok(s) => crate::engine::net::permit_first(s),
         Err(e) => return Tried::Failed(e),
     };
     let host = addr.ip().to_string();
@@ -871,8 +871,8 @@ async fn identify_inner(via: Via<'_>, addr: SocketAddr, t: Timeouts) -> Identifi
             return id;
         }
     } else {
-        let (mut stream, permit) = match connect(via, addr).await {
-            Ok(s) => s,
+        let (permit, mut stream) = match connect(via, addr).await {
+            Ok(s) => crate::engine::net::permit_first(s),
             Err(e) => return failed(e),
         };
         match read_some(&mut stream, t.banner, READ_CAP).await {

@@ -272,8 +272,8 @@ impl<'a> Prober<'a> {
         }
         let hello = wire::client_hello(spec, &random);
         let deadline = Instant::now() + net::request_deadline(self.timeout);
-        let (mut stream, permit) = match self.connect().await {
-            Ok(s) => s,
+        let (permit, mut stream) = match self.connect().await {
+            Ok(s) => net::permit_first(s),
             Err(r) => return Err(Exchange::Failed(r)),
         };
         self.connected.fetch_add(1, Ordering::Relaxed);
@@ -341,7 +341,7 @@ impl<'a> Prober<'a> {
         doing: &str,
         enough: impl Fn(&[Reply]) -> bool,
     ) -> Result<FollowUp, Reason> {
-        let (mut stream, _permit) = conn;
+        let (_permit, mut stream) = crate::engine::net::permit_first(conn);
         let deadline = Instant::now() + net::request_deadline(self.timeout);
         match tokio::time::timeout(self.timeout, stream.write_all(bytes)).await {
             Ok(Ok(())) => {}
@@ -446,7 +446,7 @@ impl<'a> Prober<'a> {
         let name = ServerName::try_from(self.host.clone())
             .map_err(|e| Reason::new(ReasonKind::Bug, format!("{}: {e}", self.host)))?;
         self.handshakes.fetch_add(1, Ordering::Relaxed);
-        let (stream, _permit) = self.connect().await?;
+        let (_permit, stream) = crate::engine::net::permit_first(self.connect().await?);
         self.connected.fetch_add(1, Ordering::Relaxed);
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
         let outcome = tokio::time::timeout(self.timeout, connector.connect(name, stream)).await;
@@ -1490,7 +1490,7 @@ async fn probe_client_renegotiation(p: &Prober<'_>) -> Result<ClientRenegotiatio
     out.extend_from_slice(&[20, 3, 3, 0, 1, 1]);
     out.extend(keys.client.seal(22, &finished).ok_or_else(|| bug("seal"))?);
     transcript.extend_from_slice(&finished);
-    let (mut stream, _permit) = kept.conn;
+    let (_permit, mut stream) = crate::engine::net::permit_first(kept.conn);
     let io = |e: std::io::Error| net::io_reason(&e, &doing);
     match tokio::time::timeout(p.timeout, stream.write_all(&out)).await {
         Ok(r) => r.map_err(io)?,

@@ -784,7 +784,7 @@ async fn one(
         .and_then(|b| key.encrypt(&b))
         .and_then(|c| key_exchange_flight(flight.hello.version, &c))
         .ok_or_else(|| Reason::new(ReasonKind::Bug, format!("{doing}: key exchange")))?;
-    let (mut stream, _permit) = kept.conn;
+    let (_permit, mut stream) = crate::engine::net::permit_first(kept.conn);
     let (received, end) = send_and_read(&mut stream, &bytes, p.timeout, &doing).await?;
     reaction(&received, end)
         .map(Step::Answer)

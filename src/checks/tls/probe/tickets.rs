@@ -96,7 +96,7 @@ pub(in super::super) async fn probe_ticketbleed(p: &Prober<'_>) -> Result<Ticket
 
     // 1. The full handshake.
     p.handshakes.fetch_add(1, Ordering::Relaxed);
-    let (mut stream, permit) = p.connect().await?;
+    let (permit, mut stream) = crate::engine::net::permit_first(p.connect().await?);
     p.connected.fetch_add(1, Ordering::Relaxed);
     let _ = stream.set_nodelay(true);
     write(&mut stream, &hello, p.timeout, &doing).await?;
@@ -207,7 +207,7 @@ pub(in super::super) async fn probe_ticketbleed(p: &Prober<'_>) -> Result<Ticket
     let base = wire::client_hello(&spec, &random);
     let hello = ticket_wire::with_ticket(&base, &id, &ticket).ok_or_else(|| bug("hello"))?;
     p.handshakes.fetch_add(1, Ordering::Relaxed);
-    let (mut stream, _permit) = p.connect().await?;
+    let (_permit, mut stream) = crate::engine::net::permit_first(p.connect().await?);
     p.connected.fetch_add(1, Ordering::Relaxed);
     let _ = stream.set_nodelay(true);
     write(&mut stream, &hello, p.timeout, &doing).await?;

@@ -48,7 +48,7 @@ async fn probe_once(p: &Prober<'_>) -> Result<Sslv2, Reason> {
     let hello = sslv2_wire::client_hello(&challenge);
     p.handshakes.fetch_add(1, Ordering::Relaxed);
     let deadline = Instant::now() + net::request_deadline(p.timeout);
-    let (mut stream, _permit) = p.connect().await?;
+    let (_permit, mut stream) = crate::engine::net::permit_first(p.connect().await?);
     p.connected.fetch_add(1, Ordering::Relaxed);
     let _ = stream.set_nodelay(true);
     match tokio::time::timeout(p.timeout, stream.write_all(&hello)).await {
