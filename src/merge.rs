@@ -677,8 +677,17 @@ impl FirstPass {
         let rank: HashMap<u32, usize> = order.iter().enumerate().map(|(i, n)| (*n, i)).collect();
         drown.sort_by_key(|(n, _)| rank.get(n).copied().unwrap_or(usize::MAX));
         {
+            // The shards triaged these results; the join rebuilds their findings, so what
+            // triage marked (suppressions, baseline states) is carried over by subject.
+            let marks: Vec<crate::model::Marks> = drown
+                .iter()
+                .map(|(_, o)| crate::model::Marks::of(o))
+                .collect();
             let mut refs: Vec<&mut Outcome> = drown.iter_mut().map(|(_, o)| o).collect();
             crate::checks::tls::drown::join(&mut refs, None);
+            for ((_, o), m) in drown.iter_mut().zip(&marks) {
+                remark(o, m);
+            }
         }
         for (_, o) in &drown {
             tally.add(o);
@@ -988,6 +997,31 @@ fn apply_marks(
         }
     }
     Ok(())
+}
+
+/// Give a result judged again by the merge what triage gave it in its shard: each finding's
+/// suppression and baseline state by subject key, and the result's own suppression only while
+/// it stays inconclusive (a fail is suppressed only when all its findings are).
+fn remark(o: &mut Outcome, m: &crate::model::Marks) {
+    for f in &mut o.findings {
+        let mark = m.findings.iter().find(|x| x.subject == f.subject.key);
+        f.suppression = mark.and_then(|x| x.suppression.clone());
+        f.baseline_state = mark.and_then(|x| x.baseline_state);
+    }
+    match o.status {
+        Status::Fail => {
+            o.suppression = None;
+            o.suppressed = crate::triage::fully_suppressed(o);
+        }
+        Status::Inconclusive => {
+            o.suppression = m.suppression.clone();
+            o.suppressed = o.suppression.is_some();
+        }
+        Status::Pass | Status::Skipped => {
+            o.suppression = None;
+            o.suppressed = false;
+        }
+    }
 }
 
 /// Every target's chain report, joined over the shards (a sliced sweep chains in each shard
