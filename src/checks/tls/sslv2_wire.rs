@@ -8,6 +8,7 @@
 //! 15-bit limit, and rejects trailing bytes inside the SERVER-HELLO. The fuzzer checks it on
 //! anything (`fuzz/fuzz_targets/sslv2_server_hello.rs`).
 
+use super::wire::Reader;
 use std::fmt;
 
 /// The SSLv2 protocol version (SSL 2.0 uses 0x0002).
@@ -126,28 +127,6 @@ pub enum Sslv2Progress {
     NeedMore,
     /// The answer is complete.
     Done(Sslv2Answer),
-}
-
-/// A cursor over untrusted bytes: every take is checked.
-struct Reader<'a> {
-    buf: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let (out, rest) = self.buf.split_at_checked(n)?;
-        self.buf = rest;
-        Some(out)
-    }
-
-    fn u8(&mut self) -> Option<u8> {
-        self.take(1)?.first().copied()
-    }
-
-    fn u16(&mut self) -> Option<u16> {
-        let b = self.take(2)?;
-        Some(u16::from_be_bytes([*b.first()?, *b.get(1)?]))
-    }
 }
 
 /// Parse what a server sent after the CLIENT-HELLO (every byte so far; `at_eof`: the peer

@@ -10,6 +10,7 @@
 //! [`super::wire::MAX_RECORDS`] records. The fuzzer checks it on anything
 //! (`fuzz/fuzz_targets/ticket_stream.rs`).
 
+use super::wire::Reader;
 use super::wire::{self, WireError};
 
 /// The SessionTicket extension (RFC 5077 §3.2).
@@ -18,35 +19,6 @@ pub const SESSION_TICKET: u16 = 0x0023;
 const PADDING: u16 = 0x0015;
 /// Most handshake messages kept from one stream.
 pub const MAX_MESSAGES: usize = 32;
-
-/// A cursor over untrusted bytes: every take is checked.
-struct Reader<'a> {
-    buf: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let (out, rest) = self.buf.split_at_checked(n)?;
-        self.buf = rest;
-        Some(out)
-    }
-
-    fn u8(&mut self) -> Option<u8> {
-        self.take(1)?.first().copied()
-    }
-
-    fn u16(&mut self) -> Option<u16> {
-        let b = self.take(2)?;
-        Some(u16::from_be_bytes([*b.first()?, *b.get(1)?]))
-    }
-
-    fn u24(&mut self) -> Option<usize> {
-        let b = self.take(3)?;
-        Some(
-            usize::from(*b.first()?) << 16 | usize::from(*b.get(1)?) << 8 | usize::from(*b.get(2)?),
-        )
-    }
-}
 
 fn put_u16(out: &mut Vec<u8>, v: usize) -> Option<()> {
     out.extend_from_slice(&u16::try_from(v).ok()?.to_be_bytes());

@@ -425,42 +425,42 @@ pub enum Progress {
 }
 
 /// A cursor over untrusted bytes, in the manner of rustls's `codec::Reader`.
-struct Reader<'a> {
-    buf: &'a [u8],
+pub(super) struct Reader<'a> {
+    pub(super) buf: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8]) -> Reader<'a> {
+    pub(super) fn new(buf: &'a [u8]) -> Reader<'a> {
         Reader { buf }
     }
 
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+    pub(super) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         let (out, rest) = self.buf.split_at_checked(n)?;
         self.buf = rest;
         Some(out)
     }
 
-    fn u8(&mut self) -> Option<u8> {
+    pub(super) fn u8(&mut self) -> Option<u8> {
         self.take(1)?.first().copied()
     }
 
-    fn u16(&mut self) -> Option<u16> {
+    pub(super) fn u16(&mut self) -> Option<u16> {
         let b = self.take(2)?;
         Some(u16::from_be_bytes([*b.first()?, *b.get(1)?]))
     }
 
-    fn u24(&mut self) -> Option<usize> {
+    pub(super) fn u24(&mut self) -> Option<usize> {
         let b = self.take(3)?;
         Some(
             usize::from(*b.first()?) << 16 | usize::from(*b.get(1)?) << 8 | usize::from(*b.get(2)?),
         )
     }
 
-    fn remaining(&self) -> usize {
+    pub(super) fn remaining(&self) -> usize {
         self.buf.len()
     }
 
-    fn rest(&mut self) -> &'a [u8] {
+    pub(super) fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.buf)
     }
 }
