@@ -14,89 +14,9 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use secgate::model::Severity;
 use serde_json::Value;
-use support::{Run, closed_port, secgate};
-
-/// An `openssl s_server` on a free loopback port, killed on drop.
-struct OpensslServer {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for OpensslServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl OpensslServer {
-    fn start(dir: &Path, args: &[&str]) -> OpensslServer {
-        let port = closed_port("127.0.0.1");
-        let child = Command::new("openssl")
-            .arg("s_server")
-            .args(args)
-            .arg("-accept")
-            .arg(format!("127.0.0.1:{port}"))
-            .args([
-                "-cert", "cert.pem", "-key", "key.pem", "-quiet", "-naccept", "2000",
-            ])
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("openssl is installed (.ci/run installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "s_server {args:?} did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        OpensslServer { child, port }
-    }
-
-    fn target(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-/// A directory with an RSA-2048 certificate for 127.0.0.1, valid for 365 days.
-fn material() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "cert.pem",
-            "-days",
-            "365",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .output()
-        .expect("openssl is installed");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir
-}
+use support::{OpensslServer, Run, secgate};
 
 fn result<'a>(run: &'a Run, rule: &str) -> &'a Value {
     run.json()["results"]
@@ -119,8 +39,13 @@ fn scan(target: &str, extra: &[&str]) -> Run {
 /// extends intermediate with a narrower list fails it again, at the severity it gives.
 #[test]
 fn mozilla_modern_and_intermediate_against_openssl_s_server() {
-    let dir = material();
-    let server = OpensslServer::start(dir.path(), &["-cipher", "ECDHE-RSA-AES128-GCM-SHA256"]);
+    let dir = support::rsa_material();
+    let server = OpensslServer::with_key(
+        dir.path(),
+        "cert.pem",
+        "key.pem",
+        &["-cipher", "ECDHE-RSA-AES128-GCM-SHA256"],
+    );
     let target = server.target();
 
     let modern = scan(&target, &["--profile", "mozilla-modern"]);

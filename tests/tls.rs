@@ -16,7 +16,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -26,7 +26,7 @@ use secgate::lab::tls::{
 };
 use secgate::lab::{self, Hostile, LabServer, Site};
 use serde_json::Value;
-use support::{Run, closed_port, secgate};
+use support::{OpensslServer, Run, secgate};
 
 const PASS: &str = "pass";
 const FAIL: &str = "fail";
@@ -565,49 +565,6 @@ async fn certificate_cases() {
 // ---------------------------------------------------------------------------------------------
 // Protocols and cipher suites: Debian's openssl s_server.
 
-/// An `openssl s_server` on a free loopback port, killed on drop.
-struct OpensslServer {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for OpensslServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl OpensslServer {
-    fn start(dir: &Path, cert: &str, key: &str, args: &[&str]) -> OpensslServer {
-        let port = closed_port("127.0.0.1");
-        // The test's options first: OpenSSL 3.0's s_server fails to bind when
-        // -client_renegotiation follows -accept.
-        let child = Command::new("openssl")
-            .arg("s_server")
-            .args(args)
-            .arg("-accept")
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["-cert", cert, "-key", key, "-quiet", "-naccept", "2000"])
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("openssl is installed (.ci/run installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "s_server {args:?} did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        OpensslServer { child, port }
-    }
-
-    fn target(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
 /// The 1024-bit MODP group of RFC 2409 (Oakley group 2) as OpenSSL DH parameters: generating a
 /// 1024-bit safe prime takes seconds, and a well-known weak group is what servers really use.
 const OAKLEY_GROUP_2: &str = "-----BEGIN DH PARAMETERS-----
@@ -696,8 +653,8 @@ fn openssl_material() -> tempfile::TempDir {
 fn a_pinned_self_signed_ca_leaf_and_an_unspeakable_suite() {
     let dir = openssl_material();
     let p = dir.path();
-    let pinned = OpensslServer::start(p, "cert.pem", "key.pem", &["-www"]);
-    let cbc_only = OpensslServer::start(
+    let pinned = OpensslServer::with_key(p, "cert.pem", "key.pem", &["-www"]);
+    let cbc_only = OpensslServer::with_key(
         p,
         "cert.pem",
         "key.pem",
@@ -752,7 +709,7 @@ fn suite_list(run: &Run, target: &str, key: &str) -> Vec<String> {
 fn protocols_and_suites_with_openssl_s_server() {
     let dir = openssl_material();
     let p = dir.path();
-    let s = |args: &[&str]| OpensslServer::start(p, "cert.pem", "key.pem", args);
+    let s = |args: &[&str]| OpensslServer::with_key(p, "cert.pem", "key.pem", args);
     let tls10 = s(&[
         "-tls1",
         "-cipher",
@@ -784,7 +741,7 @@ fn protocols_and_suites_with_openssl_s_server() {
         "-cipher",
         "DHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0",
     ]);
-    let small_key = OpensslServer::start(
+    let small_key = OpensslServer::with_key(
         p,
         "cert1024.pem",
         "key1024.pem",
@@ -792,7 +749,7 @@ fn protocols_and_suites_with_openssl_s_server() {
     );
     // Two certificates, chosen by the suite: ECDSA P-256 and RSA-1024 (testssl.sh's "Server
     // Certificate #1/#2").
-    let dual = OpensslServer::start(
+    let dual = OpensslServer::with_key(
         p,
         "ec.pem",
         "ec.key",
@@ -1367,11 +1324,11 @@ async fn heartbleed_ccs_injection_and_fallback_scsv() {
     })
     .await;
     let dir = openssl_material();
-    let openssl = OpensslServer::start(dir.path(), "cert.pem", "key.pem", &[]);
+    let openssl = OpensslServer::with_key(dir.path(), "cert.pem", "key.pem", &[]);
     // -www: the server reads what the client sends after the handshake (without it, s_server
     // closes once its standard input, here empty, ends).
-    let reneg_refused = OpensslServer::start(dir.path(), "cert.pem", "key.pem", &["-www"]);
-    let reneg_allowed = OpensslServer::start(
+    let reneg_refused = OpensslServer::with_key(dir.path(), "cert.pem", "key.pem", &["-www"]);
+    let reneg_allowed = OpensslServer::with_key(
         dir.path(),
         "cert.pem",
         "key.pem",
@@ -1623,7 +1580,7 @@ async fn dropped_connections_and_an_unknown_version_never_pass() {
     let dir = openssl_material();
     let p = dir.path();
     // TLS 1.2 with a weak suite (NULL) that a truncated enumeration would miss.
-    let server = OpensslServer::start(
+    let server = OpensslServer::with_key(
         p,
         "cert.pem",
         "key.pem",
@@ -1670,7 +1627,7 @@ async fn dropped_connections_and_an_unknown_version_never_pass() {
     .await;
     // A modern server behind a relay that garbles TLS 1.0 hellos only: that version is
     // unknown while the others answer.
-    let modern = OpensslServer::start(
+    let modern = OpensslServer::with_key(
         p,
         "cert.pem",
         "key.pem",

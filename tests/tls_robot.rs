@@ -14,8 +14,6 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -23,7 +21,7 @@ use secgate::lab::robot::{RobotOracle, RobotServer, serve_robot};
 use secgate::lab::tls::{self, LeafSpec, TlsPki};
 use secgate::lab::{self, Site};
 use serde_json::Value;
-use support::{Run, closed_port, secgate};
+use support::{OpensslServer, Run, secgate};
 
 const ROBOT: &str = "tls.vuln.robot";
 
@@ -49,82 +47,6 @@ fn target(s: &RobotServer) -> String {
     format!("127.0.0.1:{}", s.server.addr.port())
 }
 
-/// An `openssl s_server` on a free loopback port, killed on drop.
-struct OpensslServer {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for OpensslServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl OpensslServer {
-    fn start(dir: &Path, args: &[&str]) -> OpensslServer {
-        let port = closed_port("127.0.0.1");
-        let child = Command::new("openssl")
-            .arg("s_server")
-            .args(args)
-            .arg("-accept")
-            .arg(format!("127.0.0.1:{port}"))
-            .args([
-                "-cert", "cert.pem", "-key", "key.pem", "-quiet", "-naccept", "2000",
-            ])
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("openssl is installed (.ci/run installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "s_server {args:?} did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        OpensslServer { child, port }
-    }
-
-    fn target(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-/// An RSA-2048 certificate for 127.0.0.1 made by openssl in a temp dir.
-fn rsa_material() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "cert.pem",
-            "-days",
-            "365",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .output()
-        .expect("openssl is installed (.ci/run installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir
-}
-
 fn evidence(r: &Value, key: &str) -> String {
     let ev = &r["evidence"];
     let v = &ev[key];
@@ -139,9 +61,11 @@ async fn each_oracle_shape_is_told_apart_and_good_servers_pass_or_are_skipped() 
     let strong = robot_lab(RobotOracle::Strong).await;
     let weak = robot_lab(RobotOracle::Weak).await;
     let noisy = robot_lab(RobotOracle::Noisy).await;
-    let dir = rsa_material();
-    let openssl = OpensslServer::start(
+    let dir = support::rsa_material();
+    let openssl = OpensslServer::with_key(
         dir.path(),
+        "cert.pem",
+        "key.pem",
         &["-tls1_2", "-cipher", "AES128-SHA:@SECLEVEL=0", "-www"],
     );
     let pki = TlsPki::new().unwrap();

@@ -16,7 +16,7 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use secgate::checks::tls::sslv2_wire;
@@ -24,7 +24,7 @@ use secgate::lab::tls::{LeafSpec, TlsPki};
 use secgate::lab::vulns::{self, Sslv2Lab, Step, TicketLab};
 use secgate::lab::{self, LabServer};
 use serde_json::Value;
-use support::{Run, closed_port, secgate};
+use support::{OpensslServer, Run, secgate};
 
 const SSLV2: &str = "tls.protocol.sslv2";
 const DROWN: &str = "tls.vuln.drown";
@@ -98,45 +98,6 @@ fn der(dir: &Path, name: &str) -> Vec<u8> {
         .to_vec()
 }
 
-struct OpensslServer {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for OpensslServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl OpensslServer {
-    fn start(dir: &Path, cert: &str, key: &str) -> OpensslServer {
-        let port = closed_port("127.0.0.1");
-        let child = Command::new("openssl")
-            .arg("s_server")
-            .arg("-accept")
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["-cert", cert, "-key", key, "-quiet", "-naccept", "2000"])
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("openssl is installed (.ci/run installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "s_server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        OpensslServer { child, port }
-    }
-
-    fn target(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
 fn target(s: &LabServer) -> String {
     format!("127.0.0.1:{}", s.addr.port())
 }
@@ -182,8 +143,8 @@ async fn sslv2_drown_and_ticketbleed_fail_on_servers_that_have_them_and_pass_on_
     // The SSLv2 responder presents the certificate (and so the key) that s_server serves.
     let v2 = sslv2(&rc4, der(p, "shared.pem"), Step::Answer).await;
     let v2_empty = sslv2(&[], der(p, "v2only.pem"), Step::Answer).await;
-    let victim = OpensslServer::start(p, "shared.pem", "shared.key");
-    let clean = OpensslServer::start(p, "other.pem", "other.key");
+    let victim = OpensslServer::with_key(p, "shared.pem", "shared.key", &[]);
+    let clean = OpensslServer::with_key(p, "other.pem", "other.key", &[]);
     let bleeding = tickets(true, true, Step::Answer).await;
     let sound = tickets(true, false, Step::Answer).await;
     let no_tickets = tickets(false, false, Step::Answer).await;
@@ -309,7 +270,7 @@ async fn hostile_sslv2_and_ticket_servers_are_inconclusive_within_the_timeout() 
     for step in [Step::Garbage, Step::Truncate, Step::Silence] {
         servers.push(tickets(true, true, step).await);
     }
-    let clean = OpensslServer::start(p, "other.pem", "other.key");
+    let clean = OpensslServer::with_key(p, "other.pem", "other.key", &[]);
     let mut targets: Vec<String> = servers.iter().map(target).collect();
     targets.push(clean.target());
     let started = Instant::now();
@@ -353,8 +314,8 @@ async fn hostile_sslv2_and_ticket_servers_are_inconclusive_within_the_timeout() 
 async fn a_shard_never_passes_drown_and_the_merge_joins_the_shards() {
     let dir = material();
     let p = dir.path();
-    let clean = OpensslServer::start(p, "other.pem", "other.key");
-    let victim = OpensslServer::start(p, "shared.pem", "shared.key");
+    let clean = OpensslServer::with_key(p, "other.pem", "other.key", &[]);
+    let victim = OpensslServer::with_key(p, "shared.pem", "shared.key", &[]);
     let v2 = sslv2(&[0x010080], der(p, "shared.pem"), Step::Answer).await;
     let targets = [clean.target(), victim.target(), target(&v2)];
     let out = tempfile::tempdir().unwrap();

@@ -16,15 +16,14 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use secgate::lab::ocsp::{self, LabStatus, Responder, ResponseSpec};
 use secgate::lab::tls::{self, LeafSpec, TlsPki};
 use secgate::lab::{self, Hostile, LabServer, Site};
 use serde_json::Value;
-use support::{Run, closed_port, secgate};
+use support::{OpensslServer, Run, secgate};
 
 const PASS: &str = "pass";
 const FAIL: &str = "fail";
@@ -402,42 +401,6 @@ async fn a_silent_server_leaves_the_status_rules_undecided() {
 // ---------------------------------------------------------------------------------------------
 // Debian's OpenSSL: `openssl ocsp` makes the responses, `openssl s_server` staples them and
 // serves SCTs in the TLS extension.
-
-struct OpensslServer {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for OpensslServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl OpensslServer {
-    fn start(dir: &Path, args: &[&str]) -> OpensslServer {
-        let port = closed_port("127.0.0.1");
-        let child = Command::new("openssl")
-            .arg("s_server")
-            .args(args)
-            .arg("-accept")
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["-quiet", "-naccept", "2000"])
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("openssl is installed (.ci/run installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "s_server {args:?} did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        OpensslServer { child, port }
-    }
-}
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")

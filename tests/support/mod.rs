@@ -213,3 +213,96 @@ pub fn all_headers(default: &str, overrides: &[(&str, &str)]) -> BTreeMap<String
 pub fn repo_path(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
+
+/// An `openssl s_server` (Debian's, which .ci/run installs) on a free loopback port, killed
+/// on drop.
+pub struct OpensslServer {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl Drop for OpensslServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl OpensslServer {
+    /// `openssl s_server ARGS -accept 127.0.0.1:PORT -quiet -naccept 2000` in `dir`, once it
+    /// accepts connections. The test's options come first: OpenSSL 3.0's s_server fails to
+    /// bind when -client_renegotiation follows -accept.
+    pub fn start(dir: &std::path::Path, args: &[&str]) -> OpensslServer {
+        OpensslServer::launch(dir, args, &[])
+    }
+
+    /// [`OpensslServer::start`] with `-cert CERT -key KEY` after `-accept`.
+    pub fn with_key(dir: &std::path::Path, cert: &str, key: &str, args: &[&str]) -> OpensslServer {
+        OpensslServer::launch(dir, args, &["-cert", cert, "-key", key])
+    }
+
+    fn launch(dir: &std::path::Path, before: &[&str], after: &[&str]) -> OpensslServer {
+        let port = closed_port("127.0.0.1");
+        let child = Command::new("openssl")
+            .arg("s_server")
+            .args(before)
+            .arg("-accept")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(after)
+            .args(["-quiet", "-naccept", "2000"])
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl is installed (.ci/run installs it)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "s_server {before:?} did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        OpensslServer { child, port }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn target(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+/// A directory with `cert.pem` and `key.pem`: an RSA-2048 certificate for 127.0.0.1, valid
+/// for 365 days, made by openssl.
+pub fn rsa_material() -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+            "-days",
+            "365",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl is installed (.ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
