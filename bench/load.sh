@@ -3,8 +3,11 @@
 # the same loopback nginx (Debian `nginx-light`: `return 200`, keep-alive), over HTTP and HTTPS.
 #
 #  1. Throughput: wrk's closed-loop maximum (`wrk -t2 -cC -d10s`) against secgate asked for
-#     the same rate (capped at its hard ceiling of 20,000/s), C = 64 and 256 connections;
-#     reports the ratio of secgate's achieved rate to wrk's.
+#     the same rate, C = 64 and 256 connections; reports the ratio of secgate's achieved rate
+#     to wrk's. secgate's hard ceiling is 20,000/s per target, so a rate above it is split
+#     over K targets (the same nginx on 127.0.0.1 to 127.0.0.K, K = rate / 20,000 rounded
+#     up), which run at once, with the C connections split between them: the same total
+#     rate and connections as wrk's, from one secgate process.
 #  2. Accuracy: at a rate both hold (RATE, default 2000/s, 16 connections), wrk paced by a Lua
 #     `delay()` script against secgate's p50/p90/p99; reports secgate / wrk per percentile.
 #  3. secgate's peak RSS (GNU time) in the 256-connection run.
@@ -37,6 +40,8 @@ trap '[ -n "$NGINX" ] && kill "$NGINX" 2>/dev/null; rm -rf "$DIR"' EXIT
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 HTTP=$(port); HTTPS=$(port)
+LISTEN=
+for i in 1 2 3 4 5 6 7 8; do LISTEN="$LISTEN listen 127.0.0.$i:$HTTP; listen 127.0.0.$i:$HTTPS ssl;"; done
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
   -addext subjectAltName=IP:127.0.0.1 -keyout "$DIR/key.pem" -out "$DIR/cert.pem" 2>/dev/null
 cat > "$DIR/nginx.conf" <<EOF
@@ -52,8 +57,7 @@ http {
   keepalive_requests 100000000;
   keepalive_timeout 120s;
   server {
-    listen 127.0.0.1:$HTTP;
-    listen 127.0.0.1:$HTTPS ssl;
+    $LISTEN
     ssl_certificate $DIR/cert.pem;
     ssl_certificate_key $DIR/key.pem;
     location / { return 200 "ok\n"; }
@@ -81,18 +85,25 @@ function done(summary, latency, requests)
 end
 EOF
 
-secgate() { # URL RATE CONNS -> "achieved p50 p90 p95 p99 lag_p95 dropped rss_kb" (µs; lag: the
-  # larger of the workers' schedule lag and the heartbeat's)
-  cat > "$DIR/secgate.toml" <<EOF
+secgate() { # SCHEME PORT RATE CONNS -> "achieved p50 p90 p95 p99 lag_p95 dropped rss_kb k" (µs;
+  # achieved and dropped summed over the K targets, the percentiles the first target's, lag
+  # the largest of the workers' schedule lag and the heartbeat's)
+  local k conns
+  k=$(awk -v r="$3" 'BEGIN { k = int((r + 19999) / 20000); if (k < 1) k = 1; if (k > 8) k = 8; print k }')
+  conns=$(( ($4 + k - 1) / k ))
+  : > "$DIR/secgate.toml"
+  for i in $(seq 1 "$k"); do
+    cat >> "$DIR/secgate.toml" <<EOF
 [[target]]
-url = "$1"
-load = { rate = $2, duration = $DURATION, warmup = 2, idle = 0, connections = $3, abort_on_fail = false }
+url = "$1://127.0.0.$i:$2/"
+load = { rate = $(awk -v r="$3" -v k="$k" 'BEGIN { printf "%.0f", r / k }'), duration = $DURATION, warmup = 2, idle = 0, connections = $conns, abort_on_fail = false }
 EOF
+  done
   /usr/bin/time -f "%M" -o "$DIR/rss" "$BIN" scan --config "$DIR/secgate.toml" --checks load --insecure \
     --quiet --json "$DIR/r.json" || true
-  jq -r --arg rss "$(tail -n 1 "$DIR/rss")" '.results[] | select(.rule_id == "load.throughput") | .evidence as $e
-    | ($e.latency_us | map(split("=") | {(.[0]): .[1]}) | add) as $l
-    | "\($e.achieved_per_s) \($l.p50) \($l.p90) \($l.p95) \($l.p99) \([$e.schedule_lag_p95_us, $e.heartbeat_lag_p95_us] | max) \($e.dropped_iterations) \($rss)"' "$DIR/r.json"
+  jq -r --arg rss "$(tail -n 1 "$DIR/rss")" '[.results[] | select(.rule_id == "load.throughput") | .evidence] as $all
+    | $all[0] as $e | ($e.latency_us | map(split("=") | {(.[0]): .[1]}) | add) as $l
+    | "\($all | map(.achieved_per_s | tonumber) | add) \($l.p50) \($l.p90) \($l.p95) \($l.p99) \($all | map([.schedule_lag_p95_us, .heartbeat_lag_p95_us] | max) | max) \($all | map(.dropped_iterations) | add) \($rss) \($all | length)"' "$DIR/r.json"
 }
 wrk_run() { # URL CONNS [SCRIPT] -> "p50 p90 p95 p99 rps" (µs)
   RATE=$RATE CONNS=$2 wrk -t2 -c"$2" -d"${DURATION}s" -s "$DIR/${3:-max}.lua" "$1" | awk '/^WRK/ {print $2, $3, $4, $5, $6}'
@@ -103,17 +114,18 @@ echo "secgate load benchmark: nginx on 127.0.0.1 (1 worker), ${DURATION}s runs, 
 [ "$ONLY" = hold ] || for scheme in http https; do
   if [ $scheme = http ]; then URL="http://127.0.0.1:$HTTP/"; else URL="https://127.0.0.1:$HTTPS/"; fi
   echo
-  echo "== $scheme: throughput ceiling (wrk closed loop vs secgate open model at wrk's rate, max 20000/s)"
+  if [ $scheme = http ]; then PORT=$HTTP; else PORT=$HTTPS; fi
+  echo "== $scheme: throughput ceiling (wrk closed loop vs secgate open model at wrk's rate, split over targets of at most 20000/s)"
   for c in 64 256; do
     read -r _ _ _ _ wrps < <(wrk_run "$URL" $c)
-    want=$(awk -v r="$wrps" 'BEGIN { r = int(r); if (r > 20000) r = 20000; print r }')
-    read -r ach p50 _ p95 p99 lag dropped rss < <(secgate "$URL" "$want" $c)
-    printf '  c=%-3s  wrk %8.0f/s   secgate asked %6s/s achieved %8s/s (p50 %s µs, p99 %s µs, lag p95 %s µs, dropped %s, peak RSS %s KB)   ratio secgate/wrk %s\n' \
-      $c "$wrps" "$want" "$ach" "$p50" "$p99" "$lag" "$dropped" "$rss" "$(ratio "$ach" "$wrps")"
+    want=$(awk -v r="$wrps" 'BEGIN { print int(r) }')
+    read -r ach p50 _ p95 p99 lag dropped rss k < <(secgate $scheme "$PORT" "$want" $c)
+    printf '  c=%-3s  wrk %8.0f/s   secgate asked %6s/s over %s targets, achieved %8s/s (p50 %s µs, p99 %s µs, lag p95 %s µs, dropped %s, peak RSS %s KB)   ratio secgate/wrk %s\n' \
+      $c "$wrps" "$want" "$k" "$ach" "$p50" "$p99" "$lag" "$dropped" "$rss" "$(ratio "$ach" "$wrps")"
   done
   echo "== $scheme: accuracy at $RATE/s, 16 connections (wrk paced by delay(), secgate corrected)"
   read -r w50 w90 w95 w99 wrps < <(wrk_run "$URL" 16 pace)
-  read -r ach s50 s90 s95 s99 lag dropped _ < <(secgate "$URL" "$RATE" 16)
+  read -r ach s50 s90 s95 s99 lag dropped _ _ < <(secgate $scheme "$PORT" "$RATE" 16)
   printf '  wrk      %8.0f/s  p50 %6s  p90 %6s  p95 %6s  p99 %6s µs\n' "$wrps" "$w50" "$w90" "$w95" "$w99"
   printf '  secgate  %8s/s  p50 %6s  p90 %6s  p95 %6s  p99 %6s µs  (lag p95 %s µs, dropped %s)\n' "$ach" "$s50" "$s90" "$s95" "$s99" "$lag" "$dropped"
   printf '  ratio secgate/wrk: p50 %s  p90 %s  p95 %s  p99 %s\n' "$(ratio "$s50" "$w50")" "$(ratio "$s90" "$w90")" \

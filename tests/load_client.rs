@@ -301,3 +301,161 @@ fn nonsense_client_options_are_usage_errors() {
         assert!(line.contains(says), "{keys}: {line}");
     }
 }
+
+/// How the raw server of [`raw_server`] answers every request.
+#[derive(Clone, Copy)]
+enum Answer {
+    /// Chunked body with a chunk extension and a trailer, keep-alive.
+    Chunked,
+    /// `100 Continue`, then a 200 with a length.
+    Continue,
+    /// A 200 with `Connection: close`, then the close.
+    Close,
+    /// HTTP/1.0 with no length: the body runs to the close.
+    Http10,
+    /// Claims a 2 MB body (over the 1 MB cap).
+    Huge,
+    /// Not HTTP.
+    Garbage,
+    /// Headers without end (past the 64 KB head cap).
+    EndlessHead,
+    /// Closes halfway through the body.
+    CutBody,
+    /// `Transfer-Encoding` and `Content-Length` both.
+    Smuggle,
+}
+
+/// A server on 127.0.0.1 written with nothing but a socket, so that it can answer what a
+/// proper HTTP library never would; counts connections and requests.
+async fn raw_server(answer: Answer) -> Server {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = lab::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Seen::default());
+    let s = seen.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            s.accepted.fetch_add(1, Ordering::Relaxed);
+            let s = s.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    // One request head (the load requests are GETs without a body).
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                    buf.drain(..end);
+                    s.h1.fetch_add(1, Ordering::Relaxed);
+                    let reply: Vec<u8> = match answer {
+                        Answer::Chunked => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nX-Trailer: t\r\n\r\n".to_vec(),
+                        Answer::Continue => b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec(),
+                        Answer::Close => b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".to_vec(),
+                        Answer::Http10 => b"HTTP/1.0 200 OK\r\n\r\nthe body runs to the close".to_vec(),
+                        Answer::Huge => {
+                            let mut r = b"HTTP/1.1 200 OK\r\nContent-Length: 2097152\r\n\r\n".to_vec();
+                            r.resize(r.len() + 65536, b'x');
+                            r
+                        }
+                        Answer::Garbage => b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n\r\n".to_vec(),
+                        Answer::EndlessHead => {
+                            let mut r = b"HTTP/1.1 200 OK\r\n".to_vec();
+                            while r.len() < 80 * 1024 {
+                                r.extend_from_slice(b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+                            }
+                            r
+                        }
+                        Answer::CutBody => b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part".to_vec(),
+                        Answer::Smuggle => b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_vec(),
+                    };
+                    if stream.write_all(&reply).await.is_err() {
+                        return;
+                    }
+                    if matches!(
+                        answer,
+                        Answer::Close | Answer::Http10 | Answer::CutBody | Answer::Garbage
+                    ) {
+                        return;
+                    }
+                    if matches!(answer, Answer::EndlessHead | Answer::Huge) {
+                        // Keep the connection open (the client gives up at its cap).
+                        let _ = tokio::time::timeout(
+                            std::time::Duration::from_secs(5),
+                            stream.read(&mut chunk),
+                        )
+                        .await;
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Server { port, seen, task }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http1_answers_of_every_framing_and_hostile_ones() {
+    let _one = SERIAL.lock().await;
+    let keys =
+        "rate = 100, duration = 1, warmup = 0, idle = 0, connections = 2, abort_on_fail = false";
+    // Well-formed answers: every request succeeds; connections are kept unless the answer
+    // says otherwise.
+    for (answer, reused) in [
+        (Answer::Chunked, true),
+        (Answer::Continue, true),
+        (Answer::Close, false),
+        (Answer::Http10, false),
+    ] {
+        let s = raw_server(answer).await;
+        let run = load_scan(&format!("http://127.0.0.1:{}/", s.port), keys).await;
+        let r = run.result("load.error_rate");
+        let requests = s.seen.h1.load(Ordering::Relaxed);
+        let accepted = s.seen.accepted.load(Ordering::Relaxed);
+        assert_eq!(
+            r["evidence"]["errors_by_kind"],
+            serde_json::json!([]),
+            "{r}"
+        );
+        assert_eq!(requests, 100, "{r}");
+        if reused {
+            // 2 workers (and the connectivity check's connect).
+            assert!(
+                accepted <= 3,
+                "{accepted} connections for {requests} requests"
+            );
+        } else {
+            assert!(
+                accepted >= 100,
+                "{accepted} connections for {requests} requests"
+            );
+        }
+    }
+    // Hostile answers: each request fails with its kind, never a pass, never a hang.
+    for (answer, kind) in [
+        (Answer::Huge, "too_large"),
+        (Answer::Garbage, "malformed"),
+        (Answer::EndlessHead, "too_large"),
+        (Answer::CutBody, "reset"),
+        (Answer::Smuggle, "malformed"),
+    ] {
+        let s = raw_server(answer).await;
+        let started = std::time::Instant::now();
+        let run = load_scan(&format!("http://127.0.0.1:{}/", s.port), keys).await;
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+        let r = run.result("load.error_rate");
+        assert_eq!(status(&run, "load.error_rate"), "fail", "{r}");
+        let kinds = r["evidence"]["errors_by_kind"].as_array().unwrap();
+        assert_eq!(kinds.len(), 1, "{r}");
+        assert!(
+            kinds[0].as_str().unwrap().starts_with(&format!("{kind}=")),
+            "{kind}: {r}"
+        );
+    }
+}

@@ -1,14 +1,12 @@
 //! The load generator's client side: TCP connects (from a chosen source address), CONNECT
 //! tunnels, TLS (with session resumption), and HTTP/1.1 or HTTP/2 on top.
 //!
-//! **HTTP/1.1**: one request in flight per connection, and the connection is driven *in the
-//! task that sends on it*: hyper's `Connection` future is polled beside the request, not on
-//! a task of its own. A spawned driver costs two task wake-ups per request (request to the
-//! driver, response back), often across the runtime's threads; at tens of thousands of
-//! requests a second that hop was the generator's largest cost after the kernel's. An idle
-//! connection is not polled at all; before it is used again it is polled once without
-//! waiting, so a connection the server closed meanwhile is seen as closed (and replaced)
-//! instead of failing the next request.
+//! **HTTP/1.1**: one request in flight per connection, exchanged *in the task that sends
+//! on it* by secgate's own small HTTP/1.1 exchange ([`super::h1`]: prepared request bytes,
+//! `httparse` for the answer, no buffer kept while idle). A spawned connection driver would
+//! cost two task wake-ups per request, often across the runtime's threads. Before an idle
+//! connection is used again it is read once without waiting, so a connection the server
+//! closed meanwhile is seen as closed (and replaced) instead of failing the next request.
 //!
 //! **HTTP/2** (`http2 = true`): ALPN `h2` over TLS, prior knowledge (h2c) over plain TCP.
 //! Streams are multiplexed: several workers share one connection (its driver runs on a task
@@ -27,7 +25,6 @@
 //! Every connect, tunnel, handshake and exchange has the endpoint's timeout; response heads
 //! and bodies are read up to caps.
 
-use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -35,17 +32,14 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::FutureExt as _;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use super::generator::{BODY_CAP, Endpoint, ErrorKind, Tunnel};
-
-/// The largest response head accepted.
-const HEAD_CAP: usize = 64 * 1024;
+use super::generator::{BODY_CAP, Endpoint, ErrorKind, RequestSpec, Tunnel};
+use super::h1::{H1, HEAD_CAP};
 /// Source addresses used for a loopback IPv4 target (127.0.0.1 to 127.0.0.64).
 pub const LOOPBACK_SOURCES: u8 = 64;
 /// The longest proxy answer to a CONNECT read.
@@ -212,8 +206,6 @@ impl AsyncWrite for Stream {
     }
 }
 
-type H1Driver = Pin<Box<http1::Connection<TokioIo<Stream>, Full<Bytes>>>>;
-
 /// Aborts the HTTP/2 driver task when the last handle of its connection goes.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -224,11 +216,7 @@ impl Drop for AbortOnDrop {
 }
 
 enum Link {
-    H1 {
-        sender: http1::SendRequest<Full<Bytes>>,
-        /// Polled by whoever uses the connection; `None` once it finished (closed).
-        driver: Option<H1Driver>,
-    },
+    H1(H1),
     H2 {
         sender: http2::SendRequest<Full<Bytes>>,
         _driver: Arc<AbortOnDrop>,
@@ -242,19 +230,19 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Whether the peer closed the connection. An HTTP/1.1 connection is polled once without
+    /// Whether the peer closed the connection. An HTTP/1.1 connection is read once without
     /// waiting first, so that a close that arrived while it was idle is seen.
     pub(super) fn is_closed(&mut self) -> bool {
         match &mut self.link {
-            Link::H1 { sender, driver } => {
-                if let Some(d) = driver
-                    && d.as_mut().now_or_never().is_some()
-                {
-                    *driver = None;
-                }
-                driver.is_none() || sender.is_closed()
-            }
+            Link::H1(h1) => h1.is_closed(),
             Link::H2 { sender, .. } => sender.is_closed(),
+        }
+    }
+
+    /// Free what an idle connection need not keep (an HTTP/1.1 connection's read buffer).
+    pub(super) fn release(&mut self) {
+        if let Link::H1(h1) = &mut self.link {
+            h1.release();
         }
     }
 
@@ -274,7 +262,7 @@ impl Conn {
                 },
                 resumed: self.resumed,
             }),
-            Link::H1 { .. } => None,
+            Link::H1(_) => None,
         }
     }
 }
@@ -398,21 +386,10 @@ pub(super) async fn connect(ep: &Endpoint, slot: u32) -> Result<Conn, ErrorKind>
         }
         None => (Stream::Plain(tcp), None),
     };
-    let io = TokioIo::new(stream);
     let link = match ep.protocol {
-        Protocol::Http1 => {
-            let mut builder = http1::Builder::new();
-            builder.max_buf_size(HEAD_CAP.max(8192));
-            let (sender, conn) = tokio::time::timeout(ep.timeout, builder.handshake(io))
-                .await
-                .map_err(|_| ErrorKind::Timeout)?
-                .map_err(|_| ErrorKind::Malformed)?;
-            Link::H1 {
-                sender,
-                driver: Some(Box::pin(conn)),
-            }
-        }
+        Protocol::Http1 => Link::H1(H1::new(stream)),
         Protocol::Http2 { .. } => {
+            let io = TokioIo::new(stream);
             let mut builder = http2::Builder::new(TokioExecutor::new());
             builder.max_header_list_size(u32::try_from(HEAD_CAP).unwrap_or(u32::MAX));
             let (sender, conn) = tokio::time::timeout(ep.timeout, builder.handshake(io))
@@ -473,43 +450,12 @@ async fn read_answer(resp: hyper::Response<hyper::body::Incoming>) -> Result<u16
     }
 }
 
-/// Poll `work` with the HTTP/1.1 connection's driver beside it (in this task); the driver
-/// finishing (the connection closed) fails whatever `work` still waits for.
-struct Driven<'a, F> {
-    driver: &'a mut Option<H1Driver>,
-    work: Pin<&'a mut F>,
-}
-
-impl<F: Future> Future for Driven<'_, F> {
-    type Output = F::Output;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = &mut *self;
-        if let Some(d) = this.driver.as_mut()
-            && d.as_mut().poll(cx).is_ready()
-        {
-            *this.driver = None;
-        }
-        this.work.as_mut().poll(cx)
-    }
-}
-
 /// One exchange on `conn`: the status, or why it failed. No timeout of its own: the caller's.
-pub(super) async fn exchange(
-    conn: &mut Conn,
-    req: hyper::Request<Full<Bytes>>,
-) -> Result<u16, ErrorKind> {
+pub(super) async fn exchange(conn: &mut Conn, spec: &RequestSpec) -> Result<u16, ErrorKind> {
     match &mut conn.link {
-        Link::H1 { sender, driver } => {
-            let work = async {
-                sender.ready().await.map_err(|e| classify(&e))?;
-                let resp = sender.send_request(req).await.map_err(|e| classify(&e))?;
-                read_answer(resp).await
-            };
-            let work = std::pin::pin!(work);
-            Driven { driver, work }.await
-        }
+        Link::H1(h1) => h1.exchange(spec).await,
         Link::H2 { sender, .. } => {
+            let req = spec.build().ok_or(ErrorKind::Malformed)?;
             sender.ready().await.map_err(|e| classify(&e))?;
             let resp = sender.send_request(req).await.map_err(|e| classify(&e))?;
             read_answer(resp).await

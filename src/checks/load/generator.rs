@@ -183,9 +183,83 @@ pub struct RequestSpec {
     pub headers: Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>,
     /// Body.
     pub body: Bytes,
+    /// The HTTP/1.1 request as sent, prepared once (`None`: the path is not a valid
+    /// request target).
+    wire: Option<Bytes>,
 }
 
 impl RequestSpec {
+    /// A template, with its HTTP/1.1 bytes prepared.
+    pub fn new(
+        method: hyper::Method,
+        path: String,
+        host: String,
+        headers: Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>,
+        body: Bytes,
+    ) -> RequestSpec {
+        let mut spec = RequestSpec {
+            method,
+            path,
+            host,
+            headers,
+            body,
+            wire: None,
+        };
+        spec.wire = spec.http1_bytes().map(Bytes::from);
+        spec
+    }
+
+    /// The request line, `Host`, `User-Agent`, the template's headers (a `Host` of its own
+    /// replaces the target's; `Content-Length` and `Transfer-Encoding` are secgate's: the
+    /// body's true length), then the body. `None` when the path is not a request target.
+    fn http1_bytes(&self) -> Option<Vec<u8>> {
+        let uri: hyper::Uri = self.path.parse().ok()?;
+        let target = uri.path_and_query()?.as_str();
+        if !target.starts_with('/') && target != "*" {
+            return None;
+        }
+        let mut w = Vec::with_capacity(128 + self.body.len());
+        w.extend_from_slice(self.method.as_str().as_bytes());
+        w.push(b' ');
+        w.extend_from_slice(target.as_bytes());
+        w.extend_from_slice(b" HTTP/1.1\r\n");
+        let own_host = self.headers.iter().any(|(k, _)| k == hyper::header::HOST);
+        if !own_host {
+            w.extend_from_slice(b"Host: ");
+            w.extend_from_slice(self.host.as_bytes());
+            w.extend_from_slice(b"\r\n");
+        }
+        w.extend_from_slice(b"User-Agent: ");
+        w.extend_from_slice(crate::engine::net::USER_AGENT.as_bytes());
+        w.extend_from_slice(b"\r\n");
+        for (k, v) in &self.headers {
+            if k == hyper::header::CONTENT_LENGTH || k == hyper::header::TRANSFER_ENCODING {
+                continue;
+            }
+            w.extend_from_slice(k.as_str().as_bytes());
+            w.extend_from_slice(b": ");
+            w.extend_from_slice(v.as_bytes());
+            w.extend_from_slice(b"\r\n");
+        }
+        let methods_with_body = [
+            hyper::Method::POST,
+            hyper::Method::PUT,
+            hyper::Method::PATCH,
+        ];
+        if !self.body.is_empty() || methods_with_body.contains(&self.method) {
+            w.extend_from_slice(format!("Content-Length: {}\r\n", self.body.len()).as_bytes());
+        }
+        w.extend_from_slice(b"\r\n");
+        w.extend_from_slice(&self.body);
+        Some(w)
+    }
+
+    /// The HTTP/1.1 bytes of this request.
+    pub(super) fn wire(&self) -> Option<&[u8]> {
+        self.wire.as_deref()
+    }
+
+    /// The request for hyper (HTTP/2).
     pub(super) fn build(&self) -> Option<hyper::Request<Full<Bytes>>> {
         let mut b = hyper::Request::builder()
             .method(self.method.clone())
@@ -425,7 +499,7 @@ async fn worker(shared: Arc<Shared>, shard: usize, slot: u32, mut lane: Lane) ->
         let mut opened = Opened::default();
         let result = async {
             let c = lane.get(&shared.ep, slot, &mut opened).await?;
-            let req = shared.ep.pick(i).1.build().ok_or(ErrorKind::Malformed)?;
+            let req = shared.ep.pick(i).1;
             let sent = Instant::now();
             let r = tokio::time::timeout(timeout, exchange(c, req))
                 .await

@@ -74,8 +74,10 @@ pub struct HoldStats {
 
 async fn one_request(conn: &mut Conn, ep: &Endpoint, sent: &AtomicU64) -> Result<(), ErrorKind> {
     sent.fetch_add(1, Ordering::Relaxed);
-    let req = ep.request.build().ok_or(ErrorKind::Malformed)?;
-    match tokio::time::timeout(ep.timeout, exchange(conn, req)).await {
+    let r = tokio::time::timeout(ep.timeout, exchange(conn, &ep.request)).await;
+    // Held idle until the next round: no read buffer kept meanwhile.
+    conn.release();
+    match r {
         Ok(Ok(status)) if status >= 500 => Err(ErrorKind::Status5xx),
         Ok(Ok(status)) if status >= 400 => Err(ErrorKind::Status4xx),
         Ok(Ok(_)) => Ok(()),

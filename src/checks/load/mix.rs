@@ -325,17 +325,16 @@ impl Template {
                 ))
             })
             .collect();
-        RequestSpec {
-            method: self.method.clone(),
-            path: self.path.clone(),
-            host: host.to_string(),
+        RequestSpec::new(
+            self.method.clone(),
+            self.path.clone(),
+            host.to_string(),
             headers,
-            body: self
-                .body
+            self.body
                 .clone()
                 .map(bytes::Bytes::from)
                 .unwrap_or_default(),
-        }
+        )
     }
 }
 
@@ -508,13 +507,13 @@ mod tests {
     }
 
     fn spec(path: &str) -> RequestSpec {
-        RequestSpec {
-            method: hyper::Method::GET,
-            path: path.into(),
-            host: "h".into(),
-            headers: Vec::new(),
-            body: bytes::Bytes::new(),
-        }
+        RequestSpec::new(
+            hyper::Method::GET,
+            path.into(),
+            "h".into(),
+            Vec::new(),
+            bytes::Bytes::new(),
+        )
     }
 
     #[test]
