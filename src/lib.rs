@@ -381,7 +381,12 @@ pub fn render(mut report: ScanReport, outputs: &Outputs) -> Result<u8> {
         let mut stdout = std::io::stdout().lock();
         ignore_broken_pipe(report::terminal::write(&report, &mut stdout, opts))?;
     }
-    Ok(exit_code(&report))
+    let code = exit_code(&report);
+    // Freeing a large report (hundreds of thousands of small allocations) takes a good
+    // part of a second that nothing waits for: a thread of its own does it, and the process
+    // exits without waiting when `secgate` is done.
+    std::thread::spawn(move || drop(report));
+    Ok(code)
 }
 
 /// `--github`: append the Markdown summary to the job summary file GitHub Actions names in

@@ -920,7 +920,9 @@ pub fn is_unsafe_char(c: char) -> bool {
 /// `s` with every [`is_unsafe_char`] written as a `\u{..}` escape (`\n`, `\r`, `\t` for
 /// those three). Borrowed when nothing needed escaping.
 pub fn escape_unsafe(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.chars().any(is_unsafe_char) {
+    // Most text is printable ASCII: one pass over the bytes decides (no unsafe character is
+    // in 0x20..=0x7E), the character-wise check only runs on the rest.
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) || !s.chars().any(is_unsafe_char) {
         return std::borrow::Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);

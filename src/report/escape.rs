@@ -36,6 +36,9 @@ fn reason(r: &mut Option<Reason>) {
     }
 }
 
+/// Results from which [`sanitize`] spreads the work over threads.
+const PARALLEL_FROM: usize = 4096;
+
 /// Escape every target-controlled string of `report` in place.
 pub fn sanitize(report: &mut ScanReport) {
     for t in &mut report.targets {
@@ -51,7 +54,18 @@ pub fn sanitize(report: &mut ScanReport) {
             }
         }
     }
-    report.results.iter_mut().for_each(outcome);
+    // Results are most of a large report: escaped on several threads (each is independent).
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if threads > 1 && report.results.len() >= PARALLEL_FROM {
+        let per = report.results.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            for chunk in report.results.chunks_mut(per) {
+                scope.spawn(move || chunk.iter_mut().for_each(outcome));
+            }
+        });
+    } else {
+        report.results.iter_mut().for_each(outcome);
+    }
     for r in &mut report.summary.gate.reasons {
         text(r);
     }

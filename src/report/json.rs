@@ -30,7 +30,11 @@ pub struct Json;
 
 impl super::Writer for Json {
     fn write(&self, report: &ScanReport, out: &mut dyn Write) -> io::Result<()> {
-        serde_json::to_writer_pretty(&mut *out, report)?;
-        writeln!(out)
+        // A concrete buffer in front of `out`: serde writes token by token, and through
+        // `dyn Write` each token was a call of its own.
+        let mut out = io::BufWriter::with_capacity(1 << 16, out);
+        serde_json::to_writer_pretty(&mut out, report)?;
+        writeln!(out)?;
+        out.flush()
     }
 }
