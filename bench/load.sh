@@ -8,8 +8,13 @@
 #     over K targets (the same nginx on 127.0.0.1 to 127.0.0.K, K = rate / 20,000 rounded
 #     up), which run at once, with the C connections split between them: the same total
 #     rate and connections as wrk's, from one secgate process.
-#  2. Accuracy: at a rate both hold (RATE, default 2000/s, 16 connections), wrk paced by a Lua
-#     `delay()` script against secgate's p50/p90/p99; reports secgate / wrk per percentile.
+#  2. Accuracy: at a rate all hold (RATE, default 2000/s, 16 connections), secgate's corrected
+#     p50/p90/p95/p99 against oha's (`oha -q RATE --latency-correction`, when `oha` is on PATH
+#     or OHA names it: `cargo install oha`) and wrk's paced by a Lua `delay()` script;
+#     reports secgate / peer per percentile. Against nginx on loopback the answers take
+#     ~0.1 ms, so the tools differ by their own client paths; the same again behind
+#     bench/delay_server.py (python3, a fixed DELAY_MS, default 2 ms, at SLOW_RATE, default
+#     500/s), where the server's latency dominates and the percentiles should agree.
 #  3. secgate's peak RSS (GNU time) in the 256-connection run.
 #  4. Concurrency: HOLD (default 10,000) keep-alive connections held for HOLD_SECS (default
 #     30) against the same nginx over HTTP: how many were held, and secgate's peak RSS (the
@@ -25,6 +30,9 @@ for p in nginx wrk openssl jq /usr/bin/time; do
   command -v "$p" >/dev/null || { echo "bench/load.sh: needs $p (apt-get install nginx-light wrk openssl jq time)" >&2; exit 2; }
 done
 RATE=${RATE:-2000}
+DELAY_MS=${DELAY_MS:-2}
+SLOW_RATE=${SLOW_RATE:-500}
+OHA=${OHA:-$(command -v oha || true)}
 DURATION=${DURATION:-10}
 HOLD=${HOLD:-10000}
 HOLD_SECS=${HOLD_SECS:-30}
@@ -36,7 +44,8 @@ if [ -z "${BIN:-}" ]; then
 fi
 DIR=$(mktemp -d)
 NGINX=
-trap '[ -n "$NGINX" ] && kill "$NGINX" 2>/dev/null; rm -rf "$DIR"' EXIT
+SLOW=
+trap '[ -n "$NGINX" ] && kill "$NGINX" 2>/dev/null; [ -n "$SLOW" ] && kill "$SLOW" 2>/dev/null; rm -rf "$DIR"' EXIT
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 HTTP=$(port); HTTPS=$(port)
@@ -105,8 +114,27 @@ EOF
     | $all[0] as $e | ($e.latency_us | map(split("=") | {(.[0]): .[1]}) | add) as $l
     | "\($all | map(.achieved_per_s | tonumber) | add) \($l.p50) \($l.p90) \($l.p95) \($l.p99) \($all | map([.schedule_lag_p95_us, .heartbeat_lag_p95_us] | max) | max) \($all | map(.dropped_iterations) | add) \($rss) \($all | length)"' "$DIR/r.json"
 }
-wrk_run() { # URL CONNS [SCRIPT] -> "p50 p90 p95 p99 rps" (µs)
-  RATE=$RATE CONNS=$2 wrk -t2 -c"$2" -d"${DURATION}s" -s "$DIR/${3:-max}.lua" "$1" | awk '/^WRK/ {print $2, $3, $4, $5, $6}'
+wrk_run() { # URL CONNS [SCRIPT [RATE]] -> "p50 p90 p95 p99 rps" (µs)
+  RATE=${4:-$RATE} CONNS=$2 wrk -t2 -c"$2" -d"${DURATION}s" -s "$DIR/${3:-max}.lua" "$1" | awk '/^WRK/ {print $2, $3, $4, $5, $6}'
+}
+oha_run() { # URL RATE CONNS -> "p50 p90 p95 p99 rps" (µs)
+  "$OHA" -z "${DURATION}s" -q "$2" --latency-correction -c "$3" --no-tui --insecure --output-format json "$1" \
+    | jq -r '.latencyPercentiles | [.p50, .p90, .p95, .p99] | map(. * 1e6 | floor | tostring) | join(" ")' \
+    | awk -v r="$2" '{ print $1, $2, $3, $4, r }'
+}
+accuracy() { # LABEL SCHEME PORT RATE: secgate against oha and paced wrk, 16 connections
+  local url="$2://127.0.0.1:$3/"
+  echo "== $1: accuracy at $4/s, 16 connections (secgate corrected, oha --latency-correction, wrk paced by delay())"
+  read -r ach s50 s90 s95 s99 lag dropped _ _ < <(secgate "$2" "$3" "$4" 16)
+  printf '  secgate  %8s/s  p50 %6s  p90 %6s  p95 %6s  p99 %6s µs  (lag p95 %s µs, dropped %s)\n' "$ach" "$s50" "$s90" "$s95" "$s99" "$lag" "$dropped"
+  if [ -n "$OHA" ]; then
+    read -r o50 o90 o95 o99 _ < <(oha_run "$url" "$4" 16)
+    printf '  oha                 p50 %6s  p90 %6s  p95 %6s  p99 %6s µs   ratio secgate/oha: p50 %s  p90 %s  p95 %s  p99 %s\n' \
+      "$o50" "$o90" "$o95" "$o99" "$(ratio "$s50" "$o50")" "$(ratio "$s90" "$o90")" "$(ratio "$s95" "$o95")" "$(ratio "$s99" "$o99")"
+  fi
+  read -r w50 w90 w95 w99 wrps < <(wrk_run "$url" 16 pace "$4")
+  printf '  wrk      %8.0f/s  p50 %6s  p90 %6s  p95 %6s  p99 %6s µs   ratio secgate/wrk: p50 %s  p90 %s  p95 %s  p99 %s\n' \
+    "$wrps" "$w50" "$w90" "$w95" "$w99" "$(ratio "$s50" "$w50")" "$(ratio "$s90" "$w90")" "$(ratio "$s95" "$w95")" "$(ratio "$s99" "$w99")"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
@@ -123,14 +151,16 @@ echo "secgate load benchmark: nginx on 127.0.0.1 (1 worker), ${DURATION}s runs, 
     printf '  c=%-3s  wrk %8.0f/s   secgate asked %6s/s over %s targets, achieved %8s/s (p50 %s µs, p99 %s µs, lag p95 %s µs, dropped %s, peak RSS %s KB)   ratio secgate/wrk %s\n' \
       $c "$wrps" "$want" "$k" "$ach" "$p50" "$p99" "$lag" "$dropped" "$rss" "$(ratio "$ach" "$wrps")"
   done
-  echo "== $scheme: accuracy at $RATE/s, 16 connections (wrk paced by delay(), secgate corrected)"
-  read -r w50 w90 w95 w99 wrps < <(wrk_run "$URL" 16 pace)
-  read -r ach s50 s90 s95 s99 lag dropped _ _ < <(secgate $scheme "$PORT" "$RATE" 16)
-  printf '  wrk      %8.0f/s  p50 %6s  p90 %6s  p95 %6s  p99 %6s µs\n' "$wrps" "$w50" "$w90" "$w95" "$w99"
-  printf '  secgate  %8s/s  p50 %6s  p90 %6s  p95 %6s  p99 %6s µs  (lag p95 %s µs, dropped %s)\n' "$ach" "$s50" "$s90" "$s95" "$s99" "$lag" "$dropped"
-  printf '  ratio secgate/wrk: p50 %s  p90 %s  p95 %s  p99 %s\n' "$(ratio "$s50" "$w50")" "$(ratio "$s90" "$w90")" \
-    "$(ratio "$s95" "$w95")" "$(ratio "$s99" "$w99")"
+  accuracy "$scheme (nginx)" $scheme "$PORT" "$RATE"
 done
+if [ "$ONLY" != hold ]; then
+  SLOWPORT=$(port)
+  python3 bench/delay_server.py "$SLOWPORT" "$DELAY_MS" &
+  SLOW=$!
+  sleep 0.5
+  echo
+  accuracy "http (a server answering after ${DELAY_MS} ms)" http "$SLOWPORT" "$SLOW_RATE"
+fi
 
 [ "$ONLY" = throughput ] && exit 0
 echo
