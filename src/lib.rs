@@ -385,7 +385,8 @@ pub fn render(mut report: ScanReport, outputs: &Outputs) -> Result<u8> {
     // Freeing a large report (hundreds of thousands of small allocations) takes a good
     // part of a second that nothing waits for: a thread of its own does it, and the process
     // exits without waiting when `secgate` is done.
-    std::thread::spawn(move || drop(report));
+    // (Dropped here when no thread can be had.)
+    let _ = std::thread::Builder::new().spawn(move || drop(report));
     Ok(code)
 }
 

@@ -323,6 +323,8 @@ enum Answer {
     CutBody,
     /// `Transfer-Encoding` and `Content-Length` both.
     Smuggle,
+    /// A chunk-size line without digits after the first chunk (not the last chunk).
+    SizelessChunk,
 }
 
 /// A server on 127.0.0.1 written with nothing but a socket, so that it can answer what a
@@ -374,6 +376,7 @@ async fn raw_server(answer: Answer) -> Server {
                         }
                         Answer::CutBody => b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part".to_vec(),
                         Answer::Smuggle => b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_vec(),
+                        Answer::SizelessChunk => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n;ext\r\n\r\n".to_vec(),
                     };
                     if stream.write_all(&reply).await.is_err() {
                         return;
@@ -407,11 +410,14 @@ async fn http1_answers_of_every_framing_and_hostile_ones() {
         "rate = 100, duration = 1, warmup = 0, idle = 0, connections = 2, abort_on_fail = false";
     // Well-formed answers: every request succeeds; connections are kept unless the answer
     // says otherwise.
-    for (answer, reused) in [
-        (Answer::Chunked, true),
-        (Answer::Continue, true),
-        (Answer::Close, false),
-        (Answer::Http10, false),
+    let closing = format!("{keys}, headers = {{ Connection = \"close\" }}");
+    for (answer, keys, reused) in [
+        (Answer::Chunked, keys, true),
+        (Answer::Continue, keys, true),
+        (Answer::Close, keys, false),
+        (Answer::Http10, keys, false),
+        // The template's own `Connection: close`: a new connection for each request.
+        (Answer::Chunked, closing.as_str(), false),
     ] {
         let s = raw_server(answer).await;
         let run = load_scan(&format!("http://127.0.0.1:{}/", s.port), keys).await;
@@ -444,6 +450,7 @@ async fn http1_answers_of_every_framing_and_hostile_ones() {
         (Answer::EndlessHead, "too_large"),
         (Answer::CutBody, "reset"),
         (Answer::Smuggle, "malformed"),
+        (Answer::SizelessChunk, "malformed"),
     ] {
         let s = raw_server(answer).await;
         let started = std::time::Instant::now();

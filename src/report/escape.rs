@@ -58,9 +58,25 @@ pub fn sanitize(report: &mut ScanReport) {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     if threads > 1 && report.results.len() >= PARALLEL_FROM {
         let per = report.results.len().div_ceil(threads);
+        // Each chunk behind a lock, so that one no thread can be had for is escaped here.
+        let chunks: Vec<std::sync::Mutex<&mut [Outcome]>> = report
+            .results
+            .chunks_mut(per)
+            .map(std::sync::Mutex::new)
+            .collect();
         std::thread::scope(|scope| {
-            for chunk in report.results.chunks_mut(per) {
-                scope.spawn(move || chunk.iter_mut().for_each(outcome));
+            for chunk in &chunks {
+                let work = || {
+                    if let Ok(mut c) = chunk.lock() {
+                        c.iter_mut().for_each(outcome);
+                    }
+                };
+                if std::thread::Builder::new()
+                    .spawn_scoped(scope, work)
+                    .is_err()
+                {
+                    work();
+                }
             }
         });
     } else {

@@ -170,7 +170,8 @@ impl std::fmt::Debug for Tunnel {
     }
 }
 
-/// One request template.
+/// One request template. Built by [`RequestSpec::new`], which prepares the HTTP/1.1 bytes
+/// once: change a template by building a new one (the bytes would not follow its fields).
 #[derive(Clone, Debug)]
 pub struct RequestSpec {
     /// Method.
@@ -186,6 +187,8 @@ pub struct RequestSpec {
     /// The HTTP/1.1 request as sent, prepared once (`None`: the path is not a valid
     /// request target).
     wire: Option<Bytes>,
+    /// The template says `Connection: close`: its connection is not reused.
+    closes: bool,
 }
 
 impl RequestSpec {
@@ -204,8 +207,15 @@ impl RequestSpec {
             headers,
             body,
             wire: None,
+            closes: false,
         };
         spec.wire = spec.http1_bytes().map(Bytes::from);
+        spec.closes = spec.headers.iter().any(|(k, v)| {
+            k == hyper::header::CONNECTION
+                && v.as_bytes()
+                    .split(|b| *b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+        });
         spec
     }
 
@@ -252,6 +262,11 @@ impl RequestSpec {
         w.extend_from_slice(b"\r\n");
         w.extend_from_slice(&self.body);
         Some(w)
+    }
+
+    /// Whether the template asks the server to close the connection after its answer.
+    pub(super) fn closes(&self) -> bool {
+        self.closes
     }
 
     /// The HTTP/1.1 bytes of this request.

@@ -129,7 +129,11 @@ impl H1 {
             Framing::Chunked => self.skip_chunked().await?,
             Framing::UntilClose => self.skip_to_close().await?,
         }
-        if !head.keep_alive || head.framing == Framing::UntilClose || !self.buf.is_empty() {
+        if !head.keep_alive
+            || head.framing == Framing::UntilClose
+            || !self.buf.is_empty()
+            || spec.closes()
+        {
             self.closed = true;
         }
         self.buf.clear();
@@ -187,8 +191,12 @@ impl H1 {
     async fn skip_chunked(&mut self) -> Result<(), ErrorKind> {
         let mut total: u64 = 0;
         loop {
-            // The chunk-size line.
+            // The chunk-size line (httparse accepts one without digits: hyper, RFC 9112
+            // section 7.1 and secgate do not).
             let size = loop {
+                if self.buf.first().is_some_and(|b| !b.is_ascii_hexdigit()) {
+                    return Err(ErrorKind::Malformed);
+                }
                 match httparse::parse_chunk_size(&self.buf) {
                     Ok(httparse::Status::Complete((used, size))) => {
                         self.buf.drain(..used);
@@ -267,6 +275,7 @@ fn parse_head(buf: &[u8], head_only: bool) -> Result<Option<Head>, ErrorKind> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut headers);
     let len = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(len)) if len > HEAD_CAP => return Err(ErrorKind::TooLarge),
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(ErrorKind::TooLarge),
@@ -317,8 +326,9 @@ fn parse_head(buf: &[u8], head_only: bool) -> Result<Option<Head>, ErrorKind> {
         Framing::Empty
     } else if transfer_encoding {
         // A transfer coding other than chunked last runs to the close; with a length
-        // beside it the framing is ambiguous (request smuggling's shape): refused.
-        if length.is_some() {
+        // beside it the framing is ambiguous (request smuggling's shape), and HTTP/1.0 has
+        // no transfer codings (RFC 9112 section 6.1): refused.
+        if length.is_some() || http10 {
             return Err(ErrorKind::Malformed);
         }
         if chunked {
@@ -401,6 +411,7 @@ mod tests {
             "HTTP/1.1 2000 OK\r\n\r\n",
             "SSH-2.0-OpenSSH_9.2\r\n\r\n",
             "HTTP/1.1 200 OK\r\nBad Header\r\n\r\n",
+            "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n",
         ] {
             assert!(head(text).is_err(), "{text:?}");
         }
