@@ -216,7 +216,7 @@ impl Drop for AbortOnDrop {
 }
 
 enum Link {
-    H1(H1),
+    H1(H1<Stream>),
     H2 {
         sender: http2::SendRequest<Full<Bytes>>,
         _driver: Arc<AbortOnDrop>,

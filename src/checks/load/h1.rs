@@ -19,9 +19,8 @@
 //! bytes the server sent unasked.
 
 use futures::FutureExt as _;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
-use super::client::Stream;
 use super::generator::{BODY_CAP, ErrorKind, RequestSpec};
 
 /// The largest response head accepted.
@@ -31,9 +30,10 @@ const MAX_HEADERS: usize = 128;
 /// Bytes asked of the socket per read.
 const READ_CHUNK: usize = 8192;
 
-/// One HTTP/1.1 connection.
-pub(super) struct H1 {
-    io: Stream,
+/// One HTTP/1.1 connection over `S` (a TCP or TLS stream; anything that reads and writes,
+/// for tests and fuzzing).
+pub struct H1<S> {
+    io: S,
     /// Bytes read and not yet consumed (empty between exchanges).
     buf: Vec<u8>,
     /// The connection cannot carry another request.
@@ -57,9 +57,9 @@ struct Head {
     keep_alive: bool,
 }
 
-impl H1 {
+impl<S: AsyncRead + AsyncWrite + Unpin> H1<S> {
     /// An HTTP/1.1 connection over `io` (nothing is sent yet).
-    pub fn new(io: Stream) -> H1 {
+    pub fn new(io: S) -> H1<S> {
         H1 {
             io,
             buf: Vec::new(),

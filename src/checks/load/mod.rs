@@ -31,7 +31,7 @@ mod degradation;
 pub mod dryrun;
 mod errors;
 pub mod generator;
-mod h1;
+pub mod h1;
 pub mod hold;
 mod latency;
 pub mod mix;
